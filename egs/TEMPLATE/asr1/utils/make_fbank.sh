@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Compute Kaldi-compatible fbank features of a data dir, split over --nj jobs.
+# Writes <feats-dir>/raw_fbank.JOB.{ark,scp} and, in the data dir, feats.scp,
+# utt2num_frames and the global CMVN statistics (feats_stats.npz, cmvn.ark);
+# then validates the data dir, loading every matrix.  Safe to rerun: a finished
+# data dir is skipped unless its wav.scp changed.
+set -euo pipefail
+
+nj=4
+cmd=utils/jobs/local.sh
+fbank_config=conf/fbank.yaml
+feat_dim=80
+help_message="Usage: $0 [options] <data-dir> <log-dir> <feats-dir>
+e.g.: $0 --nj 4 data/train exp/make_fbank/train fbank/train
+Options:
+  --nj <n>               number of parallel jobs (default: ${nj})
+  --cmd <runner>         job runner (default: ${cmd})
+  --fbank_config <yaml>  options of compute_fbank (default: ${fbank_config})
+  --feat_dim <n>         expected feature dimension (default: ${feat_dim})"
+. "$(dirname "${BASH_SOURCE[0]}")/parse_options.sh"
+if [ $# -ne 3 ]; then
+  printf '%s\n' "${help_message}" >&2
+  exit 2
+fi
+data=$1
+log_dir=$2
+feats_dir=$3
+done_marker=${feats_dir}/.done
+
+if [ -f "${done_marker}" ] && [ -f "${data}/feats.scp" ] && [ "${done_marker}" -nt "${data}/wav.scp" ] \
+  && [ "${done_marker}" -nt "${fbank_config}" ]; then
+  echo "$0: ${data}: features are up to date (remove ${done_marker} to recompute)"
+  exit 0
+fi
+python -m espnet_distill.bin.validate_data_dir --check_audio true "${data}"
+rm -f "${done_marker}" "${data}/feats.scp" "${data}/utt2num_frames" "${data}/feats_stats.npz" "${data}/cmvn.ark"
+
+num_utts=$(wc -l <"${data}/wav.scp")
+[ "${nj}" -le "${num_utts}" ] || nj=${num_utts}
+split_dir=${feats_dir}/split${nj}
+mkdir -p "${split_dir}" "${log_dir}"
+split_outputs=()
+for ((n = 1; n <= nj; n++)); do split_outputs+=("${split_dir}/wav.${n}.scp"); done
+python -m espnet_distill.bin.split_scp "${data}/wav.scp" "${split_outputs[@]}"
+
+# ${cmd} is unquoted on purpose: it may carry runner options, e.g. "utils/jobs/slurm.sh --mem 4G".
+${cmd} JOB=1:"${nj}" "${log_dir}/make_fbank.JOB.log" \
+  python -m espnet_distill.bin.compute_fbank --config "${fbank_config}" \
+  --wav_scp "${split_dir}/wav.JOB.scp" --out_prefix "${feats_dir}/raw_fbank.JOB"
+
+python -m espnet_distill.bin.merge_feats --data_dir "${data}" --prefix "${feats_dir}/raw_fbank" --nj "${nj}"
+python -m espnet_distill.bin.validate_data_dir --need_feats true --feat_dim "${feat_dim}" "${data}"
+touch "${done_marker}"
+echo "$0: ${data}: features of ${num_utts} utterances in ${feats_dir}"

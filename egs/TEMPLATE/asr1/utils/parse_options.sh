@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Strict command-line option parser for recipe scripts; source it after the defaults:
+#
+#   stage=1         # every option is a variable with a default
+#   use_gpu=false
+#   help_message="Usage: $0 [options] <data-dir>"
+#   . utils/parse_options.sh
+#
+# "--foo_bar value", "--foo-bar value" and "--foo_bar=value" set foo_bar.
+# An option with no variable of that name is an error (exit 2), so typos never
+# pass silently; a variable whose default is true/false only takes true/false.
+# Parsing stops at the first non-option argument or at "--"; the positional
+# arguments are left in "$@".
+
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --help | -h)
+      printf '%s\n' "${help_message:-No help found for $0.}"
+      exit 0
+      ;;
+    --)
+      shift
+      break
+      ;;
+    --*=*)
+      __opt_name=${1%%=*}
+      __opt_value=${1#*=}
+      shift
+      ;;
+    --*)
+      if [ $# -lt 2 ]; then
+        echo "$0: option $1 needs a value" >&2
+        exit 2
+      fi
+      __opt_name=$1
+      __opt_value=$2
+      shift 2
+      ;;
+    *)
+      break
+      ;;
+  esac
+  __opt_name=${__opt_name#--}
+  __opt_name=${__opt_name//-/_}
+  if ! [[ ${__opt_name} =~ ^[a-z][a-z0-9_]*$ ]] || [[ ! -v ${__opt_name} ]]; then
+    echo "$0: unknown option --${__opt_name}" >&2
+    if [ -n "${help_message:-}" ]; then printf '%s\n' "${help_message}" >&2; fi
+    exit 2
+  fi
+  case "${!__opt_name}" in
+    true | false)
+      if [ "${__opt_value}" != true ] && [ "${__opt_value}" != false ]; then
+        echo "$0: option --${__opt_name} takes true or false, not '${__opt_value}'" >&2
+        exit 2
+      fi
+      ;;
+  esac
+  printf -v "${__opt_name}" '%s' "${__opt_value}"
+done
+unset __opt_name __opt_value
+true

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Build the mini corpus: English sentences from Debian's fortunes spoken by
+# 31 synthetic voices (espeak-ng and flite), split by speaker into
+# data/{train,train_10pct,dev,test}.  Deterministic for a given seed; a rerun
+# with the same options does nothing, and an interrupted run resumes.
+set -euo pipefail
+
+log() {
+  local fname=${BASH_SOURCE[1]##*/}
+  echo -e "$(date '+%Y-%m-%dT%H:%M:%S') (${fname}:${BASH_LINENO[0]}:${FUNCNAME[1]}) $*"
+}
+
+size=default   # corpus size: tiny (tests), small, default (about 1 hour of train audio)
+seed=1
+nj=4
+help_message="Usage: $0 [--size tiny|small|default] [--seed <n>] [--nj <n>]
+e.g.: $0 --size tiny"
+. utils/parse_options.sh
+if [ $# -ne 0 ]; then
+  printf '%s\n' "${help_message}" >&2
+  exit 2
+fi
+. ./path.sh
+. ./cmd.sh
+. ./db.sh
+
+corpus_dir=${MINI_SYNTH}/${size}_seed${seed}
+log_dir=exp/data_prep/log
+done_marker=data/.mini_synth.done
+if [ -f "${done_marker}" ] && [ "$(cat "${done_marker}")" = "${corpus_dir}" ]; then
+  log "data dirs of ${corpus_dir} are up to date (remove ${done_marker} to rebuild)"
+  exit 0
+fi
+rm -f "${done_marker}"
+
+log "planning the corpus in ${corpus_dir}"
+python -m espnet_distill.bin.mini_synth plan --size "${size}" --seed "${seed}" --out_dir "${corpus_dir}"
+
+log "synthesizing with ${nj} jobs (logs: ${log_dir}/synth.*.log)"
+split_outputs=()
+for ((n = 1; n <= nj; n++)); do split_outputs+=("${corpus_dir}/split${nj}/plan.${n}"); done
+python -m espnet_distill.bin.split_scp "${corpus_dir}/plan" "${split_outputs[@]}"
+${train_cmd} JOB=1:"${nj}" "${log_dir}/synth.JOB.log" \
+  python -m espnet_distill.bin.mini_synth synth --plan "${corpus_dir}/split${nj}/plan.JOB" \
+  --wav_dir "${corpus_dir}/wav"
+
+log "writing data dirs"
+python -m espnet_distill.bin.mini_synth data_dirs --plan "${corpus_dir}/plan" \
+  --wav_dir "${corpus_dir}/wav" --data_root data --seed "${seed}"
+mkdir -p data/local && cp "${corpus_dir}/spk2voice" data/local/spk2voice
+echo "${corpus_dir}" >"${done_marker}"
+log "done"

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# The mini recipe: a synthetic English corpus, Kaldi fbank features, and (in
+# later stages) a small HuBERT teacher distilled into students for CTC ASR.
+# Every option of distill_asr.sh can be given here, e.g.
+#   ./run.sh --stop_stage 2 --local_data_opts "--size tiny"
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")"
+
+./distill_asr.sh \
+  --train_set train \
+  --extra_sets train_10pct \
+  --valid_set dev \
+  --test_sets test \
+  --fbank_config conf/fbank.yaml \
+  "$@"

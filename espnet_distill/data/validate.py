@@ -1,0 +1,157 @@
+"""A strict validator of Kaldi data directories.
+
+Checks that every file parses, ids are unique and sorted under ``LC_ALL=C``,
+``utt2spk``, ``spk2utt``, ``text``, ``wav.scp``, ``feats.scp`` and the
+per-utterance tables agree, and transcripts are not empty.  Optionally checks
+audio headers and feature matrices.
+"""
+
+import logging
+from pathlib import Path
+from typing import Dict, List, Optional, Union
+
+from espnet_distill.data.audio import audio_info
+from espnet_distill.data.kaldi_dir import (
+    DataDirError,
+    c_sort_key,
+    read_kaldi_map,
+    read_spk2utt,
+    utt2spk_to_spk2utt,
+)
+
+PathLike = Union[str, Path]
+PER_UTT_FILES = ("text", "wav.scp", "feats.scp", "utt2dur", "utt2num_frames")
+
+
+def _compare_ids(data_dir: Path, name: str, ids: List[str], utts: List[str]) -> None:
+    """Raise naming the first id that is in one file but not the other."""
+    wanted, have = set(utts), set(ids)
+    for utt in ids:
+        if utt not in wanted:
+            what = " (a transcript with no audio)" if name == "text" else ""
+            raise DataDirError(f"{data_dir}/{name}: utterance {utt!r} is not in utt2spk{what}")
+    for utt in utts:
+        if utt not in have:
+            raise DataDirError(f"{data_dir}/{name}: utterance {utt!r} of utt2spk is missing")
+
+
+def validate_data_dir(
+    data_dir: PathLike,
+    need_text: bool = True,
+    need_wav: bool = True,
+    need_feats: bool = False,
+    check_audio: bool = False,
+    sample_rate: Optional[int] = 16000,
+    feat_dim: Optional[int] = None,
+) -> Dict[str, int]:
+    """Validate ``data_dir``; return counts, or raise :class:`DataDirError`.
+
+    Args:
+        need_text / need_wav / need_feats: which optional files must exist.
+        check_audio: read each audio header (existence, truncation, rate, mono).
+        feat_dim: when given, load every ``feats.scp`` matrix and check it is
+            ``(frames, feat_dim)`` with ``frames`` equal to ``utt2num_frames``.
+    """
+    data_dir = Path(data_dir)
+    if not data_dir.is_dir():
+        raise DataDirError(f"{data_dir}: not a directory")
+    utt2spk = read_kaldi_map(data_dir / "utt2spk", check_sorted=True)
+    if not utt2spk:
+        raise DataDirError(f"{data_dir}/utt2spk: no utterances")
+    utts = list(utt2spk)
+
+    # Kaldi needs utt2spk sorted by utterance to be sorted by speaker too.
+    speakers = [utt2spk[u] for u in utts]
+    for previous, (utt, spk) in zip(speakers, list(utt2spk.items())[1:]):
+        if c_sort_key(spk) < c_sort_key(previous):
+            raise DataDirError(
+                f"{data_dir}/utt2spk: utterance {utt!r} of speaker {spk!r} sorts after a "
+                f"speaker {previous!r} utterance; prefix utterance ids with the speaker id"
+            )
+
+    spk2utt = read_spk2utt(data_dir / "spk2utt")
+    expected = utt2spk_to_spk2utt(utt2spk)
+    for spk, spk_utts in spk2utt.items():
+        if spk not in expected:
+            raise DataDirError(f"{data_dir}/spk2utt: speaker {spk!r} is not in utt2spk")
+        if spk_utts != expected[spk]:
+            raise DataDirError(
+                f"{data_dir}/spk2utt: utterances of speaker {spk!r} disagree with utt2spk"
+            )
+    for spk in expected:
+        if spk not in spk2utt:
+            raise DataDirError(f"{data_dir}/spk2utt: speaker {spk!r} of utt2spk is missing")
+    if list(spk2utt) != list(expected):
+        raise DataDirError(f"{data_dir}/spk2utt: speakers are not sorted (use LC_ALL=C sort)")
+
+    required = {"text": need_text, "wav.scp": need_wav, "feats.scp": need_feats}
+    tables = {}
+    for name in PER_UTT_FILES:
+        path = data_dir / name
+        if not path.exists():
+            if required.get(name, False):
+                raise DataDirError(f"{data_dir}: {name} is missing")
+            continue
+        table = read_kaldi_map(path, check_sorted=True, allow_empty_value=(name == "text"))
+        _compare_ids(data_dir, name, list(table), utts)
+        tables[name] = table
+
+    for utt, words in tables.get("text", {}).items():
+        if not words.strip():
+            raise DataDirError(f"{data_dir}/text: utterance {utt!r} has an empty transcript")
+    for name in ("utt2dur", "utt2num_frames"):
+        for utt, value in tables.get(name, {}).items():
+            try:
+                number = float(value) if name == "utt2dur" else int(value)
+            except ValueError:
+                number = -1
+            if number <= 0:
+                raise DataDirError(f"{data_dir}/{name}: utterance {utt!r}: bad value {value!r}")
+
+    if check_audio and "wav.scp" in tables:
+        for utt, spec in tables["wav.scp"].items():
+            if spec.endswith("|"):
+                continue
+            num_samples, rate, channels = audio_info(utt, spec)
+            if channels != 1:
+                raise DataDirError(f"utterance {utt!r}: {spec} has {channels} channels; expected mono")
+            if sample_rate is not None and rate != sample_rate:
+                raise DataDirError(
+                    f"utterance {utt!r}: {spec} is sampled at {rate} Hz; expected {sample_rate} Hz"
+                )
+            if num_samples == 0:
+                raise DataDirError(f"utterance {utt!r}: {spec} holds no samples")
+
+    if feat_dim is not None and "feats.scp" in tables:
+        _check_feats(data_dir, tables["feats.scp"], tables.get("utt2num_frames"), feat_dim)
+
+    counts = {"utterances": len(utts), "speakers": len(spk2utt)}
+    logging.info("%s: valid (%d utterances, %d speakers)", data_dir, len(utts), len(spk2utt))
+    return counts
+
+
+def _check_feats(
+    data_dir: Path,
+    feats: Dict[str, str],
+    utt2num_frames: Optional[Dict[str, str]],
+    feat_dim: int,
+) -> None:
+    import kaldiio
+    import numpy as np
+
+    for utt, spec in feats.items():
+        try:
+            matrix = kaldiio.load_mat(spec)
+        except (OSError, ValueError, KeyError) as e:
+            raise DataDirError(f"{data_dir}/feats.scp: utterance {utt!r}: cannot load {spec}: {e}") from e
+        if matrix.ndim != 2 or matrix.shape[1] != feat_dim:
+            raise DataDirError(
+                f"{data_dir}/feats.scp: utterance {utt!r}: shape {matrix.shape}, expected (frames, {feat_dim})"
+            )
+        if not np.isfinite(matrix).all():
+            raise DataDirError(f"{data_dir}/feats.scp: utterance {utt!r}: non-finite values")
+        if utt2num_frames is not None and int(utt2num_frames[utt]) != matrix.shape[0]:
+            raise DataDirError(
+                f"{data_dir}/utt2num_frames: utterance {utt!r}: {utt2num_frames[utt]} frames "
+                f"but feats.scp holds {matrix.shape[0]}"
+            )
