@@ -25,6 +25,7 @@ setup(
         "soundfile",
         "tqdm",
         "numpy",
+        "scipy",
     ],
     extras_require={"test": ["pytest", "kaldi-native-fbank"]},
 )

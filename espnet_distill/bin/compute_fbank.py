@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from espnet_distill.data.audio import AudioError, read_audio
 from espnet_distill.data.kaldi_dir import DataDirError, read_kaldi_map
-from espnet_distill.features.fbank import CMVNStats, FbankOptions, compute_fbank
+from espnet_distill.features.fbank import CMVNStats, FbankOptions, compute_fbank, num_frames
 from espnet_distill.utils.config import parse_with_config, str2bool
 from espnet_distill.utils.fileio import tmp_path_for
 from espnet_distill.utils.log import setup_logging
@@ -68,12 +68,12 @@ def compute_job(wav_scp: Path, out_prefix: Path, opts: FbankOptions) -> int:
         ) as frames_out:
             for utt, spec in tqdm(entries.items(), desc=str(wav_scp), mininterval=10):
                 samples, _ = read_audio(utt, spec, expected_rate=opts.sample_rate)
-                feats = compute_fbank(samples, opts, seed_key=utt).numpy()
-                if feats.shape[0] == 0:
+                if num_frames(samples.shape[0], opts) == 0:
                     raise AudioError(
                         f"utterance {utt!r}: {spec} is too short for one "
                         f"{opts.frame_length} ms frame ({samples.shape[0]} samples)"
                     )
+                feats = compute_fbank(samples, opts, seed_key=utt).numpy()
                 writer(utt, feats)
                 frames_out.write(f"{utt} {feats.shape[0]}\n")
                 stats.add(feats)

@@ -19,10 +19,14 @@ import shlex
 import shutil
 import subprocess
 import tempfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Union
 
+import numpy as np
+import soundfile
+from scipy.signal import butter, lfilter
 from tqdm import tqdm
 
 from espnet_distill.data.audio import read_audio
@@ -90,6 +94,8 @@ class Speaker:
     split: str
     rate: float  # espeak-ng: words per minute; flite: duration stretch
     pitch: float  # espeak-ng: 0-99; flite: mean F0 in Hz
+    level_dbfs: float  # speech level (RMS, dB below full scale)
+    noise_dbfs: float  # level of the recording's white noise floor
 
 
 @dataclass(frozen=True)
@@ -101,15 +107,20 @@ class PlannedUtterance:
     voice: str
     rate: float
     pitch: float
+    level_dbfs: float
+    noise_dbfs: float
     text: str
 
     def to_line(self) -> str:
-        return f"{self.utt_id} {self.engine} {self.voice} {self.rate:.3f} {self.pitch:.1f} {self.text}"
+        return (
+            f"{self.utt_id} {self.engine} {self.voice} {self.rate:.3f} {self.pitch:.1f} "
+            f"{self.level_dbfs:.1f} {self.noise_dbfs:.1f} {self.text}"
+        )
 
     @classmethod
     def from_line(cls, line: str) -> "PlannedUtterance":
-        utt_id, engine, voice, rate, pitch, text = line.split(maxsplit=5)
-        return cls(utt_id, engine, voice, float(rate), float(pitch), text)
+        utt_id, engine, voice, rate, pitch, level, noise, text = line.split(maxsplit=7)
+        return cls(utt_id, engine, voice, float(rate), float(pitch), float(level), float(noise), text)
 
 
 def make_speakers(seed: int) -> List[Speaker]:
@@ -124,7 +135,10 @@ def make_speakers(seed: int) -> List[Speaker]:
         else:
             base_f0 = 170.0 if voice == "slt" else 105.0
             rate, pitch = rng.uniform(0.85, 1.2), base_f0 * rng.uniform(0.85, 1.2)
-        speakers.append(Speaker(f"{engine}{counters[engine]:02d}", engine, voice, split, rate, pitch))
+        level_dbfs, noise_dbfs = rng.uniform(-30.0, -24.0), rng.uniform(-62.0, -56.0)
+        speakers.append(
+            Speaker(f"{engine}{counters[engine]:02d}", engine, voice, split, rate, pitch, level_dbfs, noise_dbfs)
+        )
     return speakers
 
 
@@ -163,7 +177,8 @@ def plan_corpus(
                 plan[split].append(
                     PlannedUtterance(
                         f"{speaker.spk_id}-{index:04d}", speaker.engine, speaker.voice,
-                        rate, speaker.pitch, next(split_sentences),
+                        rate, speaker.pitch, speaker.level_dbfs, speaker.noise_dbfs,
+                        next(split_sentences),
                     )
                 )  # fmt: skip
     return plan
@@ -214,14 +229,53 @@ def _run(command: List[str], utt_id: str) -> None:
         )
 
 
+RUMBLE_ABOVE_NOISE_DB = 15.0  # low-frequency room noise, relative to the white floor
+RUMBLE_CUTOFF_HZ = 150.0
+
+
+def _dbfs_to_rms(dbfs: float) -> float:
+    return 32768.0 * 10.0 ** (dbfs / 20.0)
+
+
+def simulate_recording(speech: np.ndarray, utt: PlannedUtterance) -> np.ndarray:
+    """Turn clean synthesized speech into what a microphone in a room records.
+
+    The speech (float, any scale) is set to the speaker's level, padded with
+    0.1-0.3 s at each end, and mixed with a white noise floor plus
+    low-frequency room noise (below 150 Hz, 15 dB above the floor).  Returns
+    int16 samples.  Synthesized speech alone has digital silence and almost
+    no energy in the lowest mel bins; there float32 Kaldi implementations
+    disagree by up to 1e-2 in log energy, and silent frames sit at
+    log(FLT_EPSILON).  Everything random is seeded by the plan line.
+    """
+    rng = np.random.default_rng(zlib.crc32(utt.to_line().encode("utf-8")))
+    speech = np.asarray(speech, dtype=np.float64)
+    rms = float(np.sqrt(np.mean(np.square(speech))))
+    if rms == 0.0:
+        raise RuntimeError(f"utterance {utt.utt_id!r}: {utt.engine} produced silence")
+    lead, trail = (int(SAMPLE_RATE * rng.uniform(0.1, 0.3)) for _ in range(2))
+    signal = np.concatenate([np.zeros(lead), speech * (_dbfs_to_rms(utt.level_dbfs) / rms), np.zeros(trail)])
+    white = rng.standard_normal(signal.shape[0]) * _dbfs_to_rms(utt.noise_dbfs)
+    b, a = butter(2, RUMBLE_CUTOFF_HZ / (SAMPLE_RATE / 2))
+    settle = SAMPLE_RATE // 4  # drop the filter's start-up transient
+    rumble = lfilter(b, a, rng.standard_normal(signal.shape[0] + settle))[settle:]
+    rumble *= _dbfs_to_rms(utt.noise_dbfs + RUMBLE_ABOVE_NOISE_DB) / np.std(rumble)
+    return np.clip(np.round(signal + white + rumble), -32768, 32767).astype(np.int16)
+
+
 def synthesize_one(utt: PlannedUtterance, wav_path: Path) -> None:
     """Render one utterance to 16 kHz mono 16-bit WAV at ``wav_path`` (atomically)."""
     with tempfile.TemporaryDirectory(dir=wav_path.parent) as tmp:
         raw = Path(tmp) / "raw.wav"
+        resampled = Path(tmp) / "resampled.wav"
         out = Path(tmp) / "out.wav"
         _run(_synth_command(utt, raw), utt.utt_id)
-        # -D: no dither, so the corpus is bit-exact for a given seed.
-        _run(["sox", "-D", str(raw), "-r", str(SAMPLE_RATE), "-c", "1", "-b", "16", str(out)], utt.utt_id)
+        # Resample to float samples (no clipping, no dither); the level is set afterwards.
+        _run(["sox", str(raw), "-r", str(SAMPLE_RATE), "-c", "1", "-e", "floating-point", "-b", "32", str(resampled)], utt.utt_id)
+        speech, _ = soundfile.read(str(resampled), dtype="float64")
+        if speech.shape[0] == 0:
+            raise RuntimeError(f"utterance {utt.utt_id!r}: {utt.engine} produced no audio")
+        soundfile.write(str(out), simulate_recording(speech, utt), SAMPLE_RATE, subtype="PCM_16")
         os.replace(out, wav_path)
 
 
@@ -300,7 +354,8 @@ def _write_data_dir(data_dir: Path, tables: Dict[str, Dict[str, str]]) -> None:
 def describe_speakers(seed: int, path: Optional[PathLike] = None) -> str:
     """A ``spk2voice`` table: speaker id, split, engine, voice, rate and pitch."""
     lines = [
-        f"{s.spk_id} {s.split} {s.engine} {s.voice} rate={s.rate:.3f} pitch={s.pitch:.1f}"
+        f"{s.spk_id} {s.split} {s.engine} {s.voice} rate={s.rate:.3f} pitch={s.pitch:.1f} "
+        f"level_dbfs={s.level_dbfs:.1f} noise_dbfs={s.noise_dbfs:.1f}"
         for s in make_speakers(seed)
     ]
     text = "\n".join(lines) + "\n"

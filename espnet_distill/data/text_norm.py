@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Iterable, Iterator, List, Optional, Union
 
 # Sentence ends: . ! ? (optionally followed by a closing quote) and white space.
-_SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+")
+_SENTENCE_END = re.compile(r"(?:(?<=[.!?])|(?<=[.!?][\"')\]]))\s+")
 # Only these characters may occur in a sentence we keep.
 _ALLOWED = re.compile(r"^[A-Za-z ,.;:!?'\"()\-]+$")
 _ABBREVIATION = re.compile(r"\b(?:Mr|Mrs|Ms|Dr|St|Jr|Sr|vs|etc|Prof|Inc|Ltd|Co|Mt|No)\.|\b[A-Za-z]\.")

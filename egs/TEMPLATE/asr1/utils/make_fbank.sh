@@ -24,7 +24,8 @@ if [ $# -ne 3 ]; then
 fi
 data=$1
 log_dir=$2
-feats_dir=$3
+# feats.scp names the arks by absolute path, so the data dir works from anywhere.
+feats_dir=$(realpath -m "$3")
 done_marker=${feats_dir}/.done
 
 if [ -f "${done_marker}" ] && [ -f "${data}/feats.scp" ] && [ "${done_marker}" -nt "${data}/wav.scp" ] \

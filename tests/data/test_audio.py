@@ -1,0 +1,74 @@
+import numpy as np
+import pytest
+
+from espnet_distill.data.audio import AudioError, audio_info, read_audio
+from tests.conftest import write_wav
+
+RNG = np.random.default_rng(0)
+
+
+def noise(num, channels=1):
+    shape = (num,) if channels == 1 else (num, channels)
+    return RNG.integers(-2000, 2000, size=shape)
+
+
+def test_reads_int16_scale_samples(tmp_path):
+    samples = noise(1600)
+    path = write_wav(tmp_path / "a.wav", samples)
+    read, rate = read_audio("utt1", str(path))
+    assert rate == 16000 and read.dtype == np.float32
+    np.testing.assert_array_equal(read, samples.astype(np.float32))
+    assert audio_info("utt1", str(path)) == (1600, 16000, 1)
+
+
+def test_reads_a_pipe_entry(tmp_path):
+    samples = noise(800)
+    path = write_wav(tmp_path / "a.wav", samples)
+    read, _ = read_audio("utt1", f"cat {path} |")
+    np.testing.assert_array_equal(read, samples.astype(np.float32))
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(AudioError, match=r"utterance 'u9': audio file .*nope.wav does not exist"):
+        read_audio("u9", str(tmp_path / "nope.wav"))
+
+
+def test_truncated_file(tmp_path):
+    path = write_wav(tmp_path / "t.wav", noise(16000))
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(AudioError, match=r"utterance 'u1': .*t.wav is truncated"):
+        read_audio("u1", str(path))
+    with pytest.raises(AudioError, match="is truncated"):
+        audio_info("u1", str(path))
+
+
+def test_corrupt_file(tmp_path):
+    path = tmp_path / "c.wav"
+    path.write_bytes(b"this is not audio at all" * 10)
+    with pytest.raises(AudioError, match=r"utterance 'u1': cannot read .*c.wav"):
+        read_audio("u1", str(path))
+
+
+def test_stereo_file(tmp_path):
+    path = write_wav(tmp_path / "s.wav", noise(1600, channels=2))
+    with pytest.raises(AudioError, match=r"utterance 'u1': .*s.wav has 2 channels; expected mono"):
+        read_audio("u1", str(path))
+
+
+def test_wrong_sample_rate(tmp_path):
+    path = write_wav(tmp_path / "r.wav", noise(800), rate=8000)
+    with pytest.raises(AudioError, match=r"utterance 'u1': .*r.wav is sampled at 8000 Hz; expected 16000 Hz"):
+        read_audio("u1", str(path))
+    assert read_audio("u1", str(path), expected_rate=None)[1] == 8000
+
+
+def test_empty_file(tmp_path):
+    path = write_wav(tmp_path / "e.wav", np.zeros(0))
+    with pytest.raises(AudioError, match=r"utterance 'u1': .*e.wav holds no samples"):
+        read_audio("u1", str(path))
+
+
+def test_failing_pipe(tmp_path):
+    with pytest.raises(AudioError, match=r"utterance 'u1': command 'false ' failed"):
+        read_audio("u1", "false |")

@@ -1,0 +1,71 @@
+from collections import Counter
+
+import soundfile
+
+from espnet_distill.data import mini_synth
+from espnet_distill.data.kaldi_dir import read_kaldi_map
+
+
+def voice_of(speakers, spk_id):
+    return next((s.engine, s.voice) for s in speakers if s.spk_id == spk_id)
+
+
+def test_at_least_twenty_voices_and_each_in_one_split():
+    speakers = mini_synth.make_speakers(seed=1)
+    assert len({(s.engine, s.voice) for s in speakers}) == len(speakers) >= 20
+    splits = {}
+    for s in speakers:
+        variant = s.voice.split("+")[-1] if s.engine == "espeak" else s.voice.replace("16", "").replace("_time", "")
+        splits.setdefault(variant, set()).add(s.split)
+    # A voice variant (and flite's speakers) never crosses the train / dev / test boundary.
+    assert all(len(v) == 1 for v in splits.values()), splits
+    assert {s.split for s in speakers} == {"train", "dev", "test"}
+
+
+def test_plan_is_deterministic_and_sentences_are_disjoint():
+    sentences = mini_synth.default_sentences()
+    plan = mini_synth.plan_corpus(sentences, size="small", seed=3)
+    again = mini_synth.plan_corpus(sentences, size="small", seed=3)
+    other = mini_synth.plan_corpus(sentences, size="small", seed=4)
+    assert plan == again and plan != other
+    texts = {split: {u.text for u in utts} for split, utts in plan.items()}
+    all_texts = [u.text for utts in plan.values() for u in utts]
+    assert len(all_texts) == len(set(all_texts))  # no sentence spoken twice
+    assert not texts["train"] & (texts["dev"] | texts["test"])
+    for line in (u.to_line() for u in plan["test"]):
+        assert mini_synth.PlannedUtterance.from_line(line).to_line() == line
+
+
+def test_tiny_corpus_data_dirs(tiny_corpus):
+    data = tiny_corpus["data"]
+    speakers = mini_synth.make_speakers(seed=1)
+    split_speakers = {}
+    for name in ("train", "dev", "test"):
+        utt2spk = read_kaldi_map(data / name / "utt2spk")
+        split_speakers[name] = set(utt2spk.values())
+        assert {s.split for s in speakers if s.spk_id in split_speakers[name]} == {name}
+        for utt, path in read_kaldi_map(data / name / "wav.scp").items():
+            info = soundfile.info(path)
+            assert (info.samplerate, info.channels, info.subtype) == (16000, 1, "PCM_16")
+            duration = float(read_kaldi_map(data / name / "utt2dur")[utt])
+            assert abs(info.frames / 16000 - duration) < 1e-3 and duration > 0.3
+    voices = {name: {voice_of(speakers, s) for s in spks} for name, spks in split_speakers.items()}
+    assert not voices["test"] & voices["train"] and not voices["dev"] & voices["train"]
+    # The low-resource subset: train utterances, every train speaker, about 10% at full size.
+    low = read_kaldi_map(data / "train_10pct" / "utt2spk")
+    train = read_kaldi_map(data / "train" / "utt2spk")
+    assert set(low) < set(train) and set(low.values()) == set(train.values())
+
+
+def test_low_resource_subset_is_about_ten_percent():
+    train = {"utt2spk": {f"s{s}-{u:03d}": f"s{s}" for s in range(5) for u in range(40)}}
+    subset = mini_synth._low_resource_subset(train, seed=1)
+    counts = Counter(subset["utt2spk"].values())
+    assert sum(counts.values()) == 20 and set(counts.values()) == {4}
+
+
+def test_default_size_plans_about_an_hour_of_train_speech():
+    plan = mini_synth.plan_corpus(mini_synth.default_sentences(), size="default", seed=1)
+    words = sum(len(u.text.split()) for u in plan["train"])
+    # espeak-ng and flite speak about 2.5 to 3 words per second at these rates.
+    assert 0.8 < words / 2.7 / 3600 < 1.3

@@ -1,0 +1,94 @@
+"""Stages 1-2 of egs/mini_synth/asr1 at the tiny corpus size, in a temporary copy."""
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import kaldiio
+import numpy as np
+import pytest
+
+from espnet_distill.data.audio import read_audio
+from espnet_distill.data.kaldi_dir import read_kaldi_map
+from espnet_distill.data.validate import validate_data_dir
+from espnet_distill.features.fbank import FbankOptions
+from tests.conftest import REPO_ROOT, write_wav
+from tests.features.kaldi_reference import compare_with_kaldi
+
+SETS = ("train", "train_10pct", "dev", "test")
+
+
+def run(cmd, cwd, check=True):
+    env = {**os.environ, "ESPNET_DISTILL_ROOT": str(REPO_ROOT)}
+    result = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env=env)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{cmd} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+@pytest.fixture(scope="module")
+def recipe(tmp_path_factory):
+    """The recipe copied (symlinks resolved) and run to stage 2 at the tiny size."""
+    target = tmp_path_factory.mktemp("recipe") / "asr1"
+    shutil.copytree(REPO_ROOT / "egs" / "mini_synth" / "asr1", target, symlinks=False,
+                    ignore=shutil.ignore_patterns("data", "fbank", "exp", "downloads"))  # fmt: skip
+    result = run(["./run.sh", "--stop_stage", "2", "--nj", "2", "--local_data_opts", "--size tiny --nj 2"], target)
+    return target, result
+
+
+def test_stages_1_2_produce_valid_data_dirs_and_features(recipe):
+    target, result = recipe
+    assert "Successfully finished stages 1-2" in result.stdout
+    opts = FbankOptions()
+    for name in SETS:
+        data = target / "data" / name
+        validate_data_dir(data, need_feats=True, check_audio=True, feat_dim=80)
+        wav_scp = read_kaldi_map(data / "wav.scp")
+        frames = read_kaldi_map(data / "utt2num_frames")
+        for utt, feats in kaldiio.load_scp(str(data / "feats.scp")).items():
+            assert feats.shape == (int(frames[utt]), 80)
+        assert (data / "feats_stats.npz").is_file() and (data / "cmvn.ark").is_file()
+        assert list(kaldiio.load_scp(str(data / "feats.scp"))) == list(wav_scp)
+    # The features agree with kaldi-native-fbank (see tests/features/kaldi_reference.py).
+    test_feats = kaldiio.load_scp(str(target / "data" / "test" / "feats.scp"))
+    for utt, path in read_kaldi_map(target / "data" / "test" / "wav.scp").items():
+        samples, _ = read_audio(utt, path)
+        diff = compare_with_kaldi(samples, test_feats[utt], opts)
+        assert diff["knf_max"] < 1e-3 and diff["exact_max"] < 1e-3
+    # Each stage logged to its own place, one log per job.
+    assert len(list((target / "exp" / "data_prep" / "log").glob("synth.*.log"))) == 2
+    assert len(list((target / "exp" / "make_fbank" / "test").glob("make_fbank.*.log"))) == 2
+
+
+def test_rerun_does_nothing_and_keeps_outputs(recipe):
+    target, _ = recipe
+    feats = target / "data" / "train" / "feats.scp"
+    before = feats.stat().st_mtime_ns
+    result = run(["./run.sh", "--stop_stage", "2", "--nj", "2", "--local_data_opts", "--size tiny --nj 2"], target)
+    assert "up to date" in result.stdout
+    assert feats.stat().st_mtime_ns == before
+
+
+def test_bad_wav_fails_the_stage_naming_the_utterance(recipe, tmp_path):
+    target, _ = recipe
+    bad = target / "data" / "bad"
+    shutil.copytree(target / "data" / "dev", bad)
+    for name in ("feats.scp", "utt2num_frames", "feats_stats.npz", "cmvn.ark"):
+        (bad / name).unlink()
+    wav_scp = read_kaldi_map(bad / "wav.scp")
+    victim = list(wav_scp)[-1]
+    write_wav(tmp_path / "stereo.wav", np.zeros((16000, 2)))
+    wav_scp[victim] = str(tmp_path / "stereo.wav")
+    (bad / "wav.scp").write_text("".join(f"{u} {p}\n" for u, p in wav_scp.items()))
+    # The data-dir check reads audio headers and stops before any feature is written.
+    result = run(["utils/make_fbank.sh", "data/bad", "exp/make_fbank/bad", "fbank/bad"], target, check=False)
+    assert result.returncode != 0
+    assert f"utterance '{victim}'" in result.stderr and "stereo.wav has 2 channels" in result.stderr
+    assert not (bad / "feats.scp").exists() and not (target / "fbank" / "bad").exists()
+
+
+def test_unknown_option_is_rejected(recipe):
+    target, _ = recipe
+    result = run(["./run.sh", "--stop-stage", "2", "--n_j", "3"], target, check=False)
+    assert result.returncode == 2 and "unknown option --n_j" in result.stderr
