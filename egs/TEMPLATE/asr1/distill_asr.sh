@@ -68,4 +68,4 @@ if [ "${stage}" -le 2 ] && [ "${stop_stage}" -ge 2 ]; then
   done
 fi
 
-log "Successfully finished stages ${stage}-${stop_stage} in ${SECONDS}s"
+log "Successfully finished in ${SECONDS}s"
