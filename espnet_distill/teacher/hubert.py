@@ -1,0 +1,100 @@
+"""The frozen HuBERT teacher: every hidden layer, output lengths, codeword logits.
+
+Every loader (fairseq, Hugging Face, torchaudio, ESPnet) builds torchaudio's
+``Wav2Vec2Model`` and, where the checkpoint has them, HuBERT's codeword head
+(``final_proj`` and the label embeddings).
+"""
+
+from dataclasses import dataclass
+from typing import List, Optional
+
+import torch
+import torch.nn.functional as F
+from torchaudio.models import Wav2Vec2Model
+
+
+@dataclass
+class TeacherOutput:
+    """What a teacher returns for a padded batch.
+
+    Attributes:
+        hidden_states: ``L + 1`` tensors ``(batch, frames, dim)``: index 0 is the
+            input of the first Transformer layer (CNN features after projection,
+            positional convolution and, for post-LN models, layer norm);
+            index ``i`` is the output of Transformer layer ``i`` (for pre-LN models
+            before the encoder's final layer norm, as Hugging Face reports them).
+        lengths: valid frames of each utterance ``(batch,)``.
+        codeword_logits: ``(batch, frames, num_codewords)``: cosine similarity of
+            ``final_proj(encoder output)`` and the codeword embeddings divided by
+            HuBERT's temperature; None when the checkpoint has no codeword head.
+    """
+
+    hidden_states: List[torch.Tensor]
+    lengths: torch.Tensor
+    codeword_logits: Optional[torch.Tensor] = None
+
+
+class HubertTeacher(torch.nn.Module):
+    """A frozen HuBERT-class model (eval mode, no layerdrop, no gradients)."""
+
+    def __init__(
+        self,
+        model: Wav2Vec2Model,
+        final_proj: Optional[torch.nn.Linear] = None,
+        label_embeddings: Optional[torch.Tensor] = None,
+        logit_temp: float = 0.1,
+    ) -> None:
+        super().__init__()
+        self.model = model
+        self.final_proj = final_proj
+        if label_embeddings is not None:
+            self.register_buffer("label_embeddings", label_embeddings.detach().clone())
+        else:
+            self.label_embeddings = None
+        self.logit_temp = logit_temp
+        self.model.encoder.transformer.layer_drop = 0.0
+        self.requires_grad_(False)
+        self.eval()
+
+    def train(self, mode: bool = True) -> "HubertTeacher":
+        """A teacher stays in eval mode whatever its parent module does."""
+        return super().train(False)
+
+    @property
+    def num_layers(self) -> int:
+        return len(self.model.encoder.transformer.layers)
+
+    @property
+    def hidden_size(self) -> int:
+        return self.model.encoder.feature_projection.projection.out_features
+
+    @property
+    def has_codewords(self) -> bool:
+        return self.final_proj is not None and self.label_embeddings is not None
+
+    @torch.no_grad()
+    def forward(self, waveforms: torch.Tensor, lengths: Optional[torch.Tensor] = None) -> TeacherOutput:
+        """Run the teacher on ``(batch, samples)`` waveforms (float, [-1, 1] scale)."""
+        if lengths is None:
+            lengths = torch.full((waveforms.shape[0],), waveforms.shape[1], device=waveforms.device)
+        features, frame_lengths = self.model.feature_extractor(waveforms, lengths)
+        x, attention_mask = self.model.encoder._preprocess(features, frame_lengths)
+        transformer = self.model.encoder.transformer
+        x = transformer._preprocess(x)
+        hidden_states = [x]
+        position_bias = None
+        for layer in transformer.layers:
+            x, position_bias = layer(x, attention_mask, position_bias=position_bias)
+            hidden_states.append(x)
+        logits = None
+        if self.has_codewords:
+            # A pre-LN model (HuBERT Large) normalizes its output before the head.
+            output = x if transformer.layer_norm_first else transformer.layer_norm(x)
+            logits = self.codeword_logits(output)
+        return TeacherOutput(hidden_states, frame_lengths, logits)
+
+    def codeword_logits(self, last_hidden: torch.Tensor) -> torch.Tensor:
+        """Cosine similarity to each codeword embedding, over HuBERT's temperature."""
+        projected = F.normalize(self.final_proj(last_hidden).float(), dim=-1)
+        codewords = F.normalize(self.label_embeddings.float(), dim=-1)
+        return projected @ codewords.t() / self.logit_temp
