@@ -1,5 +1,6 @@
 """Stages 1-2 of egs/mini_synth/asr1 at the tiny corpus size, in a temporary copy."""
 
+import json
 import os
 import shutil
 import subprocess
@@ -8,11 +9,13 @@ from pathlib import Path
 import kaldiio
 import numpy as np
 import pytest
+import yaml
 
 from espnet_distill.data.audio import read_audio
 from espnet_distill.data.kaldi_dir import read_kaldi_map
 from espnet_distill.data.validate import validate_data_dir
 from espnet_distill.features.fbank import FbankOptions
+from espnet_distill.teacher import load_teacher
 from tests.conftest import REPO_ROOT, write_wav
 from tests.features.kaldi_reference import compare_with_kaldi
 
@@ -92,3 +95,39 @@ def test_unknown_option_is_rejected(recipe):
     target, _ = recipe
     result = run(["./run.sh", "--stop-stage", "2", "--n_j", "3"], target, check=False)
     assert result.returncode == 2 and "unknown option --n_j" in result.stderr
+
+
+def test_teacher_stages_at_tiny_size(recipe, tmp_path):
+    target, _ = recipe
+    tiny = tmp_path / "pretrain_tiny.yaml"
+    tiny.write_text(
+        "conv_channels: 16\nencoder_layers: 1\nencoder_dim: 32\nencoder_heads: 2\nencoder_ffn: 64\n"
+        "pos_conv_kernel: 8\npos_conv_groups: 2\nfinal_dim: 16\nmax_steps: 6\nvalid_interval: 3\n"
+        "warmup_steps: 2\nbatch_seconds: 20.0\n"
+    )
+    kmeans = tmp_path / "kmeans_tiny.yaml"
+    kmeans.write_text("num_clusters: 10\n")
+    result = run(["./run.sh", "--stage", "3", "--stop_stage", "4", "--pretrain_config", str(tiny),
+                  "--kmeans_config", str(kmeans)], target)  # fmt: skip
+    assert "Successfully finished" in result.stdout
+    teacher_yaml = yaml.safe_load((target / "exp" / "teacher" / "teacher.yaml").read_text())
+    assert teacher_yaml["teacher"] == "torchaudio"
+    path = Path(teacher_yaml["teacher_conf"]["path"])
+    teacher = load_teacher(teacher_yaml["teacher"], path=str(target / path if not path.is_absolute() else path))
+    assert teacher.num_layers == 1 and teacher.label_embeddings.shape == (10, 16)
+    info = json.loads((target / "exp" / "teacher" / "teacher_info.json").read_text())
+    assert info["num_codewords"] == 10 and info["hidden_size"] == 32
+    assert "# Ended (code 0)" in (target / "exp" / "hubert_pretrain" / "log" / "hubert_pretrain.log").read_text()
+    # A rerun finds everything done.
+    again = run(["./run.sh", "--stage", "3", "--stop_stage", "4", "--pretrain_config", str(tiny),
+                 "--kmeans_config", str(kmeans)], target)  # fmt: skip
+    assert "up to date" in again.stdout and "pretraining" not in again.stdout
+
+
+def test_missing_real_teacher_says_what_to_put_where(recipe):
+    target, _ = recipe
+    result = run(["./run.sh", "--stage", "4", "--stop_stage", "4", "--teacher_format", "fairseq",
+                  "--teacher_path", "/nonexistent/hubert_base_ls960.pt"], target, check=False)  # fmt: skip
+    assert result.returncode == 1
+    assert "--teacher_path '/nonexistent/hubert_base_ls960.pt' does not exist" in result.stdout
+    assert "hubert_base_ls960.pt for fairseq" in result.stdout

@@ -76,7 +76,7 @@ def test_local_runner_runs_jobs_with_one_log_each(tmp_path):
     for i in (1, 2, 3):
         assert (tmp_path / f"out.{i}").read_text() == f"job {i} of 3\n"
         log = (tmp_path / "log" / f"echo.{i}.log").read_text()
-        assert log.startswith("# bash -c") and f"# Ended (code 0)" in log
+        assert log.startswith("# bash -c") and "# Ended (code 0)" in log
 
 
 def test_local_runner_names_the_failed_jobs_log(tmp_path):

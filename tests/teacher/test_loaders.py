@@ -234,7 +234,7 @@ def test_teacher_is_frozen(tmp_path):
     model = small_pretrain_model()
     torch.save({"config": {**SMALL, **PRETRAIN_EXTRA}, "model": model.state_dict()}, tmp_path / "ta.pt")
     teacher = load_teacher("torchaudio", path=str(tmp_path / "ta.pt"))
-    parent = torch.nn.Sequential(teacher).train()
+    torch.nn.Sequential(teacher).train()  # a parent switching to train mode
     assert not teacher.training and not any(p.requires_grad for p in teacher.parameters())
     out = teacher(waveforms(1)[0][None])
     assert not out.hidden_states[-1].requires_grad

@@ -4,6 +4,9 @@
 #
 #   Stage 1: data preparation (the recipe's local/data.sh), then validation
 #   Stage 2: Kaldi fbank features, CMVN statistics, validation
+#   Stage 3: HuBERT iteration-1 targets: k-means of MFCC frames (only without --teacher_format)
+#   Stage 4: the teacher: pretrain a small HuBERT on the targets, or load --teacher_path;
+#            check that it loads and runs, and write <teacher_dir>/teacher.yaml
 set -euo pipefail
 
 log() {
@@ -25,6 +28,13 @@ local_data_opts=""         # options passed to local/data.sh
 # Features
 fbank_config=conf/fbank.yaml
 feat_dim=80
+# Teacher
+teacher_format=""          # fairseq|huggingface|torchaudio|espnet: use --teacher_path; empty: pretrain one
+teacher_path=""            # checkpoint file (Hugging Face: model directory) of --teacher_format
+trust_checkpoint=false     # true: allow pickled code in --teacher_path (only for files you trust)
+kmeans_config=conf/hubert_kmeans.yaml
+pretrain_config=conf/hubert_pretrain.yaml
+teacher_dir=exp/teacher    # where teacher.yaml (what later stages load) is written
 
 help_message="Usage: $0 [options]
 e.g.: $0 --stage 1 --stop_stage 2 --nj 4
@@ -38,7 +48,13 @@ Options:
   --extra_sets <names>   other data dirs that need features (default: \"${extra_sets}\")
   --local_data_opts <s>  options of local/data.sh (default: \"${local_data_opts}\")
   --fbank_config <yaml>  fbank options (default: ${fbank_config})
-  --feat_dim <n>         fbank dimension, as in the config (default: ${feat_dim})"
+  --feat_dim <n>         fbank dimension, as in the config (default: ${feat_dim})
+  --teacher_format <f>   fairseq|huggingface|torchaudio|espnet; empty: pretrain a teacher (default: \"${teacher_format}\")
+  --teacher_path <p>     checkpoint of --teacher_format (default: \"${teacher_path}\")
+  --trust_checkpoint <b> load pickled code in --teacher_path (default: ${trust_checkpoint})
+  --kmeans_config <yaml> k-means targets of the pretrained teacher (default: ${kmeans_config})
+  --pretrain_config <y>  HuBERT pretraining (default: ${pretrain_config})
+  --teacher_dir <dir>    teacher.yaml for later stages (default: ${teacher_dir})"
 
 . utils/parse_options.sh
 if [ $# -ne 0 ]; then
@@ -66,6 +82,49 @@ if [ "${stage}" -le 2 ] && [ "${stop_stage}" -ge 2 ]; then
     utils/make_fbank.sh --cmd "${train_cmd}" --nj "${nj}" --fbank_config "${fbank_config}" \
       --feat_dim "${feat_dim}" "data/${dset}" "exp/make_fbank/${dset}" "fbank/${dset}"
   done
+fi
+
+kmeans_dir=exp/hubert_kmeans
+pretrain_dir=exp/hubert_pretrain
+
+if [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then
+  if [ -n "${teacher_format}" ]; then
+    log "Stage 3: skipped (the teacher is ${teacher_format} ${teacher_path})"
+  elif [ -f "${kmeans_dir}/.done" ] && [ "${kmeans_dir}/.done" -nt "data/${train_set}/wav.scp" ]; then
+    log "Stage 3: k-means targets in ${kmeans_dir} are up to date"
+  else
+    log "Stage 3: k-means targets of MFCC frames: ${kmeans_dir}"
+    ${train_cmd} "${kmeans_dir}/log/hubert_kmeans.log" \
+      python -m espnet_distill.bin.hubert_kmeans --config "${kmeans_config}" --fit_data "data/${train_set}" \
+      --data_dirs "data/${train_set}" "data/${valid_set}" --out_dir "${kmeans_dir}"
+    touch "${kmeans_dir}/.done"
+  fi
+fi
+
+if [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ]; then
+  if [ -n "${teacher_format}" ]; then
+    if [ ! -e "${teacher_path}" ]; then
+      log "Error: --teacher_path '${teacher_path}' does not exist. Put the ${teacher_format} checkpoint there" \
+        "(e.g. hubert_base_ls960.pt for fairseq, the facebook/hubert-base-ls960 directory for huggingface)."
+      exit 1
+    fi
+    teacher_ckpt=${teacher_path}
+  else
+    teacher_format=torchaudio
+    teacher_ckpt=${pretrain_dir}/teacher.pt
+    if [ -f "${teacher_ckpt}" ] && [ "${teacher_ckpt}" -nt "${kmeans_dir}/.done" ]; then
+      log "Stage 4: the pretrained teacher ${teacher_ckpt} is up to date"
+    else
+      log "Stage 4: pretraining a HuBERT teacher in ${pretrain_dir} (log: ${pretrain_dir}/train.log)"
+      ${cuda_cmd} "${pretrain_dir}/log/hubert_pretrain.log" \
+        python -m espnet_distill.bin.hubert_pretrain --config "${pretrain_config}" \
+        --train_data "data/${train_set}" --valid_data "data/${valid_set}" \
+        --label_dir "${kmeans_dir}" --out_dir "${pretrain_dir}"
+    fi
+  fi
+  log "Stage 4: checking the teacher ${teacher_format} ${teacher_ckpt}"
+  python -m espnet_distill.bin.check_teacher --teacher "${teacher_format}" --path "${teacher_ckpt}" \
+    --trust_checkpoint "${trust_checkpoint}" --data_dir "data/${valid_set}" --out_dir "${teacher_dir}"
 fi
 
 log "Successfully finished in ${SECONDS}s"

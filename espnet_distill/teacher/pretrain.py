@@ -1,0 +1,275 @@
+"""Masked-prediction pretraining of a small HuBERT (iteration 1) on CPU or GPU.
+
+The model is torchaudio's ``hubert_pretrain_model``; the targets are the
+k-means labels of :mod:`espnet_distill.teacher.kmeans_labels`.  Training
+resumes from ``<out_dir>/checkpoint.pt`` after a crash, and the result is
+written in the ``torchaudio`` teacher format (``{"config", "model"}``), so the
+distillation stages load it like any real HuBERT checkpoint.
+"""
+
+import json
+import logging
+import math
+import os
+import random
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torchaudio.models import hubert_pretrain_model
+
+from espnet_distill.data.audio import INT16_SCALE, read_audio
+from espnet_distill.data.kaldi_dir import DataDirError, read_kaldi_map
+from espnet_distill.utils.fileio import atomic_write
+
+SAMPLES_PER_FRAME = 320
+RECEPTIVE_FIELD = 400
+
+
+@dataclass
+class PretrainConfig:
+    """Model size and training schedule (the keys of ``conf/hubert_pretrain.yaml``)."""
+
+    conv_channels: int = 128
+    encoder_layers: int = 4
+    encoder_dim: int = 256
+    encoder_heads: int = 4
+    encoder_ffn: int = 1024
+    pos_conv_kernel: int = 64
+    pos_conv_groups: int = 8
+    final_dim: int = 128
+    mask_prob: float = 0.65
+    mask_length: int = 5
+    dropout: float = 0.1
+    layer_norm_first: bool = True  # pre-LN (as HuBERT Large): stable with short warm-up
+    feature_grad_mult: float = 1.0  # HuBERT Base: 0.1 (slows the CNN down on long runs)
+    max_steps: int = 2000
+    batch_seconds: float = 60.0
+    crop_seconds: float = 4.0
+    lr: float = 1e-3
+    warmup_steps: int = 200
+    grad_clip: float = 5.0
+    feature_penalty: float = 10.0
+    unmasked_weight: float = 0.0  # weight of the loss on unmasked frames (HuBERT: 0)
+    valid_interval: int = 250
+    seed: int = 1
+
+    def model_kwargs(self, num_classes: int) -> Dict:
+        """Arguments of torchaudio's ``hubert_pretrain_model``."""
+        convs = [(self.conv_channels, 10, 5)] + [(self.conv_channels, 3, 2)] * 4 + [(self.conv_channels, 2, 2)] * 2
+        return dict(
+            extractor_mode="group_norm", extractor_conv_layer_config=convs, extractor_conv_bias=False,
+            encoder_embed_dim=self.encoder_dim, encoder_projection_dropout=self.dropout,
+            encoder_pos_conv_kernel=self.pos_conv_kernel, encoder_pos_conv_groups=self.pos_conv_groups,
+            encoder_num_layers=self.encoder_layers, encoder_num_heads=self.encoder_heads,
+            encoder_attention_dropout=self.dropout, encoder_ff_interm_features=self.encoder_ffn,
+            encoder_ff_interm_dropout=0.0, encoder_dropout=self.dropout, encoder_layer_norm_first=self.layer_norm_first,
+            encoder_layer_drop=0.05, mask_prob=self.mask_prob, mask_selection="static", mask_other=0.0,
+            mask_length=self.mask_length, no_mask_overlap=False, mask_min_space=1, mask_channel_prob=0.0,
+            mask_channel_selection="static", mask_channel_other=0.0, mask_channel_length=10,
+            no_mask_channel_overlap=False, mask_channel_min_space=1, skip_masked=False, skip_nomask=self.unmasked_weight == 0.0,
+            num_classes=num_classes, final_dim=self.final_dim,
+            feature_grad_mult=None if self.feature_grad_mult >= 1.0 else self.feature_grad_mult,
+        )  # fmt: skip
+
+
+def num_model_frames(num_samples: int) -> int:
+    return max(0, 1 + (num_samples - RECEPTIVE_FIELD) // SAMPLES_PER_FRAME)
+
+
+class LabelledAudio:
+    """Waveforms of a data dir with their frame labels, checked to agree in length."""
+
+    def __init__(self, data_dir: Path, labels_file: Path) -> None:
+        wav_scp = read_kaldi_map(data_dir / "wav.scp")
+        labels = read_kaldi_map(labels_file)
+        self.items: List[Tuple[str, np.ndarray, np.ndarray]] = []
+        for utt, spec in wav_scp.items():
+            if utt not in labels:
+                raise DataDirError(f"{labels_file}: no labels for utterance {utt!r}")
+            samples, _ = read_audio(utt, spec)
+            label = np.array(labels[utt].split(), dtype=np.int64)
+            if len(label) != num_model_frames(len(samples)):
+                raise DataDirError(
+                    f"{labels_file}: utterance {utt!r} has {len(label)} labels for "
+                    f"{num_model_frames(len(samples))} frames"
+                )
+            self.items.append((utt, samples / INT16_SCALE, label))
+
+    def batches(self, batch_seconds: float, crop_seconds: float, rng: random.Random) -> List[List[int]]:
+        """Indices grouped by length into batches of at most ``batch_seconds`` (cropped)."""
+        order = sorted(range(len(self.items)), key=lambda i: len(self.items[i][1]))
+        batches, current, total = [], [], 0.0
+        for index in order:
+            seconds = min(len(self.items[index][1]) / 16000.0, crop_seconds)
+            if current and (len(current) + 1) * max(seconds, total) > batch_seconds:
+                batches.append(current)
+                current, total = [], 0.0
+            current.append(index)
+            total = max(total, seconds)
+        if current:
+            batches.append(current)
+        rng.shuffle(batches)
+        return batches
+
+    def collate(self, indices: List[int], crop_seconds: float, rng: random.Random):
+        """Padded waveforms, lengths and labels; long utterances are cropped at frame boundaries."""
+        max_frames = num_model_frames(int(crop_seconds * 16000))
+        waves, labels = [], []
+        for index in indices:
+            _, samples, label = self.items[index]
+            if len(label) > max_frames:
+                start = rng.randrange(len(label) - max_frames + 1)
+                label = label[start : start + max_frames]
+                offset = start * SAMPLES_PER_FRAME
+                samples = samples[offset : offset + RECEPTIVE_FIELD + (max_frames - 1) * SAMPLES_PER_FRAME]
+            waves.append(torch.as_tensor(samples, dtype=torch.float32))
+            labels.append(torch.as_tensor(label))
+        lengths = torch.tensor([len(w) for w in waves])
+        wave_batch = torch.nn.utils.rnn.pad_sequence(waves, batch_first=True)
+        label_batch = torch.nn.utils.rnn.pad_sequence(labels, batch_first=True)
+        return wave_batch, lengths, label_batch
+
+
+def masked_prediction_step(model, waves, lengths, labels, feature_penalty: float, unmasked_weight: float = 0.0):
+    """Loss, correct masked frames, masked frames of one batch.
+
+    The positive class is index 0 of torchaudio's logits.
+    """
+    logit_m, logit_u, penalty = model(waves, labels, lengths)
+    loss = F.cross_entropy(logit_m, torch.zeros(logit_m.shape[0], dtype=torch.long)) + feature_penalty * penalty
+    if unmasked_weight > 0.0 and logit_u is not None:
+        loss = loss + unmasked_weight * F.cross_entropy(logit_u, torch.zeros(logit_u.shape[0], dtype=torch.long))
+    correct = int((logit_m.argmax(dim=-1) == 0).sum())
+    return loss, correct, logit_m.shape[0]
+
+
+def evaluate(model, data: LabelledAudio, config: PretrainConfig) -> Dict[str, float]:
+    """Masked-prediction loss and accuracy on ``data`` (fixed masks, no dropout)."""
+    model.eval()
+    rng = random.Random(0)
+    state = torch.random.get_rng_state()
+    torch.manual_seed(0)
+    total_loss, correct, count = 0.0, 0, 0
+    with torch.no_grad():
+        for batch in data.batches(config.batch_seconds, 1e9, rng):
+            waves, lengths, labels = data.collate(batch, 1e9, rng)
+            loss, ok, n = masked_prediction_step(model, waves, lengths, labels, 0.0)
+            total_loss += float(loss) * n
+            correct += ok
+            count += n
+    torch.random.set_rng_state(state)
+    model.train()
+    return {"loss": total_loss / count, "accuracy": correct / count}
+
+
+def _lr_lambda(config: PretrainConfig):
+    def schedule(step: int) -> float:
+        if step < config.warmup_steps:
+            return (step + 1) / config.warmup_steps
+        progress = (step - config.warmup_steps) / max(1, config.max_steps - config.warmup_steps)
+        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+    return schedule
+
+
+def _save_checkpoint(path: Path, model, optimizer, scheduler, step: int, epoch: int, history: List) -> None:
+    with atomic_write(path, "wb") as f:
+        torch.save(
+            {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+             "step": step, "epoch": epoch, "history": history},
+            f,
+        )  # fmt: skip
+
+
+def pretrain(
+    train: LabelledAudio,
+    valid: LabelledAudio,
+    num_classes: int,
+    config: PretrainConfig,
+    out_dir: Path,
+    stop_after: Optional[int] = None,
+) -> Dict:
+    """Train until ``config.max_steps`` (resuming from ``out_dir/checkpoint.pt``).
+
+    ``stop_after``: leave after that many steps of this call (to test resuming).
+    Writes ``teacher.pt`` (torchaudio teacher format) and ``results.json``.
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(config.seed)
+    kwargs = config.model_kwargs(num_classes)
+    model = hubert_pretrain_model(**kwargs)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, betas=(0.9, 0.98), weight_decay=0.01)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(config))
+    checkpoint_path = out_dir / "checkpoint.pt"
+    step, epoch, history = 0, 0, []
+    if checkpoint_path.is_file():
+        state = torch.load(checkpoint_path, map_location="cpu", weights_only=True)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        step, epoch, history = state["step"], state["epoch"], state["history"]
+        logging.info("resumed from %s at step %d", checkpoint_path, step)
+    params = sum(p.numel() for p in model.wav2vec2.parameters())
+    logging.info("HuBERT teacher: %.2f M parameters (without the codeword head)", params / 1e6)
+    if step == 0:
+        history.append({"type": "valid", "step": 0, **evaluate(model, valid, config)})
+        logging.info("step 0: valid loss %.3f, masked acc %.3f", history[-1]["loss"], history[-1]["accuracy"])
+    model.train()
+    start_time, steps_this_call = time.time(), 0
+    audio_seconds = 0.0
+    while step < config.max_steps:
+        rng = random.Random(config.seed * 1000 + epoch)
+        batches = train.batches(config.batch_seconds, config.crop_seconds, rng)
+        done_in_epoch = step - sum(h.get("epoch_steps", 0) for h in history if h.get("type") == "epoch")
+        for batch in batches[done_in_epoch:]:
+            waves, lengths, labels = train.collate(batch, config.crop_seconds, rng)
+            loss, correct, count = masked_prediction_step(
+                model, waves, lengths, labels, config.feature_penalty, config.unmasked_weight
+            )
+            optimizer.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+            optimizer.step()
+            scheduler.step()
+            step += 1
+            steps_this_call += 1
+            audio_seconds += float(lengths.sum()) / 16000.0
+            if step % 25 == 0:
+                logging.info("step %d: loss %.3f, masked acc %.3f, lr %.2e", step, loss.item(), correct / count, scheduler.get_last_lr()[0])
+            if step % config.valid_interval == 0 or step == config.max_steps:
+                result = evaluate(model, valid, config)
+                history.append({"type": "valid", "step": step, **result})
+                logging.info("step %d: valid loss %.3f, masked acc %.3f", step, result["loss"], result["accuracy"])
+                _save_checkpoint(checkpoint_path, model, optimizer, scheduler, step, epoch, history)
+            if step >= config.max_steps or (stop_after is not None and steps_this_call >= stop_after):
+                break
+        else:
+            history.append({"type": "epoch", "epoch": epoch, "epoch_steps": len(batches)})
+            epoch += 1
+            continue
+        if stop_after is not None and steps_this_call >= stop_after and step < config.max_steps:
+            _save_checkpoint(checkpoint_path, model, optimizer, scheduler, step, epoch, history)
+            return {"step": step, "finished": False}
+    wall = time.time() - start_time
+    final = [h for h in history if h.get("type") == "valid"][-1]
+    with atomic_write(out_dir / "teacher.pt", "wb") as f:
+        torch.save({"config": kwargs, "model": model.state_dict()}, f)
+    results = {
+        "step": step, "finished": True, "params": params, "valid_accuracy": final["accuracy"],
+        "valid_loss": final["loss"], "wall_seconds_last_call": wall,
+        "train_audio_seconds_per_second": audio_seconds / max(wall, 1e-9), "config": asdict(config),
+    }  # fmt: skip
+    with atomic_write(out_dir / "results.json") as f:
+        json.dump(results, f, indent=2)
+    return results
+
+
+def set_threads(num_threads: int) -> None:
+    if num_threads > 0:
+        torch.set_num_threads(num_threads)
+        os.environ.setdefault("OMP_NUM_THREADS", str(num_threads))

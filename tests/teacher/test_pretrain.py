@@ -1,0 +1,72 @@
+"""HuBERT iteration-1 targets and pretraining at a tiny size on the tiny corpus."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from espnet_distill.bin import hubert_kmeans
+from espnet_distill.data.audio import INT16_SCALE, read_audio
+from espnet_distill.data.kaldi_dir import read_kaldi_map
+from espnet_distill.teacher import load_teacher
+from espnet_distill.teacher.pretrain import LabelledAudio, PretrainConfig, num_model_frames, pretrain
+
+TINY = dict(
+    conv_channels=16, encoder_layers=1, encoder_dim=32, encoder_heads=2, encoder_ffn=64,
+    pos_conv_kernel=8, pos_conv_groups=2, final_dim=16, dropout=0.0, batch_seconds=30.0,
+    crop_seconds=3.0, lr=3e-3, warmup_steps=3, valid_interval=10, max_steps=30,
+)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def kmeans_dir(tiny_corpus, tmp_path_factory):
+    out = tmp_path_factory.mktemp("kmeans")
+    data = tiny_corpus["data"]
+    hubert_kmeans.main([
+        "--fit_data", str(data / "train"), "--data_dirs", str(data / "train"), str(data / "dev"),
+        "--out_dir", str(out), "--num_clusters", "8",
+    ])  # fmt: skip
+    return out
+
+
+def test_one_label_per_20ms_frame(tiny_corpus, kmeans_dir):
+    for name in ("train", "dev"):
+        wav_scp = read_kaldi_map(tiny_corpus["data"] / name / "wav.scp")
+        labels = read_kaldi_map(kmeans_dir / name / "labels")
+        assert list(labels) == list(wav_scp)
+        for utt, spec in wav_scp.items():
+            samples, _ = read_audio(utt, spec)
+            values = [int(v) for v in labels[utt].split()]
+            assert len(values) == num_model_frames(len(samples)) == 1 + (len(samples) - 400) // 320
+            assert min(values) >= 0 and max(values) < 8
+    summary = json.loads((kmeans_dir / "summary.json").read_text())
+    assert summary["num_clusters"] == 8 and 1 / 8 <= summary["dev"]["majority_rate"] < 1
+
+
+def test_pretraining_lowers_the_loss_and_writes_a_teacher(tiny_corpus, kmeans_dir, tmp_path):
+    data = tiny_corpus["data"]
+    train = LabelledAudio(data / "train", kmeans_dir / "train" / "labels")
+    config = PretrainConfig(**TINY)
+    # Killed after 12 steps, then resumed: it finishes with the planned number of steps.
+    partial = pretrain(train, train, 8, config, tmp_path, stop_after=12)
+    assert partial == {"step": 12, "finished": False}
+    assert not (tmp_path / "teacher.pt").exists()
+    results = pretrain(train, train, 8, config, tmp_path)
+    assert results["finished"] and results["step"] == 30
+    history = json.loads((tmp_path / "results.json").read_text())
+    valid = torch.load(tmp_path / "checkpoint.pt", weights_only=True)["history"]
+    losses = [h["loss"] for h in valid if h["type"] == "valid"]
+    assert [h["step"] for h in valid if h["type"] == "valid"] == [0, 10, 20, 30]
+    assert losses[-1] < losses[0] - 0.1
+    assert history["valid_loss"] == losses[-1]
+
+    teacher = load_teacher("torchaudio", path=str(tmp_path / "teacher.pt"))
+    assert teacher.num_layers == 1 and teacher.has_codewords
+    utt, spec = next(iter(read_kaldi_map(data / "dev" / "wav.scp").items()))
+    samples, _ = read_audio(utt, spec)
+    out = teacher(torch.as_tensor(samples / INT16_SCALE, dtype=torch.float32)[None])
+    labels = read_kaldi_map(kmeans_dir / "dev" / "labels")[utt].split()
+    assert out.codeword_logits.shape == (1, len(labels), 8)
+    assert [h.shape for h in out.hidden_states] == [(1, len(labels), 32)] * 2
+    assert np.isfinite(out.codeword_logits.numpy()).all()
