@@ -98,7 +98,7 @@ class LabelledAudio:
                     f"{labels_file}: utterance {utt!r} has {len(label)} labels for "
                     f"{num_model_frames(len(samples))} frames"
                 )
-            self.items.append((utt, samples / INT16_SCALE, label))
+            self.items.append((utt, (samples / INT16_SCALE).astype(np.float32), label))
 
     def batches(self, batch_seconds: float, crop_seconds: float, rng: random.Random) -> List[List[int]]:
         """Indices grouped by length into batches of at most ``batch_seconds`` (cropped)."""
