@@ -57,7 +57,7 @@ def main(argv: Optional[List[str]] = None) -> None:
         train = LabelledAudio(args.train_data, args.label_dir / args.train_data.name / "labels")
         valid = LabelledAudio(args.valid_data, args.label_dir / args.valid_data.name / "labels")
         results = pretrain(train, valid, num_classes, config, args.out_dir)
-    except (AudioError, DataDirError, FileNotFoundError) as e:
+    except (AudioError, DataDirError, FileNotFoundError, ValueError) as e:
         logging.error("%s", e)
         raise SystemExit(1) from e
     logging.info("finished: %s", {k: v for k, v in results.items() if k != "config"})

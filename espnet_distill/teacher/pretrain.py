@@ -177,13 +177,27 @@ def _lr_lambda(config: PretrainConfig):
     return schedule
 
 
-def _save_checkpoint(path: Path, model, optimizer, scheduler, step: int, epoch: int, history: List) -> None:
+RESUME_MAY_CHANGE = ("max_steps", "valid_interval")
+
+
+def _save_checkpoint(path: Path, model, optimizer, scheduler, step: int, epoch: int, history: List, config) -> None:
     with atomic_write(path, "wb") as f:
         torch.save(
             {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-             "step": step, "epoch": epoch, "history": history},
+             "step": step, "epoch": epoch, "history": history, "config": asdict(config)},
             f,
         )  # fmt: skip
+
+
+def _check_resumable(path: Path, saved: Dict, config: "PretrainConfig") -> None:
+    """Refuse to resume a run whose configuration was different."""
+    current = asdict(config)
+    changed = [k for k in current if k not in RESUME_MAY_CHANGE and saved.get(k) != current[k]]
+    if changed:
+        raise ValueError(
+            f"{path} was written with {changed[0]}={saved.get(changed[0])!r}, now {current[changed[0]]!r}; "
+            f"remove {path.parent} to start again, or restore the configuration to resume"
+        )
 
 
 def pretrain(
@@ -209,6 +223,7 @@ def pretrain(
     step, epoch, history = 0, 0, []
     if checkpoint_path.is_file():
         state = torch.load(checkpoint_path, map_location="cpu", weights_only=True)
+        _check_resumable(checkpoint_path, state.get("config", {}), config)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
@@ -245,7 +260,7 @@ def pretrain(
                 result = evaluate(model, valid, config)
                 history.append({"type": "valid", "step": step, **result})
                 logging.info("step %d: valid loss %.3f, masked acc %.3f", step, result["loss"], result["accuracy"])
-                _save_checkpoint(checkpoint_path, model, optimizer, scheduler, step, epoch, history)
+                _save_checkpoint(checkpoint_path, model, optimizer, scheduler, step, epoch, history, config)
             if step >= config.max_steps or (stop_after is not None and steps_this_call >= stop_after):
                 break
         else:
@@ -253,7 +268,7 @@ def pretrain(
             epoch += 1
             continue
         if stop_after is not None and steps_this_call >= stop_after and step < config.max_steps:
-            _save_checkpoint(checkpoint_path, model, optimizer, scheduler, step, epoch, history)
+            _save_checkpoint(checkpoint_path, model, optimizer, scheduler, step, epoch, history, config)
             return {"step": step, "finished": False}
     wall = time.time() - start_time
     final = [h for h in history if h.get("type") == "valid"][-1]

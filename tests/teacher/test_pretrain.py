@@ -52,6 +52,8 @@ def test_pretraining_lowers_the_loss_and_writes_a_teacher(tiny_corpus, kmeans_di
     partial = pretrain(train, train, 8, config, tmp_path, stop_after=12)
     assert partial == {"step": 12, "finished": False}
     assert not (tmp_path / "teacher.pt").exists()
+    with pytest.raises(ValueError, match=r"checkpoint.pt was written with encoder_dim=32, now 48"):
+        pretrain(train, train, 8, PretrainConfig(**{**TINY, "encoder_dim": 48}), tmp_path)
     results = pretrain(train, train, 8, config, tmp_path)
     assert results["finished"] and results["step"] == 30
     history = json.loads((tmp_path / "results.json").read_text())
