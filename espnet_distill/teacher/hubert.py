@@ -12,6 +12,8 @@ import torch
 import torch.nn.functional as F
 from torchaudio.models import Wav2Vec2Model
 
+from espnet_distill.frontend.conv import conv_features
+
 
 @dataclass
 class TeacherOutput:
@@ -77,7 +79,7 @@ class HubertTeacher(torch.nn.Module):
         """Run the teacher on ``(batch, samples)`` waveforms (float, [-1, 1] scale)."""
         if lengths is None:
             lengths = torch.full((waveforms.shape[0],), waveforms.shape[1], device=waveforms.device)
-        features, frame_lengths = self.model.feature_extractor(waveforms, lengths)
+        features, frame_lengths = conv_features(self.model.feature_extractor, waveforms, lengths)
         x, attention_mask = self.model.encoder._preprocess(features, frame_lengths)
         transformer = self.model.encoder.transformer
         x = transformer._preprocess(x)

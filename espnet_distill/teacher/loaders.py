@@ -14,7 +14,6 @@ codeword head where the checkpoint has one) and returns a :class:`HubertTeacher`
   with the ``config.yaml`` of its experiment.
 """
 
-import ast
 import inspect
 import json
 import re
@@ -26,6 +25,7 @@ import yaml
 from torchaudio.models import hubert_pretrain_model, wav2vec2_model
 from torchaudio.models.wav2vec2.utils.import_fairseq import _convert_state_dict as fairseq_to_torchaudio
 
+from espnet_distill.frontend.conv import parse_conv_layers
 from espnet_distill.teacher.hubert import HubertTeacher
 from espnet_distill.teacher.safe_load import CheckpointError, load_checkpoint
 
@@ -39,21 +39,6 @@ INFERENCE_OVERRIDES = {  # dropouts are off in eval mode anyway; no layerdrop fo
     "encoder_dropout": 0.0,
     "encoder_layer_drop": 0.0,
 }
-
-
-def parse_conv_layers(spec: str) -> List[Tuple[int, int, int]]:
-    """Parse fairseq's ``conv_feature_layers``, e.g. ``"[(512,10,5)] + [(512,3,2)] * 4"``.
-
-    Only list literals, ``+`` and ``* <int>`` are accepted; nothing is evaluated.
-    """
-    layers: List[Tuple[int, int, int]] = []
-    for term in spec.split("+"):
-        match = re.fullmatch(r"\s*(\[.*\])\s*(?:\*\s*(\d+))?\s*", term)
-        if match is None:
-            raise ValueError(f"cannot parse conv_feature_layers term {term!r}")
-        items = ast.literal_eval(match.group(1))
-        layers += [tuple(int(v) for v in item) for item in items] * int(match.group(2) or 1)
-    return layers
 
 
 def _state_dict_into(model: torch.nn.Module, state: Mapping[str, torch.Tensor], path: PathLike) -> None:

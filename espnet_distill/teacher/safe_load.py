@@ -12,7 +12,7 @@ import logging
 import pickle
 import zipfile
 from pathlib import Path
-from typing import Any, Union
+from typing import Any, Sequence, Union
 
 import torch
 
@@ -63,7 +63,21 @@ def _allowed_globals() -> list:
 ALLOWED_GLOBALS = _allowed_globals()
 
 
-def load_checkpoint(path: PathLike, trust: bool = False) -> Any:
+def training_checkpoint_globals() -> list:
+    """What ESPnet's training checkpoints pickle besides tensors and containers.
+
+    Its reporter holds numpy scalars (rebuilt from a dtype and raw bytes) and
+    ``datetime.timedelta`` values; neither runs code when rebuilt.
+    """
+    import datetime
+
+    import numpy as np
+
+    dtypes = [type(np.dtype(name)) for name in ("float64", "float32", "int64", "int32", "bool")]
+    return [np._core.multiarray.scalar, np.dtype, *dtypes, datetime.timedelta]
+
+
+def load_checkpoint(path: PathLike, trust: bool = False, extra_globals: Sequence = ()) -> Any:
     """Load ``path`` on CPU without running pickled code (unless ``trust``).
 
     Raises :class:`CheckpointError` naming the file for a missing, truncated
@@ -75,7 +89,7 @@ def load_checkpoint(path: PathLike, trust: bool = False) -> Any:
     if trust:
         logging.warning("%s: loading with weights_only=False: pickled code in it will run", path)
     try:
-        with torch.serialization.safe_globals(ALLOWED_GLOBALS):
+        with torch.serialization.safe_globals([*ALLOWED_GLOBALS, *extra_globals]):
             return torch.load(path, map_location="cpu", weights_only=not trust)
     except pickle.UnpicklingError as e:
         message = str(e)

@@ -1,0 +1,83 @@
+"""Export a distilled student for fine-tuning, and summarize its distillation run.
+
+``student.pth`` holds the ``frontend.*`` and ``encoder.*`` weights (keys as in
+an ESPnet ASR model) of the averaged n-best checkpoint ESPnet writes at the
+end of training (or the best or latest one); ``student.yaml`` their resolved
+``frontend``/``encoder`` configuration.
+"""
+
+import json
+import logging
+from pathlib import Path
+from typing import Any, Dict, List
+
+import torch
+import yaml
+
+from espnet_distill.teacher.safe_load import load_checkpoint, training_checkpoint_globals
+from espnet_distill.utils.fileio import atomic_write
+
+STUDENT_PREFIXES = ("frontend.", "encoder.")
+CHECKPOINT_PREFERENCE = ("valid.loss.ave.pth", "valid.loss.best.pth", "latest.pth")
+
+
+def _source_checkpoint(exp_dir: Path) -> Path:
+    for name in CHECKPOINT_PREFERENCE:
+        if (exp_dir / name).exists():
+            return exp_dir / name
+    raise FileNotFoundError(f"{exp_dir}: no {', '.join(CHECKPOINT_PREFERENCE)}; has the training finished?")
+
+
+def _final_stats(exp_dir: Path) -> Dict[str, Any]:
+    """The last epoch's train and valid statistics, from ESPnet's checkpoint."""
+    states = load_checkpoint(exp_dir / "checkpoint.pth", extra_globals=training_checkpoint_globals())
+    reporter = states["reporter"]
+    epoch = reporter["epoch"]
+    stats = reporter["stats"][epoch]
+    return {"epoch": epoch, **{phase: {k: float(v) for k, v in stats[phase].items() if isinstance(v, (int, float))} for phase in ("train", "valid") if phase in stats}}
+
+
+def _throughput(exp_dir: Path) -> Dict[str, float]:
+    path = exp_dir / "throughput.jsonl"
+    records: List[Dict[str, Any]] = []
+    if path.exists():
+        records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    audio = sum(r["audio_seconds"] * r.get("world_size", 1) for r in records)
+    seconds = sum(r["seconds"] for r in records)
+    return {
+        "train_steps": sum(r["steps"] for r in records),
+        "train_audio_hours": audio / 3600,
+        "train_seconds": seconds,
+        "audio_seconds_per_second": audio / seconds if seconds else 0.0,
+    }
+
+
+def export_student(exp_dir: Path) -> Path:
+    """Write ``student.pth``, ``student.yaml`` and ``distill_summary.json`` into ``exp_dir``."""
+    config = yaml.safe_load((exp_dir / "config.yaml").read_text(encoding="utf-8"))
+    source = _source_checkpoint(exp_dir)
+    state = load_checkpoint(source)
+    student = {k: v for k, v in state.items() if k.startswith(STUDENT_PREFIXES)}
+    with atomic_write(exp_dir / "student.pth", mode="wb") as f:
+        torch.save(student, f)
+    params = {
+        part: sum(v.numel() for k, v in student.items() if k.startswith(part + ".") and not k.endswith(("running_mean", "running_var")))
+        for part in ("frontend", "encoder")
+    }
+    description = {
+        "frontend": config["frontend"],
+        "frontend_conf": config["frontend_conf"],
+        "encoder": config["encoder"],
+        "encoder_conf": config["encoder_conf"],
+        "params": {**params, "total": params["frontend"] + params["encoder"]},
+        "source": str(source.resolve().name),
+        "teacher": config["teacher"],
+        "teacher_conf": config["teacher_conf"],
+    }
+    with atomic_write(exp_dir / "student.yaml") as f:
+        yaml.safe_dump(description, f, sort_keys=False)
+    summary = {"params": description["params"], **_throughput(exp_dir), "final": _final_stats(exp_dir)}
+    with atomic_write(exp_dir / "distill_summary.json") as f:
+        json.dump(summary, f, indent=2)
+    logging.info("exported the student (%d parameters) from %s to %s", params["frontend"] + params["encoder"], source, exp_dir / "student.pth")
+    return exp_dir / "student.pth"

@@ -1,0 +1,161 @@
+"""The ESPnet model of the distillation task.
+
+The frozen teacher runs on the fly on the same (cropped) waveforms as the
+student.  It is held outside the module tree: it is not in ``state_dict()``
+(checkpoints hold the student only), not seen by the optimizer or DDP, and is
+moved with the model by ``.to()``.
+"""
+
+import logging
+from typing import Dict, List, Optional, Tuple
+
+import torch
+from espnet2.asr.encoder.abs_encoder import AbsEncoder
+from espnet2.asr.frontend.abs_frontend import AbsFrontend
+from espnet2.torch_utils.device_funcs import force_gatherable
+from espnet2.train.abs_espnet_model import AbsESPnetModel
+
+from espnet_distill.distill.codewords import build_codeword_head, load_codebook, teacher_logits_from_codebook
+from espnet_distill.losses import codeword_kl, regression_terms
+from espnet_distill.student.encoder import padding_mask
+from espnet_distill.student.heads import AbsPredictionHeads
+from espnet_distill.teacher.hubert import HubertTeacher, TeacherOutput
+
+
+def crop_batch(
+    speech: torch.Tensor, lengths: torch.Tensor, max_samples: Optional[int], to_shortest: bool, generator: Optional[torch.Generator] = None
+) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Random crops: every utterance to the batch's shortest (``to_shortest``), at most ``max_samples``.
+
+    With ``to_shortest`` the batch has no padding left, as in fairseq's and
+    DistilHuBERT's pretraining batches.
+    """
+    target = lengths.clone()
+    if to_shortest:
+        target[:] = int(lengths.min())
+    if max_samples:
+        target = target.clamp(max=max_samples)
+    if bool((target == lengths).all()):
+        return speech, lengths
+    width = int(target.max())
+    out = speech.new_zeros(speech.shape[0], width)
+    for i, (length, keep) in enumerate(zip(lengths.tolist(), target.tolist())):
+        start = int(torch.randint(0, length - keep + 1, (1,), generator=generator)) if length > keep else 0
+        out[i, :keep] = speech[i, start : start + keep]
+    return out, target
+
+
+class DistillModel(AbsESPnetModel):
+    """Student front-end + encoder + prediction heads, trained against a frozen teacher.
+
+    Args:
+        frontend: the student front-end (``frontend: wav_cnn`` ...).
+        encoder: the student encoder; it must provide ``hidden_states()``.
+        heads: prediction heads (``head: multitask`` or ``layer_to_layer``).
+        teacher: the frozen teacher.
+        regression_weight: weight of the summed regression terms.
+        cosine_weight: ``w_cos`` inside each regression term.
+        discriminative_weight: weight of the codeword KL; 0 disables it.
+        temperature: ``tau`` of the KL.
+        codeword_logits: ``cosine`` (student projection + cosine to the teacher's
+            codewords) or ``linear``.
+        codebook: npz of k-means codewords of one teacher layer, for teachers
+            without a codeword head (``python -m espnet_distill.bin.teacher_codebook``).
+        crop_samples: training crops are at most this long (None: no limit).
+        crop_to_shortest: in training, crop every utterance of a batch to its shortest.
+    """
+
+    def __init__(
+        self,
+        frontend: AbsFrontend,
+        encoder: AbsEncoder,
+        heads: AbsPredictionHeads,
+        teacher: HubertTeacher,
+        regression_weight: float = 1.0,
+        cosine_weight: float = 1.0,
+        discriminative_weight: float = 0.0,
+        temperature: float = 1.0,
+        codeword_logits: str = "cosine",
+        codebook: Optional[str] = None,
+        crop_samples: Optional[int] = 250000,
+        crop_to_shortest: bool = True,
+    ) -> None:
+        super().__init__()
+        self.frontend = frontend
+        self.encoder = encoder
+        self.heads = heads
+        object.__setattr__(self, "teacher", teacher)  # not a submodule: see the module docstring
+        self.regression_weight = regression_weight
+        self.cosine_weight = cosine_weight
+        self.discriminative_weight = discriminative_weight
+        self.temperature = temperature
+        self.crop_samples = crop_samples
+        self.crop_to_shortest = crop_to_shortest
+        self.codebook_layer: Optional[int] = None
+        self.codeword_head: Optional[torch.nn.Module] = None
+        if discriminative_weight > 0:
+            if teacher.has_codewords and codebook is None:
+                codewords = teacher.label_embeddings
+            elif codebook is not None:
+                codewords, self.codebook_layer = load_codebook(codebook)
+                if not 0 <= self.codebook_layer <= teacher.num_layers or codewords.shape[1] != teacher.hidden_size:
+                    raise ValueError(f"codebook {codebook} (layer {self.codebook_layer}, dim {codewords.shape[1]}) does not fit the teacher")
+                self.register_buffer("teacher_codebook", codewords.clone())
+            else:
+                raise ValueError(
+                    "the teacher has no codeword head (e.g. a Hugging Face model): fit one with "
+                    "python -m espnet_distill.bin.teacher_codebook and set model_conf.codebook"
+                )
+            self.codeword_head = build_codeword_head(codeword_logits, encoder.output_size(), codewords, teacher.logit_temp)
+
+    def _apply(self, fn, recurse: bool = True):
+        super()._apply(fn, recurse)
+        self.teacher._apply(fn)
+        return self
+
+    def teacher_codeword_logits(self, output: TeacherOutput) -> torch.Tensor:
+        if self.codebook_layer is not None:
+            return teacher_logits_from_codebook(output.hidden_states[self.codebook_layer], self.teacher_codebook, self.teacher.logit_temp)
+        if output.codeword_logits is None:
+            raise RuntimeError("the teacher returned no codeword logits")
+        return output.codeword_logits
+
+    def student_states(self, speech: torch.Tensor, speech_lengths: torch.Tensor) -> Tuple[List[torch.Tensor], torch.Tensor]:
+        """Every hidden state of the student, and frame counts."""
+        feats, feat_lengths = self.frontend(speech, speech_lengths)
+        return self.encoder.hidden_states(feats, feat_lengths)
+
+    def forward(
+        self, speech: torch.Tensor, speech_lengths: torch.Tensor, **kwargs
+    ) -> Tuple[torch.Tensor, Dict[str, torch.Tensor], torch.Tensor]:
+        if self.training:
+            speech, speech_lengths = crop_batch(speech, speech_lengths, self.crop_samples, self.crop_to_shortest)
+        teacher_out = self.teacher(speech, speech_lengths)
+        states, lengths = self.student_states(speech, speech_lengths)
+        num_frames = min(states[0].shape[1], teacher_out.hidden_states[0].shape[1])
+        lengths = torch.minimum(lengths, teacher_out.lengths).clamp(max=num_frames)
+        valid = ~padding_mask(lengths, num_frames)
+
+        stats: Dict[str, torch.Tensor] = {}
+        regression = states[0].new_zeros((), dtype=torch.float32)
+        for layer, prediction in self.heads(states):
+            target = teacher_out.hidden_states[layer][:, :num_frames]
+            l1, cos = regression_terms(prediction[:, :num_frames], target, valid)
+            stats[f"l1_layer{layer}"] = l1.detach()
+            stats[f"cos_layer{layer}"] = cos.detach()
+            regression = regression + l1 + self.cosine_weight * cos
+        loss = self.regression_weight * regression
+        stats["regression"] = regression.detach()
+        if self.codeword_head is not None:
+            student_logits = self.codeword_head(self.encoder.final_output(states)[:, :num_frames])
+            teacher_logits = self.teacher_codeword_logits(teacher_out)[:, :num_frames]
+            kl = codeword_kl(student_logits, teacher_logits, valid, self.temperature)
+            stats["discriminative"] = kl.detach()
+            loss = loss + self.discriminative_weight * kl
+        stats["loss"] = loss.detach()
+        weight = valid.sum()
+        loss, stats, weight = force_gatherable((loss, stats, weight), loss.device)
+        return loss, stats, weight
+
+    def collect_feats(self, speech: torch.Tensor, speech_lengths: torch.Tensor, **kwargs) -> Dict[str, torch.Tensor]:
+        return {"feats": speech, "feats_lengths": speech_lengths}

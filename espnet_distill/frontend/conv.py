@@ -1,0 +1,79 @@
+"""HuBERT's waveform CNN, run so that padding never changes a valid frame.
+
+HuBERT Base's first convolution is followed by a GroupNorm with one group per
+channel, which normalizes over *time*: zeros padded to the end of a short
+utterance change every frame of it.  :func:`conv_features` therefore runs a
+group-norm extractor one utterance at a time whenever the lengths of a batch
+differ; layer-norm extractors (per frame) run batched.
+"""
+
+import ast
+import re
+from typing import List, Optional, Sequence, Tuple, Union
+
+import torch
+from torchaudio.models.wav2vec2.components import FeatureExtractor, _get_feature_extractor
+
+
+ConvSpec = Union[str, Sequence[Sequence[int]]]
+HUBERT_BASE_CONV = "[(512,10,5)] + [(512,3,2)] * 4 + [(512,2,2)] * 2"
+
+
+def parse_conv_layers(spec: str) -> List[Tuple[int, int, int]]:
+    """Parse fairseq's ``conv_feature_layers``, e.g. ``"[(512,10,5)] + [(512,3,2)] * 4"``.
+
+    Only list literals, ``+`` and ``* <int>`` are accepted; nothing is evaluated.
+    """
+    layers: List[Tuple[int, int, int]] = []
+    for term in spec.split("+"):
+        match = re.fullmatch(r"\s*(\[.*\])\s*(?:\*\s*(\d+))?\s*", term)
+        if match is None:
+            raise ValueError(f"cannot parse conv_feature_layers term {term!r}")
+        items = ast.literal_eval(match.group(1))
+        layers += [tuple(int(v) for v in item) for item in items] * int(match.group(2) or 1)
+    return layers
+
+
+def conv_layer_list(spec: ConvSpec) -> List[Tuple[int, int, int]]:
+    """``(channels, kernel, stride)`` triples from fairseq's string form or a list."""
+    layers = parse_conv_layers(spec) if isinstance(spec, str) else [tuple(int(v) for v in item) for item in spec]
+    if not layers or any(len(layer) != 3 or min(layer) < 1 for layer in layers):
+        raise ValueError(f"conv_layers must be (channels, kernel, stride) triples, got {spec!r}")
+    return layers
+
+
+def build_extractor(conv_layers: ConvSpec, mode: str = "group_norm", bias: bool = False) -> FeatureExtractor:
+    """torchaudio's wav2vec 2.0 / HuBERT feature extractor."""
+    if mode not in ("group_norm", "layer_norm"):
+        raise ValueError(f"extractor_mode must be group_norm or layer_norm, got {mode!r}")
+    return _get_feature_extractor(mode, conv_layer_list(conv_layers), bias)
+
+
+def extractor_layers(extractor: FeatureExtractor) -> List[Tuple[int, int, int]]:
+    """The ``(channels, kernel, stride)`` triples of a built extractor."""
+    return [(block.conv.out_channels, block.conv.kernel_size[0], block.conv.stride[0]) for block in extractor.conv_layers]
+
+
+def normalizes_over_time(extractor: FeatureExtractor) -> bool:
+    """True for group-norm extractors, whose output depends on padding."""
+    return any(isinstance(block.layer_norm, torch.nn.GroupNorm) for block in extractor.conv_layers)
+
+
+def conv_features(
+    extractor: FeatureExtractor, waveforms: torch.Tensor, lengths: Optional[torch.Tensor]
+) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Run ``extractor`` on ``(batch, samples)``; returns ``(batch, frames, channels)`` and frame counts.
+
+    The valid frames equal those of each utterance run alone.
+    """
+    batch, num_samples = waveforms.shape
+    if lengths is None:
+        lengths = torch.full((batch,), num_samples, dtype=torch.long, device=waveforms.device)
+    if not normalizes_over_time(extractor) or bool((lengths == num_samples).all()):
+        return extractor(waveforms, lengths)
+    outputs, frame_counts = [], []
+    for wave, length in zip(waveforms, lengths):
+        features, frames = extractor(wave[None, : int(length)], length[None])
+        outputs.append(features[0])
+        frame_counts.append(frames[0])
+    return torch.nn.utils.rnn.pad_sequence(outputs, batch_first=True), torch.stack(frame_counts)

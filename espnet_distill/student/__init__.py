@@ -1,0 +1,1 @@
+"""Student encoders, presets scaled to the teacher, and prediction heads."""

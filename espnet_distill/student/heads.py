@@ -1,0 +1,96 @@
+"""Prediction heads: which teacher layer each student output regresses.
+
+``head: multitask`` (DistilHuBERT): one linear head per target teacher layer,
+all on the student's last layer.  ``head: layer_to_layer`` (FitHuBERT-like):
+one linear per student layer, each to its mapped teacher layer.
+Heads are used only during distillation.
+"""
+
+from abc import ABC, abstractmethod
+from typing import List, Optional, Sequence, Tuple
+
+import torch
+
+Predictions = List[Tuple[int, torch.Tensor]]
+
+
+class AbsPredictionHeads(torch.nn.Module, ABC):
+    """Maps student hidden states to ``(teacher_layer, prediction)`` pairs."""
+
+    @abstractmethod
+    def forward(self, student_states: List[torch.Tensor]) -> Predictions:
+        raise NotImplementedError
+
+    @property
+    @abstractmethod
+    def teacher_layers(self) -> List[int]:
+        raise NotImplementedError
+
+
+def thirds(num_teacher_layers: int) -> List[int]:
+    """DistilHuBERT's targets scaled to the teacher: 4/8/12 of 12; 1/3/4 of 4."""
+    layers = sorted({max(1, round(num_teacher_layers * k / 3)) for k in (1, 2, 3)})
+    return layers
+
+
+def _check_layers(layers: Sequence[int], num_teacher_layers: int, what: str) -> None:
+    bad = [layer for layer in layers if not 0 <= layer <= num_teacher_layers]
+    if bad:
+        raise ValueError(f"{what}: teacher layers {bad} are outside 0..{num_teacher_layers}")
+
+
+class MultiTaskHeads(AbsPredictionHeads):
+    """DistilHuBERT heads: ``target_layers`` (default: thirds of the teacher) from the last student layer."""
+
+    def __init__(
+        self,
+        student_dim: int,
+        teacher_dim: int,
+        num_student_layers: int,
+        num_teacher_layers: int,
+        target_layers: Optional[Sequence[int]] = None,
+    ) -> None:
+        super().__init__()
+        self._layers = list(target_layers) if target_layers is not None else thirds(num_teacher_layers)
+        _check_layers(self._layers, num_teacher_layers, "head_conf.target_layers")
+        self.heads = torch.nn.ModuleList(torch.nn.Linear(student_dim, teacher_dim) for _ in self._layers)
+
+    @property
+    def teacher_layers(self) -> List[int]:
+        return list(self._layers)
+
+    def forward(self, student_states: List[torch.Tensor]) -> Predictions:
+        last = student_states[-1]
+        return [(layer, head(last)) for layer, head in zip(self._layers, self.heads)]
+
+
+class LayerToLayerHeads(AbsPredictionHeads):
+    """One linear per student layer ``i`` (1-based) to teacher layer ``layer_map[i - 1]``.
+
+    The default map spreads the student's layers evenly over the teacher's:
+    ``round(i * L_teacher / L_student)``.
+    """
+
+    def __init__(
+        self,
+        student_dim: int,
+        teacher_dim: int,
+        num_student_layers: int,
+        num_teacher_layers: int,
+        layer_map: Optional[Sequence[int]] = None,
+    ) -> None:
+        super().__init__()
+        if layer_map is None:
+            layer_map = [max(1, round(i * num_teacher_layers / num_student_layers)) for i in range(1, num_student_layers + 1)]
+        if len(layer_map) != num_student_layers:
+            raise ValueError(f"head_conf.layer_map has {len(layer_map)} entries for {num_student_layers} student layers")
+        _check_layers(layer_map, num_teacher_layers, "head_conf.layer_map")
+        self._layers = list(layer_map)
+        self.heads = torch.nn.ModuleList(torch.nn.Linear(student_dim, teacher_dim) for _ in self._layers)
+
+    @property
+    def teacher_layers(self) -> List[int]:
+        return list(self._layers)
+
+    def forward(self, student_states: List[torch.Tensor]) -> Predictions:
+        return [(layer, head(state)) for layer, head, state in zip(self._layers, self.heads, student_states[1:])]

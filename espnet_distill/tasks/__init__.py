@@ -1,0 +1,1 @@
+"""ESPnet task classes of this project, with their component registries."""

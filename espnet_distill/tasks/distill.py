@@ -1,0 +1,197 @@
+"""The distillation task on ESPnet's task and trainer machinery.
+
+``python -m espnet_distill.bin.distill_train --config conf/distill/<name>.yaml``
+gives what ESPnet users expect of ``espnet2.bin.*_train``: YAML plus
+command-line overrides, a resolved ``config.yaml`` in the output dir, resume
+(``--resume true``), DDP (``--ngpu``, ``espnet2.bin.launch`` or torchrun), AMP
+(``--use_amp``), gradient accumulation (``--accum_grad``), tensorboard and the
+n best checkpoints.  Components are chosen by name:
+
+- ``frontend: wav_cnn`` (+ ``frontend_conf``)
+- ``encoder: transformer`` (+ ``encoder_conf``, which may name a ``preset``)
+- ``head: multitask | layer_to_layer`` (+ ``head_conf``)
+- ``teacher: fairseq | huggingface | torchaudio | espnet`` (+ ``teacher_conf: {path: ...}``)
+- ``model_conf``: loss weights, temperature, crops (see :class:`DistillModel`).
+"""
+
+import argparse
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any, Callable, Collection, Dict, List, Optional, Tuple
+
+import numpy as np
+import torch
+from espnet2.asr.encoder.abs_encoder import AbsEncoder
+from espnet2.asr.frontend.abs_frontend import AbsFrontend
+from espnet2.tasks.abs_task import AbsTask
+from espnet2.train.class_choices import ClassChoices
+from espnet2.train.trainer import Trainer
+from espnet2.utils.get_default_kwargs import get_default_kwargs
+from espnet2.utils.nested_dict_action import NestedDictAction
+
+from espnet_distill.distill.collate import PadCollate
+from espnet_distill.distill.model import DistillModel
+from espnet_distill.frontend.conv import extractor_layers, normalizes_over_time
+from espnet_distill.frontend.wav_cnn import WavCNNFrontend
+from espnet_distill.student.encoder import TransformerStudentEncoder
+from espnet_distill.student.heads import AbsPredictionHeads, LayerToLayerHeads, MultiTaskHeads
+from espnet_distill.student.presets import TeacherShape, resolve_encoder_conf
+from espnet_distill.teacher import LOADERS, load_teacher
+from espnet_distill.teacher.hubert import HubertTeacher
+from espnet_distill.teacher.safe_load import load_checkpoint, training_checkpoint_globals
+
+frontend_choices = ClassChoices(
+    name="frontend", classes=dict(wav_cnn=WavCNNFrontend), type_check=AbsFrontend, default="wav_cnn"
+)
+encoder_choices = ClassChoices(
+    name="encoder", classes=dict(transformer=TransformerStudentEncoder), type_check=AbsEncoder, default="transformer"
+)
+head_choices = ClassChoices(
+    name="head",
+    classes=dict(multitask=MultiTaskHeads, layer_to_layer=LayerToLayerHeads),
+    type_check=AbsPredictionHeads,
+    default="multitask",
+)
+INIT_FROM_TEACHER = ("frontend", "encoder")
+THROUGHPUT_LOG = "throughput.jsonl"
+
+
+class _AudioCounter:
+    """Wraps a batch iterator and counts the seconds of audio it yields."""
+
+    def __init__(self, iterator, sample_rate: int = 16000) -> None:
+        self.iterator = iterator
+        self.sample_rate = sample_rate
+        self.audio_seconds = 0.0
+        self.steps = 0
+
+    def __iter__(self):
+        for utt_ids, batch in self.iterator:
+            if "speech_lengths" in batch:
+                self.audio_seconds += float(batch["speech_lengths"].sum()) / self.sample_rate
+            self.steps += 1
+            yield utt_ids, batch
+
+
+class DistillTrainer(Trainer):
+    """ESPnet's trainer, resuming without unpickling code and logging training throughput."""
+
+    @classmethod
+    def resume(cls, checkpoint, model, reporter, optimizers, schedulers, scaler, ngpu: int = 0, strict: bool = True) -> None:
+        states = load_checkpoint(checkpoint, extra_globals=training_checkpoint_globals())
+        model.load_state_dict(states["model"], strict=strict)
+        reporter.load_state_dict(states["reporter"])
+        for optimizer, state in zip(optimizers, states["optimizers"]):
+            optimizer.load_state_dict(state)
+        for scheduler, state in zip(schedulers, states["schedulers"]):
+            if scheduler is not None:
+                scheduler.load_state_dict(state)
+        if scaler is not None and states.get("scaler") is not None:
+            scaler.load_state_dict(states["scaler"])
+        logging.info("resumed from %s at epoch %d", checkpoint, reporter.get_epoch())
+
+    @classmethod
+    def train_one_epoch(cls, model, iterator, optimizers, schedulers, scaler, reporter, summary_writer, options, distributed_option) -> bool:
+        counter = _AudioCounter(iterator)
+        start = time.perf_counter()
+        result = super().train_one_epoch(
+            model=model, iterator=counter, optimizers=optimizers, schedulers=schedulers, scaler=scaler,
+            reporter=reporter, summary_writer=summary_writer, options=options, distributed_option=distributed_option,
+        )
+        seconds = time.perf_counter() - start
+        if not distributed_option.distributed or distributed_option.dist_rank == 0:
+            record = {
+                "epoch": reporter.epoch,
+                "steps": counter.steps,
+                "audio_seconds": counter.audio_seconds,
+                "seconds": seconds,
+                "world_size": distributed_option.dist_world_size or 1,
+            }
+            with (Path(options.output_dir) / THROUGHPUT_LOG).open("a", encoding="utf-8") as f:
+                f.write(json.dumps(record) + "\n")
+            logging.info("epoch %d: %.1f s of audio per second on this rank", reporter.epoch, counter.audio_seconds / max(seconds, 1e-9))
+        return result
+
+
+def teacher_frontend_defaults(teacher: HubertTeacher) -> Dict[str, Any]:
+    """The teacher's CNN, as ``frontend_conf`` values of ``wav_cnn``."""
+    extractor = teacher.model.feature_extractor
+    return {
+        "conv_layers": [list(layer) for layer in extractor_layers(extractor)],
+        "extractor_mode": "group_norm" if normalizes_over_time(extractor) else "layer_norm",
+        "conv_bias": extractor.conv_layers[0].conv.bias is not None,
+    }
+
+
+class DistillTask(AbsTask):
+    """Distill a frozen HuBERT-class teacher into a student front-end and encoder."""
+
+    num_optimizers: int = 1
+    class_choices_list = [frontend_choices, encoder_choices, head_choices]
+    trainer = DistillTrainer
+
+    @classmethod
+    def add_task_arguments(cls, parser: argparse.ArgumentParser) -> None:
+        group = parser.add_argument_group(description="Distillation related")
+        required = parser.get_default("required")
+        required += ["teacher"]
+        group.add_argument("--teacher", type=str, default=None, choices=sorted(LOADERS), help="the teacher's checkpoint format")
+        group.add_argument(
+            "--teacher_conf", action=NestedDictAction, default=dict(),
+            help="arguments of the teacher loader, e.g. path=exp/hubert_pretrain/teacher.pt",
+        )
+        group.add_argument(
+            "--init_from_teacher", type=str, nargs="*", default=[], choices=list(INIT_FROM_TEACHER),
+            help="student parts copied from the teacher before training (frontend, encoder)",
+        )
+        group.add_argument(
+            "--model_conf", action=NestedDictAction, default=get_default_kwargs(DistillModel),
+            help="loss weights, temperature and crops of the distillation model",
+        )
+        for class_choices in cls.class_choices_list:
+            class_choices.add_arguments(group)
+        parser.set_defaults(num_att_plot=0)  # no attention maps to plot
+
+    @classmethod
+    def build_collate_fn(cls, args: argparse.Namespace, train: bool) -> Callable:
+        return PadCollate(float_pad_value=0.0, int_pad_value=-1)
+
+    @classmethod
+    def build_preprocess_fn(cls, args: argparse.Namespace, train: bool) -> Optional[Callable]:
+        return None
+
+    @classmethod
+    def required_data_names(cls, train: bool = True, inference: bool = False) -> Tuple[str, ...]:
+        return ("speech",)
+
+    @classmethod
+    def optional_data_names(cls, train: bool = True, inference: bool = False) -> Tuple[str, ...]:
+        return ()
+
+    @classmethod
+    def build_model(cls, args: argparse.Namespace) -> DistillModel:
+        teacher = load_teacher(args.teacher, **args.teacher_conf)
+        shape = TeacherShape.of(teacher.model)
+        logging.info("teacher: %s %s, %s", args.teacher, args.teacher_conf.get("path"), shape)
+
+        encoder_conf = resolve_encoder_conf(args.encoder_conf, shape) if args.encoder == "transformer" else dict(args.encoder_conf)
+        frontend_conf = dict(args.frontend_conf)
+        if args.frontend == "wav_cnn":
+            frontend_conf = {**teacher_frontend_defaults(teacher), **frontend_conf}
+        frontend_conf.setdefault("output_dim", encoder_conf.get("output_size", TransformerStudentEncoder.__init__.__defaults__[0]))
+        frontend = frontend_choices.get_class(args.frontend)(**frontend_conf)
+        encoder = encoder_choices.get_class(args.encoder)(input_size=frontend.output_size(), **encoder_conf)
+        heads = head_choices.get_class(args.head)(
+            student_dim=encoder.output_size(), teacher_dim=teacher.hidden_size,
+            num_student_layers=encoder.num_layers, num_teacher_layers=teacher.num_layers, **args.head_conf,
+        )
+        if "frontend" in args.init_from_teacher:
+            frontend.init_from_teacher(teacher.model)
+        if "encoder" in args.init_from_teacher:
+            encoder.init_from_teacher(teacher.model)
+        # config.yaml records the resolved structure (presets and teacher defaults expanded)
+        args.frontend_conf = frontend_conf
+        args.encoder_conf = encoder_conf
+        return DistillModel(frontend, encoder, heads, teacher, **args.model_conf)
