@@ -26,6 +26,9 @@ setup(
         "tqdm",
         "numpy",
         "scipy",
+        "scikit-learn",
+        "tensorboard",
+        "matplotlib",
     ],
     extras_require={"test": ["pytest", "kaldi-native-fbank"]},
 )

@@ -46,3 +46,43 @@ def write_wav(path: Path, samples: np.ndarray, rate: int = 16000) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     soundfile.write(str(path), np.asarray(samples, dtype=np.int16), rate, subtype="PCM_16")
     return path
+
+
+TINY_TEACHER = dict(
+    extractor_mode="group_norm", extractor_conv_layer_config=[(32, 10, 5)] + [(32, 3, 2)] * 4 + [(32, 2, 2)] * 2,
+    extractor_conv_bias=False, encoder_embed_dim=64, encoder_projection_dropout=0.0, encoder_pos_conv_kernel=16,
+    encoder_pos_conv_groups=4, encoder_num_layers=3, encoder_num_heads=4, encoder_attention_dropout=0.0,
+    encoder_ff_interm_features=128, encoder_ff_interm_dropout=0.0, encoder_dropout=0.0,
+    encoder_layer_norm_first=False, encoder_layer_drop=0.0, mask_prob=0.5, mask_selection="static", mask_other=0.0,
+    mask_length=4, no_mask_overlap=False, mask_min_space=1, mask_channel_prob=0.0, mask_channel_selection="static",
+    mask_channel_other=0.0, mask_channel_length=10, no_mask_channel_overlap=False, mask_channel_min_space=1,
+    skip_masked=False, skip_nomask=False, num_classes=20, final_dim=16, feature_grad_mult=None,
+)  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def tiny_teacher_path(tmp_path_factory) -> Path:
+    """A random 3 x 64 post-LN, group-norm HuBERT with a 20-codeword head, in the torchaudio teacher format."""
+    import torch
+    from torchaudio.models import hubert_pretrain_model
+
+    torch.manual_seed(0)
+    model = hubert_pretrain_model(**TINY_TEACHER)
+    path = tmp_path_factory.mktemp("teacher") / "teacher.pt"
+    torch.save({"config": TINY_TEACHER, "model": model.state_dict()}, path)
+    return path
+
+
+def tiny_batch(tiny_corpus, count: int = 3, data_set: str = "train"):
+    """The first ``count`` utterances of a tiny set: padded float waveforms in [-1, 1] and lengths."""
+    import torch
+
+    from espnet_distill.data.audio import INT16_SCALE, read_audio
+    from espnet_distill.data.kaldi_dir import read_kaldi_map
+
+    waves = []
+    for utt, spec in list(read_kaldi_map(tiny_corpus["data"] / data_set / "wav.scp").items())[:count]:
+        samples, _ = read_audio(utt, spec)
+        waves.append(torch.as_tensor(samples / INT16_SCALE, dtype=torch.float32))
+    lengths = torch.tensor([len(w) for w in waves])
+    return torch.nn.utils.rnn.pad_sequence(waves, batch_first=True), lengths

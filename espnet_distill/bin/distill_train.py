@@ -8,6 +8,7 @@ encoder weights, from ESPnet's averaged n-best checkpoint), ``student.yaml``
 Example:
     python -m espnet_distill.bin.distill_train --config conf/distill/shallow_wide_reg.yaml \\
         --teacher torchaudio --teacher_conf path=exp/hubert_pretrain/teacher.pt \\
+        (or --teacher_yaml exp/teacher/teacher.yaml) \\
         --train_data_path_and_name_and_type data/train/wav.scp,speech,sound \\
         --train_shape_file exp/distill_stats/train/speech_shape \\
         --valid_data_path_and_name_and_type data/dev/wav.scp,speech,sound \\
@@ -19,11 +20,34 @@ import sys
 from pathlib import Path
 from typing import List, Optional
 
+import yaml
+
 from espnet_distill.distill.export import export_student
 from espnet_distill.tasks.distill import DistillTask
 
 
+def teacher_yaml_args(argv: List[str]) -> List[str]:
+    """Replace ``--teacher_yaml <file>`` (written by the teacher stage) with ``--teacher``/``--teacher_conf``.
+
+    They are placed first, so an explicit ``--teacher``/``--teacher_conf`` later on the command line wins.
+    """
+    if "--teacher_yaml" not in argv:
+        return list(argv)
+    index = argv.index("--teacher_yaml")
+    if index + 1 >= len(argv):
+        raise SystemExit("--teacher_yaml needs a file")
+    path = Path(argv[index + 1])
+    try:
+        spec = yaml.safe_load(path.read_text(encoding="utf-8"))
+        teacher, conf = spec["teacher"], spec.get("teacher_conf", {})
+    except (OSError, yaml.YAMLError, KeyError, TypeError) as e:
+        raise SystemExit(f"--teacher_yaml {path}: cannot read teacher and teacher_conf: {e}") from e
+    rest = argv[:index] + argv[index + 2 :]
+    return ["--teacher", str(teacher), "--teacher_conf", yaml.safe_dump(conf, default_flow_style=True).strip(), *rest]
+
+
 def main(argv: Optional[List[str]] = None) -> None:
+    argv = teacher_yaml_args(sys.argv[1:] if argv is None else argv)
     args = DistillTask.get_parser().parse_args(argv)
     DistillTask.main(args=args)
     rank = int(os.environ.get("RANK", "0"))

@@ -9,7 +9,7 @@ end of training (or the best or latest one); ``student.yaml`` their resolved
 import json
 import logging
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Tuple
 
 import torch
 import yaml
@@ -81,3 +81,26 @@ def export_student(exp_dir: Path) -> Path:
         json.dump(summary, f, indent=2)
     logging.info("exported the student (%d parameters) from %s to %s", params["frontend"] + params["encoder"], source, exp_dir / "student.pth")
     return exp_dir / "student.pth"
+
+
+def build_student(description: Dict[str, Any]) -> Tuple[torch.nn.Module, torch.nn.Module]:
+    """The front-end and encoder of a ``student.yaml`` description (random weights)."""
+    from espnet_distill.tasks.distill import encoder_choices, frontend_choices
+
+    frontend = frontend_choices.get_class(description["frontend"])(**description["frontend_conf"])
+    encoder = encoder_choices.get_class(description["encoder"])(input_size=frontend.output_size(), **description["encoder_conf"])
+    return frontend, encoder
+
+
+def load_student(exp_dir: Path) -> Tuple[torch.nn.Module, torch.nn.Module, Dict[str, Any]]:
+    """``(frontend, encoder, description)`` of an exported student, weights loaded strictly."""
+    description = yaml.safe_load((exp_dir / "student.yaml").read_text(encoding="utf-8"))
+    frontend, encoder = build_student(description)
+    state = load_checkpoint(exp_dir / "student.pth")
+    for prefix, module in (("frontend.", frontend), ("encoder.", encoder)):
+        part = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
+        try:
+            module.load_state_dict(part)
+        except RuntimeError as e:
+            raise ValueError(f"{exp_dir / 'student.pth'} does not match {exp_dir / 'student.yaml'}: {e}") from e
+    return frontend.eval(), encoder.eval(), description

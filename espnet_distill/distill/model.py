@@ -10,6 +10,7 @@ import logging
 from typing import Dict, List, Optional, Tuple
 
 import torch
+import torch.nn.functional as F
 from espnet2.asr.encoder.abs_encoder import AbsEncoder
 from espnet2.asr.frontend.abs_frontend import AbsFrontend
 from espnet2.torch_utils.device_funcs import force_gatherable
@@ -61,6 +62,10 @@ class DistillModel(AbsESPnetModel):
             codewords) or ``linear``.
         codebook: npz of k-means codewords of one teacher layer, for teachers
             without a codeword head (``python -m espnet_distill.bin.teacher_codebook``).
+        normalize_targets: layer-normalize (without scale and bias) each teacher
+            target frame before the regression loss.  Useful for pre-LN teachers,
+            whose hidden states are unnormalized residual sums that grow with depth;
+            post-LN teachers such as HuBERT Base emit normalized layers already.
         crop_samples: training crops are at most this long (None: no limit).
         crop_to_shortest: in training, crop every utterance of a batch to its shortest.
     """
@@ -77,6 +82,7 @@ class DistillModel(AbsESPnetModel):
         temperature: float = 1.0,
         codeword_logits: str = "cosine",
         codebook: Optional[str] = None,
+        normalize_targets: bool = False,
         crop_samples: Optional[int] = 250000,
         crop_to_shortest: bool = True,
     ) -> None:
@@ -89,6 +95,7 @@ class DistillModel(AbsESPnetModel):
         self.cosine_weight = cosine_weight
         self.discriminative_weight = discriminative_weight
         self.temperature = temperature
+        self.normalize_targets = normalize_targets
         self.crop_samples = crop_samples
         self.crop_to_shortest = crop_to_shortest
         self.codebook_layer: Optional[int] = None
@@ -140,6 +147,8 @@ class DistillModel(AbsESPnetModel):
         regression = states[0].new_zeros((), dtype=torch.float32)
         for layer, prediction in self.heads(states):
             target = teacher_out.hidden_states[layer][:, :num_frames]
+            if self.normalize_targets:
+                target = F.layer_norm(target.float(), target.shape[-1:])
             l1, cos = regression_terms(prediction[:, :num_frames], target, valid)
             stats[f"l1_layer{layer}"] = l1.detach()
             stats[f"cos_layer{layer}"] = cos.detach()

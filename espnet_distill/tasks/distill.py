@@ -19,9 +19,8 @@ import json
 import logging
 import time
 from pathlib import Path
-from typing import Any, Callable, Collection, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
-import numpy as np
 import torch
 from espnet2.asr.encoder.abs_encoder import AbsEncoder
 from espnet2.asr.frontend.abs_frontend import AbsFrontend
@@ -56,6 +55,7 @@ head_choices = ClassChoices(
 )
 INIT_FROM_TEACHER = ("frontend", "encoder")
 THROUGHPUT_LOG = "throughput.jsonl"
+DDP_CHECK = "ddp_check.json"
 
 
 class _AudioCounter:
@@ -75,8 +75,46 @@ class _AudioCounter:
             yield utt_ids, batch
 
 
+def weights_checksum(model: torch.nn.Module) -> List[float]:
+    """Per-parameter sums and sums of squares (float64): equal on every rank iff in sync (for practical purposes)."""
+    values = []
+    for p in model.parameters():
+        data = p.detach().double()
+        values += [float(data.sum()), float((data * data).sum())]
+    return values
+
+
 class DistillTrainer(Trainer):
-    """ESPnet's trainer, resuming without unpickling code and logging training throughput."""
+    """ESPnet's trainer, resuming without unpickling code, logging training throughput and,
+    under DDP, checking at the end that every rank holds the same weights (``ddp_check.json``)."""
+
+    @classmethod
+    def run(cls, model, optimizers, schedulers, train_iter_factory, valid_iter_factory, plot_attention_iter_factory, trainer_options, distributed_option) -> None:
+        super().run(
+            model=model, optimizers=optimizers, schedulers=schedulers, train_iter_factory=train_iter_factory,
+            valid_iter_factory=valid_iter_factory, plot_attention_iter_factory=plot_attention_iter_factory,
+            trainer_options=trainer_options, distributed_option=distributed_option,
+        )
+        if distributed_option.distributed:
+            cls.check_ranks_in_sync(model, Path(trainer_options.output_dir), distributed_option)
+
+    @staticmethod
+    def check_ranks_in_sync(model: torch.nn.Module, output_dir: Path, distributed_option) -> None:
+        """Gather every rank's weight checksum; rank 0 writes them and fails if they differ."""
+        device = next(model.parameters()).device  # NCCL gathers CUDA tensors, gloo CPU ones
+        local = torch.tensor(weights_checksum(model), dtype=torch.float64, device=device)
+        gathered = [torch.zeros_like(local) for _ in range(distributed_option.dist_world_size)]
+        torch.distributed.all_gather(gathered, local)
+        gathered = [g.cpu() for g in gathered]
+        if distributed_option.dist_rank != 0:
+            return
+        identical = all(torch.equal(gathered[0], other) for other in gathered[1:])
+        with (output_dir / DDP_CHECK).open("w", encoding="utf-8") as f:
+            json.dump({"world_size": len(gathered), "identical": identical,
+                       "checksums": [[float(v) for v in g[:4]] for g in gathered]}, f, indent=2)  # fmt: skip
+        if not identical:
+            raise RuntimeError(f"DDP ranks finished with different weights; see {output_dir / DDP_CHECK}")
+        logging.info("DDP check: all %d ranks hold identical weights", len(gathered))
 
     @classmethod
     def resume(cls, checkpoint, model, reporter, optimizers, schedulers, scaler, ngpu: int = 0, strict: bool = True) -> None:

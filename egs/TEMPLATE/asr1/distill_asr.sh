@@ -7,6 +7,8 @@
 #   Stage 3: HuBERT iteration-1 targets: k-means of MFCC frames (only without --teacher_format)
 #   Stage 4: the teacher: pretrain a small HuBERT on the targets, or load --teacher_path;
 #            check that it loads and runs, and write <teacher_dir>/teacher.yaml
+#   Stage 5: distillation of the teacher into each student of --distill_configs
+#            (exp/distill_<config name>/student.pth and student.yaml)
 set -euo pipefail
 
 log() {
@@ -35,6 +37,10 @@ trust_checkpoint=false     # true: allow pickled code in --teacher_path (only fo
 kmeans_config=conf/hubert_kmeans.yaml
 pretrain_config=conf/hubert_pretrain.yaml
 teacher_dir=exp/teacher    # where teacher.yaml (what later stages load) is written
+# Distillation
+distill_configs="conf/distill/deep_thin_reg_kl.yaml"  # space-separated configs, or "all": conf/distill/*.yaml
+distill_args=""            # extra options of espnet_distill.bin.distill_train (e.g. "--max_epoch 4")
+ngpu=0                     # GPUs per training job (0: CPU)
 
 help_message="Usage: $0 [options]
 e.g.: $0 --stage 1 --stop_stage 2 --nj 4
@@ -54,7 +60,10 @@ Options:
   --trust_checkpoint <b> load pickled code in --teacher_path (default: ${trust_checkpoint})
   --kmeans_config <yaml> k-means targets of the pretrained teacher (default: ${kmeans_config})
   --pretrain_config <y>  HuBERT pretraining (default: ${pretrain_config})
-  --teacher_dir <dir>    teacher.yaml for later stages (default: ${teacher_dir})"
+  --teacher_dir <dir>    teacher.yaml for later stages (default: ${teacher_dir})
+  --distill_configs <s>  distillation configs, or all (default: \"${distill_configs}\")
+  --distill_args <s>     extra options of distill_train (default: \"${distill_args}\")
+  --ngpu <n>             GPUs per training job (default: ${ngpu})"
 
 . utils/parse_options.sh
 if [ $# -ne 0 ]; then
@@ -125,6 +134,38 @@ if [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ]; then
   log "Stage 4: checking the teacher ${teacher_format} ${teacher_ckpt}"
   python -m espnet_distill.bin.check_teacher --teacher "${teacher_format}" --path "${teacher_ckpt}" \
     --trust_checkpoint "${trust_checkpoint}" --data_dir "data/${valid_set}" --out_dir "${teacher_dir}"
+fi
+
+if [ "${distill_configs}" = all ]; then
+  distill_configs=$(ls conf/distill/*.yaml)
+fi
+distill_stats_dir=exp/distill_stats
+
+if [ "${stage}" -le 5 ] && [ "${stop_stage}" -ge 5 ]; then
+  for dset in "${train_set}" "${valid_set}"; do
+    shape=${distill_stats_dir}/${dset}/speech_shape
+    if [ ! -f "${shape}" ] || [ "data/${dset}/wav.scp" -nt "${shape}" ]; then
+      python -m espnet_distill.bin.speech_shape "data/${dset}" "${shape}"
+    fi
+  done
+  for conf in ${distill_configs}; do
+    name=$(basename "${conf}" .yaml)
+    dir=exp/distill_${name}
+    if [ -f "${dir}/student.pth" ] && [ "${dir}/student.pth" -nt "${conf}" ] && [ "${dir}/student.pth" -nt "${teacher_dir}/teacher.yaml" ]; then
+      log "Stage 5: ${dir}/student.pth is up to date"
+      continue
+    fi
+    log "Stage 5: distilling into ${name} (log: ${dir}/train.log)"
+    # shellcheck disable=SC2086
+    ${cuda_cmd} --gpu "${ngpu}" "${dir}/train.log" \
+      python -m espnet_distill.bin.distill_train --config "${conf}" --teacher_yaml "${teacher_dir}/teacher.yaml" \
+      --train_data_path_and_name_and_type "data/${train_set}/wav.scp,speech,sound" \
+      --train_shape_file "${distill_stats_dir}/${train_set}/speech_shape" \
+      --valid_data_path_and_name_and_type "data/${valid_set}/wav.scp,speech,sound" \
+      --valid_shape_file "${distill_stats_dir}/${valid_set}/speech_shape" \
+      --ngpu "${ngpu}" --resume true --output_dir "${dir}" ${distill_args}
+    python -m espnet_distill.bin.check_student --data_dir "data/${valid_set}" "${dir}"
+  done
 fi
 
 log "Successfully finished in ${SECONDS}s"

@@ -1,0 +1,50 @@
+"""Student presets scaled to the teacher, and prediction heads."""
+
+import pytest
+import torch
+
+from espnet_distill.student.heads import LayerToLayerHeads, MultiTaskHeads, thirds
+from espnet_distill.student.presets import TeacherShape, preset_encoder_conf, resolve_encoder_conf
+
+HUBERT_BASE = TeacherShape(num_layers=12, width=768, attention_heads=12, ffn_dim=3072,
+                           pos_conv_kernel=128, pos_conv_groups=16, layer_norm_first=False)  # fmt: skip
+MINI = TeacherShape(num_layers=4, width=256, attention_heads=4, ffn_dim=1024,
+                    pos_conv_kernel=64, pos_conv_groups=8, layer_norm_first=True)  # fmt: skip
+
+
+def test_presets_at_the_papers_scale():
+    wide = preset_encoder_conf("shallow_wide", HUBERT_BASE)
+    assert (wide["num_layers"], wide["output_size"], wide["ffn_dim"], wide["attention_heads"]) == (2, 768, 3072, 12)
+    thin = preset_encoder_conf("deep_thin", HUBERT_BASE)
+    assert (thin["num_layers"], thin["output_size"], thin["ffn_dim"], thin["attention_heads"]) == (12, 480, 480, 12)
+    assert thin["output_size"] % thin["pos_conv_groups"] == 0
+
+
+def test_presets_scale_to_the_mini_teacher_and_explicit_keys_win():
+    thin = resolve_encoder_conf({"preset": "deep_thin", "dropout": 0.0}, MINI)
+    assert (thin["num_layers"], thin["output_size"], thin["ffn_dim"], thin["attention_heads"]) == (4, 160, 160, 4)
+    assert thin["layer_norm_first"] is True and thin["dropout"] == 0.0
+    assert resolve_encoder_conf({"preset": "shallow_wide", "num_layers": 3}, MINI)["num_layers"] == 3
+    with pytest.raises(ValueError, match="unknown student preset"):
+        resolve_encoder_conf({"preset": "tall"}, MINI)
+
+
+def test_multitask_heads_target_thirds_of_the_teacher():
+    assert thirds(12) == [4, 8, 12] and thirds(4) == [1, 3, 4]
+    heads = MultiTaskHeads(student_dim=8, teacher_dim=6, num_student_layers=2, num_teacher_layers=12)
+    states = [torch.randn(2, 5, 8) for _ in range(3)]
+    out = heads(states)
+    assert [layer for layer, _ in out] == [4, 8, 12] and all(p.shape == (2, 5, 6) for _, p in out)
+    torch.testing.assert_close(out[0][1], heads.heads[0](states[-1]))  # all from the last layer
+
+
+def test_layer_to_layer_heads_map_every_student_layer():
+    heads = LayerToLayerHeads(student_dim=8, teacher_dim=6, num_student_layers=4, num_teacher_layers=12)
+    assert heads.teacher_layers == [3, 6, 9, 12]
+    states = [torch.randn(1, 5, 8) for _ in range(5)]
+    out = heads(states)
+    torch.testing.assert_close(out[1][1], heads.heads[1](states[2]))
+    with pytest.raises(ValueError, match="outside 0..12"):
+        LayerToLayerHeads(8, 6, 2, 12, layer_map=[6, 13])
+    with pytest.raises(ValueError, match="has 1 entries for 2 student layers"):
+        LayerToLayerHeads(8, 6, 2, 12, layer_map=[6])

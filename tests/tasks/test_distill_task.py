@@ -1,0 +1,137 @@
+"""distill_train on ESPnet's trainer at the tiny size: configs, export, resume after a kill, DDP."""
+
+import argparse
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from espnet_distill.bin.speech_shape import write_speech_shape
+from espnet_distill.distill.export import load_student
+from espnet_distill.tasks.distill import DistillTask
+from espnet_distill.teacher.safe_load import load_checkpoint, training_checkpoint_globals
+from tests.conftest import REPO_ROOT, tiny_batch
+
+CONFIGS = sorted(REPO_ROOT.glob("egs/*/asr1/conf/distill/*.yaml"))
+TINY_TRAINING = ["--batch_type", "numel", "--batch_bins", "150000", "--num_workers", "0", "--optim", "adamw",
+                 "--optim_conf", "lr=0.001", "--scheduler", "none", "--seed", "1"]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def shapes(tiny_corpus, tmp_path_factory):
+    root = tmp_path_factory.mktemp("shapes")
+    for name in ("train", "dev"):
+        write_speech_shape(tiny_corpus["data"] / name, root / name / "speech_shape")
+    return root
+
+
+def data_args(tiny_corpus, shapes):
+    data = tiny_corpus["data"]
+    return ["--train_data_path_and_name_and_type", f"{data}/train/wav.scp,speech,sound",
+            "--train_shape_file", str(shapes / "train" / "speech_shape"),
+            "--valid_data_path_and_name_and_type", f"{data}/dev/wav.scp,speech,sound",
+            "--valid_shape_file", str(shapes / "dev" / "speech_shape")]  # fmt: skip
+
+
+def distill_cmd(config, teacher, out_dir, *extra):
+    return [sys.executable, "-m", "espnet_distill.bin.distill_train", "--config", str(config), "--teacher", "torchaudio",
+            "--teacher_conf", f"path={teacher}", "--output_dir", str(out_dir), *extra]  # fmt: skip
+
+
+def run_ok(cmd, **kwargs):
+    result = subprocess.run(cmd, capture_output=True, text=True, **kwargs)
+    assert result.returncode == 0, result.stderr[-4000:]
+    return result
+
+
+def optimizer_steps(exp_dir: Path) -> int:
+    states = load_checkpoint(exp_dir / "checkpoint.pth", extra_globals=training_checkpoint_globals())
+    steps = {int(s["step"]) for s in states["optimizers"][0]["state"].values()}
+    assert len(steps) == 1
+    return steps.pop()
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=lambda p: f"{p.parts[-5]}/{p.name}")
+def test_every_distill_config_builds_its_model_in_a_dry_run(config, tiny_teacher_path, tmp_path):
+    DistillTask.main(cmd=["--config", str(config), "--teacher", "torchaudio", "--teacher_conf",
+                          f"path={tiny_teacher_path}", "--dry_run", "true", "--output_dir", str(tmp_path)])  # fmt: skip
+    resolved = yaml.safe_load((tmp_path / "config.yaml").read_text())
+    assert "preset" not in resolved["encoder_conf"] and resolved["encoder_conf"]["num_layers"] >= 1
+    assert resolved["frontend_conf"]["output_dim"] == resolved["encoder_conf"]["output_size"]
+
+
+def test_training_writes_a_student_that_loads_as_frontend_and_encoder(tiny_corpus, shapes, tiny_teacher_path, tmp_path):
+    config = REPO_ROOT / "egs/mini_synth/asr1/conf/distill/shallow_wide_reg_kl.yaml"
+    exp = tmp_path / "exp"
+    run_ok(distill_cmd(config, tiny_teacher_path, exp, *data_args(tiny_corpus, shapes), *TINY_TRAINING,
+                       "--max_epoch", "2", "--num_iters_per_epoch", "3"))  # fmt: skip
+    assert optimizer_steps(exp) == 6
+    resolved = yaml.safe_load((exp / "config.yaml").read_text())
+    assert resolved["encoder_conf"]["num_layers"] == 2 and resolved["encoder_conf"]["output_size"] == 64
+    frontend, encoder, description = load_student(exp)
+    assert description["params"]["total"] == sum(p.numel() for p in [*frontend.parameters(), *encoder.parameters()])
+    # The exported student is the trained model's front-end and encoder.
+    state = load_checkpoint(exp / "valid.loss.ave.pth")
+    model = DistillTask.build_model(argparse.Namespace(**{**resolved, "init_from_teacher": []}))
+    model.load_state_dict(state)
+    model.eval()
+    waves, lengths = tiny_batch(tiny_corpus, 2, "dev")
+    with torch.no_grad():
+        expected, _ = model.student_states(waves, lengths)
+        feats, flens = frontend(waves, lengths)
+        ours, _, _ = encoder(feats, flens)
+    torch.testing.assert_close(ours, encoder.final_output(expected))
+    summary = json.loads((exp / "distill_summary.json").read_text())
+    assert summary["train_steps"] == 6 and summary["audio_seconds_per_second"] > 0
+    valid = summary["final"]["valid"]
+    assert {"regression", "discriminative", "loss", "l1_layer1", "cos_layer3"} <= set(valid)
+    assert (exp / "tensorboard" / "train").is_dir() and len((exp / "throughput.jsonl").read_text().splitlines()) == 2
+
+
+def test_a_killed_run_resumes_and_finishes_with_the_same_number_of_steps(tiny_corpus, shapes, tiny_teacher_path, tmp_path):
+    config = REPO_ROOT / "egs/mini_synth/asr1/conf/distill/deep_thin_reg.yaml"
+    exp = tmp_path / "exp"
+    cmd = distill_cmd(config, tiny_teacher_path, exp, *data_args(tiny_corpus, shapes), *TINY_TRAINING,
+                      "--max_epoch", "4", "--num_iters_per_epoch", "3", "--resume", "true")  # fmt: skip
+    process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 300
+    while not (exp / "2epoch.pth").exists() and process.poll() is None and time.time() < deadline:
+        time.sleep(0.2)
+    os.killpg(process.pid, signal.SIGKILL)  # a crash: no chance to clean up
+    process.wait()
+    assert not (exp / "student.pth").exists(), "the run finished before it could be killed"
+    done = load_checkpoint(exp / "checkpoint.pth", extra_globals=training_checkpoint_globals())["reporter"]["epoch"]
+    assert 1 <= done < 4
+    result = run_ok(cmd)
+    assert "resumed from" in result.stderr
+    assert optimizer_steps(exp) == 4 * 3
+    assert load_checkpoint(exp / "checkpoint.pth", extra_globals=training_checkpoint_globals())["reporter"]["epoch"] == 4
+    assert (exp / "student.pth").is_file()
+
+
+def test_two_process_cpu_ddp_ends_with_identical_weights(tiny_corpus, shapes, tiny_teacher_path, tmp_path):
+    config = REPO_ROOT / "egs/mini_synth/asr1/conf/distill/shallow_wide_reg.yaml"
+    exp = tmp_path / "exp"
+    with socket.socket() as probe:  # a free port for the rendezvous
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(port),
+                "-m", "espnet_distill.bin.distill_train"]  # fmt: skip
+    cmd = launcher + distill_cmd(config, tiny_teacher_path, exp)[3:] + [
+        *data_args(tiny_corpus, shapes), *TINY_TRAINING, "--max_epoch", "2", "--num_iters_per_epoch", "2",
+        "--ngpu", "0", "--dist_backend", "gloo", "--multiprocessing_distributed", "false",
+    ]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    run_ok(cmd, env=env, timeout=300)
+    check = json.loads((exp / "ddp_check.json").read_text())
+    assert check["world_size"] == 2 and check["identical"] is True
+    assert check["checksums"][0] == check["checksums"][1]
+    assert (exp / "student.pth").is_file() and optimizer_steps(exp) == 4
