@@ -1,4 +1,4 @@
-"""Stages 1-2 of egs/mini_synth/asr1 at the tiny corpus size, in a temporary copy."""
+"""egs/mini_synth/asr1 at the tiny corpus size, in a temporary copy: data, features, teacher, distillation."""
 
 import json
 import os
@@ -97,18 +97,26 @@ def test_unknown_option_is_rejected(recipe):
     assert result.returncode == 2 and "unknown option --n_j" in result.stderr
 
 
-def test_teacher_stages_at_tiny_size(recipe, tmp_path):
+@pytest.fixture(scope="module")
+def teacher_stages(recipe, tmp_path_factory):
+    """Stages 3-4 at the tiny size: k-means targets and a one-layer teacher pretrained for 6 steps."""
     target, _ = recipe
-    tiny = tmp_path / "pretrain_tiny.yaml"
+    confs = tmp_path_factory.mktemp("confs")
+    tiny = confs / "pretrain_tiny.yaml"
     tiny.write_text(
         "conv_channels: 16\nencoder_layers: 1\nencoder_dim: 32\nencoder_heads: 2\nencoder_ffn: 64\n"
         "pos_conv_kernel: 8\npos_conv_groups: 2\nfinal_dim: 16\nmax_steps: 6\nvalid_interval: 3\n"
         "warmup_steps: 2\nbatch_seconds: 20.0\n"
     )
-    kmeans = tmp_path / "kmeans_tiny.yaml"
+    kmeans = confs / "kmeans_tiny.yaml"
     kmeans.write_text("num_clusters: 10\n")
-    result = run(["./run.sh", "--stage", "3", "--stop_stage", "4", "--pretrain_config", str(tiny),
-                  "--kmeans_config", str(kmeans)], target)  # fmt: skip
+    options = ["--pretrain_config", str(tiny), "--kmeans_config", str(kmeans)]
+    result = run(["./run.sh", "--stage", "3", "--stop_stage", "4", *options], target)
+    return target, result, options
+
+
+def test_teacher_stages_at_tiny_size(teacher_stages):
+    target, result, options = teacher_stages
     assert "Successfully finished" in result.stdout
     teacher_yaml = yaml.safe_load((target / "exp" / "teacher" / "teacher.yaml").read_text())
     assert teacher_yaml["teacher"] == "torchaudio"
@@ -119,9 +127,27 @@ def test_teacher_stages_at_tiny_size(recipe, tmp_path):
     assert info["num_codewords"] == 10 and info["hidden_size"] == 32
     assert "# Ended (code 0)" in (target / "exp" / "hubert_pretrain" / "log" / "hubert_pretrain.log").read_text()
     # A rerun finds everything done.
-    again = run(["./run.sh", "--stage", "3", "--stop_stage", "4", "--pretrain_config", str(tiny),
-                 "--kmeans_config", str(kmeans)], target)  # fmt: skip
+    again = run(["./run.sh", "--stage", "3", "--stop_stage", "4", *options], target)
     assert "up to date" in again.stdout and "pretraining" not in again.stdout
+
+
+def test_distillation_stage_runs_every_config_at_tiny_size(teacher_stages):
+    target, _, _ = teacher_stages
+    short = "--max_epoch 1 --num_iters_per_epoch 2 --batch_bins 200000 --num_workers 0"
+    result = run(["./run.sh", "--stage", "5", "--stop_stage", "5", "--distill_configs", "all", "--distill_args", short], target)
+    names = sorted(p.stem for p in (target / "conf" / "distill").glob("*.yaml"))
+    assert names == ["deep_thin_reg", "deep_thin_reg_kl", "shallow_wide_reg", "shallow_wide_reg_kl"]
+    for name in names:
+        exp = target / "exp" / f"distill_{name}"
+        assert "# Ended (code 0)" in (exp / "train.log").read_text()
+        student = yaml.safe_load((exp / "student.yaml").read_text())
+        # presets scaled to the 1 x 32 teacher: shallow-wide at its width, deep-thin at 0.625 of it (one 40-dim head)
+        assert student["encoder_conf"]["output_size"] == (32 if name.startswith("shallow") else 40)
+        valid = json.loads((exp / "distill_summary.json").read_text())["final"]["valid"]
+        assert ("discriminative" in valid) == name.endswith("_kl")
+    assert result.stdout.count("distilling into") == 4
+    again = run(["./run.sh", "--stage", "5", "--stop_stage", "5", "--distill_configs", "all"], target)
+    assert again.stdout.count("is up to date") == 4 and "distilling into" not in again.stdout
 
 
 def test_missing_real_teacher_says_what_to_put_where(recipe):
