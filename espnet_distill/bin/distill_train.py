@@ -8,11 +8,14 @@ encoder weights, from ESPnet's averaged n-best checkpoint), ``student.yaml``
 Example:
     python -m espnet_distill.bin.distill_train --config conf/distill/shallow_wide_reg.yaml \\
         --teacher torchaudio --teacher_conf path=exp/hubert_pretrain/teacher.pt \\
-        (or --teacher_yaml exp/teacher/teacher.yaml) \\
         --train_data_path_and_name_and_type data/train/wav.scp,speech,sound \\
         --train_shape_file exp/distill_stats/train/speech_shape \\
         --valid_data_path_and_name_and_type data/dev/wav.scp,speech,sound \\
         --valid_shape_file exp/distill_stats/dev/speech_shape --output_dir exp/distill_shallow_wide_reg
+
+``--teacher_yaml exp/teacher/teacher.yaml`` (what the teacher stage writes) can
+replace ``--teacher`` and ``--teacher_conf``.  ``speech_shape`` files come from
+``python -m espnet_distill.bin.speech_shape``.
 """
 
 import os
@@ -50,7 +53,8 @@ def main(argv: Optional[List[str]] = None) -> None:
     argv = teacher_yaml_args(sys.argv[1:] if argv is None else argv)
     args = DistillTask.get_parser().parse_args(argv)
     DistillTask.main(args=args)
-    rank = int(os.environ.get("RANK", "0"))
+    # torchrun sets RANK; espnet2.bin.launch passes --dist_rank (the node's rank with --ngpu > 1)
+    rank = int(os.environ.get("RANK", args.dist_rank or 0))
     if rank == 0 and not args.dry_run and not args.collect_stats:
         export_student(Path(args.output_dir))
 

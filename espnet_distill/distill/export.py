@@ -85,22 +85,66 @@ def export_student(exp_dir: Path) -> Path:
 
 def build_student(description: Dict[str, Any]) -> Tuple[torch.nn.Module, torch.nn.Module]:
     """The front-end and encoder of a ``student.yaml`` description (random weights)."""
-    from espnet_distill.tasks.distill import encoder_choices, frontend_choices
+    from espnet_distill.tasks.components import encoder_choices, frontend_choices
 
-    frontend = frontend_choices.get_class(description["frontend"])(**description["frontend_conf"])
-    encoder = encoder_choices.get_class(description["encoder"])(input_size=frontend.output_size(), **description["encoder_conf"])
+    frontend = frontend_choices().get_class(description["frontend"])(**description["frontend_conf"])
+    encoder = encoder_choices().get_class(description["encoder"])(input_size=frontend.output_size(), **description["encoder_conf"])
     return frontend, encoder
 
 
-def load_student(exp_dir: Path) -> Tuple[torch.nn.Module, torch.nn.Module, Dict[str, Any]]:
-    """``(frontend, encoder, description)`` of an exported student, weights loaded strictly."""
-    description = yaml.safe_load((exp_dir / "student.yaml").read_text(encoding="utf-8"))
-    frontend, encoder = build_student(description)
+def load_student_weights(exp_dir: Path, frontend: torch.nn.Module, encoder: torch.nn.Module) -> None:
+    """Load ``exp_dir/student.pth`` into a front-end and encoder, strictly and without unpickling code."""
     state = load_checkpoint(exp_dir / "student.pth")
     for prefix, module in (("frontend.", frontend), ("encoder.", encoder)):
         part = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
         try:
             module.load_state_dict(part)
         except RuntimeError as e:
-            raise ValueError(f"{exp_dir / 'student.pth'} does not match {exp_dir / 'student.yaml'}: {e}") from e
+            raise ValueError(f"{exp_dir / 'student.pth'} does not match the {prefix[:-1]} built: {e}") from e
+
+
+def load_student(exp_dir: Path) -> Tuple[torch.nn.Module, torch.nn.Module, Dict[str, Any]]:
+    """``(frontend, encoder, description)`` of an exported student, weights loaded strictly."""
+    description = yaml.safe_load((exp_dir / "student.yaml").read_text(encoding="utf-8"))
+    frontend, encoder = build_student(description)
+    load_student_weights(exp_dir, frontend, encoder)
     return frontend.eval(), encoder.eval(), description
+
+
+def export_teacher_as_student(teacher_yaml: Path, out_dir: Path) -> Path:
+    """Write the teacher's CNN and Transformer as a student (``student.yaml``/``student.pth``).
+
+    Fine-tuning then treats the teacher like any distilled student: the
+    reference row of every comparison.
+    """
+    from espnet_distill.student.presets import TeacherShape
+    from espnet_distill.tasks.distill import teacher_frontend_defaults
+    from espnet_distill.teacher import load_teacher
+
+    spec = yaml.safe_load(Path(teacher_yaml).read_text(encoding="utf-8"))
+    teacher = load_teacher(spec["teacher"], **spec.get("teacher_conf", {}))
+    shape = TeacherShape.of(teacher.model)
+    description: Dict[str, Any] = {
+        "frontend": "wav_cnn",
+        "frontend_conf": {**teacher_frontend_defaults(teacher), "output_dim": shape.width},
+        "encoder": "transformer",
+        "encoder_conf": {
+            "output_size": shape.width, "num_layers": shape.num_layers, "attention_heads": shape.attention_heads,
+            "ffn_dim": shape.ffn_dim, "pos_conv_kernel": shape.pos_conv_kernel, "pos_conv_groups": shape.pos_conv_groups,
+            "layer_norm_first": shape.layer_norm_first,
+        },  # fmt: skip
+    }
+    frontend, encoder = build_student(description)
+    frontend.init_from_teacher(teacher.model)
+    encoder.init_from_teacher(teacher.model)
+    state = {**{f"frontend.{k}": v for k, v in frontend.state_dict().items()},
+             **{f"encoder.{k}": v for k, v in encoder.state_dict().items()}}  # fmt: skip
+    with atomic_write(out_dir / "student.pth", mode="wb") as f:
+        torch.save(state, f)
+    params = {"frontend": sum(p.numel() for p in frontend.parameters()), "encoder": sum(p.numel() for p in encoder.parameters())}
+    description.update(params={**params, "total": params["frontend"] + params["encoder"]}, source="teacher",
+                       teacher=spec["teacher"], teacher_conf=spec.get("teacher_conf", {}))  # fmt: skip
+    with atomic_write(out_dir / "student.yaml") as f:
+        yaml.safe_dump(description, f, sort_keys=False)
+    logging.info("exported the teacher (%d parameters without its codeword head) to %s", description["params"]["total"], out_dir)
+    return out_dir / "student.pth"

@@ -15,6 +15,7 @@ n best checkpoints.  Components are chosen by name:
 """
 
 import argparse
+import inspect
 import json
 import logging
 import time
@@ -22,8 +23,6 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import torch
-from espnet2.asr.encoder.abs_encoder import AbsEncoder
-from espnet2.asr.frontend.abs_frontend import AbsFrontend
 from espnet2.tasks.abs_task import AbsTask
 from espnet2.train.class_choices import ClassChoices
 from espnet2.train.trainer import Trainer
@@ -33,20 +32,15 @@ from espnet2.utils.nested_dict_action import NestedDictAction
 from espnet_distill.distill.collate import PadCollate
 from espnet_distill.distill.model import DistillModel
 from espnet_distill.frontend.conv import extractor_layers, normalizes_over_time
-from espnet_distill.frontend.wav_cnn import WavCNNFrontend
-from espnet_distill.student.encoder import TransformerStudentEncoder
 from espnet_distill.student.heads import AbsPredictionHeads, LayerToLayerHeads, MultiTaskHeads
 from espnet_distill.student.presets import TeacherShape, resolve_encoder_conf
+from espnet_distill.tasks import components
 from espnet_distill.teacher import LOADERS, load_teacher
 from espnet_distill.teacher.hubert import HubertTeacher
 from espnet_distill.teacher.safe_load import load_checkpoint, training_checkpoint_globals
 
-frontend_choices = ClassChoices(
-    name="frontend", classes=dict(wav_cnn=WavCNNFrontend), type_check=AbsFrontend, default="wav_cnn"
-)
-encoder_choices = ClassChoices(
-    name="encoder", classes=dict(transformer=TransformerStudentEncoder), type_check=AbsEncoder, default="transformer"
-)
+frontend_choices = components.frontend_choices()
+encoder_choices = components.encoder_choices()
 head_choices = ClassChoices(
     name="head",
     classes=dict(multitask=MultiTaskHeads, layer_to_layer=LayerToLayerHeads),
@@ -218,9 +212,11 @@ class DistillTask(AbsTask):
         frontend_conf = dict(args.frontend_conf)
         if args.frontend == "wav_cnn":
             frontend_conf = {**teacher_frontend_defaults(teacher), **frontend_conf}
-        frontend_conf.setdefault("output_dim", encoder_conf.get("output_size", TransformerStudentEncoder.__init__.__defaults__[0]))
+        encoder_class = encoder_choices.get_class(args.encoder)
+        width = encoder_conf.get("output_size", inspect.signature(encoder_class).parameters["output_size"].default)
+        frontend_conf.setdefault("output_dim", width)  # the front-end projects to the encoder's width
         frontend = frontend_choices.get_class(args.frontend)(**frontend_conf)
-        encoder = encoder_choices.get_class(args.encoder)(input_size=frontend.output_size(), **encoder_conf)
+        encoder = encoder_class(input_size=frontend.output_size(), **encoder_conf)
         heads = head_choices.get_class(args.head)(
             student_dim=encoder.output_size(), teacher_dim=teacher.hidden_size,
             num_student_layers=encoder.num_layers, num_teacher_layers=teacher.num_layers, **args.head_conf,

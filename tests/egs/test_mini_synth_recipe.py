@@ -145,6 +145,7 @@ def test_distillation_stage_runs_every_config_at_tiny_size(teacher_stages):
         assert student["encoder_conf"]["output_size"] == (32 if name.startswith("shallow") else 40)
         valid = json.loads((exp / "distill_summary.json").read_text())["final"]["valid"]
         assert ("discriminative" in valid) == name.endswith("_kl")
+        assert f"--distill_configs conf/distill/{name}.yaml" in (exp / "run.sh").read_text()
     assert result.stdout.count("distilling into") == 4
     again = run(["./run.sh", "--stage", "5", "--stop_stage", "5", "--distill_configs", "all"], target)
     assert again.stdout.count("is up to date") == 4 and "distilling into" not in again.stdout

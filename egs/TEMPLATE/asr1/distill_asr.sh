@@ -16,6 +16,8 @@ log() {
   echo -e "$(date '+%Y-%m-%dT%H:%M:%S') (${fname}:${BASH_LINENO[0]}:${FUNCNAME[1]}) $*"
 }
 SECONDS=0
+# The command line, for the run.sh that each training stage leaves in its exp dir
+run_args=$(printf ' %q' "$0" "$@")
 
 # General options
 stage=1            # first stage to run
@@ -156,6 +158,10 @@ if [ "${stage}" -le 5 ] && [ "${stop_stage}" -ge 5 ]; then
       continue
     fi
     log "Stage 5: distilling into ${name} (log: ${dir}/train.log)"
+    mkdir -p "${dir}"
+    printf '#!/usr/bin/env bash\n# Reruns (resumes) this distillation; extra options are appended.\ncd %q\n%s --stage 5 --stop_stage 5 --distill_configs %q "$@"\n' \
+      "${PWD}" "${run_args}" "${conf}" >"${dir}/run.sh"
+    chmod +x "${dir}/run.sh"
     # shellcheck disable=SC2086
     ${cuda_cmd} --gpu "${ngpu}" "${dir}/train.log" \
       python -m espnet_distill.bin.distill_train --config "${conf}" --teacher_yaml "${teacher_dir}/teacher.yaml" \

@@ -1,0 +1,1 @@
+"""CTC fine-tuning of distilled students (and of the teacher), and decoding."""

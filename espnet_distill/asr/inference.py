@@ -1,0 +1,114 @@
+"""CTC decoding of a fine-tuned model: greedy, or prefix beam search with ESPnet's beam search.
+
+Audio is checked before decoding: an empty file, one shorter than the
+front-end's receptive field, or one at another sample rate is an error naming
+the utterance, unless the caller asks to skip bad utterances (they then get an
+empty hypothesis, which scoring counts as deletions).
+"""
+
+import argparse
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
+
+import torch
+import yaml
+from espnet.nets.batch_beam_search import BatchBeamSearch
+from espnet.nets.scorers.ctc import CTCPrefixScorer
+from espnet.nets.scorers.length_bonus import LengthBonus
+
+from espnet_distill.asr.model import CTCASRModel
+from espnet_distill.data.audio import INT16_SCALE, AudioError, read_audio
+from espnet_distill.teacher.safe_load import load_checkpoint
+from espnet_distill.text.tokens import SOS_EOS, Tokenizer
+
+CHECKPOINT_PREFERENCE = ("valid.cer_ctc.ave.pth", "valid.loss.ave.pth", "valid.loss.best.pth", "latest.pth")
+
+
+def load_asr_model(exp_dir: Path, checkpoint: Optional[str] = None) -> Tuple[CTCASRModel, argparse.Namespace]:
+    """The model of an ASR exp dir (its ``config.yaml``) with the weights of ``checkpoint`` (default: the averaged best)."""
+    from espnet_distill.tasks.asr import ASRTask
+
+    args = argparse.Namespace(**yaml.safe_load((exp_dir / "config.yaml").read_text(encoding="utf-8")))
+    args.init_student = None  # the structure is in config.yaml; the weights come from the checkpoint
+    model = ASRTask.build_model(args)
+    if checkpoint is None:
+        checkpoint = next((name for name in CHECKPOINT_PREFERENCE if (exp_dir / name).exists()), None)
+        if checkpoint is None:
+            raise FileNotFoundError(f"{exp_dir}: none of {', '.join(CHECKPOINT_PREFERENCE)}; has training finished?")
+    model.load_state_dict(load_checkpoint(exp_dir / checkpoint))
+    return model.eval(), args
+
+
+def min_samples(model: CTCASRModel) -> int:
+    """The shortest input that gives one encoder frame."""
+    return int(getattr(model.frontend, "receptive_field", 1))
+
+
+def read_checked(utt: str, spec: str, shortest: int, sample_rate: int = 16000) -> torch.Tensor:
+    """One ``wav.scp`` entry as a float waveform in [-1, 1]; :class:`AudioError` names a bad one."""
+    samples, _ = read_audio(utt, spec, expected_rate=sample_rate)
+    if len(samples) < shortest:
+        raise AudioError(
+            f"utterance {utt!r}: {len(samples)} samples is shorter than the front-end's receptive field ({shortest} samples)"
+        )
+    return torch.as_tensor(samples / INT16_SCALE, dtype=torch.float32)
+
+
+@dataclass
+class DecodeOptions:
+    beam_size: int = 1          # 1: greedy
+    batch_size: int = 8
+    skip_bad_utterances: bool = False
+
+
+class CTCDecoder:
+    """Batched encoding, then greedy or prefix beam search per utterance."""
+
+    def __init__(self, model: CTCASRModel, tokenizer: Tokenizer, options: DecodeOptions) -> None:
+        self.model = model
+        self.tokenizer = tokenizer
+        self.options = options
+        self.beam_search = None
+        if options.beam_size > 1:
+            token_list = tokenizer.token_list
+            eos = token_list.index(SOS_EOS)
+            self.beam_search = BatchBeamSearch(
+                scorers={"ctc": CTCPrefixScorer(ctc=model.ctc, eos=eos), "length_bonus": LengthBonus(len(token_list))},
+                weights={"ctc": 1.0, "length_bonus": 0.0}, beam_size=options.beam_size, vocab_size=len(token_list),
+                sos=eos, eos=eos, token_list=token_list, pre_beam_score_key=None,
+            ).eval()  # fmt: skip
+
+    @torch.no_grad()
+    def decode_batch(self, waves: Sequence[torch.Tensor]) -> List[str]:
+        lengths = torch.tensor([len(w) for w in waves])
+        padded = torch.nn.utils.rnn.pad_sequence(list(waves), batch_first=True)
+        encoded, encoded_lengths = self.model.encode(padded, lengths)
+        texts = []
+        for enc, n in zip(encoded, encoded_lengths.tolist()):
+            if self.beam_search is None:
+                best = self.model.ctc.argmax(enc[None, :n])[0].tolist()
+                ids = [t for i, t in enumerate(best) if t != 0 and (i == 0 or t != best[i - 1])]
+            else:
+                hyps = self.beam_search(x=enc[:n], maxlenratio=0.0, minlenratio=0.0)
+                ids = [int(t) for t in hyps[0].yseq[1:-1].tolist()]
+            texts.append(self.tokenizer.decode(ids))
+        return texts
+
+    def decode(self, wav_scp: Mapping[str, str]) -> Iterator[Tuple[str, str]]:
+        """``(utt, hypothesis)`` for every entry, shortest-first batches, in ``wav_scp`` order within each batch."""
+        shortest = min_samples(self.model)
+        good: Dict[str, torch.Tensor] = {}
+        for utt, spec in wav_scp.items():
+            try:
+                good[utt] = read_checked(utt, spec, shortest)
+            except AudioError as e:
+                if not self.options.skip_bad_utterances:
+                    raise
+                logging.warning("skipped (empty hypothesis): %s", e)
+                yield utt, ""
+        order = sorted(good, key=lambda u: len(good[u]))
+        for start in range(0, len(order), self.options.batch_size):
+            batch = order[start : start + self.options.batch_size]
+            yield from zip(batch, self.decode_batch([good[u] for u in batch]))

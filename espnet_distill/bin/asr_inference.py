@@ -1,0 +1,59 @@
+"""Decode a wav.scp with a fine-tuned CTC model; writes ``<output_dir>/text``.
+
+Example:
+    python -m espnet_distill.bin.asr_inference --asr_exp exp/asr_x --wav_scp data/test/wav.scp \\
+        --beam_size 10 --output_dir exp/asr_x/decode_ctc_beam10/test/logdir/output.1
+"""
+
+import argparse
+import logging
+import time
+from pathlib import Path
+from typing import List, Optional
+
+import torch
+
+from espnet_distill.asr.inference import CTCDecoder, DecodeOptions, load_asr_model
+from espnet_distill.data.audio import AudioError
+from espnet_distill.data.kaldi_dir import DataDirError, c_sort_key, read_kaldi_map
+from espnet_distill.teacher.safe_load import CheckpointError
+from espnet_distill.text.tokens import Tokenizer
+from espnet_distill.utils.config import str2bool
+from espnet_distill.utils.fileio import atomic_write
+from espnet_distill.utils.log import setup_logging
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--asr_exp", type=Path, required=True, help="the fine-tuning exp dir (config.yaml, checkpoints)")
+    parser.add_argument("--checkpoint", default=None, help="file in --asr_exp (default: the averaged best)")
+    parser.add_argument("--wav_scp", type=Path, required=True)
+    parser.add_argument("--output_dir", type=Path, required=True)
+    parser.add_argument("--beam_size", type=int, default=1, help="1: greedy CTC; more: CTC prefix beam search")
+    parser.add_argument("--batch_size", type=int, default=8)
+    parser.add_argument("--skip_bad_utterances", type=str2bool, default=False,
+                        help="decode the rest when an utterance is unreadable (empty hypothesis)")  # fmt: skip
+    parser.add_argument("--num_threads", type=int, default=1)
+    args = parser.parse_args(argv)
+    setup_logging()
+    torch.set_num_threads(args.num_threads)
+    try:
+        model, train_args = load_asr_model(args.asr_exp, args.checkpoint)
+        tokenizer = Tokenizer(train_args.token_list, train_args.token_type, train_args.bpemodel)
+        decoder = CTCDecoder(model, tokenizer, DecodeOptions(args.beam_size, args.batch_size, args.skip_bad_utterances))
+        wav_scp = read_kaldi_map(args.wav_scp)
+        start = time.perf_counter()
+        hyps = dict(decoder.decode(wav_scp))
+    except (AudioError, DataDirError, CheckpointError, FileNotFoundError, ValueError) as e:
+        logging.error("%s", e)
+        raise SystemExit(1) from e
+    seconds = time.perf_counter() - start
+    with atomic_write(args.output_dir / "text") as f:
+        f.writelines(f"{utt} {hyps[utt]}\n".rstrip(" \n") + "\n" for utt in sorted(hyps, key=c_sort_key))
+    logging.info("decoded %d utterances in %.1f s: %s", len(hyps), seconds, args.output_dir / "text")
+    with atomic_write(args.output_dir / "decode_seconds") as f:
+        f.write(f"{seconds:.3f}\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,25 @@
+"""CTC fine-tuning of a distilled student or the teacher (ESPnet's task and trainer).
+
+Example:
+    python -m espnet_distill.bin.asr_train --config conf/finetune/ctc.yaml \\
+        --init_student exp/distill_deep_thin_reg_kl --token_list data/token_list/char/tokens.txt --token_type char \\
+        --train_data_path_and_name_and_type data/train/wav.scp,speech,sound \\
+        --train_data_path_and_name_and_type data/train/text,text,text \\
+        --train_shape_file exp/distill_stats/train/speech_shape \\
+        --valid_data_path_and_name_and_type data/dev/wav.scp,speech,sound \\
+        --valid_data_path_and_name_and_type data/dev/text,text,text \\
+        --valid_shape_file exp/distill_stats/dev/speech_shape --output_dir exp/asr_deep_thin_reg_kl_train
+"""
+
+import sys
+from typing import List, Optional
+
+from espnet_distill.tasks.asr import ASRTask
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    ASRTask.main(cmd=sys.argv[1:] if argv is None else argv)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,131 @@
+"""The CTC ASR task on ESPnet's task and trainer machinery.
+
+``python -m espnet_distill.bin.asr_train --config conf/finetune/<name>.yaml
+--init_student exp/distill_<name> ...`` fine-tunes a distilled student (or the
+teacher, exported as a student by ``espnet_distill.bin.export_teacher``) with
+CTC.  The front-end and encoder are named in the YAML like ESPnet's own
+components (``frontend: wav_cnn``, ``encoder: transformer``); their structure
+comes from the student's ``student.yaml`` and must agree with those names.
+``--init_student_weights false`` trains the same structure from scratch.
+"""
+
+import argparse
+import logging
+from pathlib import Path
+from typing import Callable, Dict, Optional, Tuple
+
+import numpy as np
+import yaml
+from espnet2.asr.ctc import CTC
+from espnet2.asr.specaug.abs_specaug import AbsSpecAug
+from espnet2.asr.specaug.specaug import SpecAug
+from espnet2.tasks.abs_task import AbsTask
+from espnet2.train.class_choices import ClassChoices
+from espnet2.train.trainer import Trainer
+from espnet2.utils.get_default_kwargs import get_default_kwargs
+from espnet2.utils.nested_dict_action import NestedDictAction
+from espnet2.utils.types import str2bool, str_or_none
+
+from espnet_distill.asr.model import CTCASRModel
+from espnet_distill.distill.collate import PadCollate
+from espnet_distill.distill.export import load_student_weights
+from espnet_distill.tasks import components
+from espnet_distill.text.tokens import TOKEN_TYPES, Tokenizer, read_token_list
+
+frontend_choices = components.frontend_choices()
+encoder_choices = components.encoder_choices()
+specaug_choices = ClassChoices(name="specaug", classes=dict(specaug=SpecAug), type_check=AbsSpecAug, default=None, optional=True)
+
+
+class TokenizeText:
+    """ESPnet preprocess function: the ``text`` transcript to an array of token ids."""
+
+    def __init__(self, tokenizer: Tokenizer) -> None:
+        self.tokenizer = tokenizer
+
+    def __call__(self, uid: str, data: Dict) -> Dict:
+        if "text" in data:
+            ids = self.tokenizer.encode(data["text"])
+            if not ids:
+                raise ValueError(f"utterance {uid!r}: empty transcript")
+            data["text"] = np.asarray(ids, dtype=np.int64)
+        return data
+
+
+class ASRTask(AbsTask):
+    """CTC fine-tuning of a student front-end and encoder."""
+
+    num_optimizers: int = 1
+    class_choices_list = [frontend_choices, specaug_choices, encoder_choices]
+    trainer = Trainer
+
+    @classmethod
+    def add_task_arguments(cls, parser: argparse.ArgumentParser) -> None:
+        group = parser.add_argument_group(description="Task related")
+        required = parser.get_default("required")
+        required += ["token_list"]
+        group.add_argument("--token_list", type=str_or_none, default=None, help="token list (one token per line)")
+        group.add_argument("--token_type", type=str, default="bpe", choices=list(TOKEN_TYPES))
+        group.add_argument("--bpemodel", type=str_or_none, default=None, help="sentencepiece model for --token_type bpe")
+        group.add_argument("--init_student", type=str_or_none, default=None,
+                           help="a distillation exp dir (student.yaml, student.pth) giving the structure and weights")  # fmt: skip
+        group.add_argument("--init_student_weights", type=str2bool, default=True,
+                           help="false: the structure of --init_student with random weights (the from-scratch reference)")  # fmt: skip
+        group.add_argument("--model_conf", action=NestedDictAction, default=dict(
+            freeze_frontend_steps=0, freeze_encoder_steps=0, report_cer=True, report_wer=True), help="CTCASRModel arguments")  # fmt: skip
+        group.add_argument("--ctc_conf", action=NestedDictAction, default=get_default_kwargs(CTC), help="ESPnet's CTC arguments")
+        for class_choices in cls.class_choices_list:
+            class_choices.add_arguments(group)
+        parser.set_defaults(num_att_plot=0)
+
+    @classmethod
+    def build_collate_fn(cls, args: argparse.Namespace, train: bool) -> Callable:
+        return PadCollate(float_pad_value=0.0, int_pad_value=-1)
+
+    @classmethod
+    def build_preprocess_fn(cls, args: argparse.Namespace, train: bool) -> Optional[Callable]:
+        token_list = read_token_list(args.token_list) if isinstance(args.token_list, str) else args.token_list
+        return TokenizeText(Tokenizer(token_list, args.token_type, args.bpemodel))
+
+    @classmethod
+    def required_data_names(cls, train: bool = True, inference: bool = False) -> Tuple[str, ...]:
+        return ("speech",) if inference else ("speech", "text")
+
+    @classmethod
+    def optional_data_names(cls, train: bool = True, inference: bool = False) -> Tuple[str, ...]:
+        return ()
+
+    @classmethod
+    def student_structure(cls, args: argparse.Namespace) -> None:
+        """Fill ``frontend_conf``/``encoder_conf`` from ``--init_student``'s ``student.yaml``; YAML keys win."""
+        description = yaml.safe_load((Path(args.init_student) / "student.yaml").read_text(encoding="utf-8"))
+        for part in ("frontend", "encoder"):
+            if getattr(args, part) != description[part]:
+                raise ValueError(
+                    f"the config names {part}: {getattr(args, part)} but {args.init_student} holds a "
+                    f"{description[part]} {part}; make them agree"
+                )
+            setattr(args, f"{part}_conf", {**description[f"{part}_conf"], **getattr(args, f"{part}_conf")})
+
+    @classmethod
+    def build_model(cls, args: argparse.Namespace) -> CTCASRModel:
+        token_list = read_token_list(args.token_list) if isinstance(args.token_list, str) else list(args.token_list)
+        if args.init_student is not None:
+            cls.student_structure(args)
+        frontend = frontend_choices.get_class(args.frontend)(**args.frontend_conf)
+        encoder = encoder_choices.get_class(args.encoder)(input_size=frontend.output_size(), **args.encoder_conf)
+        if args.init_student is not None and args.init_student_weights:
+            load_student_weights(Path(args.init_student), frontend, encoder)
+            logging.info("front-end and encoder initialised from %s", args.init_student)
+        specaug = specaug_choices.get_class(args.specaug)(**args.specaug_conf) if args.specaug is not None else None
+        ctc = CTC(odim=len(token_list), encoder_output_size=encoder.output_size(), **args.ctc_conf)
+        model_conf = dict(args.model_conf)
+        if model_conf.get("freeze_frontend_steps") or model_conf.get("freeze_encoder_steps"):
+            args.unused_parameters = True  # frozen parameters get no gradients under DDP
+        model = CTCASRModel(
+            vocab_size=len(token_list), token_list=token_list, frontend=frontend, specaug=specaug, normalize=None,
+            preencoder=None, encoder=encoder, postencoder=None, ctc=ctc, joint_network=None, **model_conf,
+        )  # fmt: skip
+        args.token_list = token_list  # config.yaml then holds the list itself, as ESPnet's does
+        args.init_student = None if not args.init_student_weights else args.init_student
+        return model

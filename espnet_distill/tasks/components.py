@@ -1,0 +1,23 @@
+"""Registries of student components shared by the distillation and ASR tasks.
+
+A front-end or encoder registered here can be named in the YAML of both tasks
+(``frontend: wav_cnn``), so that a distilled student fine-tunes unchanged.
+"""
+
+from espnet2.asr.encoder.abs_encoder import AbsEncoder
+from espnet2.asr.frontend.abs_frontend import AbsFrontend
+from espnet2.train.class_choices import ClassChoices
+
+from espnet_distill.frontend.wav_cnn import WavCNNFrontend
+from espnet_distill.student.encoder import TransformerStudentEncoder
+
+FRONTENDS = dict(wav_cnn=WavCNNFrontend)
+ENCODERS = dict(transformer=TransformerStudentEncoder)
+
+
+def frontend_choices() -> ClassChoices:
+    return ClassChoices(name="frontend", classes=dict(FRONTENDS), type_check=AbsFrontend, default="wav_cnn")
+
+
+def encoder_choices() -> ClassChoices:
+    return ClassChoices(name="encoder", classes=dict(ENCODERS), type_check=AbsEncoder, default="transformer")

@@ -1,0 +1,1 @@
+"""Token lists and tokenizers for CTC fine-tuning (sentencepiece or characters)."""
