@@ -9,6 +9,11 @@
 #            check that it loads and runs, and write <teacher_dir>/teacher.yaml
 #   Stage 5: distillation of the teacher into each student of --distill_configs
 #            (exp/distill_<config name>/student.pth and student.yaml)
+#   Stage 6: token list of the training transcripts (sentencepiece or characters)
+#   Stage 7: CTC fine-tuning of the teacher, the distilled students and the same
+#            structures from scratch, on each of --finetune_sets (exp/asr_<model>_<set>)
+#   Stage 8: decoding of --decode_sets over --nj jobs, sclite scoring (score_wer/, score_cer/)
+#   Stage 9: RESULTS.md in the recipe dir, regenerated from exp/ and printed
 set -euo pipefail
 
 log() {
@@ -43,6 +48,19 @@ teacher_dir=exp/teacher    # where teacher.yaml (what later stages load) is writ
 distill_configs="conf/distill/deep_thin_reg_kl.yaml"  # space-separated configs, or "all": conf/distill/*.yaml
 distill_args=""            # extra options of espnet_distill.bin.distill_train (e.g. "--max_epoch 4")
 ngpu=0                     # GPUs per training job (0: CPU)
+# Tokens
+token_type=char            # bpe|char
+nbpe=100                   # sentencepiece vocabulary (bpe)
+bpe_model_type=unigram     # unigram|bpe
+# Fine-tuning
+finetune_config=conf/finetune/ctc.yaml
+finetune_sets=""           # labelled sets to fine-tune on (default: --train_set)
+finetune_models="teacher distilled scratch"  # rows: the teacher, each distilled student, each structure from scratch
+finetune_args=""           # extra options of espnet_distill.bin.asr_train
+# Decoding
+decode_sets=""             # sets to decode (default: --valid_set and --test_sets)
+beam_size=1                # 1: greedy CTC; more: CTC prefix beam search
+skip_bad_utterances=false  # decode the rest when an utterance cannot be read
 
 help_message="Usage: $0 [options]
 e.g.: $0 --stage 1 --stop_stage 2 --nj 4
@@ -65,7 +83,16 @@ Options:
   --teacher_dir <dir>    teacher.yaml for later stages (default: ${teacher_dir})
   --distill_configs <s>  distillation configs, or all (default: \"${distill_configs}\")
   --distill_args <s>     extra options of distill_train (default: \"${distill_args}\")
-  --ngpu <n>             GPUs per training job (default: ${ngpu})"
+  --ngpu <n>             GPUs per training job (default: ${ngpu})
+  --token_type <t>       bpe|char (default: ${token_type})
+  --nbpe <n>             sentencepiece vocabulary (default: ${nbpe})
+  --finetune_config <y>  fine-tuning config (default: ${finetune_config})
+  --finetune_sets <s>    labelled sets to fine-tune on (default: the train set)
+  --finetune_models <s>  teacher, distilled, scratch (default: \"${finetune_models}\")
+  --finetune_args <s>    extra options of asr_train (default: \"${finetune_args}\")
+  --decode_sets <s>      sets to decode (default: the valid and test sets)
+  --beam_size <n>        1: greedy CTC, more: prefix beam search (default: ${beam_size})
+  --skip_bad_utterances <b>  decode the rest when an utterance is unreadable (default: ${skip_bad_utterances})"
 
 . utils/parse_options.sh
 if [ $# -ne 0 ]; then
@@ -172,6 +199,106 @@ if [ "${stage}" -le 5 ] && [ "${stop_stage}" -ge 5 ]; then
       --ngpu "${ngpu}" --resume true --output_dir "${dir}" ${distill_args}
     python -m espnet_distill.bin.check_student --data_dir "data/${valid_set}" "${dir}"
   done
+fi
+
+[ -n "${finetune_sets}" ] || finetune_sets=${train_set}
+[ -n "${decode_sets}" ] || decode_sets="${valid_set} ${test_sets}"
+if [ "${token_type}" = bpe ]; then
+  token_dir=data/token_list/bpe_${bpe_model_type}${nbpe}
+else
+  token_dir=data/token_list/${token_type}
+fi
+
+if [ "${stage}" -le 6 ] && [ "${stop_stage}" -ge 6 ]; then
+  if [ -f "${token_dir}/tokens.txt" ] && [ "${token_dir}/tokens.txt" -nt "data/${train_set}/text" ]; then
+    log "Stage 6: ${token_dir}/tokens.txt is up to date"
+  else
+    log "Stage 6: ${token_type} token list of data/${train_set}/text: ${token_dir}"
+    python -m espnet_distill.bin.make_tokens --token_type "${token_type}" --vocab_size "${nbpe}" \
+      --bpe_model_type "${bpe_model_type}" --text "data/${train_set}/text" --out_dir "${token_dir}"
+  fi
+fi
+
+# The models to fine-tune: "<name> <student dir> <init weights>"
+asr_models=()
+for kind in ${finetune_models}; do
+  case "${kind}" in
+    teacher) asr_models+=("teacher exp/teacher_student true") ;;
+    distilled) for conf in ${distill_configs}; do
+        name=$(basename "${conf}" .yaml); asr_models+=("${name} exp/distill_${name} true"); done ;;
+    scratch) for conf in ${distill_configs}; do
+        name=$(basename "${conf}" .yaml); asr_models+=("scratch_${name} exp/distill_${name} false"); done ;;
+    *) log "Error: --finetune_models takes teacher, distilled and scratch, not '${kind}'"; exit 2 ;;
+  esac
+done
+bpe_opts=()
+[ "${token_type}" = bpe ] && bpe_opts=(--bpemodel "${token_dir}/bpe.model")
+
+if [ "${stage}" -le 7 ] && [ "${stop_stage}" -ge 7 ]; then
+  if [[ " ${finetune_models} " == *" teacher "* ]] && \
+     { [ ! -f exp/teacher_student/student.pth ] || [ "${teacher_dir}/teacher.yaml" -nt exp/teacher_student/student.pth ]; }; then
+    log "Stage 7: the teacher in the student format: exp/teacher_student"
+    python -m espnet_distill.bin.export_teacher --teacher_yaml "${teacher_dir}/teacher.yaml" --out_dir exp/teacher_student
+  fi
+  for ftset in ${finetune_sets}; do
+    for model in "${asr_models[@]}"; do
+      read -r name student init <<<"${model}"
+      dir=exp/asr_${name}_${ftset}
+      if [ -f "${dir}/.done" ] && [ "${dir}/.done" -nt "${student}/student.pth" ] && [ "${dir}/.done" -nt "${finetune_config}" ]; then
+        log "Stage 7: ${dir} is up to date"
+        continue
+      fi
+      for dset in "${ftset}" "${valid_set}"; do
+        shape=${distill_stats_dir}/${dset}/speech_shape
+        if [ ! -f "${shape}" ] || [ "data/${dset}/wav.scp" -nt "${shape}" ]; then
+          python -m espnet_distill.bin.speech_shape "data/${dset}" "${shape}"
+        fi
+      done
+      log "Stage 7: fine-tuning ${name} on ${ftset} (log: ${dir}/train.log)"
+      mkdir -p "${dir}"
+      # shellcheck disable=SC2086
+      ${cuda_cmd} --gpu "${ngpu}" "${dir}/train.log" \
+        python -m espnet_distill.bin.asr_train --config "${finetune_config}" \
+        --init_student "${student}" --init_student_weights "${init}" \
+        --token_list "${token_dir}/tokens.txt" --token_type "${token_type}" "${bpe_opts[@]}" \
+        --train_data_path_and_name_and_type "data/${ftset}/wav.scp,speech,sound" \
+        --train_data_path_and_name_and_type "data/${ftset}/text,text,text" \
+        --train_shape_file "${distill_stats_dir}/${ftset}/speech_shape" \
+        --valid_data_path_and_name_and_type "data/${valid_set}/wav.scp,speech,sound" \
+        --valid_data_path_and_name_and_type "data/${valid_set}/text,text,text" \
+        --valid_shape_file "${distill_stats_dir}/${valid_set}/speech_shape" \
+        --ngpu "${ngpu}" --resume true --output_dir "${dir}" ${finetune_args}
+      touch "${dir}/.done"
+    done
+  done
+fi
+
+if [ "${beam_size}" -gt 1 ]; then decode_name=decode_ctc_beam${beam_size}; else decode_name=decode_ctc_greedy; fi
+
+if [ "${stage}" -le 8 ] && [ "${stop_stage}" -ge 8 ]; then
+  for ftset in ${finetune_sets}; do
+    for model in "${asr_models[@]}"; do
+      read -r name _ _ <<<"${model}"
+      dir=exp/asr_${name}_${ftset}
+      for dset in ${decode_sets}; do
+        out=${dir}/${decode_name}/${dset}
+        if [ -f "${out}/score.json" ] && [ "${out}/score.json" -nt "${dir}/.done" ]; then
+          log "Stage 8: ${out} is up to date"
+          continue
+        fi
+        log "Stage 8: decoding ${dset} with ${dir} (${decode_name})"
+        utils/decode.sh --cmd "${decode_cmd}" --nj "${nj}" --beam_size "${beam_size}" \
+          --skip_bad_utterances "${skip_bad_utterances}" "${dir}" "data/${dset}" "${out}"
+      done
+    done
+  done
+fi
+
+if [ "${stage}" -le 9 ] && [ "${stop_stage}" -ge 9 ]; then
+  log "Stage 9: RESULTS.md"
+  # shellcheck disable=SC2086
+  python -m espnet_distill.bin.make_results --exp_dir exp --sets ${test_sets} ${valid_set} --out RESULTS.md
+  cat RESULTS.md
 fi
 
 log "Successfully finished in ${SECONDS}s"
