@@ -131,10 +131,19 @@ def test_teacher_stages_at_tiny_size(teacher_stages):
     assert "up to date" in again.stdout and "pretraining" not in again.stdout
 
 
-def test_distillation_stage_runs_every_config_at_tiny_size(teacher_stages):
+SHORT_TRAINING = "--max_epoch 1 --num_iters_per_epoch 2 --batch_bins 200000 --num_workers 0"
+
+
+@pytest.fixture(scope="module")
+def distilled(teacher_stages):
+    """Stage 5 at the tiny size, every config, two steps each."""
     target, _, _ = teacher_stages
-    short = "--max_epoch 1 --num_iters_per_epoch 2 --batch_bins 200000 --num_workers 0"
-    result = run(["./run.sh", "--stage", "5", "--stop_stage", "5", "--distill_configs", "all", "--distill_args", short], target)
+    result = run(["./run.sh", "--stage", "5", "--stop_stage", "5", "--distill_configs", "all", "--distill_args", SHORT_TRAINING], target)
+    return target, result
+
+
+def test_distillation_stage_runs_every_config_at_tiny_size(distilled):
+    target, result = distilled
     names = sorted(p.stem for p in (target / "conf" / "distill").glob("*.yaml"))
     assert names == ["deep_thin_reg", "deep_thin_reg_kl", "shallow_wide_reg", "shallow_wide_reg_kl"]
     for name in names:
@@ -158,3 +167,23 @@ def test_missing_real_teacher_says_what_to_put_where(recipe):
     assert result.returncode == 1
     assert "--teacher_path '/nonexistent/hubert_base_ls960.pt' does not exist" in result.stdout
     assert "hubert_base_ls960.pt for fairseq" in result.stdout
+
+
+def test_finetuning_decoding_scoring_and_results_at_tiny_size(distilled):
+    target, _ = distilled
+    options = ["--finetune_args", SHORT_TRAINING, "--decode_sets", "test", "--nj", "2"]
+    result = run(["./run.sh", "--stage", "6", "--stop_stage", "9", *options], target)
+    models = ["teacher", "deep_thin_reg_kl", "scratch_deep_thin_reg_kl"]
+    for model in models:
+        decode = target / "exp" / f"asr_{model}_train" / "decode_ctc_greedy" / "test"
+        hyps = read_kaldi_map(decode / "text", allow_empty_value=True)
+        assert list(hyps) == list(read_kaldi_map(target / "data" / "test" / "text"))
+        for kind in ("wer", "cer"):
+            assert {"ref.trn", "hyp.trn", "result.txt"} <= {p.name for p in (decode / f"score_{kind}").iterdir()}
+        assert json.loads((decode / "score.json").read_text())["rtf"] > 0
+    results = (target / "RESULTS.md").read_text()
+    assert "|dataset|params|fine-tuning set|Snt|Wrd|Corr|Sub|Del|Ins|Err|S.Err|" in results
+    assert all(f"asr_{m}_train/decode_ctc_greedy/test" in results for m in models)
+    assert results in result.stdout  # printed at the end
+    again = run(["./run.sh", "--stage", "6", "--stop_stage", "8", *options], target)
+    assert "fine-tuning" not in again.stdout and "decoding test" not in again.stdout
