@@ -29,7 +29,7 @@ from espnet2.train.trainer import Trainer
 from espnet2.utils.get_default_kwargs import get_default_kwargs
 from espnet2.utils.nested_dict_action import NestedDictAction
 
-from espnet_distill.distill.collate import PadCollate
+from espnet_distill.data.collate import PadCollate
 from espnet_distill.distill.model import DistillModel
 from espnet_distill.frontend.conv import extractor_layers, normalizes_over_time
 from espnet_distill.student.heads import AbsPredictionHeads, LayerToLayerHeads, MultiTaskHeads
