@@ -12,12 +12,15 @@ Example:
 """
 
 import sys
+import warnings
 from typing import List, Optional
 
 from espnet_distill.tasks.asr import ASRTask
 
 
 def main(argv: Optional[List[str]] = None) -> None:
+    # ESPnet 202511 calls the deprecated torch.cuda.amp.autocast every step; keep the logs readable
+    warnings.filterwarnings("ignore", category=FutureWarning, module="espnet2.train.trainer")
     ASRTask.main(cmd=sys.argv[1:] if argv is None else argv)
 
 

@@ -20,6 +20,7 @@ replace ``--teacher`` and ``--teacher_conf``.  ``speech_shape`` files come from
 
 import os
 import sys
+import warnings
 from pathlib import Path
 from typing import List, Optional
 
@@ -50,6 +51,8 @@ def teacher_yaml_args(argv: List[str]) -> List[str]:
 
 
 def main(argv: Optional[List[str]] = None) -> None:
+    # ESPnet 202511 calls the deprecated torch.cuda.amp.autocast every step; keep the logs readable
+    warnings.filterwarnings("ignore", category=FutureWarning, module="espnet2.train.trainer")
     argv = teacher_yaml_args(sys.argv[1:] if argv is None else argv)
     args = DistillTask.get_parser().parse_args(argv)
     DistillTask.main(args=args)
