@@ -11,7 +11,8 @@ class CTCASRModel(ESPnetASRModel):
 
     Args:
         freeze_frontend_steps: the front-end gets no updates for this many
-            training batches (forward passes; with ``--accum_grad N``, N per step).
+            training batches (forward passes; with ``--accum_grad N``, N per step);
+            -1: never (HuBERT fine-tuning's frozen CNN), which also saves its backward pass.
         freeze_encoder_steps: the same for the front-end and the encoder together.
         **kwargs: the arguments of ``ESPnetASRModel``.
     """
@@ -24,6 +25,10 @@ class CTCASRModel(ESPnetASRModel):
         self.register_buffer("num_updates", torch.zeros((), dtype=torch.long))
 
     @staticmethod
+    def _frozen(step: int, steps: int) -> bool:
+        return steps < 0 or step <= steps
+
+    @staticmethod
     def _set_trainable(module: torch.nn.Module, trainable: bool) -> None:
         for p in module.parameters():
             p.requires_grad_(trainable)
@@ -34,7 +39,7 @@ class CTCASRModel(ESPnetASRModel):
         if self.training and (self.freeze_frontend_steps or self.freeze_encoder_steps):
             self.num_updates += 1
             step = int(self.num_updates)
-            encoder_frozen = step <= self.freeze_encoder_steps
+            encoder_frozen = self._frozen(step, self.freeze_encoder_steps)
             self._set_trainable(self.encoder, not encoder_frozen)
-            self._set_trainable(self.frontend, not (encoder_frozen or step <= self.freeze_frontend_steps))
+            self._set_trainable(self.frontend, not (encoder_frozen or self._frozen(step, self.freeze_frontend_steps)))
         return super().forward(speech, speech_lengths, text, text_lengths, **kwargs)

@@ -2,7 +2,9 @@
 
 Every ``exp/asr_*/decode_*/<set>/score.json`` becomes a row: one WER and one
 CER table per evaluation set, in ESPnet's columns, with the model's parameter
-count and its fine-tuning set.
+count, its fine-tuning set and the decoding real-time factor (the decoding jobs'
+wall-clock seconds, model loading excluded, summed over the jobs, per second
+of audio).
 """
 
 import json
@@ -14,7 +16,7 @@ import yaml
 
 from espnet_distill.teacher.safe_load import load_checkpoint
 
-COLUMNS = ["dataset", "params", "fine-tuning set", "Snt", "Wrd", "Corr", "Sub", "Del", "Ins", "Err", "S.Err"]
+COLUMNS = ["dataset", "params", "fine-tuning set", "Snt", "Wrd", "Corr", "Sub", "Del", "Ins", "Err", "S.Err", "RTF"]
 
 
 @dataclass
@@ -27,7 +29,8 @@ class Row:
     def cells(self, kind: str) -> List[str]:
         s = self.scores[kind]
         numbers = [f"{s[k]:.1f}" for k in ("corr", "sub", "dele", "ins", "err", "s_err")]
-        return [self.dataset, f"{self.params / 1e6:.2f} M", self.finetune_set, str(s["snt"]), str(s["wrd"]), *numbers]
+        rtf = f"{self.scores['rtf']:.4f}" if "rtf" in self.scores else "-"
+        return [self.dataset, f"{self.params / 1e6:.2f} M", self.finetune_set, str(s["snt"]), str(s["wrd"]), *numbers, rtf]
 
 
 def model_params(asr_exp: Path) -> int:

@@ -182,7 +182,7 @@ def test_finetuning_decoding_scoring_and_results_at_tiny_size(distilled):
             assert {"ref.trn", "hyp.trn", "result.txt"} <= {p.name for p in (decode / f"score_{kind}").iterdir()}
         assert json.loads((decode / "score.json").read_text())["rtf"] > 0
     results = (target / "RESULTS.md").read_text()
-    assert "|dataset|params|fine-tuning set|Snt|Wrd|Corr|Sub|Del|Ins|Err|S.Err|" in results
+    assert "|dataset|params|fine-tuning set|Snt|Wrd|Corr|Sub|Del|Ins|Err|S.Err|RTF|" in results
     assert all(f"asr_{m}_train/decode_ctc_greedy/test" in results for m in models)
     assert results in result.stdout  # printed at the end
     again = run(["./run.sh", "--stage", "6", "--stop_stage", "8", *options], target)

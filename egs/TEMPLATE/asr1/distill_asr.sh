@@ -106,26 +106,31 @@ fi
 all_sets=(${train_set} ${extra_sets} ${valid_set} ${test_sets})
 
 if [ "${stage}" -le 1 ] && [ "${stop_stage}" -ge 1 ]; then
+  stage_start=${SECONDS}
   log "Stage 1: data preparation (local/data.sh ${local_data_opts})"
   # shellcheck disable=SC2086
   local/data.sh ${local_data_opts}
   for dset in "${all_sets[@]}"; do
     python -m espnet_distill.bin.validate_data_dir --check_audio true "data/${dset}"
   done
+  log "Stage 1 done in $((SECONDS - stage_start))s"
 fi
 
 if [ "${stage}" -le 2 ] && [ "${stop_stage}" -ge 2 ]; then
+  stage_start=${SECONDS}
   log "Stage 2: fbank features of ${all_sets[*]}"
   for dset in "${all_sets[@]}"; do
     utils/make_fbank.sh --cmd "${train_cmd}" --nj "${nj}" --fbank_config "${fbank_config}" \
       --feat_dim "${feat_dim}" "data/${dset}" "exp/make_fbank/${dset}" "fbank/${dset}"
   done
+  log "Stage 2 done in $((SECONDS - stage_start))s"
 fi
 
 kmeans_dir=exp/hubert_kmeans
 pretrain_dir=exp/hubert_pretrain
 
 if [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then
+  stage_start=${SECONDS}
   if [ -n "${teacher_format}" ]; then
     log "Stage 3: skipped (the teacher is ${teacher_format} ${teacher_path})"
   elif [ -f "${kmeans_dir}/.done" ] && [ "${kmeans_dir}/.done" -nt "data/${train_set}/wav.scp" ]; then
@@ -137,9 +142,11 @@ if [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then
       --data_dirs "data/${train_set}" "data/${valid_set}" --out_dir "${kmeans_dir}"
     touch "${kmeans_dir}/.done"
   fi
+  log "Stage 3 done in $((SECONDS - stage_start))s"
 fi
 
 if [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ]; then
+  stage_start=${SECONDS}
   if [ -n "${teacher_format}" ]; then
     if [ ! -e "${teacher_path}" ]; then
       log "Error: --teacher_path '${teacher_path}' does not exist. Put the ${teacher_format} checkpoint there" \
@@ -163,6 +170,7 @@ if [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ]; then
   log "Stage 4: checking the teacher ${teacher_format} ${teacher_ckpt}"
   python -m espnet_distill.bin.check_teacher --teacher "${teacher_format}" --path "${teacher_ckpt}" \
     --trust_checkpoint "${trust_checkpoint}" --data_dir "data/${valid_set}" --out_dir "${teacher_dir}"
+  log "Stage 4 done in $((SECONDS - stage_start))s"
 fi
 
 if [ "${distill_configs}" = all ]; then
@@ -171,6 +179,7 @@ fi
 distill_stats_dir=exp/distill_stats
 
 if [ "${stage}" -le 5 ] && [ "${stop_stage}" -ge 5 ]; then
+  stage_start=${SECONDS}
   for dset in "${train_set}" "${valid_set}"; do
     shape=${distill_stats_dir}/${dset}/speech_shape
     if [ ! -f "${shape}" ] || [ "data/${dset}/wav.scp" -nt "${shape}" ]; then
@@ -199,6 +208,7 @@ if [ "${stage}" -le 5 ] && [ "${stop_stage}" -ge 5 ]; then
       --ngpu "${ngpu}" --resume true --output_dir "${dir}" ${distill_args}
     python -m espnet_distill.bin.check_student --data_dir "data/${valid_set}" "${dir}"
   done
+  log "Stage 5 done in $((SECONDS - stage_start))s"
 fi
 
 [ -n "${finetune_sets}" ] || finetune_sets=${train_set}
@@ -210,6 +220,7 @@ else
 fi
 
 if [ "${stage}" -le 6 ] && [ "${stop_stage}" -ge 6 ]; then
+  stage_start=${SECONDS}
   if [ -f "${token_dir}/tokens.txt" ] && [ "${token_dir}/tokens.txt" -nt "data/${train_set}/text" ]; then
     log "Stage 6: ${token_dir}/tokens.txt is up to date"
   else
@@ -217,6 +228,7 @@ if [ "${stage}" -le 6 ] && [ "${stop_stage}" -ge 6 ]; then
     python -m espnet_distill.bin.make_tokens --token_type "${token_type}" --vocab_size "${nbpe}" \
       --bpe_model_type "${bpe_model_type}" --text "data/${train_set}/text" --out_dir "${token_dir}"
   fi
+  log "Stage 6 done in $((SECONDS - stage_start))s"
 fi
 
 # The models to fine-tune: "<name> <student dir> <init weights>"
@@ -235,6 +247,7 @@ bpe_opts=()
 [ "${token_type}" = bpe ] && bpe_opts=(--bpemodel "${token_dir}/bpe.model")
 
 if [ "${stage}" -le 7 ] && [ "${stop_stage}" -ge 7 ]; then
+  stage_start=${SECONDS}
   if [[ " ${finetune_models} " == *" teacher "* ]] && \
      { [ ! -f exp/teacher_student/student.pth ] || [ "${teacher_dir}/teacher.yaml" -nt exp/teacher_student/student.pth ]; }; then
     log "Stage 7: the teacher in the student format: exp/teacher_student"
@@ -271,11 +284,13 @@ if [ "${stage}" -le 7 ] && [ "${stop_stage}" -ge 7 ]; then
       touch "${dir}/.done"
     done
   done
+  log "Stage 7 done in $((SECONDS - stage_start))s"
 fi
 
 if [ "${beam_size}" -gt 1 ]; then decode_name=decode_ctc_beam${beam_size}; else decode_name=decode_ctc_greedy; fi
 
 if [ "${stage}" -le 8 ] && [ "${stop_stage}" -ge 8 ]; then
+  stage_start=${SECONDS}
   for ftset in ${finetune_sets}; do
     for model in "${asr_models[@]}"; do
       read -r name _ _ <<<"${model}"
@@ -292,13 +307,16 @@ if [ "${stage}" -le 8 ] && [ "${stop_stage}" -ge 8 ]; then
       done
     done
   done
+  log "Stage 8 done in $((SECONDS - stage_start))s"
 fi
 
 if [ "${stage}" -le 9 ] && [ "${stop_stage}" -ge 9 ]; then
+  stage_start=${SECONDS}
   log "Stage 9: RESULTS.md"
   # shellcheck disable=SC2086
   python -m espnet_distill.bin.make_results --exp_dir exp --sets ${test_sets} ${valid_set} --out RESULTS.md
   cat RESULTS.md
+  log "Stage 9 done in $((SECONDS - stage_start))s"
 fi
 
 log "Successfully finished in ${SECONDS}s"
