@@ -6,7 +6,8 @@ teacher, exported as a student by ``espnet_distill.bin.export_teacher``) with
 CTC.  The front-end and encoder are named in the YAML like ESPnet's own
 components (``frontend: wav_cnn``, ``encoder: transformer``); their structure
 comes from the student's ``student.yaml`` and must agree with those names.
-``--init_student_weights false`` trains the same structure from scratch.
+``--init_student_weights false`` trains the same structure from scratch; then
+nothing is frozen, whatever ``model_conf`` says (freezing keeps pretrained weights).
 """
 
 import argparse
@@ -120,6 +121,11 @@ class ASRTask(AbsTask):
         specaug = specaug_choices.get_class(args.specaug)(**args.specaug_conf) if args.specaug is not None else None
         ctc = CTC(odim=len(token_list), encoder_output_size=encoder.output_size(), **args.ctc_conf)
         model_conf = dict(args.model_conf)
+        if not args.init_student_weights and (model_conf.get("freeze_frontend_steps") or model_conf.get("freeze_encoder_steps")):
+            # Freezing keeps pretrained weights; random ones must learn (a frozen random CNN is no reference).
+            logging.info("from scratch: freeze_frontend_steps and freeze_encoder_steps set to 0")
+            model_conf.update(freeze_frontend_steps=0, freeze_encoder_steps=0)
+            args.model_conf = {**args.model_conf, **model_conf}
         if model_conf.get("freeze_frontend_steps") or model_conf.get("freeze_encoder_steps"):
             args.unused_parameters = True  # frozen parameters get no gradients under DDP
         model = CTCASRModel(

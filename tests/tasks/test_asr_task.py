@@ -123,15 +123,23 @@ def test_the_config_must_name_the_students_components(setup, tmp_path):
         ASRTask.build_model(args)
 
 
-def test_a_frontend_frozen_for_all_of_training_gets_no_gradients(setup, tiny_corpus, tmp_path):
+def gradients_after_training_steps(setup, tiny_corpus, tmp_path, *extra):
     args = ASRTask.get_parser().parse_args(["--token_list", str(setup / "tokens.txt"), "--token_type", "char",
                                             "--init_student", str(setup / "teacher_student"),
-                                            "--model_conf", "freeze_frontend_steps=-1", "--output_dir", str(tmp_path)])  # fmt: skip
+                                            "--model_conf", "freeze_frontend_steps=-1", "--output_dir", str(tmp_path), *extra])  # fmt: skip
     model = ASRTask.build_model(args).train()
     waves, lengths = tiny_batch(tiny_corpus, 2)
     text, text_lengths = torch.tensor([[3, 4, 5], [5, 4, -1]]), torch.tensor([3, 2])
     for _ in range(3):
         model(waves, lengths, text, text_lengths)[0].backward()
+    return model
+
+
+def test_a_frontend_frozen_for_all_of_training_gets_no_gradients(setup, tiny_corpus, tmp_path):
+    model = gradients_after_training_steps(setup, tiny_corpus, tmp_path)
     assert all(p.grad is None for p in model.frontend.parameters())
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.ctc.parameters())
     assert sum(p.grad is not None for p in model.encoder.parameters()) == sum(1 for _ in model.encoder.parameters())
+    # From scratch nothing is frozen: a frozen random CNN would be no reference.
+    scratch = gradients_after_training_steps(setup, tiny_corpus, tmp_path, "--init_student_weights", "false")
+    assert all(p.grad is not None for p in scratch.frontend.parameters())
