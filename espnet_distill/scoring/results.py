@@ -10,7 +10,7 @@ of audio).
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Sequence
+from typing import Dict, List, Sequence, Tuple
 
 import yaml
 
@@ -51,13 +51,16 @@ def finetune_set(asr_exp: Path) -> str:
 def collect(exp_root: Path) -> Dict[str, List[Row]]:
     """Rows per evaluation set, sorted by model and decoding."""
     rows: Dict[str, List[Row]] = {}
+    models: Dict[Path, Tuple[int, str]] = {}  # each checkpoint is read once, however many sets it decoded
     for score_file in sorted(exp_root.glob("asr_*/decode_*/*/score.json")):
         decode_set = score_file.parent
         asr_exp = decode_set.parent.parent
+        if asr_exp not in models:
+            models[asr_exp] = (model_params(asr_exp), finetune_set(asr_exp))
+        params, ftset = models[asr_exp]
         rows.setdefault(decode_set.name, []).append(Row(
             dataset=f"{asr_exp.name}/{decode_set.parent.name}/{decode_set.name}",
-            params=model_params(asr_exp), finetune_set=finetune_set(asr_exp),
-            scores=json.loads(score_file.read_text(encoding="utf-8")),
+            params=params, finetune_set=ftset, scores=json.loads(score_file.read_text(encoding="utf-8")),
         ))  # fmt: skip
     return rows
 

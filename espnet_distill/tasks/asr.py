@@ -121,12 +121,14 @@ class ASRTask(AbsTask):
         specaug = specaug_choices.get_class(args.specaug)(**args.specaug_conf) if args.specaug is not None else None
         ctc = CTC(odim=len(token_list), encoder_output_size=encoder.output_size(), **args.ctc_conf)
         model_conf = dict(args.model_conf)
-        if not args.init_student_weights and (model_conf.get("freeze_frontend_steps") or model_conf.get("freeze_encoder_steps")):
+        freezes = bool(model_conf.get("freeze_frontend_steps") or model_conf.get("freeze_encoder_steps"))
+        if freezes and not args.init_student_weights:
             # Freezing keeps pretrained weights; random ones must learn (a frozen random CNN is no reference).
             logging.info("from scratch: freeze_frontend_steps and freeze_encoder_steps set to 0")
             model_conf.update(freeze_frontend_steps=0, freeze_encoder_steps=0)
-            args.model_conf = {**args.model_conf, **model_conf}
-        if model_conf.get("freeze_frontend_steps") or model_conf.get("freeze_encoder_steps"):
+            args.model_conf = model_conf  # config.yaml records what ran
+            freezes = False
+        if freezes:
             args.unused_parameters = True  # frozen parameters get no gradients under DDP
         model = CTCASRModel(
             vocab_size=len(token_list), token_list=token_list, frontend=frontend, specaug=specaug, normalize=None,

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Decode a data dir with a fine-tuned CTC model over nj jobs, then score it with sclite.
-# Writes <decode-dir>/text, <decode-dir>/score_{wer,cer}/{ref.trn,hyp.trn,result.txt}, <decode-dir>/rtf.
+# Writes <decode-dir>/text, <decode-dir>/score_{wer,cer}/{ref.trn,hyp.trn,result.txt} and
+# <decode-dir>/score.json (the sclite summaries and the real-time factor).
 set -euo pipefail
 
 nj=4
