@@ -57,7 +57,8 @@ LOW_RESOURCE_FRACTION = 0.1
 # (engine, voice, split).  A voice belongs to one split only, so dev and test
 # voices are never heard in training.  espeak-ng voices are an accent plus a
 # voice variant; variants used in dev or test are not used in train.  flite's
-# awb/awb_time and kal/kal16 are the same speakers, so they stay together.
+# kal and kal16 are the same speaker, so only kal16 (dev) is used; flite's
+# awb_time speaks nothing but clock times, so it is not used at all.
 VOICES = (
     ("espeak", "en-us+m1", "train"), ("espeak", "en-gb+m1", "train"),
     ("espeak", "en-us+m2", "train"), ("espeak", "en-gb-x-rp+m2", "train"),
@@ -69,7 +70,7 @@ VOICES = (
     ("espeak", "en-us+f3", "train"), ("espeak", "en-029+f3", "train"),
     ("espeak", "en-us+klatt", "train"), ("espeak", "en-gb+klatt", "train"),
     ("espeak", "en-us+klatt2", "train"), ("espeak", "en-gb-x-gbclan+klatt2", "train"),
-    ("flite", "awb", "train"), ("flite", "awb_time", "train"), ("flite", "rms", "train"),
+    ("flite", "awb", "train"), ("flite", "rms", "train"),
     ("espeak", "en-gb-scotland+m6", "dev"), ("espeak", "en-029+f4", "dev"),
     ("espeak", "en-us+klatt3", "dev"), ("flite", "kal16", "dev"),
     ("espeak", "en-gb-x-rp+m7", "test"), ("espeak", "en-us-nyc+f5", "test"),
@@ -80,7 +81,7 @@ VOICES = (
 CORPUS_SIZES = {
     "tiny": (2, 2),
     "small": (16, 10),
-    "default": (42, 30),
+    "default": (44, 30),
 }
 
 
@@ -275,8 +276,21 @@ def synthesize_one(utt: PlannedUtterance, wav_path: Path) -> None:
         speech, _ = soundfile.read(str(resampled), dtype="float64")
         if speech.shape[0] == 0:
             raise RuntimeError(f"utterance {utt.utt_id!r}: {utt.engine} produced no audio")
+        _check_speaking_rate(utt, speech.shape[0] / SAMPLE_RATE)
         soundfile.write(str(out), simulate_recording(speech, utt), SAMPLE_RATE, subtype="PCM_16")
         os.replace(out, wav_path)
+
+
+MAX_CHARS_PER_SECOND = 30.0  # about twice the fastest speaking rate of the corpus
+
+
+def _check_speaking_rate(utt: PlannedUtterance, seconds: float) -> None:
+    """Refuse audio far too short for its text: the voice did not say it."""
+    if len(utt.text) / max(seconds, 1e-3) > MAX_CHARS_PER_SECOND:
+        raise RuntimeError(
+            f"utterance {utt.utt_id!r}: {utt.engine} voice {utt.voice!r} gave {seconds:.2f} s of audio for "
+            f"{len(utt.text)} characters; the voice did not say the text"
+        )
 
 
 def synthesize(plan_path: PathLike, wav_dir: PathLike) -> int:

@@ -1,5 +1,6 @@
 from collections import Counter
 
+import pytest
 import soundfile
 
 from espnet_distill.data import mini_synth
@@ -15,7 +16,7 @@ def test_at_least_twenty_voices_and_each_in_one_split():
     assert len({(s.engine, s.voice) for s in speakers}) == len(speakers) >= 20
     splits = {}
     for s in speakers:
-        variant = s.voice.split("+")[-1] if s.engine == "espeak" else s.voice.replace("16", "").replace("_time", "")
+        variant = s.voice.split("+")[-1] if s.engine == "espeak" else s.voice.replace("16", "")
         splits.setdefault(variant, set()).add(s.split)
     # A voice variant (and flite's speakers) never crosses the train / dev / test boundary.
     assert all(len(v) == 1 for v in splits.values()), splits
@@ -34,6 +35,19 @@ def test_plan_is_deterministic_and_sentences_are_disjoint():
     assert not texts["train"] & (texts["dev"] | texts["test"])
     for line in (u.to_line() for u in plan["test"]):
         assert mini_synth.PlannedUtterance.from_line(line).to_line() == line
+
+
+def test_voice_that_does_not_say_the_text_is_refused(tmp_path):
+    """flite's awb_time speaks only clock times: far too little audio for a sentence."""
+    assert "awb_time" not in {voice for _, voice, _ in mini_synth.VOICES}
+    utt = mini_synth.PlannedUtterance("bad-0001", "flite", "awb_time", 1.0, 110.0, -26.0, -60.0,
+                                      "THE PORCUPINE WITH THE SHARPEST QUILLS GETS STUCK ON A TREE")  # fmt: skip
+    with pytest.raises(RuntimeError, match="bad-0001.*did not say the text"):
+        mini_synth.synthesize_one(utt, tmp_path / "bad.wav")
+    assert not (tmp_path / "bad.wav").exists()
+    good = mini_synth.PlannedUtterance("good-0001", "flite", "awb", 1.0, 110.0, -26.0, -60.0, utt.text)
+    mini_synth.synthesize_one(good, tmp_path / "good.wav")
+    assert soundfile.info(str(tmp_path / "good.wav")).duration > 2.0
 
 
 def test_tiny_corpus_data_dirs(tiny_corpus):

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Build the mini corpus: English sentences from Debian's fortunes spoken by
-# 31 synthetic voices (espeak-ng and flite), split by speaker into
+# 30 synthetic voices (espeak-ng and flite), split by speaker into
 # data/{train,train_10pct,dev,test}.  Deterministic for a given seed; a rerun
 # with the same options does nothing, and an interrupted run resumes.
 set -euo pipefail
@@ -24,7 +24,10 @@ fi
 . ./cmd.sh
 . ./db.sh
 
-corpus_dir=${MINI_SYNTH}/${size}_seed${seed}
+# Bumped whenever the plan of a size and seed changes, so that no WAV of an older
+# plan is taken for an utterance of the new one.
+corpus_version=v2
+corpus_dir=${MINI_SYNTH}/${corpus_version}/${size}_seed${seed}
 log_dir=exp/data_prep/log
 done_marker=data/.mini_synth.done
 if [ -f "${done_marker}" ] && [ "$(cat "${done_marker}")" = "${corpus_dir}" ]; then
