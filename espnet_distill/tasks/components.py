@@ -8,10 +8,11 @@ from espnet2.asr.encoder.abs_encoder import AbsEncoder
 from espnet2.asr.frontend.abs_frontend import AbsFrontend
 from espnet2.train.class_choices import ClassChoices
 
+from espnet_distill.frontend.fbank import FbankFrontend
 from espnet_distill.frontend.wav_cnn import WavCNNFrontend
 from espnet_distill.student.encoder import TransformerStudentEncoder
 
-FRONTENDS = dict(wav_cnn=WavCNNFrontend)
+FRONTENDS = dict(wav_cnn=WavCNNFrontend, fbank=FbankFrontend)
 ENCODERS = dict(transformer=TransformerStudentEncoder)
 
 

@@ -1,0 +1,163 @@
+"""``frontend: fbank``: Kaldi filterbanks, global CMVN and a stride-2 GLU subsampler.
+
+The front-end of the paper's front-end distillation: it replaces HuBERT's
+waveform CNN with 80-dim log-mel filterbanks (10 ms frames), normalized with
+the training set's global mean and variance, then a Conv1d of stride 2 with a
+GLU (20 ms frames, the teacher's rate) and HuBERT's feature projection
+(LayerNorm, Linear to the encoder width, dropout).
+
+The filterbanks are computed on the fly from the waveform, batched in torch,
+with Kaldi's conventions (:mod:`espnet_distill.features.fbank`): they equal the
+features of the recipe's Fbank stage.  The front-end also takes those
+features directly (``feats.scp`` input, ``(batch, frames, 80)``).
+
+Frame counts: ``F = 1 + (samples - 400) // 160`` filterbank frames become
+``ceil(F / 2)`` output frames, which is ``1 + (samples - 400) // 320``, the
+frame count of HuBERT's CNN.  Frames past an utterance's end are zeroed
+before the convolution, so padding never changes a valid frame.
+"""
+
+import logging
+from pathlib import Path
+from typing import Optional, Tuple, Union
+
+import numpy as np
+import torch
+from espnet2.asr.frontend.abs_frontend import AbsFrontend
+from espnet2.asr.specaug.specaug import SpecAug
+from torchaudio.compliance.kaldi import get_mel_banks
+from torchaudio.models.wav2vec2.components import FeatureProjection
+
+from espnet_distill.data.audio import INT16_SCALE
+from espnet_distill.features.fbank import FbankOptions
+from espnet_distill.student.encoder import padding_mask
+
+
+class BatchedKaldiFbank(torch.nn.Module):
+    """Kaldi's log-mel filterbank (Povey window, ``snip_edges``, no dither) of a batch of waveforms.
+
+    Args:
+        opts: the options of the recipe's Fbank stage (``dither`` must be 0:
+            a front-end must give the same features in training and inference).
+    """
+
+    def __init__(self, opts: FbankOptions = FbankOptions()) -> None:
+        super().__init__()
+        if opts.dither != 0.0 or not opts.snip_edges:
+            raise ValueError("the fbank front-end computes Kaldi features with dither 0 and snip_edges true")
+        self.opts = opts
+        self.window_size = int(opts.sample_rate * opts.frame_length / 1000)
+        self.window_shift = int(opts.sample_rate * opts.frame_shift / 1000)
+        self.padded_size = 1 << (self.window_size - 1).bit_length()  # round_to_power_of_two
+        banks, _ = get_mel_banks(
+            opts.num_mel_bins, self.padded_size, float(opts.sample_rate), opts.low_freq, opts.high_freq, 100.0, -500.0, 1.0
+        )
+        # get_mel_banks covers padded_size // 2 bins; Kaldi's last (Nyquist) bin has weight 0.
+        banks = torch.nn.functional.pad(banks, (0, 1))
+        self.register_buffer("mel_banks", banks.T.contiguous(), persistent=False)  # (bins, mels)
+        window = torch.hann_window(self.window_size, periodic=False, dtype=torch.float64).pow(0.85)
+        self.register_buffer("window", window.float(), persistent=False)
+
+    def num_frames(self, num_samples: torch.Tensor) -> torch.Tensor:
+        frames = torch.div(num_samples - self.window_size, self.window_shift, rounding_mode="floor") + 1
+        return frames.clamp(min=0)
+
+    def forward(self, waveform: torch.Tensor, lengths: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """``(batch, samples)`` at int16 scale to ``(batch, frames, mels)`` and frame counts."""
+        if waveform.shape[1] < self.window_size:
+            waveform = torch.nn.functional.pad(waveform, (0, self.window_size - waveform.shape[1]))
+        frames = waveform.unfold(1, self.window_size, self.window_shift)  # (B, T, window)
+        frames = frames - frames.mean(dim=-1, keepdim=True)  # remove_dc_offset
+        coefficient = self.opts.preemphasis_coefficient
+        if coefficient != 0.0:
+            previous = torch.cat([frames[..., :1], frames[..., :-1]], dim=-1)
+            frames = frames - coefficient * previous
+        frames = frames * self.window
+        spectrum = torch.fft.rfft(frames, n=self.padded_size).abs().pow(2)
+        mel = torch.matmul(spectrum, self.mel_banks)
+        # Kaldi floors the mel energies at float32's epsilon (energy_floor is for the log energy only).
+        return mel.clamp(min=torch.finfo(torch.float32).eps).log(), self.num_frames(lengths)
+
+
+class FbankFrontend(AbsFrontend):
+    """Fbank + global CMVN + Conv1d(stride 2) + GLU + projection.
+
+    Args:
+        output_dim: width of the projection (the encoder's width).
+        conv_channels: channels after the GLU.
+        conv_kernel: kernel of the stride-2 convolution (odd).
+        dropout: dropout after the projection.
+        stats_file: ESPnet's ``feats_stats.npz`` (``count``, ``sum``,
+            ``sum_square``) of the training set, from the Fbank stage.  The
+            statistics are kept in the state dict, so a saved model needs no file.
+        fbank_conf: :class:`FbankOptions` fields (the Fbank stage's ``conf/fbank.yaml``).
+        specaug_conf: ESPnet ``SpecAug`` arguments: masks on the normalized
+            filterbanks in training (None: none).
+    """
+
+    def __init__(
+        self,
+        output_dim: int = 768,
+        conv_channels: int = 512,
+        conv_kernel: int = 3,
+        dropout: float = 0.1,
+        stats_file: Optional[Union[str, Path]] = None,
+        fbank_conf: Optional[dict] = None,
+        specaug_conf: Optional[dict] = None,
+    ) -> None:
+        super().__init__()
+        if conv_kernel % 2 != 1:
+            raise ValueError(f"conv_kernel must be odd, got {conv_kernel}")
+        self.fbank = BatchedKaldiFbank(FbankOptions(**(fbank_conf or {})))
+        mels = self.fbank.opts.num_mel_bins
+        self.register_buffer("cmvn_mean", torch.zeros(mels))
+        self.register_buffer("cmvn_istd", torch.ones(mels))
+        if stats_file is not None:
+            self.load_stats(stats_file)
+        else:
+            logging.info("fbank front-end without stats_file: CMVN statistics must come from a saved model")
+        self.specaug = SpecAug(**specaug_conf) if specaug_conf else None
+        self.conv = torch.nn.Conv1d(mels, 2 * conv_channels, conv_kernel, stride=2, padding=conv_kernel // 2)
+        self.projection = FeatureProjection(conv_channels, output_dim, dropout)
+        self._output_dim = output_dim
+
+    def load_stats(self, stats_file: Union[str, Path]) -> None:
+        stats = np.load(stats_file)
+        count, total, total_square = float(stats["count"]), stats["sum"], stats["sum_square"]
+        if total.shape != (self.fbank.opts.num_mel_bins,):
+            raise ValueError(f"{stats_file}: statistics of dim {total.shape}, the front-end has {self.fbank.opts.num_mel_bins} mels")
+        mean = total / count
+        variance = np.maximum(total_square / count - mean**2, 1e-20)
+        self.cmvn_mean.copy_(torch.from_numpy(mean))
+        self.cmvn_istd.copy_(torch.from_numpy(1.0 / np.sqrt(variance)))
+
+    def output_size(self) -> int:
+        return self._output_dim
+
+    @property
+    def frame_shift(self) -> int:
+        """Samples per output frame (320 at 16 kHz with 10 ms filterbank frames)."""
+        return 2 * self.fbank.window_shift
+
+    @property
+    def receptive_field(self) -> int:
+        """Samples seen by one output frame (a 25 ms window and ``conv_kernel`` filterbank frames)."""
+        return self.fbank.window_size + (self.conv.kernel_size[0] - 1) * self.fbank.window_shift
+
+    def features(self, input: torch.Tensor, input_lengths: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Normalized filterbanks ``(batch, frames, mels)`` of waveforms in [-1, 1] (or of filterbanks)."""
+        if input.dim() == 3:  # feats.scp input: the Fbank stage's features
+            feats, lengths = input, input_lengths
+        else:
+            feats, lengths = self.fbank(input * INT16_SCALE, input_lengths)
+        feats = (feats - self.cmvn_mean) * self.cmvn_istd
+        if self.specaug is not None and self.training:
+            feats, _ = self.specaug(feats, lengths)
+        return feats.masked_fill(padding_mask(lengths, feats.shape[1])[..., None], 0.0), lengths
+
+    def forward(self, input: torch.Tensor, input_lengths: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Waveforms ``(batch, samples)`` in [-1, 1], or filterbanks ``(batch, frames, mels)``, to
+        ``(batch, ceil(frames / 2), output_dim)`` and frame counts."""
+        feats, lengths = self.features(input, input_lengths)
+        hidden = torch.nn.functional.glu(self.conv(feats.transpose(1, 2)), dim=1).transpose(1, 2)
+        return self.projection(hidden), torch.div(lengths + 1, 2, rounding_mode="floor")
