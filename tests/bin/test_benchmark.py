@@ -1,0 +1,65 @@
+"""bin/benchmark: parameters, MACs against a hand count, RTF, speed-ups, and its outputs."""
+
+import json
+
+import pytest
+import torch
+import yaml
+
+from espnet_distill.bin import benchmark
+
+SMALL_CONV = [[32, 10, 5], [32, 3, 2], [32, 3, 2], [32, 3, 2], [32, 3, 2], [32, 2, 2], [32, 2, 2]]
+ENCODER = dict(output_size=48, num_layers=2, attention_heads=4, ffn_dim=96, pos_conv_kernel=16, pos_conv_groups=4)
+
+
+def write_descriptions(tmp_path):
+    wav_cnn = dict(frontend="wav_cnn", frontend_conf=dict(conv_layers=SMALL_CONV, output_dim=48),
+                   encoder="transformer", encoder_conf=ENCODER)  # fmt: skip
+    fbank = dict(frontend="fbank", frontend_conf=dict(conv_channels=32, output_dim=48),
+                 encoder="transformer", encoder_conf=ENCODER)  # fmt: skip
+    paths = {}
+    for name, description in (("wav_cnn", wav_cnn), ("fbank", fbank)):
+        paths[name] = tmp_path / f"{name}.yaml"
+        paths[name].write_text(yaml.safe_dump(description))
+    return paths
+
+
+def test_macs_of_the_fbank_frontend_match_a_hand_count():
+    from espnet_distill.frontend.fbank import FbankFrontend
+
+    frontend = FbankFrontend(output_dim=48, conv_channels=32).eval()
+    identity = torch.nn.Module()
+    identity.forward = lambda feats, lengths: (feats, lengths)  # count the front-end alone
+    macs = benchmark.macs_per_second(frontend, identity, seconds=2.0)
+    mel_frames, frames = 1 + (32000 - 400) // 160, 1 + (32000 - 400) // 320
+    expected = mel_frames * 257 * 80 + frames * (80 * 64 * 3 + 32 * 48)  # mel matrix, conv, projection
+    assert macs * 2.0 == pytest.approx(expected, rel=1e-6)
+
+
+def test_benchmark_writes_tables_with_speedups(tiny_corpus, tmp_path):
+    paths = write_descriptions(tmp_path)
+    out = tmp_path / "bench"
+    benchmark.main([
+        "--data_dir", str(tiny_corpus["data"] / "test"), "--out_dir", str(out), "--repeats", "2", "--warmup", "1",
+        "--model", f"wav_cnn={paths['wav_cnn']}", "--model", f"fbank={paths['fbank']}", "--macs_seconds", "2",
+    ])  # fmt: skip
+    report = json.loads((out / "benchmark.json").read_text())
+    assert report["utterances"] == 8 and report["reference"] == "wav_cnn"
+    models = report["models"]
+    assert models["wav_cnn"]["speedup_vs_reference"] == pytest.approx(1.0)
+    fbank = models["fbank"]
+    assert fbank["wav_cnn_twin"] == "wav_cnn" and len(fbank["rtf_passes"]) == 2
+    assert fbank["speedup_vs_wav_cnn"] == pytest.approx(models["wav_cnn"]["rtf"] / fbank["rtf"])
+    assert fbank["params"] - fbank["frontend_params"] == models["wav_cnn"]["params"] - models["wav_cnn"]["frontend_params"]
+    assert 0 < fbank["rtf"] < 1 and fbank["macs_per_second"] > 0 and not fbank["trained"]
+    table = (out / "benchmark.md").read_text()
+    assert table.count("\n| ") == 3 and "(wav_cnn)" in table
+
+
+def test_bad_model_paths_are_named(tiny_corpus, tmp_path):
+    with pytest.raises(SystemExit):
+        benchmark.main(["--data_dir", str(tiny_corpus["data"] / "test"), "--out_dir", str(tmp_path),
+                        "--model", f"x={tmp_path / 'missing'}"])  # fmt: skip
+    assert not (tmp_path / "benchmark.json").exists()
+    with pytest.raises(SystemExit, match="unique"):
+        benchmark.main(["--data_dir", "d", "--out_dir", str(tmp_path), "--model", "a=x", "--model", "a=y"])
