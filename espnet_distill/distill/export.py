@@ -19,6 +19,9 @@ from espnet_distill.utils.fileio import atomic_write
 
 STUDENT_PREFIXES = ("frontend.", "encoder.")
 CHECKPOINT_PREFERENCE = ("valid.loss.ave.pth", "valid.loss.best.pth", "latest.pth")
+# Buffers of data statistics, not learned weights: not counted as parameters, and
+# kept when a structure is trained from scratch (see ``load_student_statistics``).
+STATISTICS = ("running_mean", "running_var", "cmvn_mean", "cmvn_istd")
 
 
 def _source_checkpoint(exp_dir: Path) -> Path:
@@ -61,12 +64,13 @@ def export_student(exp_dir: Path) -> Path:
     with atomic_write(exp_dir / "student.pth", mode="wb") as f:
         torch.save(student, f)
     params = {
-        part: sum(v.numel() for k, v in student.items() if k.startswith(part + ".") and not k.endswith(("running_mean", "running_var")))
+        part: sum(v.numel() for k, v in student.items() if k.startswith(part + ".") and not k.endswith(STATISTICS))
         for part in ("frontend", "encoder")
     }
     description = {
         "frontend": config["frontend"],
-        "frontend_conf": config["frontend_conf"],
+        # Statistics files (an fbank front-end's CMVN) are not needed: the weights carry them.
+        "frontend_conf": {k: v for k, v in config["frontend_conf"].items() if k != "stats_file"},
         "encoder": config["encoder"],
         "encoder_conf": config["encoder_conf"],
         "params": {**params, "total": params["frontend"] + params["encoder"]},
@@ -101,6 +105,22 @@ def load_student_weights(exp_dir: Path, frontend: torch.nn.Module, encoder: torc
             module.load_state_dict(part)
         except RuntimeError as e:
             raise ValueError(f"{exp_dir / 'student.pth'} does not match the {prefix[:-1]} built: {e}") from e
+
+
+def load_student_statistics(exp_dir: Path, frontend: torch.nn.Module) -> int:
+    """Copy the front-end's data statistics (e.g. CMVN) from ``exp_dir/student.pth``; returns how many tensors.
+
+    A structure trained from scratch keeps these: they describe the data, not what was learned.
+    """
+    state = load_checkpoint(exp_dir / "student.pth")
+    own = dict(frontend.named_buffers())
+    copied = 0
+    for key, value in state.items():
+        name = key[len("frontend.") :]
+        if key.startswith("frontend.") and name.endswith(STATISTICS) and name in own:
+            own[name].copy_(value)
+            copied += 1
+    return copied
 
 
 def load_student(exp_dir: Path) -> Tuple[torch.nn.Module, torch.nn.Module, Dict[str, Any]]:

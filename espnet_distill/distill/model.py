@@ -68,6 +68,13 @@ class DistillModel(AbsESPnetModel):
             post-LN teachers such as HuBERT Base emit normalized layers already.
         crop_samples: training crops are at most this long (None: no limit).
         crop_to_shortest: in training, crop every utterance of a batch to its shortest.
+        frontend_steps: front-end distillation in two stages.  Stage A, the
+            first ``frontend_steps`` training batches: only the front-end trains,
+            to regress (L1) the teacher's projected CNN features, the input of its
+            first Transformer layer (through a linear map when the widths differ).
+            Stage B, the rest: the full distillation, from stage A's front-end.
+            For a front-end that cannot be copied from the teacher (``fbank``);
+            0: stage B only.  Validation always computes stage B's loss.
     """
 
     def __init__(
@@ -85,6 +92,7 @@ class DistillModel(AbsESPnetModel):
         normalize_targets: bool = False,
         crop_samples: Optional[int] = 250000,
         crop_to_shortest: bool = True,
+        frontend_steps: int = 0,
     ) -> None:
         super().__init__()
         self.frontend = frontend
@@ -100,6 +108,12 @@ class DistillModel(AbsESPnetModel):
         self.crop_to_shortest = crop_to_shortest
         self.codebook_layer: Optional[int] = None
         self.codeword_head: Optional[torch.nn.Module] = None
+        self.frontend_steps = frontend_steps
+        self.frontend_head: Optional[torch.nn.Module] = None
+        if frontend_steps > 0:
+            self.register_buffer("num_updates", torch.zeros((), dtype=torch.long))  # resumes with the checkpoint
+            width = frontend.output_size()
+            self.frontend_head = torch.nn.Identity() if width == teacher.hidden_size else torch.nn.Linear(width, teacher.hidden_size)
         if discriminative_weight > 0:
             if teacher.has_codewords and codebook is None:
                 codewords = teacher.label_embeddings
@@ -137,6 +151,14 @@ class DistillModel(AbsESPnetModel):
     ) -> Tuple[torch.Tensor, Dict[str, torch.Tensor], torch.Tensor]:
         if self.training:
             speech, speech_lengths = crop_batch(speech, speech_lengths, self.crop_samples, self.crop_to_shortest)
+        if self.training and self.frontend_steps > 0:
+            self.num_updates += 1
+            in_stage_a = int(self.num_updates) <= self.frontend_steps
+            for module in (self.encoder, self.heads, self.codeword_head):
+                if module is not None:
+                    module.requires_grad_(not in_stage_a)
+            if in_stage_a:
+                return self.frontend_forward(speech, speech_lengths)
         teacher_out = self.teacher(speech, speech_lengths)
         states, lengths = self.student_states(speech, speech_lengths)
         num_frames = min(states[0].shape[1], teacher_out.hidden_states[0].shape[1])
@@ -164,6 +186,19 @@ class DistillModel(AbsESPnetModel):
         stats["loss"] = loss.detach()
         weight = valid.sum()
         loss, stats, weight = force_gatherable((loss, stats, weight), loss.device)
+        return loss, stats, weight
+
+    def frontend_forward(self, speech: torch.Tensor, speech_lengths: torch.Tensor) -> Tuple[torch.Tensor, Dict[str, torch.Tensor], torch.Tensor]:
+        """Stage A of front-end distillation: L1 to the teacher's projected CNN features."""
+        target, target_lengths = self.teacher.projected_features(speech, speech_lengths)
+        feats, lengths = self.frontend(speech, speech_lengths)
+        num_frames = min(feats.shape[1], target.shape[1])
+        lengths = torch.minimum(lengths, target_lengths).clamp(max=num_frames)
+        valid = ~padding_mask(lengths, num_frames)
+        prediction = self.frontend_head(feats[:, :num_frames])
+        l1, _ = regression_terms(prediction, target[:, :num_frames], valid)
+        stats = {"l1_frontend": l1.detach(), "loss": l1.detach()}
+        loss, stats, weight = force_gatherable((l1, stats, valid.sum()), l1.device)
         return loss, stats, weight
 
     def collect_feats(self, speech: torch.Tensor, speech_lengths: torch.Tensor, **kwargs) -> Dict[str, torch.Tensor]:

@@ -84,7 +84,7 @@ class FbankFrontend(AbsFrontend):
 
     Args:
         output_dim: width of the projection (the encoder's width).
-        conv_channels: channels after the GLU.
+        conv_channels: channels after the GLU (None: ``output_dim``).
         conv_kernel: kernel of the stride-2 convolution (odd).
         dropout: dropout after the projection.
         stats_file: ESPnet's ``feats_stats.npz`` (``count``, ``sum``,
@@ -98,7 +98,7 @@ class FbankFrontend(AbsFrontend):
     def __init__(
         self,
         output_dim: int = 768,
-        conv_channels: int = 512,
+        conv_channels: Optional[int] = None,
         conv_kernel: int = 3,
         dropout: float = 0.1,
         stats_file: Optional[Union[str, Path]] = None,
@@ -117,6 +117,7 @@ class FbankFrontend(AbsFrontend):
         else:
             logging.info("fbank front-end without stats_file: CMVN statistics must come from a saved model")
         self.specaug = SpecAug(**specaug_conf) if specaug_conf else None
+        conv_channels = conv_channels or output_dim
         self.conv = torch.nn.Conv1d(mels, 2 * conv_channels, conv_kernel, stride=2, padding=conv_kernel // 2)
         self.projection = FeatureProjection(conv_channels, output_dim, dropout)
         self._output_dim = output_dim

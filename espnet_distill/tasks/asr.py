@@ -29,7 +29,7 @@ from espnet2.utils.types import str2bool, str_or_none
 
 from espnet_distill.asr.model import CTCASRModel
 from espnet_distill.data.collate import PadCollate
-from espnet_distill.distill.export import load_student_weights
+from espnet_distill.distill.export import load_student_statistics, load_student_weights
 from espnet_distill.tasks import components
 from espnet_distill.text.tokens import TOKEN_TYPES, Tokenizer, read_token_list
 
@@ -118,6 +118,8 @@ class ASRTask(AbsTask):
         if args.init_student is not None and args.init_student_weights:
             load_student_weights(Path(args.init_student), frontend, encoder)
             logging.info("front-end and encoder initialised from %s", args.init_student)
+        elif args.init_student is not None and load_student_statistics(Path(args.init_student), frontend):
+            logging.info("from scratch, with the front-end's data statistics (CMVN) of %s", args.init_student)
         specaug = specaug_choices.get_class(args.specaug)(**args.specaug_conf) if args.specaug is not None else None
         ctc = CTC(odim=len(token_list), encoder_output_size=encoder.output_size(), **args.ctc_conf)
         model_conf = dict(args.model_conf)

@@ -28,6 +28,7 @@ from espnet2.train.class_choices import ClassChoices
 from espnet2.train.trainer import Trainer
 from espnet2.utils.get_default_kwargs import get_default_kwargs
 from espnet2.utils.nested_dict_action import NestedDictAction
+from espnet2.utils.types import str_or_none
 
 from espnet_distill.data.collate import PadCollate
 from espnet_distill.distill.model import DistillModel
@@ -157,6 +158,25 @@ def teacher_frontend_defaults(teacher: HubertTeacher) -> Dict[str, Any]:
     }
 
 
+def load_frontend_weights(exp_dir: Path, frontend_name: str, frontend: torch.nn.Module) -> None:
+    """Copy the front-end of an exported student (``student.yaml``/``student.pth``), which must be of the same kind."""
+    import yaml
+
+    description_path = exp_dir / "student.yaml"
+    if not description_path.is_file():
+        raise FileNotFoundError(f"{description_path} is missing: run (and finish) the distillation of {exp_dir} first")
+    description = yaml.safe_load(description_path.read_text(encoding="utf-8"))
+    if description["frontend"] != frontend_name:
+        raise ValueError(f"{exp_dir} holds a {description['frontend']} front-end, this config a {frontend_name} one")
+    state = load_checkpoint(exp_dir / "student.pth")
+    part = {k[len("frontend.") :]: v for k, v in state.items() if k.startswith("frontend.")}
+    try:
+        frontend.load_state_dict(part)
+    except RuntimeError as e:
+        raise ValueError(f"{exp_dir / 'student.pth'}: its front-end does not match this config's: {e}") from e
+    logging.info("front-end initialised from %s", exp_dir / "student.pth")
+
+
 class DistillTask(AbsTask):
     """Distill a frozen HuBERT-class teacher into a student front-end and encoder."""
 
@@ -177,6 +197,15 @@ class DistillTask(AbsTask):
         group.add_argument(
             "--init_from_teacher", type=str, nargs="*", default=[], choices=list(INIT_FROM_TEACHER),
             help="student parts copied from the teacher before training (frontend, encoder)",
+        )
+        group.add_argument(
+            "--init_frontend_from", type=str_or_none, default=None,
+            help="a distillation exp dir whose exported front-end (student.pth) initialises this one",
+        )
+        group.add_argument(
+            "--fbank_stats", type=str_or_none, default=None,
+            help="global CMVN statistics (feats_stats.npz of the Fbank stage) for an fbank front-end "
+            "whose frontend_conf names no stats_file",
         )
         group.add_argument(
             "--model_conf", action=NestedDictAction, default=get_default_kwargs(DistillModel),
@@ -212,6 +241,13 @@ class DistillTask(AbsTask):
         frontend_conf = dict(args.frontend_conf)
         if args.frontend == "wav_cnn":
             frontend_conf = {**teacher_frontend_defaults(teacher), **frontend_conf}
+        if args.frontend == "fbank" and frontend_conf.get("stats_file") is None:
+            if args.fbank_stats is None:
+                raise ValueError(
+                    "the fbank front-end needs global CMVN statistics: give --fbank_stats "
+                    "data/<train_set>/feats_stats.npz (written by the Fbank stage) or frontend_conf.stats_file"
+                )
+            frontend_conf["stats_file"] = args.fbank_stats
         encoder_class = encoder_choices.get_class(args.encoder)
         width = encoder_conf.get("output_size", inspect.signature(encoder_class).parameters["output_size"].default)
         frontend_conf.setdefault("output_dim", width)  # the front-end projects to the encoder's width
@@ -221,11 +257,23 @@ class DistillTask(AbsTask):
             student_dim=encoder.output_size(), teacher_dim=teacher.hidden_size,
             num_student_layers=encoder.num_layers, num_teacher_layers=teacher.num_layers, **args.head_conf,
         )
-        if "frontend" in args.init_from_teacher:
+        model_conf = dict(args.model_conf)
+        copies_frontend = "frontend" in args.init_from_teacher and hasattr(frontend, "init_from_teacher")
+        if copies_frontend:
             frontend.init_from_teacher(teacher.model)
+            if model_conf.get("frontend_steps"):
+                logging.info("the front-end is copied from the teacher: frontend_steps set to 0 (no stage A)")
+                model_conf["frontend_steps"] = 0
+        elif "frontend" in args.init_from_teacher:
+            logging.info("a %s front-end cannot be copied from the teacher; it is distilled (model_conf.frontend_steps)", args.frontend)
         if "encoder" in args.init_from_teacher:
             encoder.init_from_teacher(teacher.model)
+        if args.init_frontend_from is not None:
+            load_frontend_weights(Path(args.init_frontend_from), args.frontend, frontend)
         # config.yaml records the resolved structure (presets and teacher defaults expanded)
         args.frontend_conf = frontend_conf
         args.encoder_conf = encoder_conf
-        return DistillModel(frontend, encoder, heads, teacher, **args.model_conf)
+        args.model_conf = model_conf
+        if model_conf.get("frontend_steps"):
+            args.unused_parameters = True  # stage A: the encoder and heads get no gradients under DDP
+        return DistillModel(frontend, encoder, heads, teacher, **model_conf)

@@ -95,6 +95,14 @@ class HubertTeacher(torch.nn.Module):
             logits = self.codeword_logits(output)
         return TeacherOutput(hidden_states, frame_lengths, logits)
 
+    @torch.no_grad()
+    def projected_features(self, waveforms: torch.Tensor, lengths: torch.Tensor):
+        """The CNN features after the feature projection (the Transformer's input before the
+        positional convolution), ``(batch, frames, dim)``, and frame counts; runs no Transformer layer."""
+        features, frame_lengths = conv_features(self.model.feature_extractor, waveforms, lengths)
+        x, _ = self.model.encoder._preprocess(features, frame_lengths)
+        return x, frame_lengths
+
     def codeword_logits(self, last_hidden: torch.Tensor) -> torch.Tensor:
         """Cosine similarity to each codeword embedding, over HuBERT's temperature."""
         projected = F.normalize(self.final_proj(last_hidden).float(), dim=-1)

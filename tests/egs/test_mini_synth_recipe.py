@@ -14,8 +14,10 @@ import yaml
 from espnet_distill.data.audio import read_audio
 from espnet_distill.data.kaldi_dir import read_kaldi_map
 from espnet_distill.data.validate import validate_data_dir
+from espnet_distill.distill.export import load_student
 from espnet_distill.features.fbank import FbankOptions
 from espnet_distill.teacher import load_teacher
+from espnet_distill.teacher.safe_load import load_checkpoint
 from tests.conftest import REPO_ROOT, write_wav
 from tests.features.kaldi_reference import compare_with_kaldi
 
@@ -145,7 +147,7 @@ def distilled(teacher_stages):
 def test_distillation_stage_runs_every_config_at_tiny_size(distilled):
     target, result = distilled
     names = sorted(p.stem for p in (target / "conf" / "distill").glob("*.yaml"))
-    assert names == ["deep_thin_reg", "deep_thin_reg_kl", "shallow_wide_reg", "shallow_wide_reg_kl"]
+    assert names == ["deep_thin_reg", "deep_thin_reg_kl", "deep_thin_reg_kl_fbank", "shallow_wide_reg", "shallow_wide_reg_kl"]
     for name in names:
         exp = target / "exp" / f"distill_{name}"
         assert "# Ended (code 0)" in (exp / "train.log").read_text()
@@ -153,11 +155,16 @@ def test_distillation_stage_runs_every_config_at_tiny_size(distilled):
         # presets scaled to the 1 x 32 teacher: shallow-wide at its width, deep-thin at 0.625 of it (one 40-dim head)
         assert student["encoder_conf"]["output_size"] == (32 if name.startswith("shallow") else 40)
         valid = json.loads((exp / "distill_summary.json").read_text())["final"]["valid"]
-        assert ("discriminative" in valid) == name.endswith("_kl")
+        assert ("discriminative" in valid) == ("_kl" in name)
         assert f"--distill_configs conf/distill/{name}.yaml" in (exp / "run.sh").read_text()
-    assert result.stdout.count("distilling into") == 4
+        assert student["frontend"] == ("fbank" if name.endswith("_fbank") else "wav_cnn")
+    # The Fbank student took its CMVN statistics from stage 2.
+    stats = np.load(target / "data" / "train" / "feats_stats.npz")
+    frontend, _, _ = load_student(target / "exp" / "distill_deep_thin_reg_kl_fbank")
+    np.testing.assert_allclose(frontend.cmvn_mean.numpy(), stats["sum"] / stats["count"], rtol=1e-5)
+    assert result.stdout.count("distilling into") == 5
     again = run(["./run.sh", "--stage", "5", "--stop_stage", "5", "--distill_configs", "all"], target)
-    assert again.stdout.count("is up to date") == 4 and "distilling into" not in again.stdout
+    assert again.stdout.count("is up to date") == 5 and "distilling into" not in again.stdout
 
 
 def test_missing_real_teacher_says_what_to_put_where(recipe):
@@ -171,9 +178,18 @@ def test_missing_real_teacher_says_what_to_put_where(recipe):
 
 def test_finetuning_decoding_scoring_and_results_at_tiny_size(distilled):
     target, _ = distilled
-    options = ["--finetune_args", SHORT_TRAINING, "--decode_sets", "test", "--nj", "2"]
+    # Both front-ends: the wav_cnn student and its fbank swap, each distilled and from scratch.
+    configs = "conf/distill/deep_thin_reg_kl.yaml conf/distill/deep_thin_reg_kl_fbank.yaml"
+    options = ["--finetune_args", SHORT_TRAINING, "--decode_sets", "test", "--nj", "2", "--distill_configs", configs]
     result = run(["./run.sh", "--stage", "6", "--stop_stage", "9", *options], target)
-    models = ["teacher", "deep_thin_reg_kl", "scratch_deep_thin_reg_kl"]
+    models = ["teacher", "deep_thin_reg_kl", "scratch_deep_thin_reg_kl", "deep_thin_reg_kl_fbank", "scratch_deep_thin_reg_kl_fbank"]
+    for model in models:
+        config = yaml.safe_load((target / "exp" / f"asr_{model}_train" / "config.yaml").read_text())
+        assert config["frontend"] == ("fbank" if model.endswith("_fbank") else "wav_cnn")
+    # From scratch means random weights, but the fbank front-end keeps the data's CMVN statistics.
+    stats = np.load(target / "data" / "train" / "feats_stats.npz")
+    scratch = load_checkpoint(target / "exp" / "asr_scratch_deep_thin_reg_kl_fbank_train" / "valid.cer_ctc.ave.pth")
+    np.testing.assert_allclose(scratch["frontend.cmvn_mean"].numpy(), stats["sum"] / stats["count"], rtol=1e-5)
     for model in models:
         decode = target / "exp" / f"asr_{model}_train" / "decode_ctc_greedy" / "test"
         hyps = read_kaldi_map(decode / "text", allow_empty_value=True)

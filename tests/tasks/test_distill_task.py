@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import yaml
@@ -61,8 +62,10 @@ def optimizer_steps(exp_dir: Path) -> int:
 
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda p: f"{p.parts[-5]}/{p.name}")
 def test_every_distill_config_builds_its_model_in_a_dry_run(config, tiny_teacher_path, tmp_path):
+    np.savez(tmp_path / "feats_stats.npz", count=10, sum=np.zeros(80), sum_square=np.full(80, 10.0))
     DistillTask.main(cmd=["--config", str(config), "--teacher", "torchaudio", "--teacher_conf",
-                          f"path={tiny_teacher_path}", "--dry_run", "true", "--output_dir", str(tmp_path)])  # fmt: skip
+                          f"path={tiny_teacher_path}", "--dry_run", "true", "--output_dir", str(tmp_path),
+                          "--fbank_stats", str(tmp_path / "feats_stats.npz")])  # fmt: skip
     resolved = yaml.safe_load((tmp_path / "config.yaml").read_text())
     assert "preset" not in resolved["encoder_conf"] and resolved["encoder_conf"]["num_layers"] >= 1
     assert resolved["frontend_conf"]["output_dim"] == resolved["encoder_conf"]["output_size"]

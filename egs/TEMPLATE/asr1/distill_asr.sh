@@ -205,6 +205,7 @@ if [ "${stage}" -le 5 ] && [ "${stop_stage}" -ge 5 ]; then
       --train_shape_file "${distill_stats_dir}/${train_set}/speech_shape" \
       --valid_data_path_and_name_and_type "data/${valid_set}/wav.scp,speech,sound" \
       --valid_shape_file "${distill_stats_dir}/${valid_set}/speech_shape" \
+      --fbank_stats "data/${train_set}/feats_stats.npz" \
       --ngpu "${ngpu}" --resume true --output_dir "${dir}" ${distill_args}
     python -m espnet_distill.bin.check_student --data_dir "data/${valid_set}" "${dir}"
   done
@@ -267,11 +268,13 @@ if [ "${stage}" -le 7 ] && [ "${stop_stage}" -ge 7 ]; then
           python -m espnet_distill.bin.speech_shape "data/${dset}" "${shape}"
         fi
       done
-      log "Stage 7: fine-tuning ${name} on ${ftset} (log: ${dir}/train.log)"
+      # The fine-tuning config names a front-end; each student brings its own (wav_cnn, fbank).
+      frontend=$(sed -n 's/^frontend: *//p' "${student}/student.yaml")
+      log "Stage 7: fine-tuning ${name} (${frontend} front-end) on ${ftset} (log: ${dir}/train.log)"
       mkdir -p "${dir}"
       # shellcheck disable=SC2086
       ${cuda_cmd} --gpu "${ngpu}" "${dir}/train.log" \
-        python -m espnet_distill.bin.asr_train --config "${finetune_config}" \
+        python -m espnet_distill.bin.asr_train --config "${finetune_config}" --frontend "${frontend}" \
         --init_student "${student}" --init_student_weights "${init}" \
         --token_list "${token_dir}/tokens.txt" --token_type "${token_type}" "${bpe_opts[@]}" \
         --train_data_path_and_name_and_type "data/${ftset}/wav.scp,speech,sound" \
