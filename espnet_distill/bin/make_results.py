@@ -22,7 +22,11 @@ def main(argv: Optional[List[str]] = None) -> None:
     args = parser.parse_args(argv)
     setup_logging()
     rows = collect(args.exp_dir)
-    text = render(rows, args.sets)
+    extra = []
+    benchmark = args.exp_dir / "benchmark" / "benchmark.md"
+    if benchmark.is_file():  # from python -m espnet_distill.bin.benchmark
+        extra = ["## Size and speed (front-end + encoder)", "", *benchmark.read_text(encoding="utf-8").splitlines(), ""]
+    text = render(rows, args.sets, extra)
     with atomic_write(args.out) as f:
         f.write(text)
     logging.info("%s: %d tables", args.out, 2 * len(rows))

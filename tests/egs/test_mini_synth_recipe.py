@@ -197,9 +197,15 @@ def test_finetuning_decoding_scoring_and_results_at_tiny_size(distilled):
         for kind in ("wer", "cer"):
             assert {"ref.trn", "hyp.trn", "result.txt"} <= {p.name for p in (decode / f"score_{kind}").iterdir()}
         assert json.loads((decode / "score.json").read_text())["rtf"] > 0
+    # Stage 9 benchmarks the teacher and both students, and RESULTS.md includes the table.
+    bench = json.loads((target / "exp" / "benchmark" / "benchmark.json").read_text())
+    assert list(bench["models"]) == ["teacher", "deep_thin_reg_kl", "deep_thin_reg_kl_fbank"]
+    assert bench["models"]["deep_thin_reg_kl_fbank"]["wav_cnn_twin"] == "deep_thin_reg_kl"
     results = (target / "RESULTS.md").read_text()
+    assert "## Size and speed" in results and "| deep_thin_reg_kl_fbank | fbank |" in results
     assert "|dataset|params|fine-tuning set|Snt|Wrd|Corr|Sub|Del|Ins|Err|S.Err|RTF|" in results
     assert all(f"asr_{m}_train/decode_ctc_greedy/test" in results for m in models)
     assert results in result.stdout  # printed at the end
-    again = run(["./run.sh", "--stage", "6", "--stop_stage", "8", *options], target)
-    assert "fine-tuning" not in again.stdout and "decoding test" not in again.stdout
+    again = run(["./run.sh", "--stage", "6", "--stop_stage", "9", *options], target)
+    assert "Stage 7: fine-tuning" not in again.stdout and "decoding test" not in again.stdout
+    assert "benchmark on" not in again.stdout and "## Size and speed" in again.stdout

@@ -13,7 +13,8 @@
 #   Stage 7: CTC fine-tuning of the teacher, the distilled students and the same
 #            structures from scratch, on each of --finetune_sets (exp/asr_<model>_<set>)
 #   Stage 8: decoding of --decode_sets over --nj jobs, sclite scoring (score_wer/, score_cer/)
-#   Stage 9: RESULTS.md in the recipe dir, regenerated from exp/ and printed
+#   Stage 9: the size and CPU speed benchmark (exp/benchmark/) and RESULTS.md in the recipe
+#            dir, regenerated from exp/ and printed
 set -euo pipefail
 
 log() {
@@ -315,6 +316,29 @@ fi
 
 if [ "${stage}" -le 9 ] && [ "${stop_stage}" -ge 9 ]; then
   stage_start=${SECONDS}
+  # Size and CPU speed of the teacher and each student (1 thread, batch 1, the first test set).
+  bench_models=()
+  [ -f exp/teacher_student/student.pth ] && bench_models+=(--model teacher=exp/teacher_student)
+  for conf in ${distill_configs}; do
+    name=$(basename "${conf}" .yaml)
+    [ -f "exp/distill_${name}/student.pth" ] && bench_models+=(--model "${name}=exp/distill_${name}")
+  done
+  bench_set=${test_sets%% *}
+  if [ "${#bench_models[@]}" -gt 0 ]; then
+    stale=false
+    [ "$(cat exp/benchmark/models 2>/dev/null)" = "${bench_models[*]}" ] || stale=true
+    for ((i = 1; i < ${#bench_models[@]}; i += 2)); do
+      [ "${bench_models[i]#*=}/student.pth" -nt exp/benchmark/benchmark.json ] && stale=true
+    done
+    if [ ! -f exp/benchmark/benchmark.json ] || ${stale}; then
+      log "Stage 9: benchmark on data/${bench_set} (log: exp/benchmark/benchmark.log)"
+      mkdir -p exp/benchmark
+      python -m espnet_distill.bin.benchmark --data_dir "data/${bench_set}" --out_dir exp/benchmark \
+        --num_threads 1 "${bench_models[@]}" >exp/benchmark/benchmark.log 2>&1 \
+        || { log "Error: the benchmark failed; see exp/benchmark/benchmark.log"; exit 1; }
+      echo "${bench_models[*]}" >exp/benchmark/models
+    fi
+  fi
   log "Stage 9: RESULTS.md"
   # shellcheck disable=SC2086
   python -m espnet_distill.bin.make_results --exp_dir exp --sets ${test_sets} ${valid_set} --out RESULTS.md
