@@ -41,7 +41,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from espnet_distill.data.audio import INT16_SCALE, read_audio
 from espnet_distill.data.kaldi_dir import read_kaldi_map
-from espnet_distill.distill.export import build_student, load_student_weights
+from espnet_distill.distill.export import build_student, load_student
 from espnet_distill.utils.fileio import atomic_write
 from espnet_distill.utils.log import setup_logging
 
@@ -51,10 +51,7 @@ SAMPLE_RATE = 16000
 def load_model(path: Path) -> Tuple[torch.nn.Module, torch.nn.Module, Dict[str, Any], bool]:
     """``(frontend, encoder, description, trained)`` of an exported model dir or a description YAML."""
     if path.is_dir():
-        description = yaml.safe_load((path / "student.yaml").read_text(encoding="utf-8"))
-        frontend, encoder = build_student(description)
-        load_student_weights(path, frontend, encoder)
-        return frontend.eval(), encoder.eval(), description, True
+        return (*load_student(path), True)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: neither a model directory (student.yaml, student.pth) nor a YAML description")
     description = yaml.safe_load(path.read_text(encoding="utf-8"))

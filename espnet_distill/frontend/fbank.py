@@ -21,7 +21,6 @@ import logging
 from pathlib import Path
 from typing import Optional, Tuple, Union
 
-import numpy as np
 import torch
 from espnet2.asr.frontend.abs_frontend import AbsFrontend
 from espnet2.asr.specaug.specaug import SpecAug
@@ -29,7 +28,7 @@ from torchaudio.compliance.kaldi import get_mel_banks
 from torchaudio.models.wav2vec2.components import FeatureProjection
 
 from espnet_distill.data.audio import INT16_SCALE
-from espnet_distill.features.fbank import FbankOptions
+from espnet_distill.features.fbank import CMVNStats, FbankOptions
 from espnet_distill.student.encoder import padding_mask
 
 
@@ -123,14 +122,11 @@ class FbankFrontend(AbsFrontend):
         self._output_dim = output_dim
 
     def load_stats(self, stats_file: Union[str, Path]) -> None:
-        stats = np.load(stats_file)
-        count, total, total_square = float(stats["count"]), stats["sum"], stats["sum_square"]
-        if total.shape != (self.fbank.opts.num_mel_bins,):
-            raise ValueError(f"{stats_file}: statistics of dim {total.shape}, the front-end has {self.fbank.opts.num_mel_bins} mels")
-        mean = total / count
-        variance = np.maximum(total_square / count - mean**2, 1e-20)
-        self.cmvn_mean.copy_(torch.from_numpy(mean))
-        self.cmvn_istd.copy_(torch.from_numpy(1.0 / np.sqrt(variance)))
+        stats = CMVNStats.load_npz(stats_file)
+        if stats.sum.shape != (self.fbank.opts.num_mel_bins,):
+            raise ValueError(f"{stats_file}: statistics of dim {stats.sum.shape}, the front-end has {self.fbank.opts.num_mel_bins} mels")
+        self.cmvn_mean.copy_(torch.from_numpy(stats.mean))
+        self.cmvn_istd.copy_(torch.from_numpy(1.0 / stats.std))
 
     def output_size(self) -> int:
         return self._output_dim

@@ -158,25 +158,6 @@ def teacher_frontend_defaults(teacher: HubertTeacher) -> Dict[str, Any]:
     }
 
 
-def load_frontend_weights(exp_dir: Path, frontend_name: str, frontend: torch.nn.Module) -> None:
-    """Copy the front-end of an exported student (``student.yaml``/``student.pth``), which must be of the same kind."""
-    import yaml
-
-    description_path = exp_dir / "student.yaml"
-    if not description_path.is_file():
-        raise FileNotFoundError(f"{description_path} is missing: run (and finish) the distillation of {exp_dir} first")
-    description = yaml.safe_load(description_path.read_text(encoding="utf-8"))
-    if description["frontend"] != frontend_name:
-        raise ValueError(f"{exp_dir} holds a {description['frontend']} front-end, this config a {frontend_name} one")
-    state = load_checkpoint(exp_dir / "student.pth")
-    part = {k[len("frontend.") :]: v for k, v in state.items() if k.startswith("frontend.")}
-    try:
-        frontend.load_state_dict(part)
-    except RuntimeError as e:
-        raise ValueError(f"{exp_dir / 'student.pth'}: its front-end does not match this config's: {e}") from e
-    logging.info("front-end initialised from %s", exp_dir / "student.pth")
-
-
 class DistillTask(AbsTask):
     """Distill a frozen HuBERT-class teacher into a student front-end and encoder."""
 
@@ -197,10 +178,6 @@ class DistillTask(AbsTask):
         group.add_argument(
             "--init_from_teacher", type=str, nargs="*", default=[], choices=list(INIT_FROM_TEACHER),
             help="student parts copied from the teacher before training (frontend, encoder)",
-        )
-        group.add_argument(
-            "--init_frontend_from", type=str_or_none, default=None,
-            help="a distillation exp dir whose exported front-end (student.pth) initialises this one",
         )
         group.add_argument(
             "--fbank_stats", type=str_or_none, default=None,
@@ -268,8 +245,6 @@ class DistillTask(AbsTask):
             logging.info("a %s front-end cannot be copied from the teacher; it is distilled (model_conf.frontend_steps)", args.frontend)
         if "encoder" in args.init_from_teacher:
             encoder.init_from_teacher(teacher.model)
-        if args.init_frontend_from is not None:
-            load_frontend_weights(Path(args.init_frontend_from), args.frontend, frontend)
         # config.yaml records the resolved structure (presets and teacher defaults expanded)
         args.frontend_conf = frontend_conf
         args.encoder_conf = encoder_conf
