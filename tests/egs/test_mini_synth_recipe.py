@@ -167,6 +167,22 @@ def test_distillation_stage_runs_every_config_at_tiny_size(distilled):
     assert again.stdout.count("is up to date") == 5 and "distilling into" not in again.stdout
 
 
+def test_parallel_training_jobs_finish_the_others_and_name_the_failed_one(distilled):
+    target, _ = distilled
+    extra = target / "conf" / "distill_extra"
+    extra.mkdir()
+    shutil.copy(target / "conf" / "distill" / "deep_thin_reg.yaml", extra / "good.yaml")
+    (extra / "broken.yaml").write_text("frontend: wav_cnn\nencoder: no_such_encoder\n")
+    configs = "conf/distill_extra/broken.yaml conf/distill_extra/good.yaml"
+    result = run(["./run.sh", "--stage", "5", "--stop_stage", "5", "--train_jobs", "2", "--distill_configs", configs,
+                  "--distill_args", SHORT_TRAINING], target, check=False)  # fmt: skip
+    assert result.returncode == 1
+    assert "failed: exp/distill_broken (see their train.log)" in result.stdout
+    assert "no_such_encoder" in (target / "exp" / "distill_broken" / "train.log").read_text()
+    assert not (target / "exp" / "distill_broken" / "student.pth").exists()
+    assert (target / "exp" / "distill_good" / "student.pth").is_file()  # ran to the end beside the failure
+
+
 def test_missing_real_teacher_says_what_to_put_where(recipe):
     target, _ = recipe
     result = run(["./run.sh", "--stage", "4", "--stop_stage", "4", "--teacher_format", "fairseq",
