@@ -11,7 +11,10 @@ codeword head where the checkpoint has one) and returns a :class:`HubertTeacher`
   ``wav2vec2_model`` or ``hubert_pretrain_model`` (what this project's HuBERT
   pretraining writes);
 - ``espnet``: a checkpoint of ESPnet's HuBERT task (``encoder: torchaudio_hubert``)
-  with the ``config.yaml`` of its experiment.
+  with the ``config.yaml`` of its experiment;
+- ``untrained``: no checkpoint: HuBERT Base's structure (or fairseq-style
+  overrides of it) with random weights and a random codeword head, for dry
+  runs that build and size a paper-scale recipe's models without the real file.
 """
 
 import inspect
@@ -276,11 +279,36 @@ def load_espnet(path: PathLike, config: Optional[PathLike] = None, trust_checkpo
     return _build(encoder_config, body, path, head)
 
 
+# --- untrained ------------------------------------------------------------
+
+
+def load_untrained(
+    num_codewords: int = 504, codeword_dim: int = 256, seed: int = 0, **fairseq_overrides: Any
+) -> HubertTeacher:
+    """HuBERT Base's structure (``hubert_base_ls960.pt``: 504 codewords of 256) with random weights.
+
+    ``fairseq_overrides`` are fairseq model config keys (``encoder_layers``,
+    ``encoder_embed_dim``, ...), e.g. for HuBERT Large's shape.
+    """
+    config = fairseq_config(fairseq_overrides)
+    kwargs = {**config, **INFERENCE_OVERRIDES, "aux_num_out": None}
+    generator_state = torch.random.get_rng_state()
+    torch.manual_seed(seed)
+    try:
+        model = wav2vec2_model(**kwargs)
+        final_proj = torch.nn.Linear(config["encoder_embed_dim"], codeword_dim)
+        label_embeddings = torch.randn(num_codewords, codeword_dim)
+    finally:
+        torch.random.set_rng_state(generator_state)
+    return HubertTeacher(model, final_proj, label_embeddings, 0.1)
+
+
 LOADERS = {
     "fairseq": load_fairseq,
     "huggingface": load_huggingface,
     "torchaudio": load_torchaudio,
     "espnet": load_espnet,
+    "untrained": load_untrained,
 }
 
 

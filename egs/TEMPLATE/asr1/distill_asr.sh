@@ -33,11 +33,13 @@ nj=4               # parallel jobs of data-parallel stages
 train_set=train            # labelled training set
 valid_set=dev              # validation set
 test_sets="test"           # evaluation sets
-extra_sets=""              # other data dirs that need features (e.g. low-resource subsets)
+extra_sets=""              # other data dirs (e.g. low-resource subsets): validated, and featurized unless --feats_sets
 local_data_opts=""         # options passed to local/data.sh
 # Features
 fbank_config=conf/fbank.yaml
 feat_dim=80
+feats_sets=""              # data dirs that get fbank features (default: every set above)
+cmvn_set=""                # the set whose CMVN statistics the Fbank front-end uses (default: --train_set)
 # Teacher
 teacher_format=""          # fairseq|huggingface|torchaudio|espnet: use --teacher_path; empty: pretrain one
 teacher_path=""            # checkpoint file (Hugging Face: model directory) of --teacher_format
@@ -57,6 +59,7 @@ nbpe=100                   # sentencepiece vocabulary (bpe)
 bpe_model_type=unigram     # unigram|bpe
 # Fine-tuning
 finetune_config=conf/finetune/ctc.yaml
+finetune_configs=""        # per-set configs, "<set>=<yaml> ..."; a set not named uses --finetune_config
 finetune_sets=""           # labelled sets to fine-tune on (default: --train_set)
 finetune_models="teacher distilled scratch"  # rows: the teacher, each distilled student, each structure from scratch
 finetune_args=""           # extra options of espnet_distill.bin.asr_train
@@ -74,10 +77,12 @@ Options:
   --train_set <name>     training data dir under data/ (default: ${train_set})
   --valid_set <name>     validation data dir (default: ${valid_set})
   --test_sets <names>    evaluation data dirs (default: \"${test_sets}\")
-  --extra_sets <names>   other data dirs that need features (default: \"${extra_sets}\")
+  --extra_sets <names>   other data dirs to validate and featurize (default: \"${extra_sets}\")
   --local_data_opts <s>  options of local/data.sh (default: \"${local_data_opts}\")
   --fbank_config <yaml>  fbank options (default: ${fbank_config})
   --feat_dim <n>         fbank dimension, as in the config (default: ${feat_dim})
+  --feats_sets <names>   data dirs that get features (default: all of the above)
+  --cmvn_set <name>      CMVN statistics of the Fbank front-end (default: the train set)
   --teacher_format <f>   fairseq|huggingface|torchaudio|espnet; empty: pretrain a teacher (default: \"${teacher_format}\")
   --teacher_path <p>     checkpoint of --teacher_format (default: \"${teacher_path}\")
   --trust_checkpoint <b> load pickled code in --teacher_path (default: ${trust_checkpoint})
@@ -92,6 +97,7 @@ Options:
   --token_type <t>       bpe|char (default: ${token_type})
   --nbpe <n>             sentencepiece vocabulary (default: ${nbpe})
   --finetune_config <y>  fine-tuning config (default: ${finetune_config})
+  --finetune_configs <s> per-set configs, "<set>=<yaml> ..." (default: \"${finetune_configs}\")
   --finetune_sets <s>    labelled sets to fine-tune on (default: the train set)
   --finetune_models <s>  teacher, distilled, scratch (default: \"${finetune_models}\")
   --finetune_args <s>    extra options of asr_train (default: \"${finetune_args}\")
@@ -143,6 +149,9 @@ wait_train_jobs() {
 
 # shellcheck disable=SC2206
 all_sets=(${train_set} ${extra_sets} ${valid_set} ${test_sets})
+# shellcheck disable=SC2206
+[ -n "${feats_sets}" ] && feat_sets=(${feats_sets}) || feat_sets=("${all_sets[@]}")
+[ -n "${cmvn_set}" ] || cmvn_set=${train_set}
 
 if [ "${stage}" -le 1 ] && [ "${stop_stage}" -ge 1 ]; then
   stage_start=${SECONDS}
@@ -157,8 +166,8 @@ fi
 
 if [ "${stage}" -le 2 ] && [ "${stop_stage}" -ge 2 ]; then
   stage_start=${SECONDS}
-  log "Stage 2: fbank features of ${all_sets[*]}"
-  for dset in "${all_sets[@]}"; do
+  log "Stage 2: fbank features of ${feat_sets[*]}"
+  for dset in "${feat_sets[@]}"; do
     utils/make_fbank.sh --cmd "${train_cmd}" --nj "${nj}" --fbank_config "${fbank_config}" \
       --feat_dim "${feat_dim}" "data/${dset}" "exp/make_fbank/${dset}" "fbank/${dset}"
   done
@@ -226,7 +235,7 @@ distill_one() {  # <config> <exp dir>
     --train_shape_file "${distill_stats_dir}/${train_set}/speech_shape" \
     --valid_data_path_and_name_and_type "data/${valid_set}/wav.scp,speech,sound" \
     --valid_shape_file "${distill_stats_dir}/${valid_set}/speech_shape" \
-    --fbank_stats "data/${train_set}/feats_stats.npz" \
+    --fbank_stats "data/${cmvn_set}/feats_stats.npz" \
     --ngpu "${ngpu}" --resume true --output_dir "${dir}" ${distill_args} || return 1
   python -m espnet_distill.bin.check_student --data_dir "data/${valid_set}" "${dir}"
 }
@@ -292,11 +301,19 @@ done
 bpe_opts=()
 [ "${token_type}" = bpe ] && bpe_opts=(--bpemodel "${token_dir}/bpe.model")
 
+finetune_config_of() {  # <train set>: its config from --finetune_configs, else --finetune_config
+  local entry
+  for entry in ${finetune_configs}; do
+    [ "${entry%%=*}" = "$1" ] && { echo "${entry#*=}"; return 0; }
+  done
+  echo "${finetune_config}"
+}
+
 finetune_one() {  # <student dir> <init weights> <front-end> <train set> <exp dir>
   local student=$1 init=$2 frontend=$3 ftset=$4 dir=$5
   # shellcheck disable=SC2086
   ${cuda_cmd} "${train_job_opts[@]}" --gpu "${ngpu}" "${dir}/train.log" \
-    python -m espnet_distill.bin.asr_train --config "${finetune_config}" --frontend "${frontend}" \
+    python -m espnet_distill.bin.asr_train --config "$(finetune_config_of "${ftset}")" --frontend "${frontend}" \
     --init_student "${student}" --init_student_weights "${init}" \
     --token_list "${token_dir}/tokens.txt" --token_type "${token_type}" "${bpe_opts[@]}" \
     --train_data_path_and_name_and_type "data/${ftset}/wav.scp,speech,sound" \
@@ -320,7 +337,7 @@ if [ "${stage}" -le 7 ] && [ "${stop_stage}" -ge 7 ]; then
     for model in "${asr_models[@]}"; do
       read -r name student init <<<"${model}"
       dir=exp/asr_${name}_${ftset}
-      if [ -f "${dir}/.done" ] && [ "${dir}/.done" -nt "${student}/student.pth" ] && [ "${dir}/.done" -nt "${finetune_config}" ]; then
+      if [ -f "${dir}/.done" ] && [ "${dir}/.done" -nt "${student}/student.pth" ] && [ "${dir}/.done" -nt "$(finetune_config_of "${ftset}")" ]; then
         log "Stage 7: ${dir} is up to date"
         continue
       fi

@@ -1,0 +1,1 @@
+../../TEMPLATE/asr1/distill_asr.sh

@@ -1,0 +1,92 @@
+"""Build the models of distillation configs without training, and print their sizes.
+
+For each ``conf/distill/*.yaml``, the student is built against the teacher
+(``--teacher``/``--teacher_conf``; default ``untrained``: HuBERT Base's
+structure with random weights, so no checkpoint is needed) exactly as stage 5
+builds it, and its parameters are counted: the front-end and encoder (what
+fine-tuning keeps, ``student.yaml``'s ``params``), the distillation heads
+(prediction heads, the codeword projection, stage A's front-end head; dropped
+after distillation), and with ``--vocab_size V`` the CTC layer that
+fine-tuning adds.  ``--out`` writes the table as JSON.
+
+Example:
+    python -m espnet_distill.bin.model_size --vocab_size 31 conf/distill/*.yaml
+"""
+
+import argparse
+import json
+import logging
+import tempfile
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import numpy as np
+from espnet2.utils.nested_dict_action import NestedDictAction
+
+from espnet_distill.tasks.distill import DistillTask
+from espnet_distill.utils.fileio import atomic_write
+from espnet_distill.utils.log import setup_logging
+
+
+def count(module) -> int:
+    return sum(p.numel() for p in module.parameters()) if module is not None else 0
+
+
+def distill_model_size(config: Path, teacher: str = "untrained", teacher_conf: Optional[Dict[str, Any]] = None,
+                       vocab_size: int = 0) -> Dict[str, Any]:  # fmt: skip
+    """The resolved student structure and parameter counts of one distillation config."""
+    with tempfile.TemporaryDirectory() as tmp:
+        stats = Path(tmp) / "feats_stats.npz"  # the fbank front-end's CMVN: any values do for a size
+        np.savez(stats, count=1, sum=np.zeros(80), sum_square=np.ones(80))
+        cmd = ["--config", str(config), "--teacher", teacher, "--output_dir", tmp, "--fbank_stats", str(stats)]
+        for key, value in (teacher_conf or {}).items():
+            cmd += ["--teacher_conf", f"{key}={value}"]
+        args = DistillTask.get_parser().parse_args(cmd)
+        model = DistillTask.build_model(args)
+    student = count(model.frontend) + count(model.encoder)
+    heads = sum(count(getattr(model, name, None)) for name in ("heads", "codeword_head", "frontend_head"))
+    width = model.encoder.output_size()
+    return {
+        "config": str(config),
+        "frontend": args.frontend,
+        "layers": args.encoder_conf.get("num_layers"),
+        "width": width,
+        "ffn": args.encoder_conf.get("ffn_dim"),
+        "frontend_params": count(model.frontend),
+        "student_params": student,
+        "distillation_head_params": heads,
+        "ctc_params": (width + 1) * vocab_size,
+        "finetuned_params": student + (width + 1) * vocab_size,
+        "teacher_params": count(model.teacher.model),
+        # student.yaml's structure keys: what fine-tuning builds (build_student)
+        "description": {"frontend": args.frontend,
+                        "frontend_conf": {k: v for k, v in args.frontend_conf.items() if k != "stats_file"},
+                        "encoder": args.encoder, "encoder_conf": dict(args.encoder_conf)},
+    }
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("configs", nargs="+", type=Path, help="distillation configs")
+    parser.add_argument("--teacher", default="untrained")
+    parser.add_argument("--teacher_conf", action=NestedDictAction, default=dict())
+    parser.add_argument("--vocab_size", type=int, default=0, help="tokens of the CTC layer that fine-tuning adds")
+    parser.add_argument("--out", type=Path, default=None, help="write the table as JSON")
+    args = parser.parse_args(argv)
+    setup_logging(level="WARNING")
+    rows = [distill_model_size(c, args.teacher, args.teacher_conf, args.vocab_size) for c in args.configs]
+    print("| config | front-end | layers x width, FFN | student params (front-end) | distillation heads | fine-tuned (+ CTC) |")
+    print("|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {Path(r['config']).stem} | {r['frontend']} | {r['layers']} x {r['width']}, {r['ffn']} | "
+              f"{r['student_params'] / 1e6:.2f} M ({r['frontend_params'] / 1e6:.2f} M) | "
+              f"{r['distillation_head_params'] / 1e6:.2f} M | {r['finetuned_params'] / 1e6:.2f} M |")  # fmt: skip
+    print(f"teacher ({args.teacher}): {rows[0]['teacher_params'] / 1e6:.2f} M")
+    if args.out is not None:
+        with atomic_write(args.out) as f:
+            json.dump(rows, f, indent=2)
+
+
+if __name__ == "__main__":
+    logging.getLogger().setLevel(logging.WARNING)
+    main()

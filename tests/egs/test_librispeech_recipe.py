@@ -1,0 +1,156 @@
+"""egs/librispeech/asr1: data prep on a miniature LibriSpeech + Libri-Light tree, and its configs at paper scale."""
+
+import os
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+import torch
+import yaml
+
+from espnet_distill.bin.model_size import distill_model_size
+from espnet_distill.data.audio import read_audio
+from espnet_distill.data.kaldi_dir import read_kaldi_map
+from espnet_distill.data.librispeech import LIBRILIGHT_DATA_DIRS, LIBRILIGHT_FOLDS_1H, LIBRISPEECH_SUBSETS
+from espnet_distill.data.validate import validate_data_dir
+from espnet_distill.distill.export import build_student
+from espnet_distill.features.fbank import FbankOptions
+from espnet_distill.tasks.asr import ASRTask
+from tests.conftest import REPO_ROOT
+
+RECIPE = REPO_ROOT / "egs" / "librispeech" / "asr1"
+LIBRILIGHT_FOLDS = LIBRILIGHT_FOLDS_1H + ("9h/clean", "9h/other")
+DATA_DIRS = ["train_960", "train_clean_100", "dev_clean", "dev_other", "test_clean", "test_other", "train_10h", "train_1h"]
+
+
+def run(cmd, cwd, env_extra=None, check=True):
+    import subprocess
+
+    env = {**os.environ, "ESPNET_DISTILL_ROOT": str(REPO_ROOT), **(env_extra or {})}
+    result = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env=env)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{cmd} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+@pytest.fixture(scope="module")
+def corpora(tiny_corpus, tmp_path_factory):
+    """LibriSpeech's 7 subsets and Libri-Light's 14 folds, 2 FLAC utterances each, from mini-corpus audio."""
+    root = tmp_path_factory.mktemp("corpora")
+    wav = read_kaldi_map(tiny_corpus["data"] / "train" / "wav.scp")
+    text = read_kaldi_map(tiny_corpus["data"] / "train" / "text")
+    sources = iter(wav)
+    subsets = [root / "LibriSpeech" / s for s in LIBRISPEECH_SUBSETS]
+    subsets += [root / "librispeech_finetuning" / f for f in LIBRILIGHT_FOLDS]
+    for k, subset in enumerate(subsets):
+        speaker, chapter = 100 + k, 5000 + k
+        chapter_dir = subset / str(speaker) / str(chapter)
+        chapter_dir.mkdir(parents=True)
+        lines = []
+        for n in range(2):
+            source = next(sources)
+            utt = f"{speaker}-{chapter}-{n:04d}"
+            samples, rate = soundfile.read(wav[source], dtype="int16")
+            soundfile.write(str(chapter_dir / f"{utt}.flac"), samples, rate, format="FLAC")
+            lines.append(f"{utt} {text[source]}\n")
+        (chapter_dir / f"{speaker}-{chapter}.trans.txt").write_text("".join(lines))
+    return root
+
+
+@pytest.fixture(scope="module")
+def recipe(corpora, tmp_path_factory):
+    """The recipe copied (symlinks resolved), run to stage 2 on the miniature tree."""
+    target = tmp_path_factory.mktemp("librispeech") / "asr1"
+    shutil.copytree(RECIPE, target, symlinks=False, ignore=shutil.ignore_patterns("data", "fbank", "exp", "downloads"))
+    env = {"LIBRISPEECH": str(corpora), "LIBRILIGHT": str(corpora)}
+    result = run(["./run.sh", "--stop_stage", "2", "--nj", "2"], target, env)
+    return target, result, env
+
+
+def test_stages_1_2_on_a_miniature_tree_give_validated_data_dirs_and_features(recipe, corpora):
+    target, result, env = recipe
+    data = target / "data"
+    counts = {d: validate_data_dir(data / d, check_audio=True)["utterances"] for d in DATA_DIRS}
+    assert counts == {"train_960": 6, "train_clean_100": 2, "dev_clean": 2, "dev_other": 2, "test_clean": 2,
+                      "test_other": 2, "train_10h": 28, "train_1h": 24}  # fmt: skip
+    # The joins: 960 h is the three training subsets; 10 h is 1 h (six folds of 10 min) plus 9 h.
+    assert set(read_kaldi_map(data / "train_960" / "wav.scp")) >= set(read_kaldi_map(data / "train_clean_100" / "wav.scp"))
+    assert set(read_kaldi_map(data / "train_10h" / "wav.scp")) > set(read_kaldi_map(data / "train_1h" / "wav.scp"))
+    assert len(LIBRILIGHT_DATA_DIRS["train_10h"]) == 14
+    # Audio stays in place, referenced from wav.scp.
+    wav = read_kaldi_map(data / "dev_other" / "wav.scp")
+    assert all(Path(p).is_absolute() and Path(p).is_relative_to(corpora) and p.endswith(".flac") for p in wav.values())
+    utt = next(iter(wav))
+    samples, rate = read_audio(utt, wav[utt])
+    assert rate == 16000 and samples.size > 0
+    # Stage 2: features of --feats_sets only, with the CMVN statistics of --cmvn_set.
+    for dset in ("train_clean_100", "dev_clean"):
+        validate_data_dir(data / dset, need_feats=True, feat_dim=80)
+    assert (data / "train_clean_100" / "feats_stats.npz").is_file()
+    assert not (data / "train_960" / "feats.scp").exists()
+    FbankOptions(**yaml.safe_load((target / "conf" / "fbank.yaml").read_text()))
+    # A rerun does nothing.
+    again = run(["./run.sh", "--stop_stage", "2", "--nj", "2"], target, env)
+    assert "are up to date" in again.stdout
+
+
+def test_missing_corpora_and_teacher_say_what_to_put_where(recipe, tmp_path):
+    target, _, env = recipe
+    result = run(["./run.sh", "--stop_stage", "1"], target, {**env, "LIBRISPEECH": str(tmp_path / "nowhere")}, check=False)
+    assert result.returncode == 1
+    assert "no LibriSpeech under LIBRISPEECH=" in result.stdout and "https://www.openslr.org/12" in result.stdout
+    result = run(["./run.sh", "--stop_stage", "1"], target, {**env, "LIBRILIGHT": str(tmp_path / "nowhere")}, check=False)
+    assert result.returncode == 1 and "librispeech_finetuning.tgz" in result.stdout
+    result = run(["./run.sh", "--stage", "4", "--stop_stage", "4"], target, {**env, "HUBERT_BASE": str(tmp_path / "hubert_base_ls960.pt")}, check=False)
+    assert result.returncode == 1
+    assert f"--teacher_path '{tmp_path / 'hubert_base_ls960.pt'}' does not exist" in result.stdout
+
+
+def documented_sizes():
+    """``{config: millions}`` from the README's table of the LibriSpeech configs."""
+    readme = (REPO_ROOT / "README.md").read_text()
+    section = readme.split("## The paper's recipe: `egs/librispeech/asr1`", 1)[1]
+    sizes = {}
+    for line in section.splitlines():
+        m = re.match(r"^\| `conf/distill/(\w+)\.yaml` \|[^|]*\|[^|]*\| ([\d.]+) M \|", line)
+        if m:
+            sizes[m.group(1)] = float(m.group(2))
+    return sizes
+
+
+DISTILL_CONFIGS = sorted((RECIPE / "conf" / "distill").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("config", DISTILL_CONFIGS, ids=lambda p: p.stem)
+def test_every_distill_config_builds_at_the_documented_size(config):
+    size = distill_model_size(config, teacher="untrained", vocab_size=31)
+    assert size["teacher_params"] == pytest.approx(94.37e6, rel=1e-3)  # HuBERT Base without its codeword head
+    documented = documented_sizes()
+    assert config.stem in documented, f"README documents no size for {config.name}"
+    assert size["student_params"] == pytest.approx(documented[config.stem] * 1e6, rel=0.02)
+    expected = {"deep_thin": (12, 480, 480), "shallow_wide": (2, 768, 3072)}[config.stem.rsplit("_reg", 1)[0]]
+    assert (size["layers"], size["width"], size["ffn"]) == expected
+
+
+def test_every_finetune_config_builds_a_ctc_model_on_a_student(tmp_path):
+    size = distill_model_size(RECIPE / "conf" / "distill" / "deep_thin_reg_kl.yaml", vocab_size=31)
+    student = tmp_path / "student"
+    student.mkdir()
+    frontend, encoder = build_student(size["description"])
+    state = {**{f"frontend.{k}": v for k, v in frontend.state_dict().items()},
+             **{f"encoder.{k}": v for k, v in encoder.state_dict().items()}}  # fmt: skip
+    torch.save(state, student / "student.pth")
+    (student / "student.yaml").write_text(yaml.safe_dump(size["description"]))
+    tokens = tmp_path / "tokens.txt"
+    tokens.write_text("\n".join(["<blank>", "<unk>", "<space>", "'", *map(chr, range(65, 91)), "<sos/eos>"]) + "\n")
+    configs = sorted((RECIPE / "conf" / "finetune").glob("*.yaml"))
+    assert [c.stem for c in configs] == ["ctc_100h", "ctc_10h", "ctc_1h"]
+    for config in configs:
+        args = ASRTask.get_parser().parse_args(["--config", str(config), "--token_list", str(tokens), "--token_type", "char",
+                                                "--init_student", str(student), "--output_dir", str(tmp_path / config.stem)])  # fmt: skip
+        model = ASRTask.build_model(args)
+        assert sum(p.numel() for p in model.parameters()) == size["finetuned_params"]
+        assert args.scheduler_conf["max_steps"] == args.max_epoch * args.num_iters_per_epoch
