@@ -67,6 +67,8 @@ finetune_args=""           # extra options of espnet_distill.bin.asr_train
 decode_sets=""             # sets to decode (default: --valid_set and --test_sets)
 beam_size=1                # 1: greedy CTC; more: CTC prefix beam search
 skip_bad_utterances=false  # decode the rest when an utterance cannot be read
+# Benchmark
+benchmark_args=""          # extra options of espnet_distill.bin.benchmark (e.g. "--max_utts 200 --repeats 1")
 
 help_message="Usage: $0 [options]
 e.g.: $0 --stage 1 --stop_stage 2 --nj 4
@@ -97,13 +99,14 @@ Options:
   --token_type <t>       bpe|char (default: ${token_type})
   --nbpe <n>             sentencepiece vocabulary (default: ${nbpe})
   --finetune_config <y>  fine-tuning config (default: ${finetune_config})
-  --finetune_configs <s> per-set configs, "<set>=<yaml> ..." (default: \"${finetune_configs}\")
+  --finetune_configs <s> per-set configs, <set>=<yaml> ... (default: \"${finetune_configs}\")
   --finetune_sets <s>    labelled sets to fine-tune on (default: the train set)
   --finetune_models <s>  teacher, distilled, scratch (default: \"${finetune_models}\")
   --finetune_args <s>    extra options of asr_train (default: \"${finetune_args}\")
   --decode_sets <s>      sets to decode (default: the valid and test sets)
   --beam_size <n>        1: greedy CTC, more: prefix beam search (default: ${beam_size})
-  --skip_bad_utterances <b>  decode the rest when an utterance is unreadable (default: ${skip_bad_utterances})"
+  --skip_bad_utterances <b>  decode the rest when an utterance is unreadable (default: ${skip_bad_utterances})
+  --benchmark_args <s>   extra options of the stage 9 benchmark (default: \"${benchmark_args}\")"
 
 . utils/parse_options.sh
 if [ $# -ne 0 ]; then
@@ -400,8 +403,9 @@ if [ "${stage}" -le 9 ] && [ "${stop_stage}" -ge 9 ]; then
     if [ ! -f exp/benchmark/benchmark.json ] || ${stale}; then
       log "Stage 9: benchmark on data/${bench_set} (log: exp/benchmark/benchmark.log)"
       mkdir -p exp/benchmark
+      # shellcheck disable=SC2086
       python -m espnet_distill.bin.benchmark --data_dir "data/${bench_set}" --out_dir exp/benchmark \
-        --num_threads 1 "${bench_models[@]}" >exp/benchmark/benchmark.log 2>&1 \
+        --num_threads 1 "${bench_models[@]}" ${benchmark_args} >exp/benchmark/benchmark.log 2>&1 \
         || { log "Error: the benchmark failed; see exp/benchmark/benchmark.log"; exit 1; }
       echo "${bench_models[*]}" >exp/benchmark/models
     fi

@@ -25,6 +25,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")"
   --finetune_configs "train_clean_100=conf/finetune/ctc_100h.yaml train_10h=conf/finetune/ctc_10h.yaml train_1h=conf/finetune/ctc_1h.yaml" \
   --finetune_config conf/finetune/ctc_100h.yaml \
   --decode_sets "dev_clean dev_other test_clean test_other" \
+  --benchmark_args "--max_utts 300 --repeats 1" \
   --ngpu 1 \
   --nj 32 \
   "$@"
