@@ -1,14 +1,22 @@
-"""Regenerate RESULTS.md from the experiment directories (``exp/asr_*/decode_*/<set>/score.json``).
+"""Regenerate RESULTS.md and its plots from the experiment directories alone.
+
+RESULTS.md starts with the summary (one row per model and fine-tuning set,
+mean and spread over ``_seed<N>`` repeats) and its plots (``--plot_dir``: test
+CER against parameters and against decoding RTF, the distillation loss terms
+per epoch), then ESPnet's WER and CER tables of every scored set
+(``exp/asr_*/decode_*/<set>/score.json``) and the benchmark table.
 
 Example:
-    python -m espnet_distill.bin.make_results --exp_dir exp --sets test dev --out RESULTS.md
+    python -m espnet_distill.bin.make_results --exp_dir exp --sets test dev --train_set train --out RESULTS.md
 """
 
 import argparse
 import logging
+import os
 from pathlib import Path
 from typing import List, Optional
 
+from espnet_distill.scoring import study
 from espnet_distill.scoring.results import collect, render
 from espnet_distill.utils.fileio import atomic_write
 from espnet_distill.utils.log import setup_logging
@@ -19,14 +27,32 @@ def main(argv: Optional[List[str]] = None) -> None:
     parser.add_argument("--exp_dir", type=Path, default=Path("exp"))
     parser.add_argument("--sets", nargs="+", default=["test"], help="evaluation sets, in table order")
     parser.add_argument("--out", type=Path, default=Path("RESULTS.md"))
+    parser.add_argument("--train_set", default="train", help="the full labelled set (others are marked low-resource)")
+    parser.add_argument("--plot_dir", type=Path, default=None, help="where the PNG plots go (default: plots/ beside --out)")
     args = parser.parse_args(argv)
     setup_logging()
     rows = collect(args.exp_dir)
+    plot_dir = args.plot_dir or args.out.parent / "plots"
+    test, dev = args.sets[0], args.sets[-1]
+    summaries = study.summarize(study.read_experiments(args.exp_dir))
+    head = []
+    if summaries:
+        head = ["## Summary", "", *study.render_summary(summaries, dev, test), ""]
+        study.plot_error(summaries, "params", test, args.train_set, plot_dir / "error_vs_params.png")
+        study.plot_error(summaries, "rtf", test, args.train_set, plot_dir / "error_vs_rtf.png")
+        curves = {p.name[len("distill_") :]: study.distill_curves(p)
+                  for p in sorted(args.exp_dir.glob("distill_*")) if (p / "checkpoint.pth").is_file()}  # fmt: skip
+        plots = ["error_vs_params.png", "error_vs_rtf.png"]
+        if curves:
+            study.plot_distill_curves(curves, plot_dir / "distill_losses.png")
+            plots.append("distill_losses.png")
+        relative = os.path.relpath(plot_dir, args.out.parent)
+        head += [f"![{name[:-4]}]({relative}/{name})" for name in plots] + [""]
     extra = []
     benchmark = args.exp_dir / "benchmark" / "benchmark.md"
     if benchmark.is_file():  # from python -m espnet_distill.bin.benchmark
         extra = ["## Size and speed (front-end + encoder)", "", *benchmark.read_text(encoding="utf-8").splitlines(), ""]
-    text = render(rows, args.sets, extra)
+    text = render(rows, args.sets, extra, head)
     with atomic_write(args.out) as f:
         f.write(text)
     logging.info("%s: %d tables", args.out, 2 * len(rows))

@@ -219,6 +219,9 @@ def test_finetuning_decoding_scoring_and_results_at_tiny_size(distilled):
     assert bench["models"]["deep_thin_reg_kl_fbank"]["wav_cnn_twin"] == "deep_thin_reg_kl"
     results = (target / "RESULTS.md").read_text()
     assert "## Size and speed" in results and "| deep_thin_reg_kl_fbank | fbank |" in results
+    # The summary: one row per model, and the plots it links.
+    assert "|deep_thin_reg_kl_fbank|distilled|fbank|reg + KL|" in results and "|teacher|teacher|wav_cnn|-|" in results
+    assert all((target / "plots" / f"{p}.png").stat().st_size > 0 for p in ("error_vs_params", "error_vs_rtf", "distill_losses"))
     assert "|dataset|params|fine-tuning set|Snt|Wrd|Corr|Sub|Del|Ins|Err|S.Err|RTF|" in results
     assert all(f"asr_{m}_train/decode_ctc_greedy/test" in results for m in models)
     assert results in result.stdout  # printed at the end

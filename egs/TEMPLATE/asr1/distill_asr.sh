@@ -412,7 +412,7 @@ if [ "${stage}" -le 9 ] && [ "${stop_stage}" -ge 9 ]; then
   fi
   log "Stage 9: RESULTS.md"
   # shellcheck disable=SC2086
-  python -m espnet_distill.bin.make_results --exp_dir exp --sets ${test_sets} ${valid_set} --out RESULTS.md
+  python -m espnet_distill.bin.make_results --exp_dir exp --sets ${test_sets} ${valid_set} --train_set "${train_set}" --out RESULTS.md
   cat RESULTS.md
   log "Stage 9 done in $((SECONDS - stage_start))s"
 fi

@@ -1,0 +1,228 @@
+"""The study's summary: one row per model and fine-tuning set, seeds pooled, and plots.
+
+Each fine-tuned experiment ``exp/asr_<model>_<set>`` is described from its own
+files: the model's kind (the teacher, a distilled student, a structure from
+scratch), its structure, loss and front-end (from the distillation config name
+and ``config.yaml``), its parameters, and the CER/WER and decoding RTF of each
+scored set.  Experiments that differ only in a ``_seed<N>`` suffix of the model
+name are repeats: the summary gives their mean and sample standard deviation.
+
+Plots (PNG, matplotlib): test error against parameters and against decoding
+RTF, one point per model and fine-tuning set (full and low-resource sets
+marked differently); and the distillation loss terms of each
+``exp/distill_<config>`` per epoch, read from its ``checkpoint.pth`` (ESPnet's
+reporter state, loaded without unpickling code).
+"""
+
+import json
+import math
+import re
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import yaml
+
+from espnet_distill.scoring.results import finetune_set, model_params
+from espnet_distill.teacher.safe_load import load_checkpoint, training_checkpoint_globals
+
+SEED = re.compile(r"^(?P<model>.+)_seed(?P<seed>\d+)$")
+
+
+@dataclass
+class Experiment:
+    """One fine-tuned model: what it is and its scores per decoded set."""
+
+    model: str  # e.g. deep_thin_reg_kl, scratch_deep_thin_reg_kl, teacher (seed suffix removed)
+    seed: int
+    finetune_set: str
+    frontend: str
+    params: int
+    scores: Dict[str, Dict] = field(default_factory=dict)  # decoded set -> score.json
+
+    @property
+    def kind(self) -> str:
+        if self.model == "teacher":
+            return "teacher"
+        return "scratch" if self.model.startswith("scratch_") else "distilled"
+
+    @property
+    def structure(self) -> str:
+        name = self.model[len("scratch_") :] if self.kind == "scratch" else self.model
+        for structure in ("shallow_wide", "deep_thin"):
+            if name.startswith(structure):
+                return structure
+        return "teacher" if self.kind == "teacher" else name
+
+    @property
+    def loss(self) -> str:
+        if self.kind != "distilled":
+            return "-"
+        return "reg + KL" if "_reg_kl" in self.model else "reg"
+
+
+def read_experiments(exp_root: Path) -> List[Experiment]:
+    """Every ``exp/asr_*`` with at least one scored decoding."""
+    experiments = []
+    for asr_exp in sorted(p for p in exp_root.glob("asr_*") if p.is_dir()):
+        scores = {f.parent.name: json.loads(f.read_text(encoding="utf-8")) for f in sorted(asr_exp.glob("decode_*/*/score.json"))}
+        if not scores:
+            continue
+        ftset = finetune_set(asr_exp)
+        name = asr_exp.name[len("asr_") :]
+        if name.endswith("_" + ftset):
+            name = name[: -len(ftset) - 1]
+        config = yaml.safe_load((asr_exp / "config.yaml").read_text(encoding="utf-8"))
+        seed = int(config.get("seed", 0))
+        match = SEED.match(name)
+        if match:
+            name, seed = match.group("model"), int(match.group("seed"))
+        experiments.append(Experiment(name, seed, ftset, config.get("frontend", "?"), model_params(asr_exp), scores))
+    return experiments
+
+
+@dataclass
+class Summary:
+    """The experiments of one model and fine-tuning set, over seeds."""
+
+    first: Experiment
+    seeds: List[int]
+    values: Dict[Tuple[str, str], List[float]]  # (set, "cer"/"wer"/"rtf") -> one value per seed
+
+    def stat(self, dset: str, metric: str) -> Tuple[Optional[float], Optional[float]]:
+        """Mean and sample standard deviation (None with one seed)."""
+        values = self.values.get((dset, metric), [])
+        if not values:
+            return None, None
+        return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else None
+
+
+def summarize(experiments: Sequence[Experiment]) -> List[Summary]:
+    groups: Dict[Tuple[str, str], List[Experiment]] = {}
+    for e in experiments:
+        groups.setdefault((e.model, e.finetune_set), []).append(e)
+    summaries = []
+    for _, group in sorted(groups.items(), key=lambda kv: (kv[0][1], _order(kv[1][0]), kv[0][0])):
+        values: Dict[Tuple[str, str], List[float]] = {}
+        for e in group:
+            for dset, s in e.scores.items():
+                values.setdefault((dset, "cer"), []).append(s["cer"]["err"])
+                values.setdefault((dset, "wer"), []).append(s["wer"]["err"])
+                if "rtf" in s:
+                    values.setdefault((dset, "rtf"), []).append(s["rtf"])
+        summaries.append(Summary(group[0], sorted(e.seed for e in group), values))
+    return summaries
+
+
+def _order(e: Experiment) -> int:
+    return {"teacher": 0, "distilled": 1, "scratch": 2}[e.kind]
+
+
+def _cell(mean: Optional[float], std: Optional[float], digits: int = 1) -> str:
+    if mean is None:
+        return "-"
+    return f"{mean:.{digits}f}" if std is None else f"{mean:.{digits}f} ± {std:.{digits}f}"
+
+
+def render_summary(summaries: Sequence[Summary], dev: str, test: str) -> List[str]:
+    """Markdown lines of the summary table."""
+    header = ["model", "kind", "front-end", "loss", "params", "fine-tuning set", "seeds",
+              f"{dev} CER", f"{test} CER", f"{dev} WER", f"{test} WER", f"RTF ({test})"]  # fmt: skip
+    lines = ["|" + "|".join(header) + "|", "|" + "|".join("---" for _ in header) + "|"]
+    for s in summaries:
+        e = s.first
+        cells = [e.model, e.kind, e.frontend, e.loss, f"{e.params / 1e6:.2f} M", e.finetune_set, str(len(s.seeds)),
+                 _cell(*s.stat(dev, "cer")), _cell(*s.stat(test, "cer")), _cell(*s.stat(dev, "wer")),
+                 _cell(*s.stat(test, "wer")), _cell(*s.stat(test, "rtf"), digits=4)]  # fmt: skip
+        lines.append("|" + "|".join(cells) + "|")
+    return lines
+
+
+def distill_curves(distill_exp: Path) -> Dict[str, Dict[str, List[Tuple[int, float]]]]:
+    """``{"train"|"valid": {term: [(epoch, value), ...]}}`` from the reporter state of ``checkpoint.pth``."""
+    state = load_checkpoint(distill_exp / "checkpoint.pth", extra_globals=training_checkpoint_globals())
+    stats = state["reporter"]["stats"]
+    curves: Dict[str, Dict[str, List[Tuple[int, float]]]] = {"train": {}, "valid": {}}
+    for epoch in sorted(stats):
+        for mode in ("train", "valid"):
+            for key, value in stats[epoch].get(mode, {}).items():
+                if key in LOSS_TERMS or key.startswith(("l1_", "cos_")):
+                    if isinstance(value, (int, float)) and math.isfinite(value):
+                        curves[mode].setdefault(key, []).append((int(epoch), float(value)))
+    return curves
+
+
+LOSS_TERMS = ("loss", "regression", "discriminative", "l1_frontend")
+KIND_COLORS = {"teacher": "black", "distilled": "tab:blue", "scratch": "tab:gray"}
+FRONTEND_MARKERS = {"wav_cnn": "o", "fbank": "s"}
+
+
+def plot_error(summaries: Sequence[Summary], x: str, test: str, full_set: str, out: Path) -> None:
+    """Test CER against ``x`` ("params" or "rtf"): one point per model and fine-tuning set."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7.5, 5))
+    for s in summaries:
+        e = s.first
+        mean, std = s.stat(test, "cer")
+        if mean is None:
+            continue
+        if x == "params":
+            xv = e.params / 1e6
+        else:
+            xv = s.stat(test, "rtf")[0]
+            if xv is None:
+                continue
+        low = e.finetune_set != full_set
+        ax.errorbar(xv, mean, yerr=std or 0.0, fmt=FRONTEND_MARKERS.get(e.frontend, "^"), color=KIND_COLORS[e.kind],
+                    markerfacecolor="none" if low else KIND_COLORS[e.kind], markersize=8, capsize=3)  # fmt: skip
+        ax.annotate(e.model.replace("scratch_", "scratch "), (xv, mean), textcoords="offset points", xytext=(5, 4), fontsize=7)
+    ax.set_xlabel("parameters (M)" if x == "params" else f"decoding real-time factor ({test})")
+    ax.set_ylabel(f"{test} CER (%)")
+    if x == "rtf":
+        ax.set_xscale("log")
+    handles = [plt.Line2D([], [], color=c, marker="o", linestyle="", label=k) for k, c in KIND_COLORS.items()]
+    handles += [plt.Line2D([], [], color="gray", marker=m, linestyle="", label=f) for f, m in FRONTEND_MARKERS.items()]
+    handles += [plt.Line2D([], [], color="gray", marker="o", linestyle="", label=f"fine-tuned on {full_set}"),
+                plt.Line2D([], [], color="gray", marker="o", markerfacecolor="none", linestyle="", label="low-resource")]  # fmt: skip
+    ax.legend(handles=handles, fontsize=7, loc="best")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+
+
+def plot_distill_curves(curves: Dict[str, Dict[str, Dict[str, List[Tuple[int, float]]]]], out: Path) -> None:
+    """One panel per distillation experiment: its loss terms per epoch (dev; stage A's L1 on train)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = sorted(curves)
+    cols = min(3, len(names))
+    rows = math.ceil(len(names) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.5 * cols, 3.3 * rows), squeeze=False)
+    for ax, name in zip(axes.flat, names):
+        for term in ("regression", "discriminative", "loss"):
+            points = curves[name]["valid"].get(term)
+            if points:
+                ax.plot(*zip(*points), marker=".", label=f"dev {term}")
+        points = curves[name]["train"].get("l1_frontend")
+        if points:
+            ax.plot(*zip(*points), marker=".", linestyle="--", label="train l1_frontend (stage A)")
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    for ax in list(axes.flat)[len(names) :]:
+        ax.axis("off")
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)

@@ -1,0 +1,76 @@
+"""RESULTS.md's summary and plots from experiment directories: seeds pooled, kinds told apart, curves read."""
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from espnet_distill.bin import make_results
+from espnet_distill.scoring import study
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def fake_asr_exp(exp: Path, model: str, ftset: str, frontend: str, params: int, cer: dict, seed: int = 1) -> None:
+    """An exp/asr_<model>_<ftset> with a checkpoint of ``params`` weights and a score.json per set."""
+    d = exp / f"asr_{model}_{ftset}"
+    d.mkdir(parents=True)
+    (d / "config.yaml").write_text(yaml.safe_dump({"frontend": frontend, "seed": seed,
+                                                   "train_data_path_and_name_and_type": [[f"data/{ftset}/wav.scp", "speech", "sound"]]}))  # fmt: skip
+    torch.save({"w": torch.zeros(params), "frontend.num_updates": torch.tensor(3)}, d / "valid.cer_ctc.ave.pth")
+    for dset, err in cer.items():
+        out = d / "decode_ctc_greedy" / dset
+        out.mkdir(parents=True)
+        score = {kind: {"snt": 2, "wrd": 10, "corr": 0, "sub": 0, "dele": 0, "ins": 0, "err": err * (2 if kind == "wer" else 1),
+                        "s_err": 100.0} for kind in ("wer", "cer")}  # fmt: skip
+        (out / "score.json").write_text(json.dumps({**score, "rtf": params / 1e6}))
+
+
+@pytest.fixture
+def exp(tmp_path):
+    exp = tmp_path / "exp"
+    fake_asr_exp(exp, "teacher", "train", "wav_cnn", 3000, {"dev": 40.0, "test": 42.0})
+    fake_asr_exp(exp, "deep_thin_reg_kl_fbank", "train", "fbank", 900, {"dev": 40.0, "test": 39.0})
+    fake_asr_exp(exp, "deep_thin_reg_kl_fbank_seed2", "train", "fbank", 900, {"dev": 42.0, "test": 41.0}, seed=2)
+    fake_asr_exp(exp, "scratch_shallow_wide_reg", "train_10pct", "wav_cnn", 2000, {"dev": 70.0, "test": 71.0})
+    distill = exp / "distill_deep_thin_reg_kl_fbank"
+    distill.mkdir()
+    stats = {e: {"train": {"l1_frontend": 1.0 / e, "loss": 1.0 / e, "time": 3.0},
+                 "valid": {"regression": 5.0 - e, "discriminative": 2.0 / e, "loss": 6.0 - e}} for e in (1, 2, 3)}  # fmt: skip
+    torch.save({"reporter": {"stats": stats, "epoch": 3}, "model": {}}, distill / "checkpoint.pth")
+    return exp
+
+
+def test_seeds_are_pooled_and_each_model_described(exp):
+    summaries = study.summarize(study.read_experiments(exp))
+    assert [(s.first.model, s.first.finetune_set, s.seeds) for s in summaries] == [
+        ("teacher", "train", [1]), ("deep_thin_reg_kl_fbank", "train", [1, 2]), ("scratch_shallow_wide_reg", "train_10pct", [1])]  # fmt: skip
+    fbank = summaries[1]
+    assert fbank.stat("test", "cer") == pytest.approx((40.0, 2.0 ** 0.5))  # mean and sample std of 39 and 41
+    assert fbank.stat("dev", "wer") == pytest.approx((82.0, 2.0 * 2.0 ** 0.5))
+    assert summaries[0].stat("test", "cer") == (42.0, None)
+    assert (fbank.first.kind, fbank.first.loss, fbank.first.frontend, fbank.first.params) == ("distilled", "reg + KL", "fbank", 900)
+    scratch = summaries[2].first
+    assert (scratch.kind, scratch.structure, scratch.loss) == ("scratch", "shallow_wide", "-")
+    lines = study.render_summary(summaries, "dev", "test")
+    assert "|deep_thin_reg_kl_fbank|distilled|fbank|reg + KL|0.00 M|train|2|41.0 ± 1.4|40.0 ± 1.4|82.0 ± 2.8|80.0 ± 2.8|" in lines[3]
+
+
+def test_distillation_curves_come_from_the_reporter_state(exp):
+    curves = study.distill_curves(exp / "distill_deep_thin_reg_kl_fbank")
+    assert curves["valid"]["regression"] == [(1, 4.0), (2, 3.0), (3, 2.0)]
+    assert curves["train"]["l1_frontend"][1] == (2, 0.5)
+    assert "time" not in curves["train"]
+
+
+def test_results_md_starts_with_the_summary_and_links_its_plots(exp, tmp_path):
+    out = tmp_path / "recipe" / "RESULTS.md"
+    out.parent.mkdir()
+    make_results.main(["--exp_dir", str(exp), "--sets", "test", "dev", "--train_set", "train", "--out", str(out)])
+    text = out.read_text()
+    assert text.index("## Summary") < text.index("## test: CER")
+    for name in ("error_vs_params", "error_vs_rtf", "distill_losses"):
+        assert f"![{name}](plots/{name}.png)" in text
+        assert (out.parent / "plots" / f"{name}.png").read_bytes()[:8] == PNG
