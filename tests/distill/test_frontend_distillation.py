@@ -95,9 +95,14 @@ def test_fbank_needs_statistics_and_a_copied_frontend_skips_stage_a(tiny_teacher
 
 
 def test_swapped_config_distills_and_exports_an_fbank_student(tiny_corpus, shapes, tiny_teacher_path, fbank_stats, tmp_path):  # noqa: F811
-    wav_cnn = yaml.safe_load((REPO_ROOT / "egs/mini_synth/asr1/conf/distill/deep_thin_reg_kl.yaml").read_text())
-    fbank = yaml.safe_load(FBANK_CONFIG.read_text())
-    assert {k: v for k, v in fbank.items() if k != "frontend"} == {k: v for k, v in wav_cnn.items() if k != "frontend"}
+    # Every Fbank config of the grid is its wav_cnn twin with "frontend: fbank" and nothing else changed.
+    fbank_configs = sorted((REPO_ROOT / "egs/mini_synth/asr1/conf/distill").glob("*_fbank.yaml"))
+    assert len(fbank_configs) == 4
+    for config in fbank_configs:
+        fbank = yaml.safe_load(config.read_text())
+        wav_cnn = yaml.safe_load(config.with_name(config.name.replace("_fbank", "")).read_text())
+        assert fbank["frontend"] == "fbank" and wav_cnn["frontend"] == "wav_cnn"
+        assert {k: v for k, v in fbank.items() if k != "frontend"} == {k: v for k, v in wav_cnn.items() if k != "frontend"}
     exp = tmp_path / "exp"
     result = run_ok(distill_cmd(FBANK_CONFIG, tiny_teacher_path, exp, *data_args(tiny_corpus, shapes), *TINY_TRAINING,
                        "--fbank_stats", str(fbank_stats), "--model_conf", "frontend_steps=3",

@@ -147,7 +147,8 @@ def distilled(teacher_stages):
 def test_distillation_stage_runs_every_config_at_tiny_size(distilled):
     target, result = distilled
     names = sorted(p.stem for p in (target / "conf" / "distill").glob("*.yaml"))
-    assert names == ["deep_thin_reg", "deep_thin_reg_kl", "deep_thin_reg_kl_fbank", "shallow_wide_reg", "shallow_wide_reg_kl"]
+    assert names == ["deep_thin_reg", "deep_thin_reg_fbank", "deep_thin_reg_kl", "deep_thin_reg_kl_fbank",
+                     "shallow_wide_reg", "shallow_wide_reg_fbank", "shallow_wide_reg_kl", "shallow_wide_reg_kl_fbank"]
     for name in names:
         exp = target / "exp" / f"distill_{name}"
         assert "# Ended (code 0)" in (exp / "train.log").read_text()
@@ -162,9 +163,9 @@ def test_distillation_stage_runs_every_config_at_tiny_size(distilled):
     stats = np.load(target / "data" / "train" / "feats_stats.npz")
     frontend, _, _ = load_student(target / "exp" / "distill_deep_thin_reg_kl_fbank")
     np.testing.assert_allclose(frontend.cmvn_mean.numpy(), stats["sum"] / stats["count"], rtol=1e-5)
-    assert result.stdout.count("distilling into") == 5
+    assert result.stdout.count("distilling into") == 8
     again = run(["./run.sh", "--stage", "5", "--stop_stage", "5", "--distill_configs", "all"], target)
-    assert again.stdout.count("is up to date") == 5 and "distilling into" not in again.stdout
+    assert again.stdout.count("is up to date") == 8 and "distilling into" not in again.stdout
 
 
 def test_parallel_training_jobs_finish_the_others_and_name_the_failed_one(distilled):

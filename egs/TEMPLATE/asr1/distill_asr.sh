@@ -52,6 +52,7 @@ distill_configs="conf/distill/deep_thin_reg_kl.yaml"  # space-separated configs,
 distill_args=""            # extra options of espnet_distill.bin.distill_train (e.g. "--max_epoch 4")
 ngpu=0                     # GPUs per training job (0: CPU)
 train_jobs=1               # training jobs of stages 5 and 7 run at once
+seed=""                    # a repeat: distillation and fine-tuning with this seed, exp dirs suffixed _seed<N>
 train_threads=0            # CPU threads per training job (0: all cores / --train_jobs when --train_jobs > 1)
 # Tokens
 token_type=char            # bpe|char
@@ -95,6 +96,7 @@ Options:
   --distill_args <s>     extra options of distill_train (default: \"${distill_args}\")
   --ngpu <n>             GPUs per training job (default: ${ngpu})
   --train_jobs <n>       training jobs run at once in stages 5 and 7 (default: ${train_jobs})
+  --seed <n>             repeat stages 5-8 with this seed into exp dirs suffixed _seed<n> (default: the configs' seed)
   --train_threads <n>    threads per training job; 0: cores / train_jobs (default: ${train_threads})
   --token_type <t>       bpe|char (default: ${token_type})
   --nbpe <n>             sentencepiece vocabulary (default: ${nbpe})
@@ -149,6 +151,14 @@ wait_train_jobs() {
     exit 1
   fi
 }
+
+# A repeat (--seed N) trains with that seed into its own exp dirs; the teacher is shared.
+seed_args=""
+exp_suffix=""
+if [ -n "${seed}" ]; then
+  seed_args="--seed ${seed}"
+  exp_suffix=_seed${seed}
+fi
 
 # shellcheck disable=SC2206
 all_sets=(${train_set} ${extra_sets} ${valid_set} ${test_sets})
@@ -239,7 +249,7 @@ distill_one() {  # <config> <exp dir>
     --valid_data_path_and_name_and_type "data/${valid_set}/wav.scp,speech,sound" \
     --valid_shape_file "${distill_stats_dir}/${valid_set}/speech_shape" \
     --fbank_stats "data/${cmvn_set}/feats_stats.npz" \
-    --ngpu "${ngpu}" --resume true --output_dir "${dir}" ${distill_args} || return 1
+    --ngpu "${ngpu}" --resume true --output_dir "${dir}" ${seed_args} ${distill_args} || return 1
   python -m espnet_distill.bin.check_student --data_dir "data/${valid_set}" "${dir}"
 }
 
@@ -253,7 +263,7 @@ if [ "${stage}" -le 5 ] && [ "${stop_stage}" -ge 5 ]; then
   done
   for conf in ${distill_configs}; do
     name=$(basename "${conf}" .yaml)
-    dir=exp/distill_${name}
+    dir=exp/distill_${name}${exp_suffix}
     if [ -f "${dir}/student.pth" ] && [ "${dir}/student.pth" -nt "${conf}" ] && [ "${dir}/student.pth" -nt "${teacher_dir}/teacher.yaml" ]; then
       log "Stage 5: ${dir}/student.pth is up to date"
       continue
@@ -293,11 +303,11 @@ fi
 asr_models=()
 for kind in ${finetune_models}; do
   case "${kind}" in
-    teacher) asr_models+=("teacher exp/teacher_student true") ;;
+    teacher) asr_models+=("teacher${exp_suffix} exp/teacher_student true") ;;
     distilled) for conf in ${distill_configs}; do
-        name=$(basename "${conf}" .yaml); asr_models+=("${name} exp/distill_${name} true"); done ;;
+        name=$(basename "${conf}" .yaml); asr_models+=("${name}${exp_suffix} exp/distill_${name}${exp_suffix} true"); done ;;
     scratch) for conf in ${distill_configs}; do
-        name=$(basename "${conf}" .yaml); asr_models+=("scratch_${name} exp/distill_${name} false"); done ;;
+        name=$(basename "${conf}" .yaml); asr_models+=("scratch_${name}${exp_suffix} exp/distill_${name}${exp_suffix} false"); done ;;
     *) log "Error: --finetune_models takes teacher, distilled and scratch, not '${kind}'"; exit 2 ;;
   esac
 done
@@ -325,7 +335,7 @@ finetune_one() {  # <student dir> <init weights> <front-end> <train set> <exp di
     --valid_data_path_and_name_and_type "data/${valid_set}/wav.scp,speech,sound" \
     --valid_data_path_and_name_and_type "data/${valid_set}/text,text,text" \
     --valid_shape_file "${distill_stats_dir}/${valid_set}/speech_shape" \
-    --ngpu "${ngpu}" --resume true --output_dir "${dir}" ${finetune_args} || return 1
+    --ngpu "${ngpu}" --resume true --output_dir "${dir}" ${seed_args} ${finetune_args} || return 1
   touch "${dir}/.done"
 }
 
