@@ -15,7 +15,6 @@ Example:
 
 import argparse
 import json
-import logging
 import tempfile
 from pathlib import Path
 from typing import Any, Dict, List, Optional
@@ -88,5 +87,4 @@ def main(argv: Optional[List[str]] = None) -> None:
 
 
 if __name__ == "__main__":
-    logging.getLogger().setLevel(logging.WARNING)
     main()

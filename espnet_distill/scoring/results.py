@@ -7,10 +7,11 @@ wall-clock seconds, model loading excluded, summed over the jobs, per second
 of audio).
 """
 
+import functools
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Sequence
 
 import yaml
 
@@ -33,8 +34,12 @@ class Row:
         return [self.dataset, f"{self.params / 1e6:.2f} M", self.finetune_set, str(s["snt"]), str(s["wrd"]), *numbers, rtf]
 
 
+@functools.lru_cache(maxsize=None)
 def model_params(asr_exp: Path) -> int:
-    """Parameters of the fine-tuned model (front-end, encoder, CTC layer), from its checkpoint."""
+    """Parameters of the fine-tuned model (front-end, encoder, CTC layer), from its checkpoint.
+
+    Cached: RESULTS.md's tables and its summary both ask, and a checkpoint is read once.
+    """
     for name in ("valid.cer_ctc.ave.pth", "valid.loss.ave.pth", "latest.pth"):
         if (asr_exp / name).exists():
             state = load_checkpoint(asr_exp / name)
@@ -42,6 +47,7 @@ def model_params(asr_exp: Path) -> int:
     return 0
 
 
+@functools.lru_cache(maxsize=None)
 def finetune_set(asr_exp: Path) -> str:
     config = yaml.safe_load((asr_exp / "config.yaml").read_text(encoding="utf-8"))
     first = config["train_data_path_and_name_and_type"][0][0]
@@ -51,16 +57,13 @@ def finetune_set(asr_exp: Path) -> str:
 def collect(exp_root: Path) -> Dict[str, List[Row]]:
     """Rows per evaluation set, sorted by model and decoding."""
     rows: Dict[str, List[Row]] = {}
-    models: Dict[Path, Tuple[int, str]] = {}  # each checkpoint is read once, however many sets it decoded
     for score_file in sorted(exp_root.glob("asr_*/decode_*/*/score.json")):
         decode_set = score_file.parent
         asr_exp = decode_set.parent.parent
-        if asr_exp not in models:
-            models[asr_exp] = (model_params(asr_exp), finetune_set(asr_exp))
-        params, ftset = models[asr_exp]
         rows.setdefault(decode_set.name, []).append(Row(
             dataset=f"{asr_exp.name}/{decode_set.parent.name}/{decode_set.name}",
-            params=params, finetune_set=ftset, scores=json.loads(score_file.read_text(encoding="utf-8")),
+            params=model_params(asr_exp), finetune_set=finetune_set(asr_exp),
+            scores=json.loads(score_file.read_text(encoding="utf-8")),
         ))  # fmt: skip
     return rows
 
