@@ -306,8 +306,11 @@ for kind in ${finetune_models}; do
     teacher) asr_models+=("teacher${exp_suffix} exp/teacher_student true") ;;
     distilled) for conf in ${distill_configs}; do
         name=$(basename "${conf}" .yaml); asr_models+=("${name}${exp_suffix} exp/distill_${name}${exp_suffix} true"); done ;;
-    scratch) for conf in ${distill_configs}; do
-        name=$(basename "${conf}" .yaml); asr_models+=("scratch_${name}${exp_suffix} exp/distill_${name}${exp_suffix} false"); done ;;
+    scratch)  # one per structure: students that differ only in their loss share it (named after the first)
+      student_dirs=()
+      for conf in ${distill_configs}; do student_dirs+=("exp/distill_$(basename "${conf}" .yaml)${exp_suffix}"); done
+      for student in $(python -m espnet_distill.bin.scratch_models "${student_dirs[@]}"); do
+        name=${student#exp/distill_}; asr_models+=("scratch_${name} ${student} false"); done ;;
     *) log "Error: --finetune_models takes teacher, distilled and scratch, not '${kind}'"; exit 2 ;;
   esac
 done

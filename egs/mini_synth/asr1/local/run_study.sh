@@ -3,15 +3,23 @@
 #
 # The grid: students {shallow_wide, deep_thin} x losses {reg, reg_kl} x front-ends
 # {wav_cnn, fbank} (the eight configs of conf/distill/), plus the teacher and each
-# structure from scratch, each fine-tuned on the full labelled set (train) and on
-# the low-resource subset (train_10pct, with conf/finetune/ctc_low.yaml), decoded
-# and scored.  Then --seeds repeats the two key comparisons (distillation and
-# fine-tuning with another seed, exp dirs suffixed _seed<N>): regression-only
-# against regression + KL (deep_thin_reg, deep_thin_reg_kl), and wav_cnn against
-# fbank (deep_thin_reg_kl, deep_thin_reg_kl_fbank).  RESULTS.md and plots/ are
-# regenerated from exp/ after each part; rerunning skips finished work.
+# structure from scratch (one per structure: the reg and reg_kl students share it,
+# named after the reg_kl config as in the default run), each fine-tuned on the full
+# labelled set (train) and on the low-resource subset (train_10pct, with
+# conf/finetune/ctc_low.yaml), decoded and scored.  The default run's experiments
+# are part of the grid: after ./run.sh, this script trains only the rest.
+#
+# Then each of --seeds repeats the two key comparisons (distillation and
+# fine-tuning with that seed into exp dirs suffixed _seed<N>):
+#   --low_repeat:  the discriminative loss in low resource: deep_thin_reg_kl against
+#                  deep_thin_reg, fine-tuned on train_10pct;
+#   --full_repeat: the front-ends: deep_thin_reg_kl against deep_thin_reg_kl_fbank,
+#                  fine-tuned on train.
+# RESULTS.md and plots/ are regenerated from exp/ after the grid and at the end;
+# rerunning skips finished work.
 #
 #   local/run_study.sh                       # the grid, then seeds 2 and 3
+#   local/run_study.sh --seed_jobs 2         # the seeds side by side (1 thread each)
 #   local/run_study.sh --size small          # a smaller corpus, faster
 #   local/run_study.sh --seeds "" --nj 2     # the grid only; other options go to run.sh
 set -euo pipefail
@@ -24,24 +32,68 @@ log() {
 
 size=default
 seeds="2 3"
-repeat_configs="conf/distill/deep_thin_reg.yaml conf/distill/deep_thin_reg_kl.yaml conf/distill/deep_thin_reg_kl_fbank.yaml"
+seed_jobs=1
+low_repeat="conf/distill/deep_thin_reg_kl.yaml conf/distill/deep_thin_reg.yaml"
+full_repeat="conf/distill/deep_thin_reg_kl.yaml conf/distill/deep_thin_reg_kl_fbank.yaml"
+# reg_kl first: the from-scratch models are named after the first config of each structure.
+grid="deep_thin_reg_kl deep_thin_reg_kl_fbank deep_thin_reg deep_thin_reg_fbank
+  shallow_wide_reg_kl shallow_wide_reg_kl_fbank shallow_wide_reg shallow_wide_reg_fbank"
 # Options of this script come first; everything after them goes to run.sh.
 while [ $# -gt 0 ]; do
   case "$1" in
     --size) size=$2; shift 2 ;;
     --seeds) seeds=$2; shift 2 ;;
-    --repeat_configs) repeat_configs=$2; shift 2 ;;
+    --seed_jobs) seed_jobs=$2; shift 2 ;;
+    --low_repeat) low_repeat=$2; shift 2 ;;
+    --full_repeat) full_repeat=$2; shift 2 ;;
     *) break ;;
   esac
 done
+grid_configs=""
+for name in ${grid}; do grid_configs+="conf/distill/${name}.yaml "; done
 
-study_opts=(--local_data_opts "--size ${size}" --finetune_sets "train train_10pct"
-  --finetune_configs "train_10pct=conf/finetune/ctc_low.yaml")
-log "The grid: every config of conf/distill/, the teacher and the structures from scratch"
-./run.sh "${study_opts[@]}" --distill_configs all "$@"
-for seed in ${seeds}; do
-  log "Seed ${seed}: ${repeat_configs}"
-  ./run.sh "${study_opts[@]}" --stage 5 --seed "${seed}" --distill_configs "${repeat_configs}" \
-    --finetune_models distilled "$@"
-done
+study_opts=(--local_data_opts "--size ${size}" --finetune_configs "train_10pct=conf/finetune/ctc_low.yaml")
+start=${SECONDS}
+log "The grid: ${grid_configs}the teacher and the structures from scratch"
+./run.sh "${study_opts[@]}" --distill_configs "${grid_configs}" --finetune_sets "train train_10pct" "$@"
+log "The grid done in $((SECONDS - start))s"
+
+repeat_seed() {  # <seed> [<run.sh option> ...]
+  local seed=$1
+  shift
+  # Stages 5-8; the report (stage 9) comes once at the end, over the grid's benchmark.
+  ./run.sh "${study_opts[@]}" --stage 5 --stop_stage 8 --seed "${seed}" --finetune_models distilled \
+    --distill_configs "${low_repeat}" --finetune_sets train_10pct "$@"
+  ./run.sh "${study_opts[@]}" --stage 5 --stop_stage 8 --seed "${seed}" --finetune_models distilled \
+    --distill_configs "${full_repeat}" --finetune_sets train "$@"
+}
+start=${SECONDS}
+if [ "${seed_jobs}" -le 1 ]; then
+  for seed in ${seeds}; do
+    log "Seed ${seed}"
+    repeat_seed "${seed}" "$@"
+  done
+else
+  # Seeds side by side, one training job each (threads shared out), logs in exp/study_seed<N>.log.
+  threads=$(( $(nproc) / seed_jobs ))
+  [ "${threads}" -ge 1 ] || threads=1
+  failed=()
+  pids=()
+  for seed in ${seeds}; do
+    while [ "$(jobs -rp | wc -l)" -ge "${seed_jobs}" ]; do wait -n || true; done
+    log "Seed ${seed} (log: exp/study_seed${seed}.log)"
+    repeat_seed "${seed}" --train_jobs 1 --train_threads "${threads}" "$@" >"exp/study_seed${seed}.log" 2>&1 &
+    pids+=("$!:${seed}")
+  done
+  for entry in "${pids[@]}"; do
+    wait "${entry%%:*}" || failed+=("${entry#*:}")
+  done
+  if [ "${#failed[@]}" -gt 0 ]; then
+    log "Error: seed(s) ${failed[*]} failed; see exp/study_seed<N>.log"
+    exit 1
+  fi
+fi
+[ -z "${seeds}" ] || log "Seeds ${seeds} done in $((SECONDS - start))s"
+# The report over everything: the grid, its benchmark and the repeats.
+./run.sh "${study_opts[@]}" --stage 9 --distill_configs "${grid_configs}" --finetune_sets "train train_10pct" "$@"
 log "Done: RESULTS.md and plots/"
