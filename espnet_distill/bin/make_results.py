@@ -1,7 +1,8 @@
 """Regenerate RESULTS.md and its plots from the experiment directories alone.
 
 RESULTS.md starts with the summary (one row per model and fine-tuning set,
-mean and spread over ``_seed<N>`` repeats) and its plots (``--plot_dir``: test
+mean and spread over ``_seed<N>`` repeats), the paper's comparisons judged
+against the seed spread, and its plots (``--plot_dir``: test
 CER against parameters and against decoding RTF, the distillation loss terms
 per epoch), then ESPnet's WER and CER tables of every scored set
 (``exp/asr_*/decode_*/<set>/score.json``) and the benchmark table.
@@ -38,6 +39,9 @@ def main(argv: Optional[List[str]] = None) -> None:
     head = []
     if summaries:
         head = ["## Summary", "", *study.render_summary(summaries, dev, test), ""]
+        comparisons = study.render_comparisons(summaries, test)
+        if comparisons:
+            head += ["## Comparisons", "", *comparisons, ""]
         study.plot_error(summaries, "params", test, args.train_set, plot_dir / "error_vs_params.png")
         study.plot_error(summaries, "rtf", test, args.train_set, plot_dir / "error_vs_rtf.png")
         curves = {p.name[len("distill_") :]: study.distill_curves(p)

@@ -139,6 +139,101 @@ def render_summary(summaries: Sequence[Summary], dev: str, test: str) -> List[st
     return lines
 
 
+@dataclass
+class Comparison:
+    """Two models on one fine-tuning set that differ in one thing (``question``)."""
+
+    question: str
+    a: Summary
+    b: Summary
+
+
+def pairs(summaries: Sequence[Summary]) -> List[Comparison]:
+    """The paper's comparisons among the summaries, each between models on the same fine-tuning set.
+
+    - loss: ``<x>_reg_kl<y>`` against ``<x>_reg<y>``;
+    - front-end: ``<x>_fbank`` against ``<x>``;
+    - structure: ``deep_thin<x>`` against ``shallow_wide<x>``;
+    - distillation: a student against its structure from scratch (same structure and front-end).
+    """
+    by_name = {(s.first.model, s.first.finetune_set): s for s in summaries}
+    found = []
+    for s in summaries:
+        e = s.first
+        if e.kind != "distilled":
+            continue
+        candidates = []
+        if "_reg_kl" in e.model:
+            candidates.append(("reg + KL vs reg", e.model.replace("_reg_kl", "_reg", 1)))
+        if e.model.endswith("_fbank"):
+            candidates.append(("fbank vs wav_cnn", e.model[: -len("_fbank")]))
+        if e.model.startswith("deep_thin"):
+            candidates.append(("deep-thin vs shallow-wide", "shallow_wide" + e.model[len("deep_thin") :]))
+        for question, other in candidates:
+            if (other, e.finetune_set) in by_name:
+                found.append(Comparison(question, s, by_name[(other, e.finetune_set)]))
+        for t in summaries:
+            f = t.first
+            if f.kind == "scratch" and f.finetune_set == e.finetune_set and f.structure == e.structure and f.frontend == e.frontend:
+                found.append(Comparison("distilled vs from scratch", s, t))
+                break
+    order = ["reg + KL vs reg", "fbank vs wav_cnn", "deep-thin vs shallow-wide", "distilled vs from scratch"]
+    return sorted(found, key=lambda c: (order.index(c.question), c.a.first.finetune_set, c.a.first.model))
+
+
+def seed_spread(summaries: Sequence[Summary], dset: str, metric: str = "cer") -> Dict[str, float]:
+    """Per fine-tuning set, the root mean square of the seed standard deviations of the repeated models."""
+    variances: Dict[str, List[float]] = {}
+    for s in summaries:
+        _, std = s.stat(dset, metric)
+        if std is not None:
+            variances.setdefault(s.first.finetune_set, []).append(std**2)
+    return {ftset: math.sqrt(statistics.fmean(v)) for ftset, v in variances.items()}
+
+
+def judge(c: Comparison, dset: str, pooled: Dict[str, float], metric: str = "cer") -> Tuple[float, Optional[float], str]:
+    """(difference of means a - b, the spread it must exceed, verdict).
+
+    The spread is the sum of the two sides' seed standard deviations, each side's
+    own where it has repeats, else the pooled one of its fine-tuning set; with
+    neither, no spread is known and nothing is claimed.  Lower error is better.
+    """
+    (ma, sa), (mb, sb) = c.a.stat(dset, metric), c.b.stat(dset, metric)
+    if ma is None or mb is None:
+        return math.nan, None, "not scored"
+    fallback = pooled.get(c.a.first.finetune_set)
+    sa = sa if sa is not None else fallback
+    sb = sb if sb is not None else fallback
+    diff = ma - mb
+    if sa is None or sb is None:
+        return diff, None, "no seed spread measured"
+    spread = sa + sb
+    if abs(diff) <= spread:
+        return diff, spread, "within the spread"
+    return diff, spread, f"{(c.a if diff < 0 else c.b).first.model} better"
+
+
+def render_comparisons(summaries: Sequence[Summary], dset: str, metric: str = "cer") -> List[str]:
+    """Markdown lines: each comparison with its difference, the spread it is judged against, the verdict."""
+    comparisons = pairs(summaries)
+    if not comparisons:
+        return []
+    pooled = seed_spread(summaries, dset, metric)
+    name = metric.upper()
+    header = ["comparison", "fine-tuning set", "first", "second", f"first {dset} {name}", f"second {dset} {name}",
+              "difference", "spread", "verdict"]  # fmt: skip
+    lines = ["|" + "|".join(header) + "|", "|" + "|".join("---" for _ in header) + "|"]
+    for c in comparisons:
+        diff, spread, verdict = judge(c, dset, pooled, metric)
+        cells = [c.question, c.a.first.finetune_set, f"{c.a.first.model} ({len(c.a.seeds)})", f"{c.b.first.model} ({len(c.b.seeds)})",
+                 _cell(*c.a.stat(dset, metric)), _cell(*c.b.stat(dset, metric)), f"{diff:+.1f}",
+                 "-" if spread is None else f"{spread:.1f}", verdict]  # fmt: skip
+        lines.append("|" + "|".join(cells) + "|")
+    spread_note = ", ".join(f"{ftset} {v:.1f}" for ftset, v in sorted(pooled.items())) or "none measured"
+    return lines + ["", f"(n): seeds.  Spread: the sum of both sides' seed standard deviations; a side without repeats "
+                        f"takes the pooled one of its fine-tuning set ({spread_note}).  A difference within it is not claimed."]
+
+
 def distill_curves(distill_exp: Path) -> Dict[str, Dict[str, List[Tuple[int, float]]]]:
     """``{"train"|"valid": {term: [(epoch, value), ...]}}`` from the reporter state of ``checkpoint.pth``."""
     state = load_checkpoint(distill_exp / "checkpoint.pth", extra_globals=training_checkpoint_globals())

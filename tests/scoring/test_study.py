@@ -74,3 +74,36 @@ def test_results_md_starts_with_the_summary_and_links_its_plots(exp, tmp_path):
     for name in ("error_vs_params", "error_vs_rtf", "distill_losses"):
         assert f"![{name}](plots/{name}.png)" in text
         assert (out.parent / "plots" / f"{name}.png").read_bytes()[:8] == PNG
+
+
+def test_comparisons_claim_only_differences_beyond_the_seed_spread(tmp_path):
+    exp = tmp_path / "exp"
+    for seed, (kl, reg) in enumerate([(50.0, 60.0), (52.0, 61.0), (54.0, 59.0)], start=1):  # KL better by 8 +- (2 + 1)
+        suffix = "" if seed == 1 else f"_seed{seed}"
+        fake_asr_exp(exp, f"deep_thin_reg_kl{suffix}", "train_10pct", "wav_cnn", 900, {"test": kl}, seed=seed)
+        fake_asr_exp(exp, f"deep_thin_reg{suffix}", "train_10pct", "wav_cnn", 900, {"test": reg}, seed=seed)
+    fake_asr_exp(exp, "deep_thin_reg_kl_fbank", "train_10pct", "fbank", 900, {"test": 53.0})  # 1 seed: pooled spread
+    fake_asr_exp(exp, "shallow_wide_reg_kl", "train_10pct", "wav_cnn", 900, {"test": 60.0})
+    fake_asr_exp(exp, "scratch_deep_thin_reg_kl", "train_10pct", "wav_cnn", 900, {"test": 70.0})
+    fake_asr_exp(exp, "shallow_wide_reg_kl", "train", "wav_cnn", 900, {"test": 30.0})  # no partner on train
+    summaries = study.summarize(study.read_experiments(exp))
+    found = [(c.question, c.a.first.model, c.b.first.model) for c in study.pairs(summaries)]
+    assert found == [  # deep_thin_reg_kl_fbank has no _reg twin here, shallow_wide_reg_kl on train no partner
+        ("reg + KL vs reg", "deep_thin_reg_kl", "deep_thin_reg"),
+        ("fbank vs wav_cnn", "deep_thin_reg_kl_fbank", "deep_thin_reg_kl"),
+        ("deep-thin vs shallow-wide", "deep_thin_reg_kl", "shallow_wide_reg_kl"),
+        ("distilled vs from scratch", "deep_thin_reg", "scratch_deep_thin_reg_kl"),
+        ("distilled vs from scratch", "deep_thin_reg_kl", "scratch_deep_thin_reg_kl")]  # fmt: skip
+    pooled = study.seed_spread(summaries, "test")
+    assert pooled == pytest.approx({"train_10pct": ((4.0 + 1.0) / 2) ** 0.5})  # the two repeated models' variances
+    by_question = {(c.question, c.a.first.model): c for c in study.pairs(summaries)}
+    diff, spread, verdict = study.judge(by_question[("reg + KL vs reg", "deep_thin_reg_kl")], "test", pooled)
+    assert diff == pytest.approx(-8.0) and spread == pytest.approx(3.0) and verdict == "deep_thin_reg_kl better"
+    # fbank (1 seed, 53) against deep_thin_reg_kl (52 +- 2): 1.0 within 2 + pooled 1.58.
+    diff, spread, verdict = study.judge(by_question[("fbank vs wav_cnn", "deep_thin_reg_kl_fbank")], "test", pooled)
+    assert diff == pytest.approx(1.0) and spread == pytest.approx(2.0 + 2.5**0.5) and verdict == "within the spread"
+    lines = study.render_comparisons(summaries, "test")
+    assert "|reg + KL vs reg|train_10pct|deep_thin_reg_kl (3)|deep_thin_reg (3)|52.0 ± 2.0|60.0 ± 1.0|-8.0|3.0|deep_thin_reg_kl better|" in lines
+    assert "train_10pct 1.6" in lines[-1]
+    # Without any repeats there is no spread to judge a single-seed side by: nothing is claimed.
+    assert study.judge(by_question[("fbank vs wav_cnn", "deep_thin_reg_kl_fbank")], "test", {})[2] == "no seed spread measured"
