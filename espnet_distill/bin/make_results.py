@@ -44,8 +44,10 @@ def main(argv: Optional[List[str]] = None) -> None:
             head += ["## Comparisons", "", *comparisons, ""]
         study.plot_error(summaries, "params", test, args.train_set, plot_dir / "error_vs_params.png")
         study.plot_error(summaries, "rtf", test, args.train_set, plot_dir / "error_vs_rtf.png")
+        # The curves of each distillation config, its repeats (_seed<N>) left out.
         curves = {p.name[len("distill_") :]: study.distill_curves(p)
-                  for p in sorted(args.exp_dir.glob("distill_*")) if (p / "checkpoint.pth").is_file()}  # fmt: skip
+                  for p in sorted(args.exp_dir.glob("distill_*"))
+                  if (p / "checkpoint.pth").is_file() and not study.SEED.match(p.name)}  # fmt: skip
         plots = ["error_vs_params.png", "error_vs_rtf.png"]
         if curves:
             study.plot_distill_curves(curves, plot_dir / "distill_losses.png")

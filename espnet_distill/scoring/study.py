@@ -254,38 +254,42 @@ FRONTEND_MARKERS = {"wav_cnn": "o", "fbank": "s"}
 
 
 def plot_error(summaries: Sequence[Summary], x: str, test: str, full_set: str, out: Path) -> None:
-    """Test CER against ``x`` ("params" or "rtf"): one point per model and fine-tuning set."""
+    """Test CER against ``x`` ("params" or "rtf"): one point per model and fine-tuning set.
+
+    One panel per fine-tuning set (the full set first), low-resource points hollow;
+    colour is the model's kind, marker shape its front-end, bars the seed spread.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7.5, 5))
-    for s in summaries:
-        e = s.first
-        mean, std = s.stat(test, "cer")
-        if mean is None:
-            continue
-        if x == "params":
-            xv = e.params / 1e6
-        else:
-            xv = s.stat(test, "rtf")[0]
+    ftsets = sorted({s.first.finetune_set for s in summaries}, key=lambda f: (f != full_set, f))
+    fig, axes = plt.subplots(1, len(ftsets), figsize=(6.5 * len(ftsets), 5), squeeze=False)
+    for ax, ftset in zip(axes.flat, ftsets):
+        low = ftset != full_set
+        for s in summaries:
+            e = s.first
+            mean, std = s.stat(test, "cer")
+            if mean is None or e.finetune_set != ftset:
+                continue
+            xv = e.params / 1e6 if x == "params" else s.stat(test, "rtf")[0]
             if xv is None:
                 continue
-        low = e.finetune_set != full_set
-        ax.errorbar(xv, mean, yerr=std or 0.0, fmt=FRONTEND_MARKERS.get(e.frontend, "^"), color=KIND_COLORS[e.kind],
-                    markerfacecolor="none" if low else KIND_COLORS[e.kind], markersize=8, capsize=3)  # fmt: skip
-        ax.annotate(e.model.replace("scratch_", "scratch "), (xv, mean), textcoords="offset points", xytext=(5, 4), fontsize=7)
-    ax.set_xlabel("parameters (M)" if x == "params" else f"decoding real-time factor ({test})")
-    ax.set_ylabel(f"{test} CER (%)")
-    if x == "rtf":
-        ax.set_xscale("log")
+            ax.errorbar(xv, mean, yerr=std or 0.0, fmt=FRONTEND_MARKERS.get(e.frontend, "^"), color=KIND_COLORS[e.kind],
+                        markerfacecolor="none" if low else KIND_COLORS[e.kind], markersize=8, capsize=3)  # fmt: skip
+            ax.annotate(e.model.replace("scratch_", "scratch "), (xv, mean), textcoords="offset points", xytext=(5, 4), fontsize=6)
+        ax.set_title(f"fine-tuned on {ftset}" + (" (low-resource)" if low else ""), fontsize=10)
+        ax.set_xlabel("parameters (M)" if x == "params" else f"decoding real-time factor ({test})")
+        ax.set_ylabel(f"{test} CER (%)")
+        if x == "rtf":
+            ax.set_xscale("log")
+        ax.grid(alpha=0.3)
     handles = [plt.Line2D([], [], color=c, marker="o", linestyle="", label=k) for k, c in KIND_COLORS.items()]
     handles += [plt.Line2D([], [], color="gray", marker=m, linestyle="", label=f) for f, m in FRONTEND_MARKERS.items()]
     handles += [plt.Line2D([], [], color="gray", marker="o", linestyle="", label=f"fine-tuned on {full_set}"),
                 plt.Line2D([], [], color="gray", marker="o", markerfacecolor="none", linestyle="", label="low-resource")]  # fmt: skip
-    ax.legend(handles=handles, fontsize=7, loc="best")
-    ax.grid(alpha=0.3)
+    axes.flat[0].legend(handles=handles, fontsize=7, loc="best")
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=110)
