@@ -112,15 +112,21 @@ def real_time_factor(
 
 
 def wav_cnn_twin(name: str, results: Dict[str, Dict[str, Any]]) -> Optional[str]:
-    """The ``wav_cnn`` model with the same encoder as ``name``."""
+    """The ``wav_cnn`` model with the same encoder as ``name``.
+
+    Among several (students that differ only in their loss), the one named
+    ``name`` without its ``_<front-end>`` suffix, else the first.
+    """
     mine = results[name]
-    for other, result in results.items():
-        if (
-            other != name and result["frontend"] == "wav_cnn" and result["encoder"] == mine["encoder"]
-            and result["encoder_conf"] == mine["encoder_conf"]
-        ):  # fmt: skip
-            return other
-    return None
+    twins = [
+        other for other, result in results.items()
+        if other != name and result["frontend"] == "wav_cnn" and result["encoder"] == mine["encoder"]
+        and result["encoder_conf"] == mine["encoder_conf"]
+    ]  # fmt: skip
+    suffix = "_" + mine["frontend"]
+    if name.endswith(suffix) and name[: -len(suffix)] in twins:
+        return name[: -len(suffix)]
+    return twins[0] if twins else None
 
 
 def benchmark(args: argparse.Namespace) -> Dict[str, Any]:

@@ -63,3 +63,13 @@ def test_bad_model_paths_are_named(tiny_corpus, tmp_path):
     assert not (tmp_path / "benchmark.json").exists()
     with pytest.raises(SystemExit, match="unique"):
         benchmark.main(["--data_dir", "d", "--out_dir", str(tmp_path), "--model", "a=x", "--model", "a=y"])
+
+
+def test_wav_cnn_twin_prefers_the_name_without_the_front_end_suffix():
+    enc = {"encoder": "transformer", "encoder_conf": {"num_layers": 4}}
+    results = {"dt_reg_kl": {"frontend": "wav_cnn", **enc}, "dt_reg": {"frontend": "wav_cnn", **enc},
+               "dt_reg_fbank": {"frontend": "fbank", **enc}, "other_fbank": {"frontend": "fbank", **enc},
+               "deep_fbank": {"frontend": "fbank", "encoder": "transformer", "encoder_conf": {"num_layers": 12}}}  # fmt: skip
+    assert benchmark.wav_cnn_twin("dt_reg_fbank", results) == "dt_reg"  # not the first with its encoder
+    assert benchmark.wav_cnn_twin("other_fbank", results) == "dt_reg_kl"  # no namesake: the first
+    assert benchmark.wav_cnn_twin("deep_fbank", results) is None
