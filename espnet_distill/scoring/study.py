@@ -276,8 +276,8 @@ def plot_error(summaries: Sequence[Summary], x: str, test: str, full_set: str, o
             xv = e.params / 1e6 if x == "params" else s.stat(test, "rtf")[0]
             if xv is None:
                 continue
-            ax.errorbar(xv, mean, yerr=std or 0.0, fmt=FRONTEND_MARKERS.get(e.frontend, "^"), color=KIND_COLORS[e.kind],
-                        markerfacecolor="none" if low else KIND_COLORS[e.kind], markersize=8, capsize=3)  # fmt: skip
+            ax.errorbar(xv, mean, yerr=std, fmt=FRONTEND_MARKERS.get(e.frontend, "^"), color=KIND_COLORS[e.kind],
+                        markerfacecolor="none" if low else KIND_COLORS[e.kind], markersize=8, capsize=3 if std else 0)  # fmt: skip
             ax.annotate(e.model.replace("scratch_", "scratch "), (xv, mean), textcoords="offset points", xytext=(5, 4), fontsize=6)
         ax.set_title(f"fine-tuned on {ftset}" + (" (low-resource)" if low else ""), fontsize=10)
         ax.set_xlabel("parameters (M)" if x == "params" else f"decoding real-time factor ({test})")
