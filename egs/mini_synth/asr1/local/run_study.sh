@@ -20,7 +20,7 @@
 #
 #   local/run_study.sh                       # the grid, then seeds 2 and 3
 #   local/run_study.sh --seed_jobs 2         # the seeds side by side (1 thread each)
-#   local/run_study.sh --size small          # a smaller corpus, faster
+#   local/run_study.sh --size small          # a third of the audio (the step budgets stay)
 #   local/run_study.sh --seeds "" --nj 2     # the grid only; other options go to run.sh
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
