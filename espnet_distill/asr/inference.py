@@ -13,31 +13,30 @@ from pathlib import Path
 from typing import Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 import torch
-import yaml
 from espnet.nets.batch_beam_search import BatchBeamSearch
 from espnet.nets.scorers.ctc import CTCPrefixScorer
 from espnet.nets.scorers.length_bonus import LengthBonus
 
 from espnet_distill.asr.model import CTCASRModel
 from espnet_distill.data.audio import INT16_SCALE, AudioError, read_audio
-from espnet_distill.teacher.safe_load import load_checkpoint
 from espnet_distill.text.tokens import SOS_EOS, Tokenizer
 
 CHECKPOINT_PREFERENCE = ("valid.cer_ctc.ave.pth", "valid.loss.ave.pth", "valid.loss.best.pth", "latest.pth")
 
 
 def load_asr_model(exp_dir: Path, checkpoint: Optional[str] = None) -> Tuple[CTCASRModel, argparse.Namespace]:
-    """The model of an ASR exp dir (its ``config.yaml``) with the weights of ``checkpoint`` (default: the averaged best)."""
+    """The model of an ASR exp dir (its ``config.yaml``) with the weights of ``checkpoint`` (default: the averaged best).
+
+    Loaded through ``ASRTask.build_model_from_file``: nothing pickled runs, and a
+    model file that does not fit the config is an error naming the file and the key.
+    """
     from espnet_distill.tasks.asr import ASRTask
 
-    args = argparse.Namespace(**yaml.safe_load((exp_dir / "config.yaml").read_text(encoding="utf-8")))
-    args.init_student = None  # the structure is in config.yaml; the weights come from the checkpoint
-    model = ASRTask.build_model(args)
     if checkpoint is None:
         checkpoint = next((name for name in CHECKPOINT_PREFERENCE if (exp_dir / name).exists()), None)
         if checkpoint is None:
             raise FileNotFoundError(f"{exp_dir}: none of {', '.join(CHECKPOINT_PREFERENCE)}; has training finished?")
-    model.load_state_dict(load_checkpoint(exp_dir / checkpoint))
+    model, args = ASRTask.build_model_from_file(exp_dir / "config.yaml", exp_dir / checkpoint)
     return model.eval(), args
 
 

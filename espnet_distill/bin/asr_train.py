@@ -11,17 +11,23 @@ Example:
         --valid_shape_file exp/distill_stats/dev/speech_shape --output_dir exp/asr_deep_thin_reg_kl_train
 """
 
+import logging
 import sys
 import warnings
 from typing import List, Optional
 
 from espnet_distill.tasks.asr import ASRTask
+from espnet_distill.utils.checkpoint import CheckpointError
 
 
 def main(argv: Optional[List[str]] = None) -> None:
     # ESPnet 202511 calls the deprecated torch.cuda.amp.autocast every step; keep the logs readable
     warnings.filterwarnings("ignore", category=FutureWarning, module="espnet2.train.trainer")
-    ASRTask.main(cmd=sys.argv[1:] if argv is None else argv)
+    try:
+        ASRTask.main(cmd=sys.argv[1:] if argv is None else argv)
+    except CheckpointError as e:  # a refused, damaged or mismatched file: the message names it
+        logging.error("%s", e)
+        raise SystemExit(1) from None
 
 
 if __name__ == "__main__":

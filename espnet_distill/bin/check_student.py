@@ -18,7 +18,7 @@ import torch
 from espnet_distill.data.audio import INT16_SCALE, AudioError, read_audio
 from espnet_distill.data.kaldi_dir import DataDirError, read_kaldi_map
 from espnet_distill.distill.export import load_student
-from espnet_distill.teacher.safe_load import CheckpointError
+from espnet_distill.utils.checkpoint import CheckpointError
 from espnet_distill.utils.log import setup_logging
 
 

@@ -18,6 +18,7 @@ replace ``--teacher`` and ``--teacher_conf``.  ``speech_shape`` files come from
 ``python -m espnet_distill.bin.speech_shape``.
 """
 
+import logging
 import os
 import sys
 import warnings
@@ -28,6 +29,7 @@ import yaml
 
 from espnet_distill.distill.export import export_student
 from espnet_distill.tasks.distill import DistillTask
+from espnet_distill.utils.checkpoint import CheckpointError
 
 
 def teacher_yaml_args(argv: List[str]) -> List[str]:
@@ -55,7 +57,11 @@ def main(argv: Optional[List[str]] = None) -> None:
     warnings.filterwarnings("ignore", category=FutureWarning, module="espnet2.train.trainer")
     argv = teacher_yaml_args(sys.argv[1:] if argv is None else argv)
     args = DistillTask.get_parser().parse_args(argv)
-    DistillTask.main(args=args)
+    try:
+        DistillTask.main(args=args)
+    except CheckpointError as e:  # a refused, damaged or mismatched file: the message names it
+        logging.error("%s", e)
+        raise SystemExit(1) from None
     # torchrun sets RANK; espnet2.bin.launch passes --dist_rank (the node's rank with --ngpu > 1)
     rank = int(os.environ.get("RANK", args.dist_rank or 0))
     if rank == 0 and not args.dry_run and not args.collect_stats:

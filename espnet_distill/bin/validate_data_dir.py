@@ -25,7 +25,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     parser.add_argument("--need_text", type=str2bool, default=True)
     parser.add_argument("--need_wav", type=str2bool, default=True)
     parser.add_argument("--need_feats", type=str2bool, default=False)
-    parser.add_argument("--check_audio", type=str2bool, default=False, help="read audio headers")
+    parser.add_argument("--check_audio", type=str2bool, default=False, help="read audio headers and run pipe entries")
     parser.add_argument("--sample_rate", type=int, default=16000)
     parser.add_argument("--feat_dim", type=int, default=None, help="load and check every matrix")
     args = parser.parse_args(argv)

@@ -57,7 +57,11 @@ def _check_not_truncated(utt_id: str, path: Path) -> None:
 def read_audio(
     utt_id: str, spec: str, expected_rate: Optional[int] = 16000
 ) -> Tuple[np.ndarray, int]:
-    """Read one ``wav.scp`` entry as mono float32 samples at int16 scale.
+    """Read one ``wav.scp`` entry as mono float32 samples at int16 scale, whatever its encoding.
+
+    16-bit PCM gives exactly its integer samples; wider PCM and float files are
+    scaled to the same range (full scale = 32768), so features do not depend on
+    how a signal was stored.
 
     Returns ``(samples, sample_rate)``.  Raises :class:`AudioError` naming the
     utterance and file when the audio is missing, truncated, corrupt, empty,
@@ -80,7 +84,9 @@ def read_audio(
         _check_not_truncated(utt_id, path)
         source, where = path, str(path)
     try:
-        samples, rate = soundfile.read(source, dtype="int16", always_2d=True)
+        # libsndfile scales every encoding (8-32 bit PCM, float, mu-law, FLAC, ...) to [-1, 1] when
+        # asked for floats; asking for int16 would not rescale float files (samples below 0.5 become 0).
+        samples, rate = soundfile.read(source, dtype="float64", always_2d=True)
     except (soundfile.LibsndfileError, RuntimeError, ValueError) as e:
         raise AudioError(f"utterance {utt_id!r}: cannot read {where}: {e}") from e
     if samples.shape[1] != 1:
@@ -93,7 +99,9 @@ def read_audio(
         )
     if samples.shape[0] == 0:
         raise AudioError(f"utterance {utt_id!r}: {where} holds no samples")
-    return samples[:, 0].astype(np.float32), rate
+    if not np.isfinite(samples).all():
+        raise AudioError(f"utterance {utt_id!r}: {where} holds non-finite samples (NaN or infinity)")
+    return (samples[:, 0] * INT16_SCALE).astype(np.float32), rate
 
 
 def audio_info(utt_id: str, spec: str) -> Tuple[int, int, int]:

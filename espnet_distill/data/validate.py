@@ -10,7 +10,7 @@ import logging
 from pathlib import Path
 from typing import Dict, List, Optional, Union
 
-from espnet_distill.data.audio import audio_info
+from espnet_distill.data.audio import audio_info, read_audio
 from espnet_distill.data.kaldi_dir import (
     DataDirError,
     c_sort_key,
@@ -48,7 +48,8 @@ def validate_data_dir(
 
     Args:
         need_text / need_wav / need_feats: which optional files must exist.
-        check_audio: read each audio header (existence, truncation, rate, mono).
+        check_audio: read each audio header (existence, truncation, rate, mono); run each
+            pipe entry and check what it writes the same way.
         feat_dim: when given, load every ``feats.scp`` matrix and check it is
             ``(frames, feat_dim)`` with ``frames`` equal to ``utt2num_frames``.
     """
@@ -111,6 +112,8 @@ def validate_data_dir(
     if check_audio and "wav.scp" in tables:
         for utt, spec in tables["wav.scp"].items():
             if spec.endswith("|"):
+                # A pipe has no header to look at: run it (read_audio names the utterance and the command).
+                read_audio(utt, spec, expected_rate=sample_rate)
                 continue
             num_samples, rate, channels = audio_info(utt, spec)
             if channels != 1:

@@ -14,7 +14,7 @@ from typing import Any, Dict, List, Tuple
 import torch
 import yaml
 
-from espnet_distill.teacher.safe_load import load_checkpoint, training_checkpoint_globals
+from espnet_distill.utils.checkpoint import load_checkpoint, training_checkpoint_globals
 from espnet_distill.utils.fileio import atomic_write
 
 STUDENT_PREFIXES = ("frontend.", "encoder.")

@@ -15,7 +15,7 @@ from typing import Dict, List, Sequence
 
 import yaml
 
-from espnet_distill.teacher.safe_load import load_checkpoint
+from espnet_distill.utils.checkpoint import load_checkpoint
 
 COLUMNS = ["dataset", "params", "fine-tuning set", "Snt", "Wrd", "Corr", "Sub", "Del", "Ins", "Err", "S.Err", "RTF"]
 

@@ -25,7 +25,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import yaml
 
 from espnet_distill.scoring.results import finetune_set, model_params
-from espnet_distill.teacher.safe_load import load_checkpoint, training_checkpoint_globals
+from espnet_distill.utils.checkpoint import load_checkpoint, training_checkpoint_globals
 
 SEED = re.compile(r"^(?P<model>.+)_seed(?P<seed>\d+)$")
 

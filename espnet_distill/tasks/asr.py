@@ -20,9 +20,7 @@ import yaml
 from espnet2.asr.ctc import CTC
 from espnet2.asr.specaug.abs_specaug import AbsSpecAug
 from espnet2.asr.specaug.specaug import SpecAug
-from espnet2.tasks.abs_task import AbsTask
 from espnet2.train.class_choices import ClassChoices
-from espnet2.train.trainer import Trainer
 from espnet2.utils.get_default_kwargs import get_default_kwargs
 from espnet2.utils.nested_dict_action import NestedDictAction
 from espnet2.utils.types import str2bool, str_or_none
@@ -31,6 +29,7 @@ from espnet_distill.asr.model import CTCASRModel
 from espnet_distill.data.collate import PadCollate
 from espnet_distill.distill.export import load_student_statistics, load_student_weights
 from espnet_distill.tasks import components
+from espnet_distill.tasks.abs_task import SafeTask
 from espnet_distill.text.tokens import TOKEN_TYPES, Tokenizer, read_token_list
 
 frontend_choices = components.frontend_choices()
@@ -53,12 +52,11 @@ class TokenizeText:
         return data
 
 
-class ASRTask(AbsTask):
+class ASRTask(SafeTask):
     """CTC fine-tuning of a student front-end and encoder."""
 
     num_optimizers: int = 1
     class_choices_list = [frontend_choices, specaug_choices, encoder_choices]
-    trainer = Trainer
 
     @classmethod
     def add_task_arguments(cls, parser: argparse.ArgumentParser) -> None:
@@ -107,6 +105,12 @@ class ASRTask(AbsTask):
                     f"{description[part]} {part}; make them agree"
                 )
             setattr(args, f"{part}_conf", {**description[f"{part}_conf"], **getattr(args, f"{part}_conf")})
+
+    @classmethod
+    def inference_args(cls, args: argparse.Namespace) -> argparse.Namespace:
+        """config.yaml holds the whole structure; the weights come from the model file, not ``init_student``."""
+        args.init_student = None
+        return args
 
     @classmethod
     def build_model(cls, args: argparse.Namespace) -> CTCASRModel:

@@ -16,16 +16,10 @@ n best checkpoints.  Components are chosen by name:
 
 import argparse
 import inspect
-import json
 import logging
-import time
-from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, Optional, Tuple
 
-import torch
-from espnet2.tasks.abs_task import AbsTask
 from espnet2.train.class_choices import ClassChoices
-from espnet2.train.trainer import Trainer
 from espnet2.utils.get_default_kwargs import get_default_kwargs
 from espnet2.utils.nested_dict_action import NestedDictAction
 from espnet2.utils.types import str_or_none
@@ -36,9 +30,9 @@ from espnet_distill.frontend.conv import extractor_layers, normalizes_over_time
 from espnet_distill.student.heads import AbsPredictionHeads, LayerToLayerHeads, MultiTaskHeads
 from espnet_distill.student.presets import TeacherShape, resolve_encoder_conf
 from espnet_distill.tasks import components
+from espnet_distill.tasks.abs_task import SafeTask
 from espnet_distill.teacher import LOADERS, load_teacher
 from espnet_distill.teacher.hubert import HubertTeacher
-from espnet_distill.teacher.safe_load import load_checkpoint, training_checkpoint_globals
 
 frontend_choices = components.frontend_choices()
 encoder_choices = components.encoder_choices()
@@ -49,103 +43,6 @@ head_choices = ClassChoices(
     default="multitask",
 )
 INIT_FROM_TEACHER = ("frontend", "encoder")
-THROUGHPUT_LOG = "throughput.jsonl"
-DDP_CHECK = "ddp_check.json"
-
-
-class _AudioCounter:
-    """Wraps a batch iterator and counts the seconds of audio it yields."""
-
-    def __init__(self, iterator, sample_rate: int = 16000) -> None:
-        self.iterator = iterator
-        self.sample_rate = sample_rate
-        self.audio_seconds = 0.0
-        self.steps = 0
-
-    def __iter__(self):
-        for utt_ids, batch in self.iterator:
-            if "speech_lengths" in batch:
-                self.audio_seconds += float(batch["speech_lengths"].sum()) / self.sample_rate
-            self.steps += 1
-            yield utt_ids, batch
-
-
-def weights_checksum(model: torch.nn.Module) -> List[float]:
-    """Per-parameter sums and sums of squares (float64): equal on every rank iff in sync (for practical purposes)."""
-    values = []
-    for p in model.parameters():
-        data = p.detach().double()
-        values += [float(data.sum()), float((data * data).sum())]
-    return values
-
-
-class DistillTrainer(Trainer):
-    """ESPnet's trainer, resuming without unpickling code, logging training throughput and,
-    under DDP, checking at the end that every rank holds the same weights (``ddp_check.json``)."""
-
-    @classmethod
-    def run(cls, model, optimizers, schedulers, train_iter_factory, valid_iter_factory, plot_attention_iter_factory, trainer_options, distributed_option) -> None:
-        super().run(
-            model=model, optimizers=optimizers, schedulers=schedulers, train_iter_factory=train_iter_factory,
-            valid_iter_factory=valid_iter_factory, plot_attention_iter_factory=plot_attention_iter_factory,
-            trainer_options=trainer_options, distributed_option=distributed_option,
-        )
-        if distributed_option.distributed:
-            cls.check_ranks_in_sync(model, Path(trainer_options.output_dir), distributed_option)
-
-    @staticmethod
-    def check_ranks_in_sync(model: torch.nn.Module, output_dir: Path, distributed_option) -> None:
-        """Gather every rank's weight checksum; rank 0 writes them and fails if they differ."""
-        device = next(model.parameters()).device  # NCCL gathers CUDA tensors, gloo CPU ones
-        local = torch.tensor(weights_checksum(model), dtype=torch.float64, device=device)
-        gathered = [torch.zeros_like(local) for _ in range(distributed_option.dist_world_size)]
-        torch.distributed.all_gather(gathered, local)
-        gathered = [g.cpu() for g in gathered]
-        if distributed_option.dist_rank != 0:
-            return
-        identical = all(torch.equal(gathered[0], other) for other in gathered[1:])
-        with (output_dir / DDP_CHECK).open("w", encoding="utf-8") as f:
-            json.dump({"world_size": len(gathered), "identical": identical,
-                       "checksums": [[float(v) for v in g[:4]] for g in gathered]}, f, indent=2)  # fmt: skip
-        if not identical:
-            raise RuntimeError(f"DDP ranks finished with different weights; see {output_dir / DDP_CHECK}")
-        logging.info("DDP check: all %d ranks hold identical weights", len(gathered))
-
-    @classmethod
-    def resume(cls, checkpoint, model, reporter, optimizers, schedulers, scaler, ngpu: int = 0, strict: bool = True) -> None:
-        states = load_checkpoint(checkpoint, extra_globals=training_checkpoint_globals())
-        model.load_state_dict(states["model"], strict=strict)
-        reporter.load_state_dict(states["reporter"])
-        for optimizer, state in zip(optimizers, states["optimizers"]):
-            optimizer.load_state_dict(state)
-        for scheduler, state in zip(schedulers, states["schedulers"]):
-            if scheduler is not None:
-                scheduler.load_state_dict(state)
-        if scaler is not None and states.get("scaler") is not None:
-            scaler.load_state_dict(states["scaler"])
-        logging.info("resumed from %s at epoch %d", checkpoint, reporter.get_epoch())
-
-    @classmethod
-    def train_one_epoch(cls, model, iterator, optimizers, schedulers, scaler, reporter, summary_writer, options, distributed_option) -> bool:
-        counter = _AudioCounter(iterator)
-        start = time.perf_counter()
-        result = super().train_one_epoch(
-            model=model, iterator=counter, optimizers=optimizers, schedulers=schedulers, scaler=scaler,
-            reporter=reporter, summary_writer=summary_writer, options=options, distributed_option=distributed_option,
-        )
-        seconds = time.perf_counter() - start
-        if not distributed_option.distributed or distributed_option.dist_rank == 0:
-            record = {
-                "epoch": reporter.epoch,
-                "steps": counter.steps,
-                "audio_seconds": counter.audio_seconds,
-                "seconds": seconds,
-                "world_size": distributed_option.dist_world_size or 1,
-            }
-            with (Path(options.output_dir) / THROUGHPUT_LOG).open("a", encoding="utf-8") as f:
-                f.write(json.dumps(record) + "\n")
-            logging.info("epoch %d: %.1f s of audio per second on this rank", reporter.epoch, counter.audio_seconds / max(seconds, 1e-9))
-        return result
 
 
 def teacher_frontend_defaults(teacher: HubertTeacher) -> Dict[str, Any]:
@@ -158,12 +55,11 @@ def teacher_frontend_defaults(teacher: HubertTeacher) -> Dict[str, Any]:
     }
 
 
-class DistillTask(AbsTask):
+class DistillTask(SafeTask):
     """Distill a frozen HuBERT-class teacher into a student front-end and encoder."""
 
     num_optimizers: int = 1
     class_choices_list = [frontend_choices, encoder_choices, head_choices]
-    trainer = DistillTrainer
 
     @classmethod
     def add_task_arguments(cls, parser: argparse.ArgumentParser) -> None:

@@ -2,4 +2,4 @@
 
 from espnet_distill.teacher.hubert import HubertTeacher, TeacherOutput  # noqa: F401
 from espnet_distill.teacher.loaders import LOADERS, load_teacher  # noqa: F401
-from espnet_distill.teacher.safe_load import CheckpointError, load_checkpoint  # noqa: F401
+from espnet_distill.utils.checkpoint import CheckpointError, load_checkpoint  # noqa: F401

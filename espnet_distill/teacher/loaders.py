@@ -21,7 +21,7 @@ import inspect
 import json
 import re
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
+from typing import Any, Dict, Mapping, Optional, Tuple, Union
 
 import torch
 import yaml
@@ -30,11 +30,13 @@ from torchaudio.models.wav2vec2.utils.import_fairseq import _convert_state_dict 
 
 from espnet_distill.frontend.conv import parse_conv_layers
 from espnet_distill.teacher.hubert import HubertTeacher
-from espnet_distill.teacher.safe_load import CheckpointError, load_checkpoint
+from espnet_distill.utils.checkpoint import CheckpointError, load_checkpoint, load_state_into, require_entry
 
 PathLike = Union[str, Path]
 WAV2VEC2_ARGS = list(inspect.signature(wav2vec2_model).parameters)
 PRETRAIN_ARGS = list(inspect.signature(hubert_pretrain_model).parameters)
+# What sets ``trust_checkpoint`` for a teacher, named when a file is refused.
+TRUST_HINT = "trust_checkpoint: true in teacher_conf (check_teacher and distill_asr.sh: --trust_checkpoint true)"
 INFERENCE_OVERRIDES = {  # dropouts are off in eval mode anyway; no layerdrop for a teacher
     "encoder_projection_dropout": 0.0,
     "encoder_attention_dropout": 0.0,
@@ -42,22 +44,6 @@ INFERENCE_OVERRIDES = {  # dropouts are off in eval mode anyway; no layerdrop fo
     "encoder_dropout": 0.0,
     "encoder_layer_drop": 0.0,
 }
-
-
-def _state_dict_into(model: torch.nn.Module, state: Mapping[str, torch.Tensor], path: PathLike) -> None:
-    """Load ``state`` strictly; errors name the file and the key."""
-    expected = model.state_dict()
-    for key, value in expected.items():
-        if key not in state:
-            raise CheckpointError(f"{path}: missing key {key!r}")
-        if tuple(state[key].shape) != tuple(value.shape):
-            raise CheckpointError(
-                f"{path}: key {key!r} has shape {tuple(state[key].shape)}, expected {tuple(value.shape)}"
-            )
-    unexpected = [k for k in state if k not in expected]
-    if unexpected:
-        raise CheckpointError(f"{path}: unexpected key {unexpected[0]!r}")
-    model.load_state_dict(state)
 
 
 def _weight_norm_keys(state: Mapping[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
@@ -84,7 +70,7 @@ def _build(
     if missing:
         raise CheckpointError(f"{path}: configuration lacks {missing[0]!r}")
     model = wav2vec2_model(**kwargs)
-    _state_dict_into(model, _weight_norm_keys(state), path)
+    load_state_into(model, _weight_norm_keys(state), path)
     final_proj, label_embeddings = None, None
     if head is not None:
         proj_state, label_embeddings = head
@@ -94,14 +80,8 @@ def _build(
                 f"{path}: codeword embeddings have dim {label_embeddings.shape[1]} but final_proj "
                 f"outputs {final_proj.out_features} (several label sets are not supported)"
             )
-        _state_dict_into(final_proj, proj_state, path)
+        load_state_into(final_proj, proj_state, path)
     return HubertTeacher(model, final_proj, label_embeddings, logit_temp)
-
-
-def _require(mapping: Mapping, key: str, path: PathLike, where: str = "checkpoint") -> Any:
-    if not isinstance(mapping, Mapping) or key not in mapping:
-        raise CheckpointError(f"{path}: {where} has no {key!r} entry")
-    return mapping[key]
 
 
 def _as_dict(obj: Any) -> Dict[str, Any]:
@@ -136,16 +116,16 @@ def fairseq_config(model_cfg: Mapping[str, Any]) -> Dict[str, Any]:
 
 def load_fairseq(path: PathLike, trust_checkpoint: bool = False) -> HubertTeacher:
     """A fairseq HuBERT checkpoint (``hubert_base_ls960.pt`` layout)."""
-    checkpoint = load_checkpoint(path, trust=trust_checkpoint)
+    checkpoint = load_checkpoint(path, trust=trust_checkpoint, trust_hint=TRUST_HINT)
     if not isinstance(checkpoint, Mapping):
         raise CheckpointError(f"{path}: not a fairseq checkpoint (a {type(checkpoint).__name__})")
     if checkpoint.get("cfg") is not None:
-        model_cfg = _as_dict(_require(_as_dict(checkpoint["cfg"]), "model", path, "cfg"))
+        model_cfg = _as_dict(require_entry(_as_dict(checkpoint["cfg"]), "model", f"{path} (cfg)"))
     elif checkpoint.get("args") is not None:
         model_cfg = _as_dict(checkpoint["args"])
     else:
         raise CheckpointError(f"{path}: checkpoint has neither 'cfg' nor 'args'")
-    state = _require(checkpoint, "model", path)
+    state = require_entry(checkpoint, "model", path)
     head = None
     if "final_proj.weight" in state and "label_embs_concat" in state:
         head = ({"weight": state["final_proj.weight"], "bias": state["final_proj.bias"]}, state["label_embs_concat"])
@@ -187,8 +167,11 @@ def _huggingface_key(key: str) -> Optional[str]:
     return key
 
 
-def load_huggingface(path: PathLike) -> HubertTeacher:
-    """A Hugging Face ``HubertModel`` directory; it carries no codeword head."""
+def load_huggingface(path: PathLike, trust_checkpoint: bool = False) -> HubertTeacher:
+    """A Hugging Face ``HubertModel`` directory; it carries no codeword head.
+
+    ``trust_checkpoint`` only matters for ``pytorch_model.bin`` (safetensors hold no code).
+    """
     path = Path(path)
     config_file = path / "config.json"
     if not config_file.is_file():
@@ -208,7 +191,7 @@ def load_huggingface(path: PathLike) -> HubertTeacher:
             raise CheckpointError(f"{weights}: cannot read weights (truncated or corrupt?): {e}") from e
     elif (path / "pytorch_model.bin").is_file():
         weights = path / "pytorch_model.bin"
-        state = load_checkpoint(weights)
+        state = load_checkpoint(weights, trust=trust_checkpoint, trust_hint=TRUST_HINT)
     else:
         raise CheckpointError(f"{path}: no model.safetensors or pytorch_model.bin")
     try:
@@ -237,9 +220,9 @@ def _pretrain_head(state: Mapping[str, torch.Tensor], prefix: str = "") -> Tuple
 
 def load_torchaudio(path: PathLike, trust_checkpoint: bool = False) -> HubertTeacher:
     """``{"config": ..., "model": ...}`` of torchaudio's wav2vec2/HuBERT builders."""
-    checkpoint = load_checkpoint(path, trust=trust_checkpoint)
-    config = _require(checkpoint, "config", path)
-    state = _require(checkpoint, "model", path)
+    checkpoint = load_checkpoint(path, trust=trust_checkpoint, trust_hint=TRUST_HINT)
+    config = require_entry(checkpoint, "config", path)
+    state = require_entry(checkpoint, "model", path)
     if any(k.startswith("wav2vec2.") for k in state):
         body, head = _pretrain_head(state)
         return _build(config, body, path, head)
@@ -269,7 +252,7 @@ def load_espnet(path: PathLike, config: Optional[PathLike] = None, trust_checkpo
         if p.default is not inspect.Parameter.empty
     }
     encoder_config = {**defaults, **(espnet_config.get("encoder_conf") or {})}
-    checkpoint = load_checkpoint(path, trust=trust_checkpoint)
+    checkpoint = load_checkpoint(path, trust=trust_checkpoint, trust_hint=TRUST_HINT)
     state = checkpoint.get("model", checkpoint) if isinstance(checkpoint, Mapping) else checkpoint
     if not isinstance(state, Mapping):
         raise CheckpointError(f"{path}: not an ESPnet model checkpoint")

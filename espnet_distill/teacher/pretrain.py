@@ -24,6 +24,7 @@ from torchaudio.models import hubert_pretrain_model
 
 from espnet_distill.data.audio import INT16_SCALE, read_audio
 from espnet_distill.data.kaldi_dir import DataDirError, read_kaldi_map
+from espnet_distill.utils.checkpoint import CheckpointError, load_checkpoint, load_state_into, require_entry
 from espnet_distill.utils.fileio import atomic_write
 
 SAMPLES_PER_FRAME = 320
@@ -222,12 +223,15 @@ def pretrain(
     checkpoint_path = out_dir / "checkpoint.pt"
     step, epoch, history = 0, 0, []
     if checkpoint_path.is_file():
-        state = torch.load(checkpoint_path, map_location="cpu", weights_only=True)
-        _check_resumable(checkpoint_path, state.get("config", {}), config)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        step, epoch, history = state["step"], state["epoch"], state["history"]
+        state = load_checkpoint(checkpoint_path)
+        _check_resumable(checkpoint_path, require_entry(state, "config", checkpoint_path), config)
+        load_state_into(model, require_entry(state, "model", checkpoint_path), checkpoint_path)
+        try:
+            optimizer.load_state_dict(require_entry(state, "optimizer", checkpoint_path))
+            scheduler.load_state_dict(require_entry(state, "scheduler", checkpoint_path))
+        except (ValueError, KeyError, TypeError) as e:
+            raise CheckpointError(f"{checkpoint_path}: the optimizer state does not fit this model: {e}") from e
+        step, epoch, history = (require_entry(state, key, checkpoint_path) for key in ("step", "epoch", "history"))
         logging.info("resumed from %s at step %d", checkpoint_path, step)
     params = sum(p.numel() for p in model.wav2vec2.parameters())
     logging.info("HuBERT teacher: %.2f M parameters (without the codeword head)", params / 1e6)

@@ -72,3 +72,42 @@ def test_empty_file(tmp_path):
 def test_failing_pipe(tmp_path):
     with pytest.raises(AudioError, match=r"utterance 'u1': command 'false ' failed"):
         read_audio("u1", "false |")
+
+
+@pytest.mark.parametrize(
+    "fmt,subtype,atol",
+    [("WAV", "PCM_16", 0.0), ("WAV", "PCM_24", 0.0), ("WAV", "PCM_32", 0.0), ("WAV", "FLOAT", 0.0),
+     ("WAV", "DOUBLE", 0.0), ("FLAC", "PCM_16", 0.0), ("FLAC", "PCM_24", 0.0), ("WAV", "PCM_U8", 256.0)],
+)  # fmt: skip
+def test_every_encoding_reads_at_int16_scale_with_the_same_features(tmp_path, fmt, subtype, atol):
+    """The same signal stored as 16/24/32-bit PCM, float, double, FLAC or 8-bit: samples and fbank agree."""
+    import soundfile
+    import torch
+
+    from espnet_distill.features.fbank import FbankOptions, compute_fbank
+
+    t = np.arange(16000) / 16000
+    signal = (np.sin(2 * np.pi * 220 * t) * 0.2 + np.sin(2 * np.pi * 1300 * t) * 0.05) * 32767
+    reference = np.round(signal).astype(np.int16)  # a signal exactly representable in every encoding but 8-bit
+    path = tmp_path / f"a.{fmt.lower()}"
+    soundfile.write(str(path), reference.astype(np.float64) / 32768.0, 16000, format=fmt, subtype=subtype)
+    read, rate = read_audio("utt1", str(path))
+    assert rate == 16000 and read.dtype == np.float32
+    # not 0 almost everywhere, as reading a float file as int16 gives
+    assert np.abs(read).max() > 5000
+    np.testing.assert_allclose(read, reference.astype(np.float32), rtol=0, atol=atol)
+    if atol:  # 8-bit: its quantization noise fills the empty mel bins, so only the samples compare
+        return
+    opts = FbankOptions(dither=0.0)
+    torch.testing.assert_close(compute_fbank(read, opts), compute_fbank(reference.astype(np.float32), opts), atol=1e-4, rtol=0)
+
+
+def test_non_finite_float_samples_are_an_error(tmp_path):
+    import soundfile
+
+    samples = np.zeros(1600)
+    samples[100] = np.nan
+    path = tmp_path / "nan.wav"
+    soundfile.write(str(path), samples, 16000, subtype="FLOAT")
+    with pytest.raises(AudioError, match=r"utterance 'u1': .*nan.wav holds non-finite samples"):
+        read_audio("u1", str(path))

@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 import kaldiio
 
+from espnet_distill.data.audio import AudioError
 from espnet_distill.data.kaldi_dir import DataDirError
 from espnet_distill.data.validate import validate_data_dir
 from tests.conftest import write_wav
@@ -125,3 +126,18 @@ def test_missing_required_file(data_dir_copy):
         validate_data_dir(data_dir_copy)
     with pytest.raises(DataDirError, match="feats.scp is missing"):
         validate_data_dir(data_dir_copy, need_text=False, need_feats=True)
+
+
+def test_check_audio_runs_pipe_entries(data_dir_copy, tmp_path):
+    wav = data_dir_copy / "wav.scp"
+    rows = lines(wav)
+    utt, path = rows[0].split(maxsplit=1)
+    wav.write_text("\n".join([f"{utt} cat {path} |"] + rows[1:]) + "\n")
+    validate_data_dir(data_dir_copy, check_audio=True)  # a working pipe passes
+    wav.write_text("\n".join([f"{utt} cat {tmp_path}/gone.wav |"] + rows[1:]) + "\n")
+    with pytest.raises(AudioError, match=rf"utterance '{utt}': command 'cat .*gone.wav ' failed"):
+        validate_data_dir(data_dir_copy, check_audio=True)
+    write_wav(tmp_path / "r8k.wav", np.zeros(800), rate=8000)
+    wav.write_text("\n".join([f"{utt} cat {tmp_path}/r8k.wav |"] + rows[1:]) + "\n")
+    with pytest.raises(AudioError, match=rf"utterance '{utt}': the output of 'cat .*r8k.wav ' is sampled at 8000 Hz"):
+        validate_data_dir(data_dir_copy, check_audio=True)

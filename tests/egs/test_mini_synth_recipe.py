@@ -17,7 +17,7 @@ from espnet_distill.data.validate import validate_data_dir
 from espnet_distill.distill.export import load_student
 from espnet_distill.features.fbank import FbankOptions
 from espnet_distill.teacher import load_teacher
-from espnet_distill.teacher.safe_load import load_checkpoint
+from espnet_distill.utils.checkpoint import load_checkpoint
 from tests.conftest import REPO_ROOT, write_wav
 from tests.features.kaldi_reference import compare_with_kaldi
 

@@ -16,7 +16,7 @@ from espnet_distill.data.kaldi_dir import read_kaldi_map
 from espnet_distill.distill.export import export_teacher_as_student, load_student
 from espnet_distill.tasks.asr import ASRTask
 from espnet_distill.teacher import load_teacher
-from espnet_distill.teacher.safe_load import load_checkpoint
+from espnet_distill.utils.checkpoint import load_checkpoint
 from espnet_distill.text.tokens import Tokenizer, char_tokens, transcripts, write_token_list
 from tests.conftest import tiny_batch, write_wav
 

@@ -18,7 +18,7 @@ import yaml
 from espnet_distill.bin.speech_shape import write_speech_shape
 from espnet_distill.distill.export import load_student
 from espnet_distill.tasks.distill import DistillTask
-from espnet_distill.teacher.safe_load import load_checkpoint, training_checkpoint_globals
+from espnet_distill.utils.checkpoint import load_checkpoint, training_checkpoint_globals
 from tests.conftest import REPO_ROOT, tiny_batch
 
 CONFIGS = sorted(REPO_ROOT.glob("egs/*/asr1/conf/distill/*.yaml"))

@@ -288,3 +288,44 @@ def test_checkpoint_with_pickled_callable_is_refused_and_not_run(tmp_path):
     # Only an explicit trust runs it (here, harmlessly).
     load_teacher("torchaudio", path=str(tmp_path / "evil.pt"), trust_checkpoint=True)
     assert marker.exists()
+
+
+def test_a_hugging_face_pytorch_model_bin_is_refused_or_trusted_and_check_teacher_passes_trust(tmp_path, tiny_corpus):
+    from transformers import HubertConfig, HubertModel
+
+    from espnet_distill.bin import check_teacher
+
+    config = HubertConfig(
+        hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=96,
+        conv_dim=[c for c, _, _ in CONV], conv_kernel=[k for _, k, _ in CONV], conv_stride=[s for _, _, s in CONV],
+        num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=4,
+    )  # fmt: skip
+    HubertModel(config).save_pretrained(tmp_path / "hf")
+    # An older directory layout: pytorch_model.bin (a pickle) instead of model.safetensors.
+    from safetensors.torch import load_file
+
+    marker = tmp_path / "pwned"
+    torch.save({**load_file(tmp_path / "hf" / "model.safetensors"), "masked_spec_embed": Exploit(marker)}, tmp_path / "hf" / "pytorch_model.bin")
+    (tmp_path / "hf" / "model.safetensors").unlink()
+    # The refusal names the option that exists for teachers.
+    with pytest.raises(CheckpointError, match=r"pytorch_model.bin: refused .*trust_checkpoint: true in teacher_conf"):
+        load_teacher("huggingface", path=str(tmp_path / "hf"))
+    assert not marker.exists()
+    check_teacher.main(["--teacher", "huggingface", "--path", str(tmp_path / "hf"), "--trust_checkpoint", "true",
+                        "--data_dir", str(tiny_corpus["data"] / "dev"), "--out_dir", str(tmp_path / "out")])  # fmt: skip
+    assert marker.exists()
+    assert yaml.safe_load((tmp_path / "out" / "teacher.yaml").read_text())["teacher_conf"]["trust_checkpoint"] is True
+
+
+def test_extra_state_with_numpy_scalars_and_arrays_loads(tmp_path):
+    """Training state pickles numpy scalars and arrays: rebuilding them runs no code, so they load."""
+    import numpy as np
+
+    from espnet_distill.utils.checkpoint import load_checkpoint
+
+    state = {"model": {"w": torch.ones(2)}, "extra_state": {"best": np.float64(0.5), "step": np.int64(3),
+             "hist": np.arange(3)}}  # fmt: skip
+    torch.save(state, tmp_path / "ckpt.pt")
+    loaded = load_checkpoint(tmp_path / "ckpt.pt")
+    assert loaded["extra_state"]["best"] == 0.5 and loaded["extra_state"]["step"] == 3
+    np.testing.assert_array_equal(loaded["extra_state"]["hist"], np.arange(3))

@@ -1,0 +1,65 @@
+"""The base of both tasks: ESPnet's ``AbsTask`` with no checkpoint loaded unsafely.
+
+Training (``main_worker``: resume, ``--init_param``, n-best averaging) runs
+with ESPnet's own loads routed through the safe loader, and
+:meth:`SafeTask.build_model_from_file` (ESPnet's generic loader of a trained
+model) builds the model from its ``config.yaml`` and loads the weights
+strictly, naming the file and the key on any mismatch.
+"""
+
+import argparse
+import logging
+from pathlib import Path
+from typing import Optional, Tuple, Union
+
+import yaml
+from espnet2.tasks.abs_task import AbsTask
+from espnet2.train.abs_espnet_model import AbsESPnetModel
+
+from espnet_distill.tasks.trainer import SafeTrainer, espnet_loads_checked, load_training_file
+from espnet_distill.utils.checkpoint import CheckpointError, load_state_into
+
+
+class SafeTask(AbsTask):
+    """``AbsTask`` whose training and model loading never unpickle code."""
+
+    trainer = SafeTrainer
+
+    @classmethod
+    def main_worker(cls, args: argparse.Namespace) -> None:
+        with espnet_loads_checked():
+            super().main_worker(args)
+
+    @classmethod
+    def inference_args(cls, args: argparse.Namespace) -> argparse.Namespace:
+        """The training config turned into what rebuilds the trained model (hook for subclasses)."""
+        return args
+
+    @classmethod
+    def build_model_from_file(
+        cls,
+        config_file: Optional[Union[Path, str]] = None,
+        model_file: Optional[Union[Path, str]] = None,
+        device: str = "cpu",
+    ) -> Tuple[AbsESPnetModel, argparse.Namespace]:
+        """The model of ``config_file`` (default: ``config.yaml`` beside ``model_file``) with ``model_file``'s weights."""
+        if config_file is None:
+            if model_file is None:
+                raise ValueError("build_model_from_file needs config_file or model_file")
+            config_file = Path(model_file).parent / "config.yaml"
+        config_file = Path(config_file)
+        try:
+            config = yaml.safe_load(config_file.read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError) as e:
+            raise CheckpointError(f"{config_file}: cannot read the training config: {e}") from e
+        if not isinstance(config, dict):
+            raise CheckpointError(f"{config_file}: not a training config (a YAML mapping)")
+        args = cls.inference_args(argparse.Namespace(**config))
+        model = cls.build_model(args)
+        if model_file is not None:
+            state = load_training_file(model_file)
+            if isinstance(state, dict) and "module" in state and isinstance(state["module"], dict):
+                state = state["module"]  # DeepSpeed layout
+            load_state_into(model, state, model_file)
+            logging.info("loaded %s into the model of %s", model_file, config_file)
+        return model.to(device), args

@@ -1,0 +1,197 @@
+"""The trainer both tasks use: ESPnet's, with every checkpoint it reads loaded safely.
+
+:class:`SafeTrainer` resumes through the project's safe loader with errors
+that name the file and the key, logs training throughput per epoch
+(``throughput.jsonl``) and, under DDP, checks at the end that every rank
+holds the same weights (``ddp_check.json``).
+
+ESPnet's trainer also loads files in code this class cannot override: the
+n-best averaging at the end of training, ``--init_param`` and
+``build_model_from_file``.  :func:`espnet_loads_checked` routes the
+``torch.load`` of exactly those ESPnet modules through the safe loader while
+a task runs (:class:`espnet_distill.tasks.abs_task.SafeTask`).
+"""
+
+import contextlib
+import json
+import logging
+import sys
+import time
+import types
+from pathlib import Path
+from typing import Any, Iterator, List
+
+import torch
+from espnet2.train.trainer import Trainer
+
+from espnet_distill.utils.checkpoint import (
+    CheckpointError,
+    load_checkpoint,
+    load_state_into,
+    require_entry,
+    training_checkpoint_globals,
+)
+
+THROUGHPUT_LOG = "throughput.jsonl"
+DDP_CHECK = "ddp_check.json"
+# The ESPnet modules on the training and inference paths that call torch.load themselves.
+GUARDED_MODULES = (
+    "espnet2.train.trainer",  # Trainer.resume (also overridden below)
+    "espnet2.main_funcs.average_nbest_models",  # n-best averaging of <N>epoch.pth
+    "espnet2.torch_utils.load_pretrained_model",  # --init_param
+    "espnet2.tasks.abs_task",  # build_model_from_file
+)
+
+
+def load_training_file(path: Any, map_location: Any = "cpu") -> Any:
+    """A file written by ESPnet's trainer (checkpoint, epoch or averaged model), loaded safely."""
+    return load_checkpoint(path, extra_globals=training_checkpoint_globals(), map_location=map_location)
+
+
+class _TorchWithCheckedLoad(types.ModuleType):
+    """``torch`` as seen by a guarded ESPnet module: the same, but ``load`` is the safe loader."""
+
+    def __init__(self) -> None:
+        super().__init__("torch")
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(torch, name)
+
+    @staticmethod
+    def load(f: Any, map_location: Any = None, *args: Any, **kwargs: Any) -> Any:
+        # weights_only=False from ESPnet is ignored: nothing pickled runs.
+        return load_training_file(f, map_location="cpu" if map_location is None else map_location)
+
+
+@contextlib.contextmanager
+def espnet_loads_checked() -> Iterator[None]:
+    """While active, ESPnet's own checkpoint loads (:data:`GUARDED_MODULES`) use the safe loader."""
+    import importlib
+
+    modules = [importlib.import_module(name) for name in GUARDED_MODULES]
+    saved = [module.torch for module in modules]
+    checked = _TorchWithCheckedLoad()
+    for module in modules:
+        module.torch = checked
+    try:
+        yield
+    finally:
+        for module, original in zip(modules, saved):
+            module.torch = original
+
+
+def espnet_modules_calling_torch_load() -> List[str]:
+    """The imported ``espnet``/``espnet2`` modules whose source calls ``torch.load``."""
+    found = []
+    for name, module in list(sys.modules.items()):
+        path = getattr(module, "__file__", None)
+        if not name.startswith(("espnet.", "espnet2.")) or not path or not path.endswith(".py"):
+            continue
+        if "torch.load(" in Path(path).read_text(encoding="utf-8", errors="replace"):
+            found.append(name)
+    return sorted(found)
+
+
+class _AudioCounter:
+    """Wraps a batch iterator and counts the seconds of audio it yields."""
+
+    def __init__(self, iterator, sample_rate: int = 16000) -> None:
+        self.iterator = iterator
+        self.sample_rate = sample_rate
+        self.audio_seconds = 0.0
+        self.steps = 0
+
+    def __iter__(self):
+        for utt_ids, batch in self.iterator:
+            if "speech_lengths" in batch:
+                self.audio_seconds += float(batch["speech_lengths"].sum()) / self.sample_rate
+            self.steps += 1
+            yield utt_ids, batch
+
+
+def weights_checksum(model: torch.nn.Module) -> List[float]:
+    """Per-parameter sums and sums of squares (float64): equal on every rank iff in sync (for practical purposes)."""
+    values = []
+    for p in model.parameters():
+        data = p.detach().double()
+        values += [float(data.sum()), float((data * data).sum())]
+    return values
+
+
+class SafeTrainer(Trainer):
+    """ESPnet's trainer, resuming without unpickling code, logging training throughput and,
+    under DDP, checking at the end that every rank holds the same weights."""
+
+    @classmethod
+    def run(cls, model, optimizers, schedulers, train_iter_factory, valid_iter_factory, plot_attention_iter_factory, trainer_options, distributed_option) -> None:
+        super().run(
+            model=model, optimizers=optimizers, schedulers=schedulers, train_iter_factory=train_iter_factory,
+            valid_iter_factory=valid_iter_factory, plot_attention_iter_factory=plot_attention_iter_factory,
+            trainer_options=trainer_options, distributed_option=distributed_option,
+        )
+        if distributed_option.distributed:
+            cls.check_ranks_in_sync(model, Path(trainer_options.output_dir), distributed_option)
+
+    @staticmethod
+    def check_ranks_in_sync(model: torch.nn.Module, output_dir: Path, distributed_option) -> None:
+        """Gather every rank's weight checksum; rank 0 writes them and fails if they differ."""
+        device = next(model.parameters()).device  # NCCL gathers CUDA tensors, gloo CPU ones
+        local = torch.tensor(weights_checksum(model), dtype=torch.float64, device=device)
+        gathered = [torch.zeros_like(local) for _ in range(distributed_option.dist_world_size)]
+        torch.distributed.all_gather(gathered, local)
+        gathered = [g.cpu() for g in gathered]
+        if distributed_option.dist_rank != 0:
+            return
+        identical = all(torch.equal(gathered[0], other) for other in gathered[1:])
+        with (output_dir / DDP_CHECK).open("w", encoding="utf-8") as f:
+            json.dump({"world_size": len(gathered), "identical": identical,
+                       "checksums": [[float(v) for v in g[:4]] for g in gathered]}, f, indent=2)  # fmt: skip
+        if not identical:
+            raise RuntimeError(f"DDP ranks finished with different weights; see {output_dir / DDP_CHECK}")
+        logging.info("DDP check: all %d ranks hold identical weights", len(gathered))
+
+    @classmethod
+    def resume(cls, checkpoint, model, reporter, optimizers, schedulers, scaler, ngpu: int = 0, strict: bool = True) -> None:
+        states = load_training_file(checkpoint)
+        load_state_into(model, require_entry(states, "model", checkpoint), checkpoint, strict=strict)
+        reporter.load_state_dict(require_entry(states, "reporter", checkpoint))
+        saved_optimizers = require_entry(states, "optimizers", checkpoint)
+        saved_schedulers = require_entry(states, "schedulers", checkpoint)
+        if len(saved_optimizers) != len(optimizers) or len(saved_schedulers) != len(schedulers):
+            raise CheckpointError(
+                f"{checkpoint}: holds {len(saved_optimizers)} optimizers and {len(saved_schedulers)} schedulers, "
+                f"the task has {len(optimizers)} and {len(schedulers)}"
+            )
+        for optimizer, state in zip(optimizers, saved_optimizers):
+            try:
+                optimizer.load_state_dict(state)
+            except (ValueError, KeyError, TypeError) as e:
+                raise CheckpointError(f"{checkpoint}: the optimizer state does not fit this model: {e}") from e
+        for scheduler, state in zip(schedulers, saved_schedulers):
+            if scheduler is not None:
+                scheduler.load_state_dict(state)
+        if scaler is not None and states.get("scaler") is not None:
+            scaler.load_state_dict(states["scaler"])
+        logging.info("resumed from %s at epoch %d", checkpoint, reporter.get_epoch())
+
+    @classmethod
+    def train_one_epoch(cls, model, iterator, optimizers, schedulers, scaler, reporter, summary_writer, options, distributed_option) -> bool:
+        counter = _AudioCounter(iterator)
+        start = time.perf_counter()
+        result = super().train_one_epoch(
+            model=model, iterator=counter, optimizers=optimizers, schedulers=schedulers, scaler=scaler,
+            reporter=reporter, summary_writer=summary_writer, options=options, distributed_option=distributed_option,
+        )
+        seconds = time.perf_counter() - start
+        if not distributed_option.distributed or distributed_option.dist_rank == 0:
+            record = {
+                "epoch": reporter.epoch,
+                "steps": counter.steps,
+                "audio_seconds": counter.audio_seconds,
+                "seconds": seconds,
+                "world_size": distributed_option.dist_world_size or 1,
+            }
+            with (Path(options.output_dir) / THROUGHPUT_LOG).open("a", encoding="utf-8") as f:
+                f.write(json.dumps(record) + "\n")
+            logging.info("epoch %d: %.1f s of audio per second on this rank", reporter.epoch, counter.audio_seconds / max(seconds, 1e-9))
+        return result

@@ -1,0 +1,193 @@
+"""The one way this project loads a checkpoint: without executing pickled code.
+
+``torch.load(weights_only=True)`` only rebuilds tensors and plain containers.
+Real checkpoints also pickle a few configuration objects; those on
+:data:`ALLOWED_GLOBALS` are rebuilt as inert stand-ins (fairseq need not be
+installed).  Anything else is refused unless the caller explicitly trusts
+the file, which then loads with ``weights_only=False``.
+
+Every error is a :class:`CheckpointError` naming the file and, where one
+applies, the key: a missing, truncated or corrupt file, a refused object, a
+missing entry (:func:`require_entry`), a state that does not fit the module
+built for it (:func:`load_state_into`).
+"""
+
+import argparse
+import collections
+import logging
+import pickle
+import zipfile
+from pathlib import Path
+from typing import Any, Mapping, Optional, Sequence, Union
+
+import torch
+
+PathLike = Union[str, Path]
+NO_TRUST_OPTION = (
+    "This entry point has no option to trust a file; if you trust it, load it yourself and "
+    "re-save its tensors with torch.save(state_dict)."
+)
+
+
+class CheckpointError(ValueError):
+    """A checkpoint is missing, truncated, unsafe or not in the expected layout."""
+
+
+class PickledConfig:
+    """Inert stand-in for a configuration object pickled in a checkpoint.
+
+    It only stores the attributes it is given; it has no behaviour to run.
+    """
+
+    def __setstate__(self, state: Any) -> None:
+        if isinstance(state, tuple) and len(state) == 2:  # (dict, slots)
+            state = {**(state[0] or {}), **(state[1] or {})}
+        if isinstance(state, dict):
+            self.__dict__.update(state)
+        else:
+            self.__dict__["state"] = state
+
+    def __repr__(self) -> str:
+        return f"PickledConfig({self.__dict__})"
+
+
+class FairseqDictionary(PickledConfig):
+    """Stand-in for ``fairseq.data.dictionary.Dictionary`` (symbols, counts)."""
+
+
+def _numpy_globals() -> list:
+    """What pickled numpy scalars and arrays need: their constructors, ``dtype`` and the dtype classes.
+
+    Scalars and arrays are rebuilt from a dtype, a shape and raw bytes; none of these runs code.
+    """
+    import numpy as np
+
+    names = ("float64", "float32", "float16", "int64", "int32", "int16", "int8", "uint8", "bool")
+    constructors = [np._core.multiarray.scalar, np._core.multiarray._reconstruct, np.ndarray, np.dtype]
+    return [*constructors, *{type(np.dtype(name)) for name in names}]
+
+
+def _allowed_globals() -> list:
+    allowed: list = [
+        argparse.Namespace,
+        (FairseqDictionary, "fairseq.data.dictionary.Dictionary"),
+        # OmegaConf configs and extra training state pickle these; calling them runs no code
+        collections.defaultdict,
+        collections.OrderedDict,
+        dict,
+        list,
+        int,
+        *_numpy_globals(),
+    ]
+    try:  # newer fairseq checkpoints may pickle OmegaConf configs
+        import typing
+
+        from omegaconf import DictConfig, ListConfig
+        from omegaconf.base import ContainerMetadata, Metadata
+        from omegaconf.nodes import AnyNode
+
+        allowed += [DictConfig, ListConfig, ContainerMetadata, Metadata, AnyNode, typing.Any]
+    except ImportError:
+        pass
+    return allowed
+
+
+ALLOWED_GLOBALS = _allowed_globals()
+
+
+def training_checkpoint_globals() -> list:
+    """What ESPnet's training checkpoints pickle besides tensors, containers and numpy scalars.
+
+    Its reporter holds ``datetime.timedelta`` values; rebuilding one runs no code.
+    """
+    import datetime
+
+    return [datetime.timedelta]
+
+
+def _unpickler_reason(message: str) -> str:
+    """The line of torch's weights-only error that says what was refused."""
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    for line in lines:
+        if "GLOBAL" in line or "Unsupported" in line:
+            return line
+    for previous, line in zip(lines, lines[1:]):
+        if previous.endswith("WeightsUnpickler error:"):
+            return line
+    return "an object outside the allow-list"
+
+
+def load_checkpoint(
+    path: PathLike,
+    trust: bool = False,
+    extra_globals: Sequence = (),
+    trust_hint: Optional[str] = None,
+    map_location: Any = "cpu",
+) -> Any:
+    """Load ``path`` without running pickled code (unless ``trust``).
+
+    Args:
+        trust: load with ``weights_only=False``: pickled code in the file runs.
+        extra_globals: more classes allowed besides :data:`ALLOWED_GLOBALS`.
+        trust_hint: the option that sets ``trust`` at the caller's entry point,
+            named in the refusal message; None: the entry point has none.
+        map_location: as for ``torch.load``.
+
+    Raises :class:`CheckpointError` naming the file for a missing, truncated
+    or corrupt file, and for a pickled object outside the allow-list.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint file")
+    if trust:
+        logging.warning("%s: loading with weights_only=False: pickled code in it will run", path)
+    try:
+        with torch.serialization.safe_globals([*ALLOWED_GLOBALS, *extra_globals]):
+            return torch.load(path, map_location=map_location, weights_only=not trust)
+    except pickle.UnpicklingError as e:
+        message = str(e)
+        if not trust and "Weights only load failed" in message:
+            reason = _unpickler_reason(message)
+            how = f"If you trust this file, set {trust_hint} to load it with weights_only=False." if trust_hint else NO_TRUST_OPTION
+            raise CheckpointError(
+                f"{path}: refused to load: it pickles an object outside the allow-list ({reason}). "
+                f"Nothing was executed. {how}"
+            ) from None
+        raise CheckpointError(f"{path}: corrupt checkpoint: {e}") from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError, TypeError) as e:
+        first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise CheckpointError(f"{path}: cannot read checkpoint (truncated or corrupt?): {first_line}") from None
+
+
+def require_entry(checkpoint: Any, key: str, path: PathLike) -> Any:
+    """``checkpoint[key]``, or a :class:`CheckpointError` naming the file and the key."""
+    if not isinstance(checkpoint, Mapping):
+        raise CheckpointError(f"{path}: holds a {type(checkpoint).__name__}, expected a dict with {key!r}")
+    if key not in checkpoint:
+        raise CheckpointError(f"{path}: missing entry {key!r} (has {', '.join(map(repr, list(checkpoint)[:8]))})")
+    return checkpoint[key]
+
+
+def load_state_into(module: torch.nn.Module, state: Any, path: PathLike, strict: bool = True) -> None:
+    """``module.load_state_dict(state)``; a mismatch is a :class:`CheckpointError` naming the file and the key.
+
+    With ``strict``, every key of the module must be in ``state`` with the
+    same shape and ``state`` may have no other key.
+    """
+    if not isinstance(state, Mapping):
+        raise CheckpointError(f"{path}: holds a {type(state).__name__}, expected a state dict of tensors")
+    expected = module.state_dict()
+    for key, value in expected.items():
+        if key not in state:
+            if strict:
+                raise CheckpointError(f"{path}: missing key {key!r}")
+            continue
+        have = state[key]
+        if not isinstance(have, torch.Tensor):
+            raise CheckpointError(f"{path}: key {key!r} holds a {type(have).__name__}, expected a tensor")
+        if tuple(have.shape) != tuple(value.shape):
+            raise CheckpointError(f"{path}: key {key!r} has shape {tuple(have.shape)}, expected {tuple(value.shape)}")
+    unexpected = [k for k in state if k not in expected]
+    if strict and unexpected:
+        raise CheckpointError(f"{path}: unexpected key {unexpected[0]!r}")
+    module.load_state_dict({k: v for k, v in state.items() if k in expected}, strict=strict)
