@@ -97,6 +97,14 @@ def test_unknown_option_is_rejected(recipe):
     target, _ = recipe
     result = run(["./run.sh", "--stop-stage", "2", "--n_j", "3"], target, check=False)
     assert result.returncode == 2 and "unknown option --n_j" in result.stderr
+    # A stage that is no integer, or a missing value, is an error before anything runs (not "Successfully finished").
+    for args, message in [(["--stage", "abc"], "option --stage takes a non-negative integer, not 'abc'"),
+                          (["--stop_stage", "1.5"], "option --stop_stage takes a non-negative integer, not '1.5'"),
+                          (["--stage", "--stop_stage", "2"], "option --stage needs a value (got the option --stop_stage)"),
+                          (["--seed", "x"], "option --seed takes a non-negative integer, not 'x'")]:  # fmt: skip
+        result = run(["./run.sh", *args], target, check=False)
+        assert result.returncode == 2 and message in result.stderr, args
+        assert "Successfully finished" not in result.stdout
 
 
 @pytest.fixture(scope="module")

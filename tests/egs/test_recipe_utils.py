@@ -24,9 +24,11 @@ PARSE_SCRIPT = textwrap.dedent(
     stage=1
     foo_bar=default
     use_gpu=false
+    seed=""
+    _int_options="seed"
     help_message="Usage: test [options] <a> <b>"
     . {UTILS}/parse_options.sh
-    echo "stage=$stage foo_bar=$foo_bar use_gpu=$use_gpu rest=$*"
+    echo "stage=$stage foo_bar=$foo_bar use_gpu=$use_gpu seed=$seed rest=$*"
     """
 )
 
@@ -34,10 +36,15 @@ PARSE_SCRIPT = textwrap.dedent(
 @pytest.mark.parametrize(
     "args, expected",
     [
-        ("--stage 3 x y", "stage=3 foo_bar=default use_gpu=false rest=x y"),
-        ("--foo_bar hello --use_gpu true", "stage=1 foo_bar=hello use_gpu=true rest="),
-        ("--foo-bar=a=b -- --stage", "stage=1 foo_bar=a=b use_gpu=false rest=--stage"),
-        ("--foo_bar ''", "stage=1 foo_bar= use_gpu=false rest="),
+        ("--stage 3 x y", "stage=3 foo_bar=default use_gpu=false seed= rest=x y"),
+        ("--foo_bar hello --use_gpu true", "stage=1 foo_bar=hello use_gpu=true seed= rest="),
+        ("--foo-bar=a=b -- --stage", "stage=1 foo_bar=a=b use_gpu=false seed= rest=--stage"),
+        ("--foo_bar ''", "stage=1 foo_bar= use_gpu=false seed= rest="),
+        ("--seed 7 --stage=10", "stage=10 foo_bar=default use_gpu=false seed=7 rest="),
+        ("--seed ''", "stage=1 foo_bar=default use_gpu=false seed= rest="),
+        # a value that merely looks like an option of another program is a value
+        ("--foo_bar '--max_epoch 4'", "stage=1 foo_bar=--max_epoch 4 use_gpu=false seed= rest="),
+        ("--foo_bar --max_epoch", "stage=1 foo_bar=--max_epoch use_gpu=false seed= rest="),
     ],
 )
 def test_parse_options_sets_variables(tmp_path, args, expected):
@@ -54,6 +61,13 @@ def test_parse_options_sets_variables(tmp_path, args, expected):
         ("--PATH /x", "unknown option --PATH"),
         ("--use_gpu yes", "option --use_gpu takes true or false, not 'yes'"),
         ("--stage", "option --stage needs a value"),
+        ("--stage --foo_bar x", "option --stage needs a value (got the option --foo_bar)"),
+        ("--foo_bar --use-gpu true", "option --foo_bar needs a value (got the option --use_gpu)"),
+        ("--stage abc", "option --stage takes a non-negative integer, not 'abc'"),
+        ("--stage 1.5", "option --stage takes a non-negative integer, not '1.5'"),
+        ("--stage ''", "option --stage takes a non-negative integer, not ''"),
+        ("--stage=-1", "option --stage takes a non-negative integer, not '-1'"),
+        ("--seed x", "option --seed takes a non-negative integer, not 'x'"),
     ],
 )
 def test_parse_options_rejects_bad_options(tmp_path, args, message):
@@ -95,6 +109,36 @@ def test_local_runner_single_job_and_bad_range(tmp_path):
     assert "# Ended (code 0)" in (tmp_path / "log" / "one.log").read_text()
     bad = bash(f"{UTILS}/jobs/local.sh JOB=3:1 log/x.JOB.log true", tmp_path)
     assert bad.returncode == 2 and "empty job range" in bad.stderr
+
+
+def test_a_rerun_keeps_the_earlier_attempts_logs(tmp_path):
+    runner = f"{UTILS}/jobs/local.sh log/train.log bash -c"
+    assert bash(f"{runner} 'echo first attempt; exit 3'", tmp_path).returncode == 1
+    assert bash(f"{runner} 'echo second attempt; exit 4'", tmp_path).returncode == 1
+    assert bash(f"{runner} 'echo third attempt'", tmp_path).returncode == 0
+    logs = {p.name: p.read_text() for p in (tmp_path / "log").iterdir()}
+    assert sorted(logs) == ["train.log", "train.log.1", "train.log.2"]
+    assert "first attempt" in logs["train.log.1"] and "# Ended (code 3)" in logs["train.log.1"]
+    assert "second attempt" in logs["train.log.2"] and "# Ended (code 4)" in logs["train.log.2"]
+    assert "third attempt" in logs["train.log"] and "# Ended (code 0)" in logs["train.log"]
+
+
+def test_path_sh_only_activates_and_names_the_installer_when_there_is_no_environment(tmp_path):
+    path_sh = REPO_ROOT / "egs" / "TEMPLATE" / "asr1" / "path.sh"
+    result = bash(f"set -e; ESPNET_DISTILL_ROOT={tmp_path} . {path_sh}; echo activated", tmp_path)
+    assert result.returncode == 1 and "activated" not in result.stdout
+    assert f"create it with: {tmp_path}/tools/install.sh" in result.stderr
+    # With an environment it activates it and installs nothing.
+    tools = tmp_path / "tools"
+    (tools / "venv" / "bin").mkdir(parents=True)
+    (tools / "venv" / "bin" / "python").write_text("#!/bin/sh\n")
+    (tools / "venv" / "bin" / "python").chmod(0o755)
+    (tools / "activate.sh").write_bytes((REPO_ROOT / "tools" / "activate.sh").read_bytes())
+    (tools / "install.sh").write_text(f"#!/bin/sh\ntouch {tmp_path}/installed\n")
+    (tools / "install.sh").chmod(0o755)
+    result = bash(f"set -e; ESPNET_DISTILL_ROOT={tmp_path} . {path_sh}; command -v python", tmp_path)
+    assert result.returncode == 0 and result.stdout.strip() == str(tools / "venv" / "bin" / "python")
+    assert not (tmp_path / "installed").exists()
 
 
 def test_slurm_runner_submits_an_array(tmp_path):

@@ -71,6 +71,7 @@ skip_bad_utterances=false  # decode the rest when an utterance cannot be read
 # Benchmark
 benchmark_args=""          # extra options of espnet_distill.bin.benchmark (e.g. "--max_utts 200 --repeats 1")
 
+_int_options="seed"       # integers with an empty default (parse_options.sh checks the rest by their defaults)
 help_message="Usage: $0 [options]
 e.g.: $0 --stage 1 --stop_stage 2 --nj 4
 Options:

@@ -9,6 +9,8 @@
 #   ./run.sh --ngpu 4 --teacher_format huggingface --teacher_path downloads/hubert-base-ls960
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
+# Sets up a fresh machine (Debian packages, tools/venv); quick once done. path.sh only activates.
+"${ESPNET_DISTILL_ROOT:-$(cd ../../.. && pwd)}/tools/install.sh"
 . ./db.sh
 
 ./distill_asr.sh \

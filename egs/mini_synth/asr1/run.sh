@@ -9,6 +9,8 @@
 # one thread each run at once: on 2 cores, 1.5x the throughput of one at a time.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
+# Sets up a fresh machine (Debian packages, tools/venv); quick once done. path.sh only activates.
+"${ESPNET_DISTILL_ROOT:-$(cd ../../.. && pwd)}/tools/install.sh"
 
 ./distill_asr.sh \
   --train_set train \

@@ -5,7 +5,8 @@
 #   <runner> [options] [JOB=1:N] <log> <command> [<arg> ...]
 # Every occurrence of the name JOB in <log> and in the arguments is replaced by
 # the job index.  Each job writes its command, start and end (with exit code)
-# into its own log.  The runner exits 1 naming the log of every failed job.
+# into its own log; an earlier attempt's log is kept as <log>.1, <log>.2, ...
+# The runner exits 1 naming the log of every failed job.
 #
 # Options (a runner ignores what its backend cannot use):
 #   --max_jobs_run N   at most N jobs at a time (0: no limit)
@@ -63,6 +64,15 @@ jobs_parse_args() {
   job_log=$1
   shift
   job_cmd=("$@")
+}
+
+# keep_earlier_log <log>: an existing <log>, an earlier attempt's, is kept as <log>.1, <log>.2, ...
+# (oldest first), so that a rerun never overwrites the reason a run failed.
+keep_earlier_log() {
+  local log=$1 n=1
+  [ -e "${log}" ] || return 0
+  while [ -e "${log}.${n}" ]; do n=$((n + 1)); done
+  mv "${log}" "${log}.${n}"
 }
 
 # job_subst <index> <string>: the string with the job variable replaced by the index.

@@ -9,6 +9,7 @@ run_one() {
   log=$(job_subst "${index}" "${job_log}")
   job_argv "${index}"
   mkdir -p "$(dirname "${log}")"
+  keep_earlier_log "${log}"
   {
     printf '#'
     printf ' %q' "${job_argv_out[@]}"

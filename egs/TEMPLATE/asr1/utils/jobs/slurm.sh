@@ -13,6 +13,7 @@ mkdir -p "${qdir}"
 for ((i = job_start; i <= job_end; i++)); do
   log=$(job_subst "$i" "${job_log}")
   mkdir -p "$(dirname "${log}")"
+  keep_earlier_log "${log}"
   job_argv "$i"
   {
     echo '#!/usr/bin/env bash'
