@@ -2,8 +2,9 @@
 
 Writes ``<out_dir>/teacher.yaml`` (``teacher`` and ``teacher_conf``, for the
 later stages) and ``teacher_info.json`` (layers, width, parameters, codewords).
-The recipe redistills every student older than ``teacher.yaml``, so a rerun
-leaves it untouched unless its content changed or the checkpoint is newer.
+The recipe reruns this only when the checkpoint or the options changed
+(``espnet_distill.bin.stage_stamp``), and redoes the later stages when the
+content of ``teacher.yaml`` or of the checkpoint changed.
 
 Example:
     python -m espnet_distill.bin.check_teacher --teacher fairseq \\
@@ -25,17 +26,6 @@ from espnet_distill.teacher import LOADERS, CheckpointError, load_teacher
 from espnet_distill.utils.config import str2bool
 from espnet_distill.utils.fileio import atomic_write
 from espnet_distill.utils.log import setup_logging
-
-
-def write_teacher_yaml(path: Path, spec: dict, checkpoint: Path) -> bool:
-    """Write ``spec`` to ``path`` unless it holds it already and ``checkpoint`` is not newer; True if written."""
-    text = yaml.safe_dump(spec)
-    if path.is_file() and path.read_text() == text:
-        if not checkpoint.exists() or checkpoint.stat().st_mtime <= path.stat().st_mtime:
-            return False
-    with atomic_write(path) as f:
-        f.write(text)
-    return True
 
 
 def main(argv: Optional[List[str]] = None) -> None:
@@ -71,8 +61,8 @@ def main(argv: Optional[List[str]] = None) -> None:
     }
     with atomic_write(args.out_dir / "teacher_info.json") as f:
         json.dump(info, f, indent=2)
-    if not write_teacher_yaml(args.out_dir / "teacher.yaml", {"teacher": args.teacher, "teacher_conf": conf}, Path(args.path)):
-        logging.info("%s is up to date", args.out_dir / "teacher.yaml")
+    with atomic_write(args.out_dir / "teacher.yaml") as f:
+        yaml.safe_dump({"teacher": args.teacher, "teacher_conf": conf}, f)
     logging.info("teacher: %s", info)
 
 

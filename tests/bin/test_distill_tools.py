@@ -1,13 +1,11 @@
 """speech_shape (audio checked before training) and distill_train's --teacher_yaml."""
 
-import os
 
 import numpy as np
 import pytest
 import soundfile
 import yaml
 
-from espnet_distill.bin.check_teacher import main as check_teacher
 from espnet_distill.bin.distill_train import teacher_yaml_args
 from espnet_distill.bin.speech_shape import write_speech_shape
 from espnet_distill.data.audio import AudioError
@@ -45,20 +43,3 @@ def test_teacher_yaml_becomes_teacher_options_that_explicit_ones_override(tmp_pa
     (tmp_path / "bad.yaml").write_text("teacher_conf: {}\n")
     with pytest.raises(SystemExit, match="cannot read teacher"):
         teacher_yaml_args(["--teacher_yaml", str(tmp_path / "bad.yaml")])
-
-
-def test_check_teacher_leaves_an_unchanged_teacher_yaml_alone(tiny_corpus, tiny_teacher_path, tmp_path):
-    # The recipe redistills every student older than teacher.yaml: a rerun must not touch it.
-    checkpoint = tmp_path / "teacher.pt"
-    checkpoint.write_bytes(tiny_teacher_path.read_bytes())
-    argv = ["--teacher", "torchaudio", "--path", str(checkpoint), "--data_dir", str(tiny_corpus["data"] / "dev"), "--out_dir", str(tmp_path / "t")]
-    check_teacher(argv)
-    written = tmp_path / "t" / "teacher.yaml"
-    assert yaml.safe_load(written.read_text()) == {"teacher": "torchaudio", "teacher_conf": {"path": str(checkpoint)}}
-    os.utime(written, (1e9, 1e9))
-    os.utime(checkpoint, (1e9 - 10, 1e9 - 10))
-    check_teacher(argv)
-    assert written.stat().st_mtime == 1e9  # same content, older checkpoint: untouched
-    os.utime(checkpoint, (1e9 + 10, 1e9 + 10))  # a new teacher (stage 4 pretrained again)
-    check_teacher(argv)
-    assert written.stat().st_mtime > 1e9 + 10

@@ -138,7 +138,8 @@ def test_teacher_stages_at_tiny_size(teacher_stages):
     assert "# Ended (code 0)" in (target / "exp" / "hubert_pretrain" / "log" / "hubert_pretrain.log").read_text()
     # A rerun finds everything done.
     again = run(["./run.sh", "--stage", "3", "--stop_stage", "4", *options], target)
-    assert "up to date" in again.stdout and "pretraining" not in again.stdout
+    assert again.stdout.count("skip: up to date") == 3  # k-means, pretraining, the teacher check
+    assert "k-means targets of MFCC" not in again.stdout and "pretraining a HuBERT" not in again.stdout
 
 
 SHORT_TRAINING = "--max_epoch 1 --num_iters_per_epoch 2 --batch_bins 200000 --num_workers 0"
@@ -172,8 +173,8 @@ def test_distillation_stage_runs_every_config_at_tiny_size(distilled):
     frontend, _, _ = load_student(target / "exp" / "distill_deep_thin_reg_kl_fbank")
     np.testing.assert_allclose(frontend.cmvn_mean.numpy(), stats["sum"] / stats["count"], rtol=1e-5)
     assert result.stdout.count("distilling into") == 8
-    again = run(["./run.sh", "--stage", "5", "--stop_stage", "5", "--distill_configs", "all"], target)
-    assert again.stdout.count("is up to date") == 8 and "distilling into" not in again.stdout
+    again = run(["./run.sh", "--stage", "5", "--stop_stage", "5", "--distill_configs", "all", "--distill_args", SHORT_TRAINING], target)
+    assert again.stdout.count("skip: up to date") == 8 + 2 and "distilling into" not in again.stdout  # + 2 speech shapes
 
 
 def test_parallel_training_jobs_finish_the_others_and_name_the_failed_one(distilled):
@@ -201,11 +202,13 @@ def test_missing_real_teacher_says_what_to_put_where(recipe):
     assert "hubert_base_ls960.pt for fairseq" in result.stdout
 
 
-def test_finetuning_decoding_scoring_and_results_at_tiny_size(distilled):
+def test_finetuning_decoding_scoring_and_results_at_tiny_size(distilled, teacher_stages):
     target, _ = distilled
+    _, _, teacher_options = teacher_stages
     # Both front-ends: the wav_cnn student and its fbank swap, each distilled and from scratch.
     configs = "conf/distill/deep_thin_reg_kl.yaml conf/distill/deep_thin_reg_kl_fbank.yaml"
-    options = ["--finetune_args", SHORT_TRAINING, "--decode_sets", "test", "--nj", "2", "--distill_configs", configs]
+    options = ["--finetune_args", SHORT_TRAINING, "--decode_sets", "test", "--nj", "2", "--distill_configs", configs,
+               "--distill_args", SHORT_TRAINING]  # fmt: skip
     result = run(["./run.sh", "--stage", "6", "--stop_stage", "9", *options], target)
     models = ["teacher", "deep_thin_reg_kl", "scratch_deep_thin_reg_kl", "deep_thin_reg_kl_fbank", "scratch_deep_thin_reg_kl_fbank"]
     for model in models:
@@ -234,8 +237,51 @@ def test_finetuning_decoding_scoring_and_results_at_tiny_size(distilled):
     assert "|dataset|params|fine-tuning set|Snt|Wrd|Corr|Sub|Del|Ins|Err|S.Err|RTF|" in results
     assert all(f"asr_{m}_train/decode_ctc_greedy/test" in results for m in models)
     assert results in result.stdout  # printed at the end
-    # A rerun from stage 4 (the teacher checked again) redoes nothing downstream.
-    again = run(["./run.sh", "--stage", "4", "--stop_stage", "9", *options], target)
+    # A rerun from stage 4 with the same options redoes nothing.
+    again = run(["./run.sh", "--stage", "4", "--stop_stage", "9", *options, *teacher_options], target)
     assert "distilling into" not in again.stdout and "the teacher in the student format" not in again.stdout
-    assert "Stage 7: fine-tuning" not in again.stdout and "decoding test" not in again.stdout
+    assert "front-end) on train (log:" not in again.stdout and "decoding test with" not in again.stdout
     assert "benchmark on" not in again.stdout and "## Size and speed" in again.stdout
+    assert "run:" not in again.stdout
+
+
+def test_reruns_redo_exactly_what_changed(distilled, teacher_stages):
+    """Touched files change nothing; an edited config or a changed extra argument redoes that step alone."""
+    target, _ = distilled
+    _, _, teacher_options = teacher_stages
+    distill = ["./run.sh", "--stage", "5", "--stop_stage", "5", "--distill_configs", "all"]
+    # Touch every upstream output and config without changing them: nothing is redone.
+    for path in [*target.glob("conf/distill/*.yaml"), target / "data" / "train" / "wav.scp", target / "exp" / "teacher" / "teacher.yaml",
+                 target / "exp" / "hubert_pretrain" / "teacher.pt", *target.glob("exp/hubert_kmeans/*/labels")]:  # fmt: skip
+        os.utime(path)
+    again = run(["./run.sh", "--stage", "3", "--stop_stage", "4", *teacher_options], target)
+    assert again.stdout.count("skip: up to date") == 3 and ": run: " not in again.stdout
+    again = run([*distill, "--distill_args", SHORT_TRAINING], target)
+    assert ": run: " not in again.stdout and "distilling into" not in again.stdout
+    # An edited config redoes that student alone, starting again (its old checkpoints removed, its log kept).
+    config = target / "conf" / "distill" / "deep_thin_reg_kl.yaml"
+    assert "\nseed: 1\n" in config.read_text()
+    config.write_text(config.read_text().replace("\nseed: 1\n", "\nseed: 4\n"))
+    again = run([*distill, "--distill_args", SHORT_TRAINING], target)
+    redone = [line for line in again.stdout.splitlines() if "distillation into" in line and ": run: " in line]
+    assert len(redone) == 1 and "exp/distill_deep_thin_reg_kl: run: config conf/distill/deep_thin_reg_kl.yaml changed" in redone[0]
+    assert again.stdout.count("distilling into") == 1
+    exp = target / "exp" / "distill_deep_thin_reg_kl"
+    assert (exp / "train.log.1").is_file() and "# Ended (code 0)" in (exp / "train.log").read_text()
+    # A changed extra argument redoes the step that takes it.
+    one = ["./run.sh", "--stage", "5", "--stop_stage", "5", "--distill_configs", "conf/distill/deep_thin_reg.yaml"]
+    again = run([*one, "--distill_args", SHORT_TRAINING + " --patience 5"], target)
+    assert "exp/distill_deep_thin_reg: run: distill_args changed" in again.stdout and again.stdout.count("distilling into") == 1
+    # Stages 3-4: an edited k-means config reruns k-means; unchanged targets leave the teacher alone.
+    kmeans_config = Path(teacher_options[teacher_options.index("--kmeans_config") + 1])
+    kmeans_config.write_text(kmeans_config.read_text() + "# the same clustering\n")
+    again = run(["./run.sh", "--stage", "3", "--stop_stage", "4", *teacher_options], target)
+    assert "k-means targets: exp/hubert_kmeans: run: config" in again.stdout
+    assert "pretraining a HuBERT" not in again.stdout and "HuBERT pretraining: exp/hubert_pretrain: skip" in again.stdout
+    # An edited pretraining config retrains the teacher from the start, and the teacher is checked again.
+    pretrain_config = Path(teacher_options[teacher_options.index("--pretrain_config") + 1])
+    pretrain_config.write_text(pretrain_config.read_text().replace("max_steps: 6", "max_steps: 4"))
+    again = run(["./run.sh", "--stage", "3", "--stop_stage", "4", *teacher_options], target)
+    assert "HuBERT pretraining: exp/hubert_pretrain: run: config" in again.stdout and "pretraining a HuBERT" in again.stdout
+    assert json.loads((target / "exp" / "hubert_pretrain" / "results.json").read_text())["step"] == 4
+    assert "teacher check: exp/teacher: run: checkpoint exp/hubert_pretrain/teacher.pt changed" in again.stdout

@@ -15,6 +15,12 @@
 #   Stage 8: decoding of --decode_sets over --nj jobs, sclite scoring (score_wer/, score_cer/)
 #   Stage 9: the size and CPU speed benchmark (exp/benchmark/) and RESULTS.md in the recipe
 #            dir, regenerated from exp/ and printed
+#
+# Rerunning is safe: every step records what produced its output (its configs, arguments
+# and the upstream outputs it read, by content) in <out dir>/.stage_inputs.json, and is
+# redone exactly when one of them changed; the log says why each step runs or is skipped.
+# A changed training step starts again (its stale checkpoints removed, logs kept); an
+# interrupted one with unchanged inputs resumes.
 set -euo pipefail
 
 log() {
@@ -119,6 +125,23 @@ fi
 . ./path.sh
 . ./cmd.sh
 
+case "${token_type}" in bpe | char) ;; *) echo "$0: option --token_type takes bpe or char, not '${token_type}'" >&2; exit 2 ;; esac
+
+# needs_run <what> <out dir> [<stage_stamp begin option> ...]: logs why the step that writes
+# <out dir> runs or is skipped (see espnet_distill.bin.stage_stamp); true when it must run.
+needs_run() {
+  local what=$1 dir=$2 decision
+  shift 2
+  decision=$(python -m espnet_distill.bin.stage_stamp begin "${dir}" "$@") \
+    || { log "Error: cannot check ${dir} (espnet_distill.bin.stage_stamp failed)"; exit 1; }
+  log "${what}: ${dir}: ${decision}"
+  [ "${decision%%:*}" = run ]
+}
+# step_done <out dir>: the step that writes <out dir> finished.
+step_done() {
+  python -m espnet_distill.bin.stage_stamp finish "$1"
+}
+
 # Training jobs (stages 5 and 7) run through train_job, at most --train_jobs at a time;
 # wait_train_jobs waits for them all and fails naming every job that failed.
 # Small models use two cores poorly: on 2 cores, two 1-thread jobs train 1.5x
@@ -190,19 +213,27 @@ fi
 
 kmeans_dir=exp/hubert_kmeans
 pretrain_dir=exp/hubert_pretrain
+# The teacher checkpoint later stages read: --teacher_path, or the one stage 4 pretrains.
+if [ -n "${teacher_format}" ]; then
+  teacher_kind=${teacher_format}
+  teacher_ckpt=${teacher_path}
+else
+  teacher_kind=torchaudio
+  teacher_ckpt=${pretrain_dir}/teacher.pt
+fi
 
 if [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then
   stage_start=${SECONDS}
   if [ -n "${teacher_format}" ]; then
     log "Stage 3: skipped (the teacher is ${teacher_format} ${teacher_path})"
-  elif [ -f "${kmeans_dir}/.done" ] && [ "${kmeans_dir}/.done" -nt "data/${train_set}/wav.scp" ]; then
-    log "Stage 3: k-means targets in ${kmeans_dir} are up to date"
-  else
+  elif needs_run "Stage 3: k-means targets" "${kmeans_dir}" --input "config=${kmeans_config}" \
+      --input "train_wav=data/${train_set}/wav.scp" --input "valid_wav=data/${valid_set}/wav.scp" \
+      --output "${kmeans_dir}/summary.json"; then
     log "Stage 3: k-means targets of MFCC frames: ${kmeans_dir}"
     ${train_cmd} "${kmeans_dir}/log/hubert_kmeans.log" \
       python -m espnet_distill.bin.hubert_kmeans --config "${kmeans_config}" --fit_data "data/${train_set}" \
       --data_dirs "data/${train_set}" "data/${valid_set}" --out_dir "${kmeans_dir}"
-    touch "${kmeans_dir}/.done"
+    step_done "${kmeans_dir}"
   fi
   log "Stage 3 done in $((SECONDS - stage_start))s"
 fi
@@ -215,23 +246,25 @@ if [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ]; then
         "(e.g. hubert_base_ls960.pt for fairseq, the facebook/hubert-base-ls960 directory for huggingface)."
       exit 1
     fi
-    teacher_ckpt=${teacher_path}
-  else
-    teacher_format=torchaudio
-    teacher_ckpt=${pretrain_dir}/teacher.pt
-    if [ -f "${teacher_ckpt}" ] && [ "${teacher_ckpt}" -nt "${kmeans_dir}/.done" ]; then
-      log "Stage 4: the pretrained teacher ${teacher_ckpt} is up to date"
-    else
-      log "Stage 4: pretraining a HuBERT teacher in ${pretrain_dir} (log: ${pretrain_dir}/train.log)"
-      ${cuda_cmd} "${pretrain_dir}/log/hubert_pretrain.log" \
-        python -m espnet_distill.bin.hubert_pretrain --config "${pretrain_config}" \
-        --train_data "data/${train_set}" --valid_data "data/${valid_set}" \
-        --label_dir "${kmeans_dir}" --out_dir "${pretrain_dir}"
-    fi
+  elif needs_run "Stage 4: HuBERT pretraining" "${pretrain_dir}" --clear true --input "config=${pretrain_config}" \
+      --input "targets=${kmeans_dir}/summary.json" --input "train_targets=${kmeans_dir}/${train_set}/labels" \
+      --input "valid_targets=${kmeans_dir}/${valid_set}/labels" --input "train_wav=data/${train_set}/wav.scp" \
+      --input "valid_wav=data/${valid_set}/wav.scp" --output "${teacher_ckpt}"; then
+    log "Stage 4: pretraining a HuBERT teacher in ${pretrain_dir} (log: ${pretrain_dir}/train.log)"
+    ${cuda_cmd} "${pretrain_dir}/log/hubert_pretrain.log" \
+      python -m espnet_distill.bin.hubert_pretrain --config "${pretrain_config}" \
+      --train_data "data/${train_set}" --valid_data "data/${valid_set}" \
+      --label_dir "${kmeans_dir}" --out_dir "${pretrain_dir}"
+    step_done "${pretrain_dir}"
   fi
-  log "Stage 4: checking the teacher ${teacher_format} ${teacher_ckpt}"
-  python -m espnet_distill.bin.check_teacher --teacher "${teacher_format}" --path "${teacher_ckpt}" \
-    --trust_checkpoint "${trust_checkpoint}" --data_dir "data/${valid_set}" --out_dir "${teacher_dir}"
+  if needs_run "Stage 4: teacher check" "${teacher_dir}" --input "checkpoint=${teacher_ckpt}" \
+      --arg "format=${teacher_kind}" --arg "path=${teacher_ckpt}" --arg "trust_checkpoint=${trust_checkpoint}" \
+      --output "${teacher_dir}/teacher.yaml"; then
+    log "Stage 4: checking the teacher ${teacher_kind} ${teacher_ckpt}"
+    python -m espnet_distill.bin.check_teacher --teacher "${teacher_kind}" --path "${teacher_ckpt}" \
+      --trust_checkpoint "${trust_checkpoint}" --data_dir "data/${valid_set}" --out_dir "${teacher_dir}"
+    step_done "${teacher_dir}"
+  fi
   log "Stage 4 done in $((SECONDS - stage_start))s"
 fi
 
@@ -239,6 +272,15 @@ if [ "${distill_configs}" = all ]; then
   distill_configs=$(ls conf/distill/*.yaml)
 fi
 distill_stats_dir=exp/distill_stats
+teacher_inputs=(--input "teacher=${teacher_dir}/teacher.yaml" --input "teacher_checkpoint=${teacher_ckpt}")
+
+speech_shape_of() {  # <set>: writes exp/distill_stats/<set>/speech_shape unless it is up to date
+  local dir=${distill_stats_dir}/$1
+  if needs_run "speech shapes" "${dir}" --input "wav=data/$1/wav.scp" --output "${dir}/speech_shape"; then
+    python -m espnet_distill.bin.speech_shape "data/$1" "${dir}/speech_shape"
+    step_done "${dir}"
+  fi
+}
 
 distill_one() {  # <config> <exp dir>
   local conf=$1 dir=$2
@@ -251,24 +293,23 @@ distill_one() {  # <config> <exp dir>
     --valid_shape_file "${distill_stats_dir}/${valid_set}/speech_shape" \
     --fbank_stats "data/${cmvn_set}/feats_stats.npz" \
     --ngpu "${ngpu}" --resume true --output_dir "${dir}" ${seed_args} ${distill_args} || return 1
-  python -m espnet_distill.bin.check_student --data_dir "data/${valid_set}" "${dir}"
+  python -m espnet_distill.bin.check_student --data_dir "data/${valid_set}" "${dir}" && step_done "${dir}"
 }
 
 if [ "${stage}" -le 5 ] && [ "${stop_stage}" -ge 5 ]; then
   stage_start=${SECONDS}
-  for dset in "${train_set}" "${valid_set}"; do
-    shape=${distill_stats_dir}/${dset}/speech_shape
-    if [ ! -f "${shape}" ] || [ "data/${dset}/wav.scp" -nt "${shape}" ]; then
-      python -m espnet_distill.bin.speech_shape "data/${dset}" "${shape}"
-    fi
-  done
+  speech_shape_of "${train_set}"
+  speech_shape_of "${valid_set}"
   for conf in ${distill_configs}; do
     name=$(basename "${conf}" .yaml)
     dir=exp/distill_${name}${exp_suffix}
-    if [ -f "${dir}/student.pth" ] && [ "${dir}/student.pth" -nt "${conf}" ] && [ "${dir}/student.pth" -nt "${teacher_dir}/teacher.yaml" ]; then
-      log "Stage 5: ${dir}/student.pth is up to date"
-      continue
+    stamp=(--clear true --input "config=${conf}" "${teacher_inputs[@]}" --input "train_wav=data/${train_set}/wav.scp"
+           --input "valid_wav=data/${valid_set}/wav.scp" --arg "distill_args=${distill_args}" --arg "seed=${seed}"
+           --output "${dir}/student.pth")
+    if [ "$(sed -n 's/^frontend: *//p' "${conf}")" = fbank ]; then
+      stamp+=(--input "fbank_stats=data/${cmvn_set}/feats_stats.npz")
     fi
+    needs_run "Stage 5: distillation into ${name}" "${dir}" "${stamp[@]}" || continue
     log "Stage 5: distilling into ${name} (log: ${dir}/train.log)"
     mkdir -p "${dir}"
     printf '#!/usr/bin/env bash\n# Reruns (resumes) this distillation; extra options are appended.\ncd %q\n%s --stage 5 --stop_stage 5 --distill_configs %q "$@"\n' \
@@ -290,12 +331,13 @@ fi
 
 if [ "${stage}" -le 6 ] && [ "${stop_stage}" -ge 6 ]; then
   stage_start=${SECONDS}
-  if [ -f "${token_dir}/tokens.txt" ] && [ "${token_dir}/tokens.txt" -nt "data/${train_set}/text" ]; then
-    log "Stage 6: ${token_dir}/tokens.txt is up to date"
-  else
+  # The token dir's name holds the vocabulary size and model type of a bpe list.
+  if needs_run "Stage 6: token list" "${token_dir}" --input "text=data/${train_set}/text" \
+      --arg "token_type=${token_type}" --output "${token_dir}/tokens.txt"; then
     log "Stage 6: ${token_type} token list of data/${train_set}/text: ${token_dir}"
     python -m espnet_distill.bin.make_tokens --token_type "${token_type}" --vocab_size "${nbpe}" \
       --bpe_model_type "${bpe_model_type}" --text "data/${train_set}/text" --out_dir "${token_dir}"
+    step_done "${token_dir}"
   fi
   log "Stage 6 done in $((SECONDS - stage_start))s"
 fi
@@ -340,30 +382,31 @@ finetune_one() {  # <student dir> <init weights> <front-end> <train set> <exp di
     --valid_data_path_and_name_and_type "data/${valid_set}/text,text,text" \
     --valid_shape_file "${distill_stats_dir}/${valid_set}/speech_shape" \
     --ngpu "${ngpu}" --resume true --output_dir "${dir}" ${seed_args} ${finetune_args} || return 1
-  touch "${dir}/.done"
+  step_done "${dir}"
 }
 
 if [ "${stage}" -le 7 ] && [ "${stop_stage}" -ge 7 ]; then
   stage_start=${SECONDS}
-  if [[ " ${finetune_models} " == *" teacher "* ]] && \
-     { [ ! -f exp/teacher_student/student.pth ] || [ "${teacher_dir}/teacher.yaml" -nt exp/teacher_student/student.pth ]; }; then
+  if [[ " ${finetune_models} " == *" teacher "* ]] && needs_run "Stage 7: teacher export" exp/teacher_student \
+      "${teacher_inputs[@]}" --output exp/teacher_student/student.pth; then
     log "Stage 7: the teacher in the student format: exp/teacher_student"
     python -m espnet_distill.bin.export_teacher --teacher_yaml "${teacher_dir}/teacher.yaml" --out_dir exp/teacher_student
+    step_done exp/teacher_student
   fi
   for ftset in ${finetune_sets}; do
     for model in "${asr_models[@]}"; do
       read -r name student init <<<"${model}"
       dir=exp/asr_${name}_${ftset}
-      if [ -f "${dir}/.done" ] && [ "${dir}/.done" -nt "${student}/student.pth" ] && [ "${dir}/.done" -nt "$(finetune_config_of "${ftset}")" ]; then
-        log "Stage 7: ${dir} is up to date"
-        continue
-      fi
-      for dset in "${ftset}" "${valid_set}"; do
-        shape=${distill_stats_dir}/${dset}/speech_shape
-        if [ ! -f "${shape}" ] || [ "data/${dset}/wav.scp" -nt "${shape}" ]; then
-          python -m espnet_distill.bin.speech_shape "data/${dset}" "${shape}"
-        fi
-      done
+      stamp=(--clear true --input "config=$(finetune_config_of "${ftset}")" --input "student=${student}/student.pth"
+             --input "student_yaml=${student}/student.yaml" --input "tokens=${token_dir}/tokens.txt"
+             --input "train_wav=data/${ftset}/wav.scp" --input "train_text=data/${ftset}/text"
+             --input "valid_wav=data/${valid_set}/wav.scp" --input "valid_text=data/${valid_set}/text"
+             --arg "init_weights=${init}" --arg "finetune_args=${finetune_args}" --arg "seed=${seed}"
+             --output "${dir}/config.yaml")
+      [ "${token_type}" = bpe ] && stamp+=(--input "bpe_model=${token_dir}/bpe.model")
+      needs_run "Stage 7: fine-tuning of ${name} on ${ftset}" "${dir}" "${stamp[@]}" || continue
+      speech_shape_of "${ftset}"
+      speech_shape_of "${valid_set}"
       # The fine-tuning config names a front-end; each student brings its own (wav_cnn, fbank).
       frontend=$(sed -n 's/^frontend: *//p' "${student}/student.yaml")
       log "Stage 7: fine-tuning ${name} (${frontend} front-end) on ${ftset} (log: ${dir}/train.log)"
@@ -383,15 +426,18 @@ if [ "${stage}" -le 8 ] && [ "${stop_stage}" -ge 8 ]; then
     for model in "${asr_models[@]}"; do
       read -r name _ _ <<<"${model}"
       dir=exp/asr_${name}_${ftset}
+      # The model is the fine-tuning run that finished last in ${dir} (its run id).
+      model_run=$(python -m espnet_distill.bin.stage_stamp run_id "${dir}")
       for dset in ${decode_sets}; do
         out=${dir}/${decode_name}/${dset}
-        if [ -f "${out}/score.json" ] && [ "${out}/score.json" -nt "${dir}/.done" ]; then
-          log "Stage 8: ${out} is up to date"
-          continue
-        fi
+        needs_run "Stage 8: decoding of ${dset}" "${out}" --arg "model_run=${model_run}" \
+          --input "config=${dir}/config.yaml" --input "wav=data/${dset}/wav.scp" --input "text=data/${dset}/text" \
+          --arg "beam_size=${beam_size}" --arg "skip_bad_utterances=${skip_bad_utterances}" \
+          --output "${out}/score.json" || continue
         log "Stage 8: decoding ${dset} with ${dir} (${decode_name})"
         utils/decode.sh --cmd "${decode_cmd}" --nj "${nj}" --beam_size "${beam_size}" \
           --skip_bad_utterances "${skip_bad_utterances}" "${dir}" "data/${dset}" "${out}"
+        step_done "${out}"
       done
     done
   done
@@ -409,19 +455,19 @@ if [ "${stage}" -le 9 ] && [ "${stop_stage}" -ge 9 ]; then
   done
   bench_set=${test_sets%% *}
   if [ "${#bench_models[@]}" -gt 0 ]; then
-    stale=false
-    [ "$(cat exp/benchmark/models 2>/dev/null)" = "${bench_models[*]}" ] || stale=true
+    stamp=(--input "wav=data/${bench_set}/wav.scp" --arg "models=${bench_models[*]}"
+           --arg "benchmark_args=${benchmark_args}" --output exp/benchmark/benchmark.json)
     for ((i = 1; i < ${#bench_models[@]}; i += 2)); do
-      [ "${bench_models[i]#*=}/student.pth" -nt exp/benchmark/benchmark.json ] && stale=true
+      model_dir=${bench_models[i]#*=}
+      stamp+=(--input "${bench_models[i]%%=*}=${model_dir}/student.pth" --input "${bench_models[i]%%=*}_yaml=${model_dir}/student.yaml")
     done
-    if [ ! -f exp/benchmark/benchmark.json ] || ${stale}; then
+    if needs_run "Stage 9: benchmark" exp/benchmark "${stamp[@]}"; then
       log "Stage 9: benchmark on data/${bench_set} (log: exp/benchmark/benchmark.log)"
-      mkdir -p exp/benchmark
       # shellcheck disable=SC2086
       python -m espnet_distill.bin.benchmark --data_dir "data/${bench_set}" --out_dir exp/benchmark \
         --num_threads 1 "${bench_models[@]}" ${benchmark_args} >exp/benchmark/benchmark.log 2>&1 \
         || { log "Error: the benchmark failed; see exp/benchmark/benchmark.log"; exit 1; }
-      echo "${bench_models[*]}" >exp/benchmark/models
+      step_done exp/benchmark
     fi
   fi
   log "Stage 9: RESULTS.md"

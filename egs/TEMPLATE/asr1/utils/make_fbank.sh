@@ -3,7 +3,7 @@
 # Writes <feats-dir>/raw_fbank.JOB.{ark,scp} and, in the data dir, feats.scp,
 # utt2num_frames and the global CMVN statistics (feats_stats.npz, cmvn.ark);
 # then validates the data dir, loading every matrix.  Safe to rerun: a finished
-# data dir is skipped unless its wav.scp changed.
+# data dir is skipped unless its wav.scp or the fbank config changed (by content).
 set -euo pipefail
 
 nj=4
@@ -26,15 +26,16 @@ data=$1
 log_dir=$2
 # feats.scp names the arks by absolute path, so the data dir works from anywhere.
 feats_dir=$(realpath -m "$3")
-done_marker=${feats_dir}/.done
-
-if [ -f "${done_marker}" ] && [ -f "${data}/feats.scp" ] && [ "${done_marker}" -nt "${data}/wav.scp" ] \
-  && [ "${done_marker}" -nt "${fbank_config}" ]; then
-  echo "$0: ${data}: features are up to date (remove ${done_marker} to recompute)"
-  exit 0
-fi
+# Skipped when a finished run had the same wav.scp and config (by content) and its outputs are there.
+stamp=(--input "wav=${data}/wav.scp" --input "config=${fbank_config}" --arg "feat_dim=${feat_dim}"
+  --output "${data}/feats.scp" --output "${data}/utt2num_frames" --output "${data}/feats_stats.npz" --output "${data}/cmvn.ark")
+decision=$(python -m espnet_distill.bin.stage_stamp check "${feats_dir}" "${stamp[@]}")
+echo "$0: ${data}: ${decision}"
+[ "${decision%%:*}" = run ] || exit 0
+# Bad input stops here, before anything is written.
 python -m espnet_distill.bin.validate_data_dir --check_audio true "${data}"
-rm -f "${done_marker}" "${data}/feats.scp" "${data}/utt2num_frames" "${data}/feats_stats.npz" "${data}/cmvn.ark"
+python -m espnet_distill.bin.stage_stamp begin "${feats_dir}" "${stamp[@]}" >/dev/null
+rm -f "${data}/feats.scp" "${data}/utt2num_frames" "${data}/feats_stats.npz" "${data}/cmvn.ark"
 
 num_utts=$(wc -l <"${data}/wav.scp")
 [ "${nj}" -le "${num_utts}" ] || nj=${num_utts}
@@ -51,5 +52,5 @@ ${cmd} JOB=1:"${nj}" "${log_dir}/make_fbank.JOB.log" \
 
 python -m espnet_distill.bin.merge_feats --data_dir "${data}" --prefix "${feats_dir}/raw_fbank" --nj "${nj}"
 python -m espnet_distill.bin.validate_data_dir --need_feats true --feat_dim "${feat_dim}" "${data}"
-touch "${done_marker}"
+python -m espnet_distill.bin.stage_stamp finish "${feats_dir}"
 echo "$0: ${data}: features of ${num_utts} utterances in ${feats_dir}"
