@@ -15,7 +15,6 @@ a task runs (:class:`espnet_distill.tasks.abs_task.SafeTask`).
 import contextlib
 import json
 import logging
-import sys
 import time
 import types
 from pathlib import Path
@@ -78,18 +77,6 @@ def espnet_loads_checked() -> Iterator[None]:
     finally:
         for module, original in zip(modules, saved):
             module.torch = original
-
-
-def espnet_modules_calling_torch_load() -> List[str]:
-    """The imported ``espnet``/``espnet2`` modules whose source calls ``torch.load``."""
-    found = []
-    for name, module in list(sys.modules.items()):
-        path = getattr(module, "__file__", None)
-        if not name.startswith(("espnet.", "espnet2.")) or not path or not path.endswith(".py"):
-            continue
-        if "torch.load(" in Path(path).read_text(encoding="utf-8", errors="replace"):
-            found.append(name)
-    return sorted(found)
 
 
 class _AudioCounter:
