@@ -47,17 +47,22 @@ def setup(tiny_corpus, tiny_teacher_path, tmp_path_factory):
     return root
 
 
-def train(setup, tiny_corpus, out_dir, *extra):
+def asr_train_args(setup, tiny_corpus, out_dir, *extra):
+    """Options of asr_train for the tiny fine-tuning (two epochs of three steps); --output_dir comes last."""
     data = tiny_corpus["data"]
-    cmd = [sys.executable, "-m", "espnet_distill.bin.asr_train", "--config", str(setup / "finetune.yaml"),
-           "--init_student", str(setup / "teacher_student"), "--token_list", str(setup / "tokens.txt"), "--token_type", "char",
-           "--train_data_path_and_name_and_type", f"{data}/train/wav.scp,speech,sound",
-           "--train_data_path_and_name_and_type", f"{data}/train/text,text,text",
-           "--train_shape_file", str(setup / "shapes" / "train" / "speech_shape"),
-           "--valid_data_path_and_name_and_type", f"{data}/dev/wav.scp,speech,sound",
-           "--valid_data_path_and_name_and_type", f"{data}/dev/text,text,text",
-           "--valid_shape_file", str(setup / "shapes" / "dev" / "speech_shape"),
-           "--max_epoch", "2", "--num_iters_per_epoch", "3", "--output_dir", str(out_dir), *extra]  # fmt: skip
+    return ["--config", str(setup / "finetune.yaml"), "--init_student", str(setup / "teacher_student"),
+            "--token_list", str(setup / "tokens.txt"), "--token_type", "char",
+            "--train_data_path_and_name_and_type", f"{data}/train/wav.scp,speech,sound",
+            "--train_data_path_and_name_and_type", f"{data}/train/text,text,text",
+            "--train_shape_file", str(setup / "shapes" / "train" / "speech_shape"),
+            "--valid_data_path_and_name_and_type", f"{data}/dev/wav.scp,speech,sound",
+            "--valid_data_path_and_name_and_type", f"{data}/dev/text,text,text",
+            "--valid_shape_file", str(setup / "shapes" / "dev" / "speech_shape"),
+            "--max_epoch", "2", "--num_iters_per_epoch", "3", *extra, "--output_dir", str(out_dir)]  # fmt: skip
+
+
+def train(setup, tiny_corpus, out_dir, *extra):
+    cmd = [sys.executable, "-m", "espnet_distill.bin.asr_train", *asr_train_args(setup, tiny_corpus, out_dir, *extra)]
     result = subprocess.run(cmd, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-4000:]
 

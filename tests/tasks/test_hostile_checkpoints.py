@@ -20,7 +20,7 @@ from espnet_distill.tasks.trainer import GUARDED_MODULES
 from espnet_distill.teacher.pretrain import LabelledAudio, PretrainConfig, pretrain
 from espnet_distill.utils.checkpoint import CheckpointError, load_checkpoint, training_checkpoint_globals
 from tests.conftest import REPO_ROOT
-from tests.tasks.test_asr_task import setup  # noqa: F401  (fixture: teacher student, tokens, shapes, config)
+from tests.tasks.test_asr_task import asr_train_args, setup  # noqa: F401  (setup: fixture)
 from tests.tasks.test_distill_task import TINY_TRAINING, data_args, shapes  # noqa: F401  (shapes: fixture)
 from tests.teacher.test_pretrain import TINY as TINY_PRETRAIN
 from tests.teacher.test_pretrain import kmeans_dir  # noqa: F401  (fixture)
@@ -59,26 +59,13 @@ def distill_args(tiny_corpus, shapes, teacher, out):  # noqa: F811
             *data_args(tiny_corpus, shapes), *TINY_TRAINING, *SHORT, "--output_dir", str(out)]  # fmt: skip
 
 
-def asr_args(setup, tiny_corpus, out):  # noqa: F811
-    data = tiny_corpus["data"]
-    return ["--config", str(setup / "finetune.yaml"), "--init_student", str(setup / "teacher_student"),
-            "--token_list", str(setup / "tokens.txt"), "--token_type", "char",
-            "--train_data_path_and_name_and_type", f"{data}/train/wav.scp,speech,sound",
-            "--train_data_path_and_name_and_type", f"{data}/train/text,text,text",
-            "--train_shape_file", str(setup / "shapes" / "train" / "speech_shape"),
-            "--valid_data_path_and_name_and_type", f"{data}/dev/wav.scp,speech,sound",
-            "--valid_data_path_and_name_and_type", f"{data}/dev/text,text,text",
-            "--valid_shape_file", str(setup / "shapes" / "dev" / "speech_shape"),
-            "--batch_bins", "150000", "--num_workers", "0", *SHORT, "--output_dir", str(out)]  # fmt: skip
-
-
 @pytest.fixture(scope="module")
 def finished(setup, tiny_corpus, shapes, tiny_teacher_path, tmp_path_factory):  # noqa: F811
     """A finished two-epoch run of each task: {"distill": (args, dir), "asr": (args, dir)}."""
     root = tmp_path_factory.mktemp("finished")
     runs = {
         "distill": (DistillTask, distill_args(tiny_corpus, shapes, tiny_teacher_path, root / "distill")),
-        "asr": (ASRTask, asr_args(setup, tiny_corpus, root / "asr")),
+        "asr": (ASRTask, asr_train_args(setup, tiny_corpus, root / "asr", *SHORT)),
     }
     for task, args in runs.values():
         task.main(cmd=args)
