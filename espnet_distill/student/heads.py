@@ -1,9 +1,11 @@
 """Prediction heads: which teacher layer each student output regresses.
 
-``head: multitask`` (DistilHuBERT): one linear head per target teacher layer,
-all on the student's last layer.  ``head: layer_to_layer`` (FitHuBERT-like):
-one linear per student layer, each to its mapped teacher layer.
-Heads are used only during distillation.
+``head: multitask`` (DistilHuBERT): one head per target teacher layer, all on
+the student's last layer; each head is DistilHuBERT's small MLP (a linear
+layer to ``inter_dim``, GELU, a linear layer to the teacher's width), or with
+``kind: linear`` a single linear layer.  ``head: layer_to_layer``
+(FitHuBERT-like): one linear per student layer, each to its mapped teacher
+layer.  Heads are used only during distillation.
 """
 
 from abc import ABC, abstractmethod
@@ -39,8 +41,17 @@ def _check_layers(layers: Sequence[int], num_teacher_layers: int, what: str) -> 
         raise ValueError(f"{what}: teacher layers {bad} are outside 0..{num_teacher_layers}")
 
 
+HEAD_KINDS = ("mlp", "linear")
+
+
 class MultiTaskHeads(AbsPredictionHeads):
-    """DistilHuBERT heads: ``target_layers`` (default: thirds of the teacher) from the last student layer."""
+    """DistilHuBERT heads: ``target_layers`` (default: thirds of the teacher) from the last student layer.
+
+    Args:
+        kind: ``mlp`` (DistilHuBERT's: linear to ``inter_dim``, GELU, linear to the
+            teacher's width; 3.54 M parameters for 3 targets at 768) or ``linear``.
+        inter_dim: the MLP's intermediate size (default: the teacher's width, 768 for HuBERT Base).
+    """
 
     def __init__(
         self,
@@ -49,11 +60,24 @@ class MultiTaskHeads(AbsPredictionHeads):
         num_student_layers: int,
         num_teacher_layers: int,
         target_layers: Optional[Sequence[int]] = None,
+        kind: str = "mlp",
+        inter_dim: Optional[int] = None,
     ) -> None:
         super().__init__()
         self._layers = list(target_layers) if target_layers is not None else thirds(num_teacher_layers)
         _check_layers(self._layers, num_teacher_layers, "head_conf.target_layers")
-        self.heads = torch.nn.ModuleList(torch.nn.Linear(student_dim, teacher_dim) for _ in self._layers)
+        if kind not in HEAD_KINDS:
+            raise ValueError(f"head_conf.kind: {kind!r} is not one of {', '.join(HEAD_KINDS)}")
+        if kind == "linear" and inter_dim is not None:
+            raise ValueError("head_conf.inter_dim is the MLP's intermediate size: it needs kind: mlp")
+        inter = inter_dim or teacher_dim
+
+        def head() -> torch.nn.Module:
+            if kind == "linear":
+                return torch.nn.Linear(student_dim, teacher_dim)
+            return torch.nn.Sequential(torch.nn.Linear(student_dim, inter), torch.nn.GELU(), torch.nn.Linear(inter, teacher_dim))
+
+        self.heads = torch.nn.ModuleList(head() for _ in self._layers)
 
     @property
     def teacher_layers(self) -> List[int]:

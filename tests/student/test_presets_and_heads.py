@@ -38,6 +38,25 @@ def test_multitask_heads_target_thirds_of_the_teacher():
     torch.testing.assert_close(out[0][1], heads.heads[0](states[-1]))  # all from the last layer
 
 
+def test_multitask_heads_are_distilhuberts_mlp_or_a_single_linear():
+    mlp = MultiTaskHeads(student_dim=8, teacher_dim=6, num_student_layers=2, num_teacher_layers=12, inter_dim=10)
+    first = mlp.heads[0]
+    x = torch.randn(2, 5, 8)
+    expected = torch.nn.functional.linear(torch.nn.functional.gelu(torch.nn.functional.linear(x, first[0].weight, first[0].bias)),
+                                          first[2].weight, first[2].bias)  # fmt: skip
+    torch.testing.assert_close(first(x), expected)
+    assert sum(p.numel() for p in mlp.parameters()) == 3 * ((8 * 10 + 10) + (10 * 6 + 6))
+    # At paper scale: 3 targets, 768 -> 768 (GELU) -> 768: DistilHuBERT's 3.54 M.
+    paper = MultiTaskHeads(student_dim=768, teacher_dim=768, num_student_layers=2, num_teacher_layers=12)
+    assert sum(p.numel() for p in paper.parameters()) == 3 * 2 * (768 * 768 + 768) == 3_543_552
+    linear = MultiTaskHeads(student_dim=768, teacher_dim=768, num_student_layers=2, num_teacher_layers=12, kind="linear")
+    assert sum(p.numel() for p in linear.parameters()) == 3 * (768 * 768 + 768)
+    with pytest.raises(ValueError, match="head_conf.kind: 'conv' is not one of mlp, linear"):
+        MultiTaskHeads(8, 6, 2, 12, kind="conv")
+    with pytest.raises(ValueError, match="inter_dim is the MLP's intermediate size"):
+        MultiTaskHeads(8, 6, 2, 12, kind="linear", inter_dim=4)
+
+
 def test_layer_to_layer_heads_map_every_student_layer():
     heads = LayerToLayerHeads(student_dim=8, teacher_dim=6, num_student_layers=4, num_teacher_layers=12)
     assert heads.teacher_layers == [3, 6, 9, 12]
