@@ -59,7 +59,7 @@ def main(argv: Optional[List[str]] = None) -> None:
             sentences = default_sentences()
             plan = plan_corpus(sentences, size=args.size, seed=args.seed)
             write_plan(plan, args.out_dir / "plan")
-            describe_speakers(args.seed, args.out_dir / "spk2voice")
+            describe_speakers(args.seed, args.out_dir / "spk2voice", pool_speakers=CORPUS_SIZES[args.size][2])
             counts = ", ".join(f"{split} {len(utts)}" for split, utts in plan.items())
             logging.info("planned utterances from %d sentences: %s", len(sentences), counts)
         elif args.command == "synth":

@@ -4,13 +4,16 @@ The corpus is built in three steps, each a function with a thin CLI in
 ``espnet_distill.bin.mini_synth``:
 
 1. :func:`plan_corpus` chooses speakers (espeak-ng and flite voices with their
-   own rate and pitch) and sentences, splits them train / dev / test by speaker
-   and by sentence, and writes one ``plan`` line per utterance.  It is
+   own rate and pitch) and sentences, splits them train / dev / test / pool by
+   speaker and by sentence, and writes one ``plan`` line per utterance.  It is
    deterministic for a given seed.
 2. :func:`synthesize` renders the utterances of one split of the plan to 16 kHz
    mono 16-bit WAV; finished files are kept, so a rerun only does what is left.
 3. :func:`write_data_dirs` writes the Kaldi data dirs ``train``,
-   ``train_10pct`` (the low-resource labelled subset), ``dev`` and ``test``.
+   ``train_10pct`` (the low-resource labelled subset), ``dev``, ``test``,
+   ``pool`` (unlabelled speech of many more voices) and ``ssl`` (the pool and
+   ``train`` without transcripts: what teacher pretraining and distillation
+   see, as LibriSpeech 960 h does in the paper).
 """
 
 import os
@@ -50,7 +53,10 @@ FORTUNE_FILES = (
     "miscellaneous", "paradoxum", "people", "pets", "platitudes", "politics",
     "riddles", "science", "songs-poems", "startrek", "wisdom", "work",
 )  # fmt: skip
-SPLITS = ("train", "dev", "test")
+SPLITS = ("train", "dev", "test", "pool")
+LABELLED_SPLITS = ("train", "dev", "test")
+POOL_SET = "pool"
+SSL_SET = "ssl"  # pool + train, without transcripts
 LOW_RESOURCE_SET = "train_10pct"
 LOW_RESOURCE_FRACTION = 0.1
 
@@ -77,11 +83,25 @@ VOICES = (
     ("espeak", "en-gb-x-gbclan+klatt4", "test"), ("flite", "slt", "test"),
 )  # fmt: skip
 
-# Utterances per speaker for each size: (train, dev and test).
+# The unlabelled pool: espeak-ng accents x voice variants never used in dev or test (nor the
+# robotic, whispering or distorted ones), and more renditions of flite's train speakers.
+# A pool voice is an (accent, variant) pair not used in train; it is heard only in the pool.
+POOL_ACCENTS = ("en-us", "en-gb", "en-gb-x-rp", "en-029", "en-us-nyc", "en-gb-scotland", "en-gb-x-gbclan", "en-gb-x-gbcwmd")
+POOL_VARIANTS = (
+    "m1", "m2", "m3", "m4", "m5", "m8", "f1", "f2", "f3", "klatt", "klatt2", "klatt5", "klatt6",
+    "Alex", "Andy", "Annie", "adam", "anika", "announcer", "antonio", "aunty", "belinda", "benjamin",
+    "boris", "caleb", "david", "Denis", "Diogo", "ed", "edward", "Gene", "grandma", "grandpa", "gustave",
+    "Henrique", "Hugo", "iven", "iven2", "Jacky", "john", "kaukovalta", "Lee", "linda", "Marco", "Mario",
+    "max", "Michael", "michel", "miguel", "Mike", "norbert", "Nguyen", "pablo", "paul", "pedro", "quincy",
+    "rob", "robert", "sandro", "shelby", "steph", "Storm", "travis", "victor", "zac",
+)  # fmt: skip
+POOL_FLITE = ("awb", "rms")
+
+# For each size: utterances per train speaker, per dev/test speaker, pool speakers, utterances per pool speaker.
 CORPUS_SIZES = {
-    "tiny": (2, 2),
-    "small": (16, 10),
-    "default": (44, 30),
+    "tiny": (2, 2, 4, 2),
+    "small": (16, 10, 40, 20),
+    "default": (44, 30, 80, 48),
 }
 
 
@@ -124,23 +144,44 @@ class PlannedUtterance:
         return cls(utt_id, engine, voice, float(rate), float(pitch), float(level), float(noise), text)
 
 
-def make_speakers(seed: int) -> List[Speaker]:
-    """Every voice of :data:`VOICES` with a rate and pitch drawn from ``seed``."""
+def _voice_settings(rng: random.Random, engine: str, voice: str):
+    """``(rate, pitch, level_dbfs, noise_dbfs)`` of a new speaker of ``voice``."""
+    if engine == "espeak":
+        rate, pitch = rng.uniform(135.0, 195.0), rng.uniform(25.0, 75.0)
+    else:
+        base_f0 = 170.0 if voice == "slt" else 105.0
+        rate, pitch = rng.uniform(0.85, 1.2), base_f0 * rng.uniform(0.85, 1.2)
+    return rate, pitch, rng.uniform(-30.0, -24.0), rng.uniform(-62.0, -56.0)
+
+
+def make_speakers(seed: int, pool_speakers: int = 0) -> List[Speaker]:
+    """Every voice of :data:`VOICES`, then ``pool_speakers`` pool voices, each with a rate and pitch drawn from ``seed``.
+
+    The labelled speakers do not depend on ``pool_speakers``.
+    """
     rng = random.Random(f"speakers-{seed}")
     speakers = []
     counters = {"espeak": 0, "flite": 0}
     for engine, voice, split in VOICES:
         counters[engine] += 1
-        if engine == "espeak":
-            rate, pitch = rng.uniform(135.0, 195.0), rng.uniform(25.0, 75.0)
-        else:
-            base_f0 = 170.0 if voice == "slt" else 105.0
-            rate, pitch = rng.uniform(0.85, 1.2), base_f0 * rng.uniform(0.85, 1.2)
-        level_dbfs, noise_dbfs = rng.uniform(-30.0, -24.0), rng.uniform(-62.0, -56.0)
-        speakers.append(
-            Speaker(f"{engine}{counters[engine]:02d}", engine, voice, split, rate, pitch, level_dbfs, noise_dbfs)
-        )
-    return speakers
+        speakers.append(Speaker(f"{engine}{counters[engine]:02d}", engine, voice, split, *_voice_settings(rng, engine, voice)))
+    return speakers + _pool_speakers(seed, pool_speakers)
+
+
+def _pool_speakers(seed: int, count: int) -> List[Speaker]:
+    """``count`` pool speakers: one flite rendition in 16, the rest espeak-ng pairs never used in train."""
+    rng = random.Random(f"pool-speakers-{seed}")
+    used = {voice for engine, voice, _ in VOICES if engine == "espeak"}
+    pairs = [f"{accent}+{variant}" for accent in POOL_ACCENTS for variant in POOL_VARIANTS]
+    pairs = [p for p in pairs if p not in used]
+    rng.shuffle(pairs)
+    espeak_pairs = iter(pairs * (1 + count // len(pairs)))
+    voices = [
+        ("flite", POOL_FLITE[(index // 16) % len(POOL_FLITE)]) if index % 16 == 15 else ("espeak", next(espeak_pairs))
+        for index in range(count)
+    ]
+    return [Speaker(f"pool{index + 1:03d}", engine, voice, POOL_SET, *_voice_settings(rng, engine, voice))
+            for index, (engine, voice) in enumerate(voices)]  # fmt: skip
 
 
 def plan_corpus(
@@ -153,12 +194,10 @@ def plan_corpus(
     """
     if size not in CORPUS_SIZES:
         raise ValueError(f"unknown corpus size {size!r}; choose from {sorted(CORPUS_SIZES)}")
-    per_train_spk, per_eval_spk = CORPUS_SIZES[size]
-    speakers = make_speakers(seed)
-    needed = {
-        split: sum(1 for s in speakers if s.split == split) * (per_train_spk if split == "train" else per_eval_spk)
-        for split in SPLITS
-    }
+    per_train_spk, per_eval_spk, pool_speakers, per_pool_spk = CORPUS_SIZES[size]
+    per_speaker = {"train": per_train_spk, "dev": per_eval_spk, "test": per_eval_spk, POOL_SET: per_pool_spk}
+    speakers = make_speakers(seed, pool_speakers)
+    needed = {split: sum(1 for s in speakers if s.split == split) * per_speaker[split] for split in SPLITS}
     if sum(needed.values()) > len(sentences):
         raise ValueError(f"corpus size {size!r} needs {sum(needed.values())} sentences, have {len(sentences)}")
     rng = random.Random(f"sentences-{seed}")
@@ -169,7 +208,7 @@ def plan_corpus(
     for split in SPLITS:
         split_sentences = iter(pool[start : start + needed[split]])
         start += needed[split]
-        count = per_train_spk if split == "train" else per_eval_spk
+        count = per_speaker[split]
         plan[split] = []
         for speaker in (s for s in speakers if s.split == split):
             for index in range(1, count + 1):
@@ -321,11 +360,13 @@ def write_data_dirs(plan_path: PathLike, wav_dir: PathLike, data_root: PathLike,
     hours of audio of each data dir.
     """
     wav_dir, data_root = Path(wav_dir).resolve(), Path(data_root)
-    speakers = {s.spk_id: s for s in make_speakers(seed)}
+    plan = read_plan(plan_path)
+    pool_speakers = len({u.utt_id.split("-")[0] for u in plan if u.utt_id.startswith(POOL_SET)})
+    speakers = {s.spk_id: s for s in make_speakers(seed, pool_speakers)}
     tables: Dict[str, Dict[str, Dict[str, str]]] = {
         split: {"wav.scp": {}, "text": {}, "utt2spk": {}, "utt2dur": {}} for split in SPLITS
     }
-    for utt in read_plan(plan_path):
+    for utt in plan:
         spk_id = utt.utt_id.split("-")[0]
         if spk_id not in speakers:
             raise DataDirError(f"{plan_path}: utterance {utt.utt_id!r} of unknown speaker {spk_id!r}")
@@ -337,6 +378,9 @@ def write_data_dirs(plan_path: PathLike, wav_dir: PathLike, data_root: PathLike,
         table["utt2spk"][utt.utt_id] = spk_id
         table["utt2dur"][utt.utt_id] = f"{samples.shape[0] / SAMPLE_RATE:.3f}"
     tables[LOW_RESOURCE_SET] = _low_resource_subset(tables["train"], seed)
+    # The pool is unlabelled: its transcripts exist only to synthesize it.
+    del tables[POOL_SET]["text"]
+    tables[SSL_SET] = {name: {**tables[POOL_SET][name], **tables["train"][name]} for name in tables[POOL_SET]}
     hours = {}
     for name, table in tables.items():
         _write_data_dir(data_root / name, table)
@@ -365,12 +409,12 @@ def _write_data_dir(data_dir: Path, tables: Dict[str, Dict[str, str]]) -> None:
     write_spk2utt(data_dir / "spk2utt", utt2spk_to_spk2utt(tables["utt2spk"]))
 
 
-def describe_speakers(seed: int, path: Optional[PathLike] = None) -> str:
+def describe_speakers(seed: int, path: Optional[PathLike] = None, pool_speakers: int = 0) -> str:
     """A ``spk2voice`` table: speaker id, split, engine, voice, rate and pitch."""
     lines = [
         f"{s.spk_id} {s.split} {s.engine} {s.voice} rate={s.rate:.3f} pitch={s.pitch:.1f} "
         f"level_dbfs={s.level_dbfs:.1f} noise_dbfs={s.noise_dbfs:.1f}"
-        for s in make_speakers(seed)
+        for s in make_speakers(seed, pool_speakers)
     ]
     text = "\n".join(lines) + "\n"
     if path is not None:

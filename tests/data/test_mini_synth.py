@@ -23,6 +23,18 @@ def test_at_least_twenty_voices_and_each_in_one_split():
     assert {s.split for s in speakers} == {"train", "dev", "test"}
 
 
+def test_the_pool_has_many_more_voices_and_none_of_dev_or_test():
+    speakers = mini_synth.make_speakers(seed=1, pool_speakers=80)
+    assert mini_synth.make_speakers(seed=1) == speakers[:30]  # the labelled speakers do not change
+    pool = [s for s in speakers if s.split == "pool"]
+    assert len(pool) == 80 and len({(s.engine, s.voice) for s in pool}) == 80 - 5 + 2  # 5 flite renditions of 2 voices
+    variants = {s.voice.split("+")[-1] if s.engine == "espeak" else s.voice for s in pool}
+    held_out = {s.voice.split("+")[-1] if s.engine == "espeak" else s.voice.replace("16", "") for s in speakers if s.split in ("dev", "test")}
+    assert not variants & held_out and len(variants) > 40
+    train_voices = {s.voice for s in speakers if s.split == "train"}
+    assert not {s.voice for s in pool if s.engine == "espeak"} & train_voices  # new voices, not more of train's
+
+
 def test_plan_is_deterministic_and_sentences_are_disjoint():
     sentences = mini_synth.default_sentences()
     plan = mini_synth.plan_corpus(sentences, size="small", seed=3)
@@ -69,6 +81,12 @@ def test_tiny_corpus_data_dirs(tiny_corpus):
     low = read_kaldi_map(data / "train_10pct" / "utt2spk")
     train = read_kaldi_map(data / "train" / "utt2spk")
     assert set(low) < set(train) and set(low.values()) == set(train.values())
+    # The pool is unlabelled; ssl is the pool and train, without transcripts.
+    pool = read_kaldi_map(data / "pool" / "utt2spk")
+    assert pool and all(spk.startswith("pool") for spk in pool.values()) and not (data / "pool" / "text").exists()
+    assert read_kaldi_map(data / "ssl" / "utt2spk") == {**pool, **train} and not (data / "ssl" / "text").exists()
+    pool_voices = {voice_of(mini_synth.make_speakers(seed=1, pool_speakers=len(set(pool.values()))), s) for s in set(pool.values())}
+    assert not pool_voices & (voices["dev"] | voices["test"])
 
 
 def test_low_resource_subset_is_about_ten_percent():
@@ -78,8 +96,10 @@ def test_low_resource_subset_is_about_ten_percent():
     assert sum(counts.values()) == 20 and set(counts.values()) == {4}
 
 
-def test_default_size_plans_about_an_hour_of_train_speech():
+def test_default_size_plans_an_hour_of_train_speech_and_four_of_pool():
     plan = mini_synth.plan_corpus(mini_synth.default_sentences(), size="default", seed=1)
-    words = sum(len(u.text.split()) for u in plan["train"])
     # espeak-ng and flite speak about 2.5 to 3 words per second at these rates.
-    assert 0.8 < words / 2.7 / 3600 < 1.3
+    hours = {split: sum(len(u.text.split()) for u in utts) / 2.7 / 3600 for split, utts in plan.items()}
+    assert 0.8 < hours["train"] < 1.3 and 3.5 < hours["pool"] < 5.0
+    texts = {split: {u.text for u in utts} for split, utts in plan.items()}
+    assert not texts["pool"] & (texts["dev"] | texts["test"] | texts["train"])

@@ -136,6 +136,10 @@ def test_teacher_stages_at_tiny_size(teacher_stages):
     info = json.loads((target / "exp" / "teacher" / "teacher_info.json").read_text())
     assert info["num_codewords"] == 10 and info["hidden_size"] == 32
     assert "# Ended (code 0)" in (target / "exp" / "hubert_pretrain" / "log" / "hubert_pretrain.log").read_text()
+    # The teacher learns from the unlabelled ssl set (pool + train): k-means labels every utterance of it.
+    ssl = read_kaldi_map(target / "data" / "ssl" / "wav.scp")
+    assert list(read_kaldi_map(target / "exp" / "hubert_kmeans" / "ssl" / "labels")) == list(ssl)
+    assert any(utt.startswith("pool") for utt in ssl)
     # A rerun finds everything done.
     again = run(["./run.sh", "--stage", "3", "--stop_stage", "4", *options], target)
     assert again.stdout.count("skip: up to date") == 3  # k-means, pretraining, the teacher check
@@ -168,6 +172,8 @@ def test_distillation_stage_runs_every_config_at_tiny_size(distilled):
         assert ("discriminative" in valid) == ("_kl" in name)
         assert f"--distill_configs conf/distill/{name}.yaml" in (exp / "run.sh").read_text()
         assert student["frontend"] == ("fbank" if name.endswith("_fbank") else "wav_cnn")
+        config = yaml.safe_load((exp / "config.yaml").read_text())
+        assert config["train_data_path_and_name_and_type"] == [["data/ssl/wav.scp", "speech", "sound"]]
     # The Fbank student took its CMVN statistics from stage 2.
     stats = np.load(target / "data" / "train" / "feats_stats.npz")
     frontend, _, _ = load_student(target / "exp" / "distill_deep_thin_reg_kl_fbank")

@@ -4,7 +4,7 @@
 #
 #   Stage 1: data preparation (the recipe's local/data.sh), then validation
 #   Stage 2: Kaldi fbank features, CMVN statistics, validation
-#   Stage 3: HuBERT iteration-1 targets: k-means of MFCC frames (only without --teacher_format)
+#   Stage 3: HuBERT iteration-1 targets: k-means of MFCC frames of --ssl_set (only without --teacher_format)
 #   Stage 4: the teacher: pretrain a small HuBERT on the targets, or load --teacher_path;
 #            check that it loads and runs, and write <teacher_dir>/teacher.yaml
 #   Stage 5: distillation of the teacher into each student of --distill_configs
@@ -37,6 +37,7 @@ stop_stage=10000   # last stage to run
 nj=4               # parallel jobs of data-parallel stages
 # Data
 train_set=train            # labelled training set
+ssl_set=""                 # unlabelled audio of k-means, teacher pretraining and distillation (default: --train_set)
 valid_set=dev              # validation set
 test_sets="test"           # evaluation sets
 extra_sets=""              # other data dirs (e.g. low-resource subsets): validated, and featurized unless --feats_sets
@@ -85,6 +86,7 @@ Options:
   --stop_stage <n>       last stage to run (default: ${stop_stage})
   --nj <n>               parallel jobs (default: ${nj})
   --train_set <name>     training data dir under data/ (default: ${train_set})
+  --ssl_set <name>       unlabelled audio of stages 3-5, no text needed (default: the train set)
   --valid_set <name>     validation data dir (default: ${valid_set})
   --test_sets <names>    evaluation data dirs (default: \"${test_sets}\")
   --extra_sets <names>   other data dirs to validate and featurize (default: \"${extra_sets}\")
@@ -189,6 +191,7 @@ all_sets=(${train_set} ${extra_sets} ${valid_set} ${test_sets})
 # shellcheck disable=SC2206
 [ -n "${feats_sets}" ] && feat_sets=(${feats_sets}) || feat_sets=("${all_sets[@]}")
 [ -n "${cmvn_set}" ] || cmvn_set=${train_set}
+[ -n "${ssl_set}" ] || ssl_set=${train_set}
 
 if [ "${stage}" -le 1 ] && [ "${stop_stage}" -ge 1 ]; then
   stage_start=${SECONDS}
@@ -198,6 +201,9 @@ if [ "${stage}" -le 1 ] && [ "${stop_stage}" -ge 1 ]; then
   for dset in "${all_sets[@]}"; do
     python -m espnet_distill.bin.validate_data_dir --check_audio true "data/${dset}"
   done
+  if [[ " ${all_sets[*]} " != *" ${ssl_set} "* ]]; then
+    python -m espnet_distill.bin.validate_data_dir --check_audio true --need_text false "data/${ssl_set}"
+  fi
   log "Stage 1 done in $((SECONDS - stage_start))s"
 fi
 
@@ -227,12 +233,12 @@ if [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then
   if [ -n "${teacher_format}" ]; then
     log "Stage 3: skipped (the teacher is ${teacher_format} ${teacher_path})"
   elif needs_run "Stage 3: k-means targets" "${kmeans_dir}" --input "config=${kmeans_config}" \
-      --input "train_wav=data/${train_set}/wav.scp" --input "valid_wav=data/${valid_set}/wav.scp" \
+      --input "train_wav=data/${ssl_set}/wav.scp" --input "valid_wav=data/${valid_set}/wav.scp" \
       --output "${kmeans_dir}/summary.json"; then
     log "Stage 3: k-means targets of MFCC frames: ${kmeans_dir}"
     ${train_cmd} "${kmeans_dir}/log/hubert_kmeans.log" \
-      python -m espnet_distill.bin.hubert_kmeans --config "${kmeans_config}" --fit_data "data/${train_set}" \
-      --data_dirs "data/${train_set}" "data/${valid_set}" --out_dir "${kmeans_dir}"
+      python -m espnet_distill.bin.hubert_kmeans --config "${kmeans_config}" --fit_data "data/${ssl_set}" \
+      --data_dirs "data/${ssl_set}" "data/${valid_set}" --out_dir "${kmeans_dir}"
     step_done "${kmeans_dir}"
   fi
   log "Stage 3 done in $((SECONDS - stage_start))s"
@@ -247,13 +253,13 @@ if [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ]; then
       exit 1
     fi
   elif needs_run "Stage 4: HuBERT pretraining" "${pretrain_dir}" --clear true --input "config=${pretrain_config}" \
-      --input "targets=${kmeans_dir}/summary.json" --input "train_targets=${kmeans_dir}/${train_set}/labels" \
-      --input "valid_targets=${kmeans_dir}/${valid_set}/labels" --input "train_wav=data/${train_set}/wav.scp" \
+      --input "targets=${kmeans_dir}/summary.json" --input "train_targets=${kmeans_dir}/${ssl_set}/labels" \
+      --input "valid_targets=${kmeans_dir}/${valid_set}/labels" --input "train_wav=data/${ssl_set}/wav.scp" \
       --input "valid_wav=data/${valid_set}/wav.scp" --output "${teacher_ckpt}"; then
     log "Stage 4: pretraining a HuBERT teacher in ${pretrain_dir} (log: ${pretrain_dir}/train.log)"
     ${cuda_cmd} "${pretrain_dir}/log/hubert_pretrain.log" \
       python -m espnet_distill.bin.hubert_pretrain --config "${pretrain_config}" \
-      --train_data "data/${train_set}" --valid_data "data/${valid_set}" \
+      --train_data "data/${ssl_set}" --valid_data "data/${valid_set}" \
       --label_dir "${kmeans_dir}" --out_dir "${pretrain_dir}"
     step_done "${pretrain_dir}"
   fi
@@ -287,8 +293,8 @@ distill_one() {  # <config> <exp dir>
   # shellcheck disable=SC2086
   ${cuda_cmd} "${train_job_opts[@]}" --gpu "${ngpu}" "${dir}/train.log" \
     python -m espnet_distill.bin.distill_train --config "${conf}" --teacher_yaml "${teacher_dir}/teacher.yaml" \
-    --train_data_path_and_name_and_type "data/${train_set}/wav.scp,speech,sound" \
-    --train_shape_file "${distill_stats_dir}/${train_set}/speech_shape" \
+    --train_data_path_and_name_and_type "data/${ssl_set}/wav.scp,speech,sound" \
+    --train_shape_file "${distill_stats_dir}/${ssl_set}/speech_shape" \
     --valid_data_path_and_name_and_type "data/${valid_set}/wav.scp,speech,sound" \
     --valid_shape_file "${distill_stats_dir}/${valid_set}/speech_shape" \
     --fbank_stats "data/${cmvn_set}/feats_stats.npz" \
@@ -298,12 +304,12 @@ distill_one() {  # <config> <exp dir>
 
 if [ "${stage}" -le 5 ] && [ "${stop_stage}" -ge 5 ]; then
   stage_start=${SECONDS}
-  speech_shape_of "${train_set}"
+  speech_shape_of "${ssl_set}"
   speech_shape_of "${valid_set}"
   for conf in ${distill_configs}; do
     name=$(basename "${conf}" .yaml)
     dir=exp/distill_${name}${exp_suffix}
-    stamp=(--clear true --input "config=${conf}" "${teacher_inputs[@]}" --input "train_wav=data/${train_set}/wav.scp"
+    stamp=(--clear true --input "config=${conf}" "${teacher_inputs[@]}" --input "train_wav=data/${ssl_set}/wav.scp"
            --input "valid_wav=data/${valid_set}/wav.scp" --arg "distill_args=${distill_args}" --arg "seed=${seed}"
            --output "${dir}/student.pth")
     if [ "$(sed -n 's/^frontend: *//p' "${conf}")" = fbank ]; then

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # The mini recipe: a synthetic English corpus, Kaldi fbank features, and (in
 # later stages) a small HuBERT teacher distilled into students for CTC ASR.
+# As in the paper, the teacher and the distillation see far more unlabelled
+# audio (data/ssl: the 4-hour pool of 80 more voices, plus train) than the
+# labelled sets (train, 1 hour; train_10pct).
 # Every option of distill_asr.sh can be given here, e.g.
 #   ./run.sh --stop_stage 2 --local_data_opts "--size tiny"
 #   ./run.sh --stage 5 --distill_configs all   # every student of conf/distill/
@@ -14,6 +17,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")"
 
 ./distill_asr.sh \
   --train_set train \
+  --ssl_set ssl \
   --extra_sets train_10pct \
   --valid_set dev \
   --test_sets test \

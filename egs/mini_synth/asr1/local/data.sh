@@ -26,7 +26,7 @@ fi
 
 # Bumped whenever the plan of a size and seed changes, so that no WAV of an older
 # plan is taken for an utterance of the new one.
-corpus_version=v2
+corpus_version=v3
 corpus_dir=${MINI_SYNTH}/${corpus_version}/${size}_seed${seed}
 log_dir=exp/data_prep/log
 done_marker=data/.mini_synth.done
