@@ -12,12 +12,21 @@ import argparse
 import json
 import logging
 import pickle
+from functools import partial
 from pathlib import Path
 from typing import List, Optional
 
 from espnet_distill.data.audio import AudioError
 from espnet_distill.data.kaldi_dir import DataDirError, read_kaldi_map, write_kaldi_map
-from espnet_distill.teacher.kmeans_labels import assign_labels, fit_kmeans, majority_rate, utterance_features
+from espnet_distill.teacher import LOADERS, load_teacher
+from espnet_distill.teacher.kmeans_labels import (
+    assign_labels,
+    fit_kmeans,
+    majority_rate,
+    teacher_layer_features,
+    utterance_features,
+)
+from espnet_distill.utils.checkpoint import CheckpointError
 from espnet_distill.utils.config import parse_with_config
 from espnet_distill.utils.fileio import atomic_write
 from espnet_distill.utils.log import setup_logging
@@ -33,6 +42,10 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--num_clusters", type=int, default=100)
     parser.add_argument("--max_frames", type=int, default=200000, help="frames sampled to fit k-means")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--teacher", choices=sorted(LOADERS), default=None,
+                        help="cluster a layer of this model instead of MFCC frames (its format)")  # fmt: skip
+    parser.add_argument("--teacher_path", type=str, default=None, help="checkpoint of --teacher")
+    parser.add_argument("--layer", type=int, default=None, help="the layer of --teacher to cluster")
     return parser
 
 
@@ -40,11 +53,19 @@ def main(argv: Optional[List[str]] = None) -> None:
     args = parse_with_config(get_parser(), argv)
     if args.fit_data is None or args.out_dir is None:
         raise SystemExit("hubert_kmeans: --fit_data and --out_dir are required")
+    if (args.teacher is None) != (args.teacher_path is None) or (args.teacher is None) != (args.layer is None):
+        raise SystemExit("hubert_kmeans: --teacher, --teacher_path and --layer go together")
     setup_logging(args.out_dir / "hubert_kmeans.log")
     try:
-        features = {d: utterance_features(read_kaldi_map(d / "wav.scp")) for d in {args.fit_data, *args.data_dirs}}
+        if args.teacher is None:
+            extract = utterance_features
+        else:
+            teacher = load_teacher(args.teacher, path=args.teacher_path)
+            logging.info("clustering layer %d of %s %s", args.layer, args.teacher, args.teacher_path)
+            extract = partial(teacher_layer_features, teacher, layer=args.layer)
+        features = {d: extract(read_kaldi_map(d / "wav.scp")) for d in {args.fit_data, *args.data_dirs}}
         kmeans = fit_kmeans(features[args.fit_data].values(), args.num_clusters, args.max_frames, args.seed)
-        summary = {"num_clusters": args.num_clusters}
+        summary = {"num_clusters": args.num_clusters, "features": "mfcc" if args.teacher is None else f"{args.teacher_path} layer {args.layer}"}
         for data_dir in args.data_dirs:
             labels = assign_labels(kmeans, features[data_dir])
             table = {utt: " ".join(map(str, lab)) for utt, lab in labels.items()}
@@ -56,7 +77,7 @@ def main(argv: Optional[List[str]] = None) -> None:
             pickle.dump(kmeans, f)
         with atomic_write(args.out_dir / "summary.json") as f:
             json.dump(summary, f, indent=2)
-    except (AudioError, DataDirError) as e:
+    except (AudioError, DataDirError, CheckpointError, ValueError) as e:
         logging.error("%s", e)
         raise SystemExit(1) from e
 

@@ -1,8 +1,11 @@
-"""HuBERT iteration-1 targets: k-means clusters of MFCC (+delta, delta-delta) frames.
+"""HuBERT targets: k-means clusters of frames, one label per 20 ms.
 
-MFCC frames use a 25 ms window every 20 ms, so an utterance of ``n`` samples
-gets ``1 + (n - 400) // 320`` labels: exactly one per frame of HuBERT's
-convolutional front-end (receptive field 400 samples, stride 320).
+Iteration 1 clusters MFCC (+delta, delta-delta) frames; later iterations
+cluster a layer of the previous iteration's model (HuBERT's iteration 2 and
+ESPnet's hubert1 recipe).  MFCC frames use a 25 ms window every 20 ms, so an
+utterance of ``n`` samples gets ``1 + (n - 400) // 320`` labels: exactly one
+per frame of HuBERT's convolutional front-end (receptive field 400 samples,
+stride 320), which is also the teacher's frame count.
 """
 
 from pathlib import Path
@@ -15,7 +18,8 @@ import torchaudio.functional as AF
 from sklearn.cluster import MiniBatchKMeans
 from tqdm import tqdm
 
-from espnet_distill.data.audio import read_audio
+from espnet_distill.data.audio import INT16_SCALE, read_audio
+from espnet_distill.teacher.hubert import HubertTeacher
 
 PathLike = Union[str, Path]
 LABEL_SHIFT_MS = 20.0
@@ -40,6 +44,19 @@ def utterance_features(wav_scp: Mapping[str, str]) -> Dict[str, np.ndarray]:
         utt: mfcc_features(read_audio(utt, spec)[0])
         for utt, spec in tqdm(wav_scp.items(), desc="mfcc", mininterval=10)
     }
+
+
+@torch.no_grad()
+def teacher_layer_features(teacher: HubertTeacher, wav_scp: Mapping[str, str], layer: int) -> Dict[str, np.ndarray]:
+    """Frames ``(frames, dim)`` of ``teacher``'s ``layer`` (0: the projected CNN output) for every utterance."""
+    if not 0 <= layer <= teacher.num_layers:
+        raise ValueError(f"layer {layer} is outside 0..{teacher.num_layers}")
+    features = {}
+    for utt, spec in tqdm(wav_scp.items(), desc=f"teacher layer {layer}", mininterval=10):
+        samples, _ = read_audio(utt, spec)
+        wave = torch.as_tensor(samples / INT16_SCALE, dtype=torch.float32)[None]
+        features[utt] = teacher(wave).hidden_states[layer][0].numpy()
+    return features
 
 
 def fit_kmeans(

@@ -72,3 +72,39 @@ def test_pretraining_lowers_the_loss_and_writes_a_teacher(tiny_corpus, kmeans_di
     assert out.codeword_logits.shape == (1, len(labels), 8)
     assert [h.shape for h in out.hidden_states] == [(1, len(labels), 32)] * 2
     assert np.isfinite(out.codeword_logits.numpy()).all()
+
+
+def test_iteration_2_clusters_a_layer_of_the_iteration_1_teacher(tiny_corpus, kmeans_dir, tmp_path):
+    """HuBERT's second iteration: targets from k-means of the first model's layer, one per frame, then pretraining on them."""
+    data = tiny_corpus["data"]
+    train = LabelledAudio(data / "train", kmeans_dir / "train" / "labels")
+    pretrain(train, train, 8, PretrainConfig(**{**TINY, "max_steps": 10}), tmp_path / "iter1")
+    iter2 = tmp_path / "kmeans_iter2"
+    hubert_kmeans.main([
+        "--fit_data", str(data / "train"), "--data_dirs", str(data / "train"), str(data / "dev"), "--out_dir", str(iter2),
+        "--num_clusters", "6", "--teacher", "torchaudio", "--teacher_path", str(tmp_path / "iter1" / "teacher.pt"), "--layer", "1",
+    ])  # fmt: skip
+    summary = json.loads((iter2 / "summary.json").read_text())
+    assert summary["num_clusters"] == 6 and summary["features"].endswith("teacher.pt layer 1")
+    teacher = load_teacher("torchaudio", path=str(tmp_path / "iter1" / "teacher.pt"))
+    first = {}
+    for name in ("train", "dev"):
+        mfcc_labels = read_kaldi_map(kmeans_dir / name / "labels")
+        labels = read_kaldi_map(iter2 / name / "labels")
+        assert list(labels) == list(mfcc_labels)
+        assert all(len(labels[u].split()) == len(mfcc_labels[u].split()) for u in labels)  # one per frame, as before
+        first.update(labels)
+    # The labels are the nearest centroid of the teacher's layer-1 frames.
+    import pickle
+
+    with open(iter2 / "kmeans.pkl", "rb") as f:  # written by this test: trusted
+        kmeans = pickle.load(f)
+    utt, spec = next(iter(read_kaldi_map(data / "dev" / "wav.scp").items()))
+    samples, _ = read_audio(utt, spec)
+    frames = teacher(torch.as_tensor(samples / INT16_SCALE, dtype=torch.float32)[None]).hidden_states[1][0].numpy()
+    assert first[utt].split() == [str(c) for c in kmeans.predict(frames)]
+    relabelled = LabelledAudio(data / "train", iter2 / "train" / "labels")
+    again = pretrain(relabelled, relabelled, 6, PretrainConfig(**{**TINY, "max_steps": 4}), tmp_path / "iter2")
+    assert again["finished"] and load_teacher("torchaudio", path=str(tmp_path / "iter2" / "teacher.pt")).label_embeddings.shape[0] == 6
+    with pytest.raises(SystemExit, match="go together"):
+        hubert_kmeans.main(["--fit_data", str(data / "train"), "--out_dir", str(tmp_path / "x"), "--layer", "1"])
