@@ -1,10 +1,12 @@
 """HuBERT iteration-1 targets and pretraining at a tiny size on the tiny corpus."""
 
 import json
+import random
 
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from espnet_distill.bin import hubert_kmeans
 from espnet_distill.data.audio import INT16_SCALE, read_audio
@@ -108,3 +110,33 @@ def test_iteration_2_clusters_a_layer_of_the_iteration_1_teacher(tiny_corpus, km
     assert again["finished"] and load_teacher("torchaudio", path=str(tmp_path / "iter2" / "teacher.pt")).label_embeddings.shape[0] == 6
     with pytest.raises(SystemExit, match="go together"):
         hubert_kmeans.main(["--fit_data", str(data / "train"), "--out_dir", str(tmp_path / "x"), "--layer", "1"])
+
+
+def test_the_fast_logits_give_torchaudios_loss_and_gradients(tiny_corpus, kmeans_dir):
+    """One matmul over the codewords is the same cross entropy as torchaudio's [positive, negatives] logits."""
+    from torchaudio.models import hubert_pretrain_model
+
+    from espnet_distill.teacher.pretrain import hubert_logits
+
+    data = tiny_corpus["data"]
+    train = LabelledAudio(data / "train", kmeans_dir / "train" / "labels")
+    rng = random.Random(0)
+    waves, lengths, labels = train.collate(train.batches(20.0, 3.0, rng)[0], 3.0, rng)
+    torch.manual_seed(0)
+    model = hubert_pretrain_model(**PretrainConfig(**{**TINY, "unmasked_weight": 0.5}).model_kwargs(8)).train()
+    torch.manual_seed(5)
+    logit_m, logit_u, penalty = model(waves, labels, lengths)
+    expected = F.cross_entropy(logit_m, torch.zeros(len(logit_m), dtype=torch.long)) + F.cross_entropy(logit_u, torch.zeros(len(logit_u), dtype=torch.long))
+    expected.backward()
+    reference_grads = [p.grad.clone() for p in model.parameters()]
+    model.zero_grad()
+    torch.manual_seed(5)  # the same masks and dropout
+    ours_m, labels_m, ours_u, labels_u, ours_penalty = hubert_logits(model, waves, lengths, labels)
+    loss = F.cross_entropy(ours_m, labels_m) + F.cross_entropy(ours_u, labels_u)
+    loss.backward()
+    assert len(ours_m) == len(logit_m) > 0 and len(ours_u) == len(logit_u) > 0
+    torch.testing.assert_close(loss, expected, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(ours_penalty, penalty)
+    torch.testing.assert_close(ours_m.gather(1, labels_m[:, None])[:, 0], logit_m[:, 0], atol=1e-4, rtol=0)
+    for p, reference in zip(model.parameters(), reference_grads):
+        torch.testing.assert_close(p.grad, reference, atol=1e-5, rtol=1e-4)
