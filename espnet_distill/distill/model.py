@@ -6,7 +6,6 @@ student.  It is held outside the module tree: it is not in ``state_dict()``
 moved with the model by ``.to()``.
 """
 
-import logging
 from typing import Dict, List, Optional, Tuple
 
 import torch

@@ -50,7 +50,7 @@ class HubertTeacher(torch.nn.Module):
         self.model = model
         self.final_proj = final_proj
         if label_embeddings is not None:
-            self.register_buffer("label_embeddings", label_embeddings.detach().clone())
+            self.register_buffer("label_embeddings", label_embeddings.detach().float().clone())  # float16 releases too
         else:
             self.label_embeddings = None
         self.logit_temp = logit_temp

@@ -31,6 +31,7 @@ from torchaudio.models.wav2vec2.utils.import_fairseq import _convert_state_dict 
 from espnet_distill.frontend.conv import parse_conv_layers
 from espnet_distill.teacher.hubert import HubertTeacher
 from espnet_distill.utils.checkpoint import CheckpointError, load_checkpoint, load_state_into, require_entry
+from espnet_distill.utils.fileio import sha256_file
 
 PathLike = Union[str, Path]
 WAV2VEC2_ARGS = list(inspect.signature(wav2vec2_model).parameters)
@@ -296,7 +297,18 @@ LOADERS = {
 
 
 def load_teacher(name: str, **conf: Any) -> HubertTeacher:
-    """Build the teacher chosen in YAML: ``teacher: <name>``, ``teacher_conf: {path: ...}``."""
+    """Build the teacher chosen in YAML: ``teacher: <name>``, ``teacher_conf: {path: ...}``.
+
+    ``teacher_conf.sha256`` (optional): the checkpoint file's expected SHA-256, checked before it is read.
+    """
     if name not in LOADERS:
         raise ValueError(f"unknown teacher format {name!r}; choose from {sorted(LOADERS)}")
+    expected = conf.pop("sha256", None)
+    if expected is not None:
+        path = Path(conf.get("path", ""))
+        if not path.is_file():
+            raise CheckpointError(f"{path}: no such checkpoint file (teacher_conf.sha256 needs a file)")
+        actual = sha256_file(path)
+        if actual != str(expected).lower():
+            raise CheckpointError(f"{path}: sha256 {actual} is not the expected {expected}; the file is not the released one")
     return LOADERS[name](**conf)

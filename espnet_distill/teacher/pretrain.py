@@ -59,6 +59,7 @@ class PretrainConfig:
     unmasked_weight: float = 0.0  # weight of the loss on unmasked frames (HuBERT: 0)
     valid_interval: int = 250
     seed: int = 1
+    bf16: bool = False  # bfloat16 autocast in training steps (weights and optimizer stay float32; 1.4x on AVX-512 BF16 CPUs)
 
     def model_kwargs(self, num_classes: int) -> Dict:
         """Arguments of torchaudio's ``hubert_pretrain_model``."""
@@ -210,7 +211,7 @@ def _lr_lambda(config: PretrainConfig):
     return schedule
 
 
-RESUME_MAY_CHANGE = ("max_steps", "valid_interval")
+RESUME_MAY_CHANGE = ("max_steps", "valid_interval", "bf16")
 
 
 def _save_checkpoint(path: Path, model, optimizer, scheduler, step: int, epoch: int, history: List, config) -> None:
@@ -279,9 +280,10 @@ def pretrain(
         done_in_epoch = step - sum(h.get("epoch_steps", 0) for h in history if h.get("type") == "epoch")
         for batch in batches[done_in_epoch:]:
             waves, lengths, labels = train.collate(batch, config.crop_seconds, rng)
-            loss, correct, count = masked_prediction_step(
-                model, waves, lengths, labels, config.feature_penalty, config.unmasked_weight
-            )
+            with torch.autocast(waves.device.type, dtype=torch.bfloat16, enabled=config.bf16):
+                loss, correct, count = masked_prediction_step(
+                    model, waves, lengths, labels, config.feature_penalty, config.unmasked_weight
+                )
             optimizer.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)

@@ -1,6 +1,7 @@
-"""File helpers: atomic writes, so that a crash never leaves half-written output."""
+"""File helpers: atomic writes, so that a crash never leaves half-written output; content digests."""
 
 import contextlib
+import hashlib
 import os
 import tempfile
 from pathlib import Path
@@ -34,3 +35,12 @@ def atomic_write(path: PathLike, mode: str = "w", encoding: str = "utf-8") -> It
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def sha256_file(path: PathLike, chunk: int = 1 << 20) -> str:
+    """The SHA-256 of a file's content, as ``sha256sum`` prints it."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(chunk), b""):
+            digest.update(block)
+    return digest.hexdigest()

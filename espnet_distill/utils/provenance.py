@@ -25,19 +25,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Dict, List, Mapping, Optional, Sequence, Union
 
-from espnet_distill.utils.fileio import atomic_write
+from espnet_distill.utils.fileio import atomic_write, sha256_file
 
 PathLike = Union[str, Path]
 STAMP = ".stage_inputs.json"
-CHUNK = 1 << 20
-
-
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(CHUNK), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def describe_input(path: PathLike, recorded: Optional[Mapping] = None) -> Dict:
@@ -52,13 +43,13 @@ def describe_input(path: PathLike, recorded: Optional[Mapping] = None) -> Dict:
         if recorded and recorded.get("size") == stat.st_size and recorded.get("mtime_ns") == stat.st_mtime_ns and "sha256" in recorded:
             digest = recorded["sha256"]
         else:
-            digest = _sha256_file(path)
+            digest = sha256_file(path)
         return {"path": str(path), "sha256": digest, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
     if path.is_dir():
         digest = hashlib.sha256()
         files = sorted(p for p in path.rglob("*") if p.is_file())
         for file in files:
-            digest.update(f"{file.relative_to(path)}\0{_sha256_file(file)}\n".encode("utf-8"))
+            digest.update(f"{file.relative_to(path)}\0{sha256_file(file)}\n".encode("utf-8"))
         return {"path": str(path), "sha256": digest.hexdigest(), "files": len(files)}
     return {"path": str(path), "missing": True}
 

@@ -23,10 +23,7 @@
 # interrupted one with unchanged inputs resumes.
 set -euo pipefail
 
-log() {
-  local fname=${BASH_SOURCE[1]##*/}
-  echo -e "$(date '+%Y-%m-%dT%H:%M:%S') (${fname}:${BASH_LINENO[0]}:${FUNCNAME[1]}) $*"
-}
+. utils/stage_steps.sh
 SECONDS=0
 # The command line, for the run.sh that each training stage leaves in its exp dir
 run_args=$(printf ' %q' "$0" "$@")
@@ -128,21 +125,6 @@ fi
 . ./cmd.sh
 
 case "${token_type}" in bpe | char) ;; *) echo "$0: option --token_type takes bpe or char, not '${token_type}'" >&2; exit 2 ;; esac
-
-# needs_run <what> <out dir> [<stage_stamp begin option> ...]: logs why the step that writes
-# <out dir> runs or is skipped (see espnet_distill.bin.stage_stamp); true when it must run.
-needs_run() {
-  local what=$1 dir=$2 decision
-  shift 2
-  decision=$(python -m espnet_distill.bin.stage_stamp begin "${dir}" "$@") \
-    || { log "Error: cannot check ${dir} (espnet_distill.bin.stage_stamp failed)"; exit 1; }
-  log "${what}: ${dir}: ${decision}"
-  [ "${decision%%:*}" = run ]
-}
-# step_done <out dir>: the step that writes <out dir> finished.
-step_done() {
-  python -m espnet_distill.bin.stage_stamp finish "$1"
-}
 
 # Training jobs (stages 5 and 7) run through train_job, at most --train_jobs at a time;
 # wait_train_jobs waits for them all and fails naming every job that failed.

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Sourced by the recipe scripts (distill_asr.sh, ssl1/run.sh): one log format, and the
+# run-or-skip decision of each step that writes an output dir (espnet_distill.bin.stage_stamp).
+
+# log <message>: a timestamped line naming the calling script, line and function.
+log() {
+  local fname=${BASH_SOURCE[1]##*/}
+  echo -e "$(date '+%Y-%m-%dT%H:%M:%S') (${fname}:${BASH_LINENO[0]}:${FUNCNAME[1]}) $*"
+}
+
+# needs_run <what> <out dir> [<stage_stamp begin option> ...]: logs why the step that writes
+# <out dir> runs or is skipped; true when it must run (its inputs are then recorded).
+needs_run() {
+  local what=$1 dir=$2 decision
+  shift 2
+  decision=$(python -m espnet_distill.bin.stage_stamp begin "${dir}" "$@") \
+    || { log "Error: cannot check ${dir} (espnet_distill.bin.stage_stamp failed)"; exit 1; }
+  log "${what}: ${dir}: ${decision}"
+  [ "${decision%%:*}" = run ]
+}
+
+# step_done <out dir>: the step that writes <out dir> finished.
+step_done() {
+  python -m espnet_distill.bin.stage_stamp finish "$1"
+}
