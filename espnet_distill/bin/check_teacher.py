@@ -35,6 +35,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     parser.add_argument("--teacher", choices=sorted(LOADERS), required=True)
     parser.add_argument("--path", required=True, help="checkpoint file (or Hugging Face directory)")
     parser.add_argument("--trust_checkpoint", type=str2bool, default=False)
+    parser.add_argument("--sha256", default="", help="the checkpoint file's expected SHA-256 (kept in teacher.yaml: checked at every load)")
     parser.add_argument("--data_dir", type=Path, required=True, help="its first utterance is run")
     parser.add_argument("--out_dir", type=Path, required=True)
     args = parser.parse_args(argv)
@@ -42,6 +43,8 @@ def main(argv: Optional[List[str]] = None) -> None:
     conf = {"path": args.path}
     if args.trust_checkpoint:
         conf["trust_checkpoint"] = True
+    if args.sha256:
+        conf["sha256"] = args.sha256
     try:
         teacher = load_teacher(args.teacher, **conf)
         utt, spec = next(iter(read_kaldi_map(args.data_dir / "wav.scp").items()))

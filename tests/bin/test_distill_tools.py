@@ -43,3 +43,20 @@ def test_teacher_yaml_becomes_teacher_options_that_explicit_ones_override(tmp_pa
     (tmp_path / "bad.yaml").write_text("teacher_conf: {}\n")
     with pytest.raises(SystemExit, match="cannot read teacher"):
         teacher_yaml_args(["--teacher_yaml", str(tmp_path / "bad.yaml")])
+
+
+def test_check_teacher_keeps_the_sha256_in_teacher_yaml_and_refuses_another_file(tiny_corpus, tiny_teacher_path, tmp_path):
+    import hashlib
+
+    from espnet_distill.bin.check_teacher import main as check_teacher
+    from espnet_distill.teacher import load_teacher
+
+    digest = hashlib.sha256(tiny_teacher_path.read_bytes()).hexdigest()
+    argv = ["--teacher", "torchaudio", "--path", str(tiny_teacher_path), "--data_dir", str(tiny_corpus["data"] / "dev")]
+    check_teacher([*argv, "--sha256", digest, "--out_dir", str(tmp_path / "ok")])
+    spec = yaml.safe_load((tmp_path / "ok" / "teacher.yaml").read_text())
+    assert spec["teacher_conf"] == {"path": str(tiny_teacher_path), "sha256": digest}
+    assert load_teacher(spec["teacher"], **spec["teacher_conf"]).num_layers == 3  # what the later stages do
+    with pytest.raises(SystemExit):
+        check_teacher([*argv, "--sha256", "0" * 64, "--out_dir", str(tmp_path / "bad")])
+    assert not (tmp_path / "bad" / "teacher.yaml").exists()

@@ -47,6 +47,7 @@ cmvn_set=""                # the set whose CMVN statistics the Fbank front-end u
 # Teacher
 teacher_format=""          # fairseq|huggingface|torchaudio|espnet: use --teacher_path; empty: pretrain one
 teacher_path=""            # checkpoint file (Hugging Face: model directory) of --teacher_format
+teacher_sha256=""          # the expected SHA-256 of the --teacher_path file, checked whenever it is loaded
 trust_checkpoint=false     # true: allow pickled code in --teacher_path (only for files you trust)
 kmeans_config=conf/hubert_kmeans.yaml
 pretrain_config=conf/hubert_pretrain.yaml
@@ -94,6 +95,7 @@ Options:
   --cmvn_set <name>      CMVN statistics of the Fbank front-end (default: the train set)
   --teacher_format <f>   fairseq|huggingface|torchaudio|espnet; empty: pretrain a teacher (default: \"${teacher_format}\")
   --teacher_path <p>     checkpoint of --teacher_format (default: \"${teacher_path}\")
+  --teacher_sha256 <h>   expected SHA-256 of the --teacher_path file (default: \"${teacher_sha256}\")
   --trust_checkpoint <b> load pickled code in --teacher_path (default: ${trust_checkpoint})
   --kmeans_config <yaml> k-means targets of the pretrained teacher (default: ${kmeans_config})
   --pretrain_config <y>  HuBERT pretraining (default: ${pretrain_config})
@@ -247,10 +249,11 @@ if [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ]; then
   fi
   if needs_run "Stage 4: teacher check" "${teacher_dir}" --input "checkpoint=${teacher_ckpt}" \
       --arg "format=${teacher_kind}" --arg "path=${teacher_ckpt}" --arg "trust_checkpoint=${trust_checkpoint}" \
+      --arg "sha256=${teacher_sha256}" \
       --output "${teacher_dir}/teacher.yaml"; then
     log "Stage 4: checking the teacher ${teacher_kind} ${teacher_ckpt}"
     python -m espnet_distill.bin.check_teacher --teacher "${teacher_kind}" --path "${teacher_ckpt}" \
-      --trust_checkpoint "${trust_checkpoint}" --data_dir "data/${valid_set}" --out_dir "${teacher_dir}"
+      --trust_checkpoint "${trust_checkpoint}" --sha256 "${teacher_sha256}" --data_dir "data/${valid_set}" --out_dir "${teacher_dir}"
     step_done "${teacher_dir}"
   fi
   log "Stage 4 done in $((SECONDS - stage_start))s"
