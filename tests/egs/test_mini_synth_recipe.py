@@ -25,6 +25,8 @@ SETS = ("train", "train_10pct", "dev", "test")
 
 
 def run(cmd, cwd, check=True):
+    if cmd[0] == "./run.sh":  # the tests pretrain a tiny teacher (stages 3-4) instead of using the released one
+        cmd = [cmd[0], "--teacher_format", "", *cmd[1:]]
     env = {**os.environ, "ESPNET_DISTILL_ROOT": str(REPO_ROOT)}
     result = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env=env)
     if check and result.returncode != 0:

@@ -203,13 +203,15 @@ fi
 
 kmeans_dir=exp/hubert_kmeans
 pretrain_dir=exp/hubert_pretrain
-# The teacher checkpoint later stages read: --teacher_path, or the one stage 4 pretrains.
+# The teacher checkpoint later stages read: --teacher_path, or the one stage 4 pretrains
+# (--teacher_path and its --teacher_sha256 are then unused).
 if [ -n "${teacher_format}" ]; then
   teacher_kind=${teacher_format}
   teacher_ckpt=${teacher_path}
 else
   teacher_kind=torchaudio
   teacher_ckpt=${pretrain_dir}/teacher.pt
+  teacher_sha256=""
 fi
 
 if [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then
