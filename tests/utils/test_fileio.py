@@ -21,3 +21,14 @@ def test_atomic_write_leaves_nothing_on_error(tmp_path):
             raise RuntimeError("crash")
     assert target.read_text() == "old\n"
     assert [p.name for p in tmp_path.iterdir()] == ["out.txt"]
+
+
+def test_atomic_write_gives_the_usual_permissions(tmp_path):
+    """Not mkstemp's 0600: what open() would give under the process's umask."""
+    from espnet_distill.utils import fileio
+
+    with fileio.atomic_write(tmp_path / "a.txt") as f:
+        f.write("x")
+    with open(tmp_path / "b.txt", "w") as f:
+        f.write("x")
+    assert (tmp_path / "a.txt").stat().st_mode & 0o777 == (tmp_path / "b.txt").stat().st_mode & 0o777 == 0o666 & ~fileio._UMASK
