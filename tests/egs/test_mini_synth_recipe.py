@@ -216,7 +216,7 @@ def test_finetuning_decoding_scoring_and_results_at_tiny_size(distilled, teacher
     # Both front-ends: the wav_cnn student and its fbank swap, each distilled and from scratch.
     configs = "conf/distill/deep_thin_reg_kl.yaml conf/distill/deep_thin_reg_kl_fbank.yaml"
     options = ["--finetune_args", SHORT_TRAINING, "--decode_sets", "test", "--nj", "2", "--distill_configs", configs,
-               "--distill_args", SHORT_TRAINING]  # fmt: skip
+               "--distill_args", SHORT_TRAINING, "--finetune_sets", "train"]  # fmt: skip
     result = run(["./run.sh", "--stage", "6", "--stop_stage", "9", *options], target)
     models = ["teacher", "deep_thin_reg_kl", "scratch_deep_thin_reg_kl", "deep_thin_reg_kl_fbank", "scratch_deep_thin_reg_kl_fbank"]
     for model in models:
