@@ -9,12 +9,11 @@
 # conf/finetune/ctc_low.yaml), decoded and scored.  The default run's experiments
 # are part of the grid: after ./run.sh, this script trains only the rest.
 #
-# Then each of --seeds repeats the two key comparisons (distillation and
-# fine-tuning with that seed into exp dirs suffixed _seed<N>):
-#   --low_repeat:  the discriminative loss in low resource: deep_thin_reg_kl against
-#                  deep_thin_reg, fine-tuned on train_10pct;
-#   --full_repeat: the front-ends: deep_thin_reg_kl against deep_thin_reg_kl_fbank,
-#                  fine-tuned on train.
+# Then each of --seeds repeats the key comparisons (distillation and fine-tuning
+# with that seed into exp dirs suffixed _seed<N>), on train and train_10pct:
+#   --repeat: the default run's students (deep_thin_reg_kl and its Fbank swap) and
+#             deep_thin_reg, each distilled and its structure from scratch: the
+#             front-ends, the discriminative loss, and distillation against scratch.
 # RESULTS.md and plots/ are regenerated from exp/ after the grid and at the end;
 # rerunning skips finished work.
 #
@@ -33,8 +32,7 @@ log() {
 size=default
 seeds="2 3"
 seed_jobs=1
-low_repeat="conf/distill/deep_thin_reg_kl.yaml conf/distill/deep_thin_reg.yaml"
-full_repeat="conf/distill/deep_thin_reg_kl.yaml conf/distill/deep_thin_reg_kl_fbank.yaml"
+repeat="conf/distill/deep_thin_reg_kl.yaml conf/distill/deep_thin_reg_kl_fbank.yaml conf/distill/deep_thin_reg.yaml"
 # reg_kl first: the from-scratch models are named after the first config of each structure.
 grid="deep_thin_reg_kl deep_thin_reg_kl_fbank deep_thin_reg deep_thin_reg_fbank
   shallow_wide_reg_kl shallow_wide_reg_kl_fbank shallow_wide_reg shallow_wide_reg_fbank"
@@ -44,28 +42,26 @@ while [ $# -gt 0 ]; do
     --size) size=$2; shift 2 ;;
     --seeds) seeds=$2; shift 2 ;;
     --seed_jobs) seed_jobs=$2; shift 2 ;;
-    --low_repeat) low_repeat=$2; shift 2 ;;
-    --full_repeat) full_repeat=$2; shift 2 ;;
+    --repeat) repeat=$2; shift 2 ;;
     *) break ;;
   esac
 done
 grid_configs=""
 for name in ${grid}; do grid_configs+="conf/distill/${name}.yaml "; done
 
-study_opts=(--local_data_opts "--size ${size}" --finetune_configs "train_10pct=conf/finetune/ctc_low.yaml")
+study_opts=(--local_data_opts "--size ${size}" --finetune_configs "train_10pct=conf/finetune/ctc_low.yaml"
+            --finetune_sets "train train_10pct")
 start=${SECONDS}
 log "The grid: ${grid_configs}the teacher and the structures from scratch"
-./run.sh "${study_opts[@]}" --distill_configs "${grid_configs}" --finetune_sets "train train_10pct" "$@"
+./run.sh "${study_opts[@]}" --distill_configs "${grid_configs}" "$@"
 log "The grid done in $((SECONDS - start))s"
 
 repeat_seed() {  # <seed> [<run.sh option> ...]
   local seed=$1
   shift
   # Stages 5-8; the report (stage 9) comes once at the end, over the grid's benchmark.
-  ./run.sh "${study_opts[@]}" --stage 5 --stop_stage 8 --seed "${seed}" --finetune_models distilled \
-    --distill_configs "${low_repeat}" --finetune_sets train_10pct "$@"
-  ./run.sh "${study_opts[@]}" --stage 5 --stop_stage 8 --seed "${seed}" --finetune_models distilled \
-    --distill_configs "${full_repeat}" --finetune_sets train "$@"
+  ./run.sh "${study_opts[@]}" --stage 5 --stop_stage 8 --seed "${seed}" --finetune_models "distilled scratch" \
+    --distill_configs "${repeat}" "$@"
 }
 start=${SECONDS}
 if [ "${seed_jobs}" -le 1 ]; then
@@ -95,5 +91,5 @@ else
 fi
 [ -z "${seeds}" ] || log "Seeds ${seeds} done in $((SECONDS - start))s"
 # The report over everything: the grid, its benchmark and the repeats.
-./run.sh "${study_opts[@]}" --stage 9 --distill_configs "${grid_configs}" --finetune_sets "train train_10pct" "$@"
+./run.sh "${study_opts[@]}" --stage 9 --distill_configs "${grid_configs}" "$@"
 log "Done: RESULTS.md and plots/"
