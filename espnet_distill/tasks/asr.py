@@ -6,6 +6,10 @@ teacher, exported as a student by ``espnet_distill.bin.export_teacher``) with
 CTC.  The front-end and encoder are named in the YAML like ESPnet's own
 components (``frontend: wav_cnn``, ``encoder: transformer``); their structure
 comes from the student's ``student.yaml`` and must agree with those names.
+The ``config.yaml`` a fine-tuning writes is self-contained and in ESPnet's
+form (see :mod:`espnet_distill.espnet_interop`): the whole structure and token
+list, no path back to the student, and the names ESPnet's own ASR task knows
+(``encoder: student_transformer``, ``model: ctc_student``).
 ``--init_student_weights false`` trains the same structure from scratch; then
 nothing is frozen, whatever ``model_conf`` says (freezing keeps pretrained weights).
 """
@@ -27,6 +31,7 @@ from espnet2.utils.types import str2bool, str_or_none
 
 from espnet_distill.asr.model import CTCASRModel
 from espnet_distill.data.collate import PadCollate
+from espnet_distill.espnet_interop import ESPNET_DEFAULTS, espnet_config
 from espnet_distill.distill.export import load_student_statistics, load_student_weights
 from espnet_distill.tasks import components
 from espnet_distill.tasks.abs_task import SafeTask
@@ -75,7 +80,8 @@ class ASRTask(SafeTask):
         group.add_argument("--ctc_conf", action=NestedDictAction, default=get_default_kwargs(CTC), help="ESPnet's CTC arguments")
         for class_choices in cls.class_choices_list:
             class_choices.add_arguments(group)
-        parser.set_defaults(num_att_plot=0)
+        # ESPnet's ASRTask reads these when it rebuilds the model from config.yaml.
+        parser.set_defaults(num_att_plot=0, **ESPNET_DEFAULTS)
 
     @classmethod
     def build_collate_fn(cls, args: argparse.Namespace, train: bool) -> Callable:
@@ -99,7 +105,7 @@ class ASRTask(SafeTask):
         """Fill ``frontend_conf``/``encoder_conf`` from ``--init_student``'s ``student.yaml``; YAML keys win."""
         description = yaml.safe_load((Path(args.init_student) / "student.yaml").read_text(encoding="utf-8"))
         for part in ("frontend", "encoder"):
-            if getattr(args, part) != description[part]:
+            if components.canonical_encoder(getattr(args, part)) != components.canonical_encoder(description[part]):
                 raise ValueError(
                     f"the config names {part}: {getattr(args, part)} but {args.init_student} holds a "
                     f"{description[part]} {part}; make them agree"
@@ -109,8 +115,7 @@ class ASRTask(SafeTask):
     @classmethod
     def inference_args(cls, args: argparse.Namespace) -> argparse.Namespace:
         """config.yaml holds the whole structure; the weights come from the model file, not ``init_student``."""
-        args.init_student = None
-        return args
+        return argparse.Namespace(**espnet_config(vars(args)))
 
     @classmethod
     def build_model(cls, args: argparse.Namespace) -> CTCASRModel:
@@ -140,6 +145,9 @@ class ASRTask(SafeTask):
             vocab_size=len(token_list), token_list=token_list, frontend=frontend, specaug=specaug, normalize=None,
             preencoder=None, encoder=encoder, postencoder=None, ctc=ctc, joint_network=None, **model_conf,
         )  # fmt: skip
-        args.token_list = token_list  # config.yaml then holds the list itself, as ESPnet's does
-        args.init_student = None if not args.init_student_weights else args.init_student
+        # config.yaml then holds the token list itself, as ESPnet's does, and nothing points
+        # back to the student: the structure is in frontend_conf/encoder_conf.
+        args.token_list = token_list
+        args.encoder = components.canonical_encoder(args.encoder)
+        args.init_student = None
         return model

@@ -1,8 +1,13 @@
 """Registries of student components shared by the distillation and ASR tasks.
 
 A front-end or encoder registered here can be named in the YAML of both tasks
-(``frontend: wav_cnn``), so that a distilled student fine-tunes unchanged.
+(``frontend: wav_cnn``), so that a distilled student fine-tunes unchanged.  The
+encoder's name in ESPnet's own ASR task is ``student_transformer`` (ESPnet's
+``transformer`` is another encoder; see :mod:`espnet_distill.espnet_interop`);
+this project's YAML may say either.
 """
+
+from typing import Optional
 
 from espnet2.asr.encoder.abs_encoder import AbsEncoder
 from espnet2.asr.frontend.abs_frontend import AbsFrontend
@@ -13,7 +18,13 @@ from espnet_distill.frontend.wav_cnn import WavCNNFrontend
 from espnet_distill.student.encoder import TransformerStudentEncoder
 
 FRONTENDS = dict(wav_cnn=WavCNNFrontend, fbank=FbankFrontend)
-ENCODERS = dict(transformer=TransformerStudentEncoder)
+ENCODERS = dict(transformer=TransformerStudentEncoder, student_transformer=TransformerStudentEncoder)
+ENCODER_ALIASES = dict(transformer="student_transformer")
+
+
+def canonical_encoder(name: Optional[str]) -> Optional[str]:
+    """The name an encoder has in ESPnet's ASR task (``transformer`` -> ``student_transformer``)."""
+    return ENCODER_ALIASES.get(name.lower(), name.lower()) if isinstance(name, str) else name
 
 
 def frontend_choices() -> ClassChoices:

@@ -110,7 +110,7 @@ class DistillTask(SafeTask):
         shape = TeacherShape.of(teacher.model)
         logging.info("teacher: %s %s, %s", args.teacher, args.teacher_conf.get("path"), shape)
 
-        encoder_conf = resolve_encoder_conf(args.encoder_conf, shape) if args.encoder == "transformer" else dict(args.encoder_conf)
+        encoder_conf = resolve_encoder_conf(args.encoder_conf, shape) if components.canonical_encoder(args.encoder) == "student_transformer" else dict(args.encoder_conf)
         frontend_conf = dict(args.frontend_conf)
         if args.frontend == "wav_cnn":
             frontend_conf = {**teacher_frontend_defaults(teacher), **frontend_conf}
