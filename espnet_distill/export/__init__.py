@@ -1,0 +1,1 @@
+"""Writers of this project's models in other toolkits' formats."""
