@@ -1,8 +1,9 @@
-"""The frozen HuBERT teacher: every hidden layer, output lengths, codeword logits.
+"""The frozen teacher: every hidden layer, output lengths, codeword logits.
 
-Every loader (fairseq, Hugging Face, torchaudio, ESPnet) builds torchaudio's
-``Wav2Vec2Model`` and, where the checkpoint has them, HuBERT's codeword head
-(``final_proj`` and the label embeddings).
+Every loader (fairseq, Hugging Face, torchaudio, ESPnet, WavLM) builds
+torchaudio's ``Wav2Vec2Model`` (HuBERT, wav2vec 2.0 and data2vec-audio
+layers, or WavLM's with relative position bias) and, where the checkpoint has
+them, HuBERT's codeword head (``final_proj`` and the label embeddings).
 """
 
 from dataclasses import dataclass
@@ -11,6 +12,7 @@ from typing import List, Optional
 import torch
 import torch.nn.functional as F
 from torchaudio.models import Wav2Vec2Model
+from torchaudio.models.wav2vec2.wavlm_attention import WavLMSelfAttention
 
 from espnet_distill.frontend.conv import conv_features
 
@@ -45,9 +47,12 @@ class HubertTeacher(torch.nn.Module):
         final_proj: Optional[torch.nn.Linear] = None,
         label_embeddings: Optional[torch.Tensor] = None,
         logit_temp: float = 0.1,
+        normalize_waveform: bool = False,
     ) -> None:
         super().__init__()
         self.model = model
+        # wav2vec 2.0 Large (LV-60), WavLM Large: trained on each utterance normalized to zero mean, unit variance.
+        self.normalize_waveform = normalize_waveform
         self.final_proj = final_proj
         if label_embeddings is not None:
             self.register_buffer("label_embeddings", label_embeddings.detach().float().clone())  # float16 releases too
@@ -67,6 +72,10 @@ class HubertTeacher(torch.nn.Module):
         return len(self.model.encoder.transformer.layers)
 
     @property
+    def is_wavlm(self) -> bool:
+        return isinstance(self.model.encoder.transformer.layers[0].attention, WavLMSelfAttention)
+
+    @property
     def hidden_size(self) -> int:
         return self.model.encoder.feature_projection.projection.out_features
 
@@ -74,19 +83,36 @@ class HubertTeacher(torch.nn.Module):
     def has_codewords(self) -> bool:
         return self.final_proj is not None and self.label_embeddings is not None
 
+    def normalized(self, waveforms: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """Each utterance at zero mean and unit variance over its own samples (fairseq's
+        ``F.layer_norm(wav, wav.shape)``, eps 1e-5), padding left at zero; the input itself when not normalizing."""
+        if not self.normalize_waveform:
+            return waveforms
+        valid = torch.arange(waveforms.shape[1], device=waveforms.device)[None, :] < lengths[:, None]
+        count = lengths.clamp(min=1).to(waveforms.dtype)[:, None]
+        mean = (waveforms * valid).sum(1, keepdim=True) / count
+        var = (((waveforms - mean) * valid) ** 2).sum(1, keepdim=True) / count
+        return ((waveforms - mean) / torch.sqrt(var + 1e-5)) * valid
+
     @torch.no_grad()
     def forward(self, waveforms: torch.Tensor, lengths: Optional[torch.Tensor] = None) -> TeacherOutput:
         """Run the teacher on ``(batch, samples)`` waveforms (float, [-1, 1] scale)."""
         if lengths is None:
             lengths = torch.full((waveforms.shape[0],), waveforms.shape[1], device=waveforms.device)
+        waveforms = self.normalized(waveforms, lengths)
         features, frame_lengths = conv_features(self.model.feature_extractor, waveforms, lengths)
         x, attention_mask = self.model.encoder._preprocess(features, frame_lengths)
         transformer = self.model.encoder.transformer
         x = transformer._preprocess(x)
         hidden_states = [x]
         position_bias = None
+        if self.is_wavlm:  # WavLM's attention takes a key padding mask, not an additive mask
+            pad = torch.arange(x.shape[1], device=x.device)[None, :] >= frame_lengths[:, None]
+            masks = dict(attention_mask=None, key_padding_mask=pad if bool(pad.any()) else None)
+        else:
+            masks = dict(attention_mask=attention_mask)
         for layer in transformer.layers:
-            x, position_bias = layer(x, attention_mask, position_bias=position_bias)
+            x, position_bias = layer(x, position_bias=position_bias, **masks)
             hidden_states.append(x)
         logits = None
         if self.has_codewords:
@@ -99,6 +125,7 @@ class HubertTeacher(torch.nn.Module):
     def projected_features(self, waveforms: torch.Tensor, lengths: torch.Tensor):
         """The CNN features after the feature projection (the Transformer's input before the
         positional convolution), ``(batch, frames, dim)``, and frame counts; runs no Transformer layer."""
+        waveforms = self.normalized(waveforms, lengths)
         features, frame_lengths = conv_features(self.model.feature_extractor, waveforms, lengths)
         x, _ = self.model.encoder._preprocess(features, frame_lengths)
         return x, frame_lengths

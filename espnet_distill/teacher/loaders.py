@@ -19,14 +19,17 @@ codeword head where the checkpoint has one) and returns a :class:`HubertTeacher`
 
 import inspect
 import json
+import logging
 import re
 from pathlib import Path
-from typing import Any, Dict, Mapping, Optional, Tuple, Union
+from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 
 import torch
 import yaml
-from torchaudio.models import hubert_pretrain_model, wav2vec2_model
+import torch.nn.functional as F
+from torchaudio.models import hubert_pretrain_model, wav2vec2_model, wavlm_model
 from torchaudio.models.wav2vec2.utils.import_fairseq import _convert_state_dict as fairseq_to_torchaudio
+from torchaudio.models.wav2vec2.utils.import_fairseq import _map_key as fairseq_key
 
 from espnet_distill.frontend.conv import parse_conv_layers
 from espnet_distill.teacher.hubert import HubertTeacher
@@ -35,6 +38,7 @@ from espnet_distill.utils.fileio import sha256_file
 
 PathLike = Union[str, Path]
 WAV2VEC2_ARGS = list(inspect.signature(wav2vec2_model).parameters)
+WAVLM_ARGS = list(inspect.signature(wavlm_model).parameters)
 PRETRAIN_ARGS = list(inspect.signature(hubert_pretrain_model).parameters)
 # What sets ``trust_checkpoint`` for a teacher, named when a file is refused.
 TRUST_HINT = "trust_checkpoint: true in teacher_conf (check_teacher and distill_asr.sh: --trust_checkpoint true)"
@@ -57,20 +61,65 @@ def _weight_norm_keys(state: Mapping[str, torch.Tensor]) -> Dict[str, torch.Tens
     return renamed
 
 
+class Data2VecPositionalConv(torch.nn.Module):
+    """data2vec-audio's positional embedding: a stack of (grouped conv, LayerNorm without affine, GELU).
+
+    Takes and returns ``(batch, frames, dim)``, like torchaudio's
+    ``ConvolutionalPositionalEmbedding`` it replaces in the Transformer.
+    """
+
+    def __init__(self, embed_dim: int, kernel_size: int, groups: int, num_layers: int) -> None:
+        super().__init__()
+        self.embed_dim, self.kernel_size = embed_dim, kernel_size
+        self.convs = torch.nn.ModuleList(
+            torch.nn.Conv1d(embed_dim, embed_dim, kernel_size, padding=kernel_size // 2, groups=groups) for _ in range(num_layers)
+        )
+
+    @property
+    def conv(self) -> torch.nn.Conv1d:
+        """The first convolution (what TeacherShape reads: its groups)."""
+        return self.convs[0]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.transpose(1, 2)
+        for conv in self.convs:
+            x = conv(x)
+            if self.kernel_size % 2 == 0:
+                x = x[..., :-1]
+            x = F.gelu(F.layer_norm(x.transpose(1, 2), (self.embed_dim,)).transpose(1, 2))
+        return x.transpose(1, 2)
+
+
+def _data2vec_keys(state: Mapping[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+    """``pos_conv_embed.layers.<i>.conv.*`` (Hugging Face) -> ``pos_conv_embed.convs.<i>.*``."""
+    return {re.sub(r"pos_conv_embed\.layers\.(\d+)\.conv\.", r"pos_conv_embed.convs.\1.", k): v for k, v in state.items()}
+
+
 def _build(
     config: Mapping[str, Any],
     state: Mapping[str, torch.Tensor],
     path: PathLike,
     head: Optional[Tuple[Mapping[str, torch.Tensor], torch.Tensor]] = None,
     logit_temp: float = 0.1,
+    family: str = "hubert",
+    normalize_waveform: bool = False,
 ) -> HubertTeacher:
-    kwargs = {k: config[k] for k in WAV2VEC2_ARGS if k in config}
+    """torchaudio's model of ``family`` (hubert, wav2vec2, wavlm, data2vec) from builder arguments and a state dict."""
+    builder, names = (wavlm_model, WAVLM_ARGS) if family == "wavlm" else (wav2vec2_model, WAV2VEC2_ARGS)
+    kwargs = {k: config[k] for k in names if k in config}
     kwargs.update(INFERENCE_OVERRIDES)
     kwargs.setdefault("aux_num_out", None)
-    missing = [k for k in WAV2VEC2_ARGS if k not in kwargs]
+    missing = [k for k in names if k not in kwargs]
     if missing:
         raise CheckpointError(f"{path}: configuration lacks {missing[0]!r}")
-    model = wav2vec2_model(**kwargs)
+    model = builder(**kwargs)
+    if family == "data2vec":
+        transformer = model.encoder.transformer
+        transformer.pos_conv_embed = Data2VecPositionalConv(
+            kwargs["encoder_embed_dim"], kwargs["encoder_pos_conv_kernel"], kwargs["encoder_pos_conv_groups"],
+            int(config["data2vec_pos_conv_layers"]),
+        )  # fmt: skip
+        state = _data2vec_keys(state)
     load_state_into(model, _weight_norm_keys(state), path)
     final_proj, label_embeddings = None, None
     if head is not None:
@@ -82,7 +131,7 @@ def _build(
                 f"outputs {final_proj.out_features} (several label sets are not supported)"
             )
         load_state_into(final_proj, proj_state, path)
-    return HubertTeacher(model, final_proj, label_embeddings, logit_temp)
+    return HubertTeacher(model, final_proj, label_embeddings, logit_temp, normalize_waveform)
 
 
 def _as_dict(obj: Any) -> Dict[str, Any]:
@@ -115,18 +164,57 @@ def fairseq_config(model_cfg: Mapping[str, Any]) -> Dict[str, Any]:
     }
 
 
+FAIRSEQ_FAMILIES = {"hubert": "hubert", "wav2vec2": "wav2vec2"}
+FAIRSEQ_FINE_TUNED = ("wav2vec_ctc", "hubert_ctc", "wav2vec_seq2seq", "hubert_seq2seq")
+FAIRSEQ_MODULES = ("fairseq.", "examples.")  # classes a fairseq checkpoint may reference (config dataclasses, enums)
+
+
+def _fairseq_model_config(checkpoint: Mapping[str, Any], path: PathLike) -> Tuple[Dict[str, Any], Dict[str, Any]]:
+    """The model and task configs, with fairseq's precedence: ``args`` (a Namespace) over ``cfg``."""
+    if checkpoint.get("args") is not None:
+        args = _as_dict(checkpoint["args"])
+        return args, args  # one flat namespace holds the model's and the task's settings
+    if checkpoint.get("cfg") is not None:
+        cfg = _as_dict(checkpoint["cfg"])
+        task = cfg.get("task")
+        return _as_dict(require_entry(cfg, "model", f"{path} (cfg)")), _as_dict(task) if task is not None else {}
+    raise CheckpointError(f"{path}: checkpoint has neither 'args' nor 'cfg'")
+
+
 def load_fairseq(path: PathLike, trust_checkpoint: bool = False) -> HubertTeacher:
-    """A fairseq HuBERT checkpoint (``hubert_base_ls960.pt`` layout)."""
-    checkpoint = load_checkpoint(path, trust=trust_checkpoint, trust_hint=TRUST_HINT)
+    """A fairseq HuBERT or wav2vec 2.0 checkpoint, pretrained or fine-tuned.
+
+    Layouts: ``args`` (a Namespace, preferred when set, as fairseq does) or
+    ``cfg`` (a dict or an OmegaConf ``DictConfig``; fairseq's config classes it
+    references are stood in for, never imported); ``task_state`` and any extra
+    state are ignored.  A fine-tuned checkpoint (``w2v_encoder.*`` keys) gives
+    its pretrained encoder; its CTC projection is dropped and the log says so.
+    The task's ``normalize`` (wav2vec 2.0 Large) is honoured.
+    """
+    checkpoint = load_checkpoint(path, trust=trust_checkpoint, trust_hint=TRUST_HINT, stand_in_modules=FAIRSEQ_MODULES)
     if not isinstance(checkpoint, Mapping):
         raise CheckpointError(f"{path}: not a fairseq checkpoint (a {type(checkpoint).__name__})")
-    if checkpoint.get("cfg") is not None:
-        model_cfg = _as_dict(require_entry(_as_dict(checkpoint["cfg"]), "model", f"{path} (cfg)"))
-    elif checkpoint.get("args") is not None:
-        model_cfg = _as_dict(checkpoint["args"])
-    else:
-        raise CheckpointError(f"{path}: checkpoint has neither 'cfg' nor 'args'")
-    state = require_entry(checkpoint, "model", path)
+    model_cfg, task_cfg = _fairseq_model_config(checkpoint, path)
+    state = dict(require_entry(checkpoint, "model", path))
+    name = str(model_cfg.get("_name") or model_cfg.get("arch") or "hubert")
+    if name in FAIRSEQ_FINE_TUNED or any(k.startswith("w2v_encoder.") for k in state):
+        w2v_args = model_cfg.get("w2v_args")
+        if w2v_args is None:
+            raise CheckpointError(f"{path}: a fine-tuned checkpoint without w2v_args (the pretrained model's config)")
+        inner = _as_dict(w2v_args)
+        if inner.get("model") is not None:  # a cfg of the pretraining run
+            task_cfg = {**_as_dict(inner.get("task") or {}), **{k: v for k, v in task_cfg.items() if k == "normalize"}}
+            inner = _as_dict(inner["model"])
+        dropped = [k for k in state if not k.startswith("w2v_encoder.w2v_model.")]
+        state = {k[len("w2v_encoder.w2v_model.") :]: v for k, v in state.items() if k.startswith("w2v_encoder.w2v_model.")}
+        if dropped:
+            logging.info("%s: fine-tuned %s: dropped %s (%d tensors); the teacher is the pretrained encoder",
+                         path, name, dropped[0], len(dropped))  # fmt: skip
+        model_cfg = inner
+        name = str(model_cfg.get("_name") or model_cfg.get("arch") or "wav2vec2")
+    family = next((f for prefix, f in FAIRSEQ_FAMILIES.items() if name.startswith(prefix)), None)
+    if family is None:
+        raise CheckpointError(f"{path}: fairseq model {name!r} is not supported (hubert, wav2vec2 and their fine-tuned forms)")
     head = None
     if "final_proj.weight" in state and "label_embs_concat" in state:
         head = ({"weight": state["final_proj.weight"], "bias": state["final_proj.bias"]}, state["label_embs_concat"])
@@ -135,16 +223,99 @@ def load_fairseq(path: PathLike, trust_checkpoint: bool = False) -> HubertTeache
     except ValueError as e:
         raise CheckpointError(f"{path}: {e}") from e
     converted.pop("label_embs_concat", None)
-    return _build(fairseq_config(model_cfg), converted, path, head, float(model_cfg.get("logit_temp", 0.1)))
+    converted = {k: v for k, v in converted.items() if not k.startswith("aux.")}
+    normalize = bool(task_cfg.get("normalize", model_cfg.get("normalize", False)))
+    return _build(fairseq_config(model_cfg), converted, path, head, float(model_cfg.get("logit_temp", 0.1)),
+                  family=family, normalize_waveform=normalize)  # fmt: skip
+
+
+# --- WavLM's original release ----------------------------------------------
+
+
+def _wavlm_key(key: str) -> Optional[str]:
+    """Microsoft's WavLM names -> torchaudio's (q/k/v stay separate here; packed afterwards)."""
+    rules = (
+        (r"^encoder\.layers\.(\d+)\.self_attn\.grep_linear\.", r"encoder.layers.\1.self_attn.GRU_LINEAR."),
+        (r"^encoder\.layers\.(\d+)\.self_attn\.grep_a$", r"encoder.layers.\1.self_attn.GRU_CONST"),
+        (r"^encoder\.layers\.(\d+)\.self_attn\.relative_attention_bias\.", r"encoder.layers.\1.self_attn.REL_EMBED."),
+    )
+    for pattern, replacement in rules:
+        if re.match(pattern, key):
+            key = re.sub(pattern, replacement, key)
+            index = key.split(".")[2]
+            rest = key.split(".self_attn.", 1)[1]
+            rest = rest.replace("GRU_LINEAR", "gru_rel_pos_linear").replace("GRU_CONST", "gru_rel_pos_const").replace("REL_EMBED", "rel_attn_embed")
+            return f"encoder.transformer.layers.{index}.attention.{rest}"
+    return fairseq_key(key)
+
+
+def load_wavlm(path: PathLike, trust_checkpoint: bool = False) -> HubertTeacher:
+    """Microsoft's original WavLM checkpoint (``WavLM-Base+.pt``: ``cfg``, a plain dict, and ``model``)."""
+    checkpoint = load_checkpoint(path, trust=trust_checkpoint, trust_hint=TRUST_HINT, stand_in_modules=FAIRSEQ_MODULES)
+    cfg = _as_dict(require_entry(checkpoint, "cfg", path))
+    state = require_entry(checkpoint, "model", path)
+    if not cfg.get("relative_position_embedding", True) or not cfg.get("gru_rel_pos", True):
+        raise CheckpointError(f"{path}: WavLM without relative position embedding or its gating is not supported")
+    converted: Dict[str, torch.Tensor] = {}
+    for key, value in state.items():
+        try:
+            new_key = _wavlm_key(key)
+        except ValueError as e:
+            raise CheckpointError(f"{path}: {e}") from e
+        if new_key is not None:
+            converted[new_key] = value
+    num_layers = int(cfg.get("encoder_layers", 12))
+    for i in range(num_layers):  # separate q/k/v -> torch.nn.MultiheadAttention's packed projection
+        base = f"encoder.transformer.layers.{i}.attention."
+        for kind in ("weight", "bias"):
+            parts = [converted.pop(f"{base}{n}_proj.{kind}", None) for n in ("q", "k", "v")]
+            if all(p is not None for p in parts):
+                converted[f"{base}attention.in_proj_{kind}"] = torch.cat(parts)
+            out = converted.pop(f"{base}out_proj.{kind}", None)
+            if out is not None:
+                converted[f"{base}attention.out_proj.{kind}"] = out
+    config = {**fairseq_config(cfg), "encoder_num_buckets": int(cfg.get("num_buckets", 320)),
+              "encoder_max_distance": int(cfg.get("max_distance", 800))}  # fmt: skip
+    return _build(config, converted, path, family="wavlm", normalize_waveform=bool(cfg.get("normalize", False)))
 
 
 # --- Hugging Face --------------------------------------------------------
 
+# model_type of config.json -> (family, the backbone's key prefix in *For* models)
+HF_MODEL_TYPES = {
+    "hubert": ("hubert", "hubert."),
+    "wav2vec2": ("wav2vec2", "wav2vec2."),
+    "wavlm": ("wavlm", "wavlm."),
+    "data2vec-audio": ("data2vec", "data2vec_audio."),
+}
+# Config fields that change what the backbone computes, with the only value implemented.
+HF_FIXED_FIELDS = {
+    "hidden_act": "gelu",
+    "feat_extract_activation": "gelu",
+    "layer_norm_eps": 1e-5,
+    "feat_proj_layer_norm": True,
+    "conv_pos_batch_norm": False,
+    "add_adapter": False,
+}
+# Keys outside the backbone: heads of *ForCTC / *ForPreTraining / *ForSequenceClassification models.
+HF_HEAD_PREFIXES = ("lm_head.", "project_hid.", "project_q.", "quantizer.", "projector.", "classifier.", "dropout_features.")
 
-def huggingface_config(cfg: Mapping[str, Any]) -> Dict[str, Any]:
-    """torchaudio builder arguments from a Hugging Face ``HubertConfig``."""
-    return {
-        "extractor_mode": "layer_norm" if cfg.get("feat_extract_norm", "group") == "layer" else "group_norm",
+
+def huggingface_config(cfg: Mapping[str, Any], source: PathLike = "config.json") -> Dict[str, Any]:
+    """torchaudio builder arguments from a Hugging Face HuBERT / wav2vec 2.0 / WavLM / data2vec-audio config.
+
+    Every field that changes the backbone's computation is either mapped or, at
+    a value torchaudio's modules do not compute, refused by name.
+    """
+    for field, supported in HF_FIXED_FIELDS.items():
+        value = cfg.get(field, supported)
+        if value != supported and not (isinstance(supported, float) and isinstance(value, (int, float)) and abs(value - supported) < 1e-12):
+            raise CheckpointError(f"{source}: {field} = {value!r} is not supported (only {supported!r}); the model would compute something else")
+    norm = cfg.get("feat_extract_norm", "group")
+    if norm not in ("group", "layer"):
+        raise CheckpointError(f"{source}: feat_extract_norm = {norm!r} is not supported (group or layer)")
+    config = {
+        "extractor_mode": f"{norm}_norm",
         "extractor_conv_layer_config": list(zip(cfg["conv_dim"], cfg["conv_kernel"], cfg["conv_stride"])),
         "extractor_conv_bias": bool(cfg.get("conv_bias", False)),
         "encoder_embed_dim": int(cfg["hidden_size"]),
@@ -155,22 +326,54 @@ def huggingface_config(cfg: Mapping[str, Any]) -> Dict[str, Any]:
         "encoder_ff_interm_features": int(cfg["intermediate_size"]),
         "encoder_layer_norm_first": bool(cfg.get("do_stable_layer_norm", False)),
     }
+    if cfg.get("model_type") == "wavlm":
+        config.update(encoder_num_buckets=int(cfg["num_buckets"]), encoder_max_distance=int(cfg["max_bucket_distance"]))
+    if cfg.get("model_type") == "data2vec-audio":
+        # data2vec's positional embedding: num_conv_pos_embeddings conv layers of conv_pos_kernel_size.
+        # Its CNN has a LayerNorm after every convolution whatever feat_extract_norm says.
+        config.update(data2vec_pos_conv_layers=int(cfg["num_conv_pos_embeddings"]),
+                      encoder_pos_conv_kernel=int(cfg["conv_pos_kernel_size"]), extractor_mode="layer_norm")  # fmt: skip
+    return config
 
 
-def _huggingface_key(key: str) -> Optional[str]:
-    key = re.sub(r"^hubert\.", "", key)
-    if key.startswith("masked_spec_embed"):
-        return None
-    if key.startswith("feature_projection."):
-        return "encoder." + key
-    if key.startswith("encoder."):
-        return "encoder.transformer." + key[len("encoder.") :]
-    return key
+def _huggingface_state(state: Mapping[str, torch.Tensor], family: str, prefix: str, num_layers: int) -> Tuple[Dict[str, torch.Tensor], List[str]]:
+    """torchaudio names of a Hugging Face backbone's tensors, and the head keys left out."""
+    converted, dropped = {}, []
+    for key, value in state.items():
+        if key.startswith(prefix):
+            key = key[len(prefix) :]
+        elif key.startswith(HF_HEAD_PREFIXES):
+            dropped.append(key)
+            continue
+        if key.startswith("masked_spec_embed"):
+            continue
+        if key.startswith("feature_projection."):
+            key = "encoder." + key
+        elif key.startswith("encoder."):
+            key = "encoder.transformer." + key[len("encoder.") :]
+        converted[key] = value
+    if family == "wavlm":  # separate q/k/v projections -> torch.nn.MultiheadAttention's packed ones
+        for i in range(num_layers):
+            base = f"encoder.transformer.layers.{i}.attention."
+            for kind in ("weight", "bias"):
+                parts = [converted.pop(f"{base}{n}_proj.{kind}", None) for n in ("q", "k", "v")]
+                if all(p is not None for p in parts):
+                    converted[f"{base}attention.in_proj_{kind}"] = torch.cat(parts)
+                out = converted.pop(f"{base}out_proj.{kind}", None)
+                if out is not None:
+                    converted[f"{base}attention.out_proj.{kind}"] = out
+    return converted, dropped
 
 
 def load_huggingface(path: PathLike, trust_checkpoint: bool = False) -> HubertTeacher:
-    """A Hugging Face ``HubertModel`` directory; it carries no codeword head.
+    """A Hugging Face model directory of HuBERT, wav2vec 2.0, WavLM or data2vec-audio.
 
+    Base models (``HubertModel``, ``Wav2Vec2Model``, ``WavLMModel``,
+    ``Data2VecAudioModel``) and fine-tuned or pretraining ones
+    (``*ForCTC``, ``Wav2Vec2ForPreTraining``): their heads are dropped, and the
+    log says so.  None carries HuBERT's codeword head; the KL loss then needs a
+    k-means codebook (``teacher_codebook``).  ``preprocessor_config.json``'s
+    ``do_normalize`` (wav2vec 2.0 Large, WavLM Large) is honoured.
     ``trust_checkpoint`` only matters for ``pytorch_model.bin`` (safetensors hold no code).
     """
     path = Path(path)
@@ -181,6 +384,17 @@ def load_huggingface(path: PathLike, trust_checkpoint: bool = False) -> HubertTe
         cfg = json.loads(config_file.read_text(encoding="utf-8"))
     except json.JSONDecodeError as e:
         raise CheckpointError(f"{config_file}: not valid JSON: {e}") from e
+    model_type = cfg.get("model_type")
+    if model_type is None:  # hand-written configs: the class name says it, else HuBERT (this loader's first format)
+        architecture = str((cfg.get("architectures") or ["HubertModel"])[0]).lower()
+        model_type = next((t for t in HF_MODEL_TYPES if architecture.startswith(t.replace("-", ""))), architecture)
+        logging.warning("%s: no model_type; taken as %r from its architectures", config_file, model_type)
+    if model_type not in HF_MODEL_TYPES:
+        raise CheckpointError(
+            f"{config_file}: model_type {model_type!r} (architectures {cfg.get('architectures')}) is not supported; "
+            f"supported: {', '.join(sorted(HF_MODEL_TYPES))}"
+        )
+    family, prefix = HF_MODEL_TYPES[model_type]
     if (path / "model.safetensors").is_file():
         from safetensors import SafetensorError
         from safetensors.torch import load_file
@@ -196,15 +410,21 @@ def load_huggingface(path: PathLike, trust_checkpoint: bool = False) -> HubertTe
     else:
         raise CheckpointError(f"{path}: no model.safetensors or pytorch_model.bin")
     try:
-        config = huggingface_config(cfg)
+        config = huggingface_config(cfg, config_file)
     except KeyError as e:
         raise CheckpointError(f"{config_file}: missing key {e.args[0]!r}") from e
-    converted = {}
-    for key, value in state.items():
-        new_key = _huggingface_key(key)
-        if new_key is not None:
-            converted[new_key] = value
-    return _build(config, converted, weights)
+    converted, dropped = _huggingface_state(state, family, prefix, config["encoder_num_layers"])
+    if dropped:
+        logging.info("%s: dropped the %s head (%d tensors: %s, ...); the teacher is the backbone",
+                     weights, (cfg.get("architectures") or [model_type])[0], len(dropped), dropped[0])  # fmt: skip
+    normalize = False
+    preprocessor = path / "preprocessor_config.json"
+    if preprocessor.is_file():
+        try:
+            normalize = bool(json.loads(preprocessor.read_text(encoding="utf-8")).get("do_normalize", False))
+        except json.JSONDecodeError as e:
+            raise CheckpointError(f"{preprocessor}: not valid JSON: {e}") from e
+    return _build(config, converted, weights, family=family, normalize_waveform=normalize)
 
 
 # --- torchaudio and ESPnet -----------------------------------------------
@@ -289,6 +509,7 @@ def load_untrained(
 
 LOADERS = {
     "fairseq": load_fairseq,
+    "wavlm": load_wavlm,
     "huggingface": load_huggingface,
     "torchaudio": load_torchaudio,
     "espnet": load_espnet,

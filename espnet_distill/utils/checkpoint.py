@@ -16,9 +16,10 @@ import argparse
 import collections
 import logging
 import pickle
+import re
 import zipfile
 from pathlib import Path
-from typing import Any, Mapping, Optional, Sequence, Union
+from typing import Any, List, Mapping, Optional, Sequence, Tuple, Union
 
 import torch
 
@@ -77,6 +78,9 @@ def _allowed_globals() -> list:
         dict,
         list,
         int,
+        str,
+        float,
+        bool,
         *_numpy_globals(),
     ]
     try:  # newer fairseq checkpoints may pickle OmegaConf configs
@@ -84,9 +88,10 @@ def _allowed_globals() -> list:
 
         from omegaconf import DictConfig, ListConfig
         from omegaconf.base import ContainerMetadata, Metadata
-        from omegaconf.nodes import AnyNode
+        from omegaconf.nodes import AnyNode, BooleanNode, EnumNode, FloatNode, IntegerNode, StringNode
 
-        allowed += [DictConfig, ListConfig, ContainerMetadata, Metadata, AnyNode, typing.Any]
+        allowed += [DictConfig, ListConfig, ContainerMetadata, Metadata, AnyNode, BooleanNode, EnumNode, FloatNode,
+                    IntegerNode, StringNode, typing.Any]  # fmt: skip
     except ImportError:
         pass
     return allowed
@@ -117,12 +122,39 @@ def _unpickler_reason(message: str) -> str:
     return "an object outside the allow-list"
 
 
+class StandIn:
+    """Takes the place of a class of a toolkit that is not installed (fairseq's config dataclasses and enums).
+
+    Rebuilding one only sets attributes; calling it with one plain value (how
+    an enum member is rebuilt) gives that value.  Nothing of the toolkit runs.
+    """
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+        if len(args) == 1 and not kwargs and isinstance(args[0], (str, int, float, bool)):
+            return args[0]
+        return object.__new__(cls)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+
+_GLOBAL_NAME = re.compile(r"GLOBAL ([A-Za-z_][\w.]*) was not an allowed global")
+MAX_STAND_INS = 64
+
+
+def _stand_in(name: str) -> Tuple[type, str]:
+    module, _, qualname = name.rpartition(".")
+    cls = type(qualname, (StandIn,), {"__module__": module, "__qualname__": qualname})
+    return cls, name
+
+
 def load_checkpoint(
     path: PathLike,
     trust: bool = False,
     extra_globals: Sequence = (),
     trust_hint: Optional[str] = None,
     map_location: Any = "cpu",
+    stand_in_modules: Sequence[str] = (),
 ) -> Any:
     """Load ``path`` without running pickled code (unless ``trust``).
 
@@ -132,6 +164,8 @@ def load_checkpoint(
         trust_hint: the option that sets ``trust`` at the caller's entry point,
             named in the refusal message; None: the entry point has none.
         map_location: as for ``torch.load``.
+        stand_in_modules: module prefixes (e.g. ``fairseq.``) whose classes a
+            file may reference: each one met is replaced by a :class:`StandIn`.
 
     Raises :class:`CheckpointError` naming the file for a missing, truncated
     or corrupt file, and for a pickled object outside the allow-list.
@@ -141,22 +175,32 @@ def load_checkpoint(
         raise CheckpointError(f"{path}: no such checkpoint file")
     if trust:
         logging.warning("%s: loading with weights_only=False: pickled code in it will run", path)
-    try:
-        with torch.serialization.safe_globals([*ALLOWED_GLOBALS, *extra_globals]):
-            return torch.load(path, map_location=map_location, weights_only=not trust)
-    except pickle.UnpicklingError as e:
-        message = str(e)
-        if not trust and "Weights only load failed" in message:
-            reason = _unpickler_reason(message)
-            how = f"If you trust this file, set {trust_hint} to load it with weights_only=False." if trust_hint else NO_TRUST_OPTION
-            raise CheckpointError(
-                f"{path}: refused to load: it pickles an object outside the allow-list ({reason}). "
-                f"Nothing was executed. {how}"
-            ) from None
-        raise CheckpointError(f"{path}: corrupt checkpoint: {e}") from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError, TypeError) as e:
-        first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise CheckpointError(f"{path}: cannot read checkpoint (truncated or corrupt?): {first_line}") from None
+    stand_ins: List[Tuple[type, str]] = []
+    while True:
+        try:
+            with torch.serialization.safe_globals([*ALLOWED_GLOBALS, *extra_globals, *stand_ins]):
+                return torch.load(path, map_location=map_location, weights_only=not trust)
+        except pickle.UnpicklingError as e:
+            match = _GLOBAL_NAME.search(str(e))
+            if (
+                trust or match is None or not match.group(1).startswith(tuple(stand_in_modules))
+                or len(stand_ins) >= MAX_STAND_INS or any(name == match.group(1) for _, name in stand_ins)
+            ):  # fmt: skip
+                error = e
+                break
+            stand_ins.append(_stand_in(match.group(1)))
+        except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError, TypeError) as e:
+            first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise CheckpointError(f"{path}: cannot read checkpoint (truncated or corrupt?): {first_line}") from None
+    message = str(error)
+    if not trust and "Weights only load failed" in message:
+        reason = _unpickler_reason(message)
+        how = f"If you trust this file, set {trust_hint} to load it with weights_only=False." if trust_hint else NO_TRUST_OPTION
+        raise CheckpointError(
+            f"{path}: refused to load: it pickles an object outside the allow-list ({reason}). "
+            f"Nothing was executed. {how}"
+        ) from None
+    raise CheckpointError(f"{path}: corrupt checkpoint: {error}") from None
 
 
 def require_entry(checkpoint: Any, key: str, path: PathLike) -> Any:
