@@ -262,3 +262,64 @@ def test_a_fairseq_checkpoint_that_would_run_code_is_still_refused(tmp_path):
     torch.save({"cfg": {"model": {}}, "model": {}, "extra": Evil()}, tmp_path / "evil.pt")
     with pytest.raises(CheckpointError, match="refused to load"):
         load_teacher("fairseq", path=str(tmp_path / "evil.pt"))
+
+
+# --- distillation from every teacher type ---------------------------------------------
+
+
+def write_teacher(tmp_path, kind):
+    """A tiny teacher in the layout of ``kind``; returns ``(teacher, teacher_conf)`` as distill_train takes them."""
+    if kind.startswith("hf_"):
+        path, _ = write_hf(tmp_path, kind[3:])
+        return "huggingface", {"path": str(path)}
+    _, reference = write_hf(tmp_path, "wavlm" if kind == "wavlm_original" else "wav2vec2")
+    state = {to_original_key(k): v for k, v in reference.state_dict().items()}
+    cfg = original_model_cfg("wav2vec2", False)
+    if kind == "wavlm_original":
+        cfg.update(relative_position_embedding=True, num_buckets=32, max_distance=64, gru_rel_pos=True)
+        torch.save({"cfg": cfg, "model": state}, tmp_path / "wavlm.pt")
+        return "wavlm", {"path": str(tmp_path / "wavlm.pt")}
+    torch.save({"cfg": {"model": cfg, "task": {"normalize": False}}, "model": state}, tmp_path / "w2v.pt")
+    return "fairseq", {"path": str(tmp_path / "w2v.pt")}
+
+
+# One of each layer structure (WavLM's gated relative attention, data2vec's positional convolutions, wav2vec 2.0's)
+# and loader family; the loaders themselves are compared with transformers above.
+@pytest.mark.parametrize("kind", ["wavlm_original", "hf_data2vec_audio", "fairseq_wav2vec2"])
+def test_the_mini_students_distill_from_every_teacher_type_with_a_codebook_for_the_kl(tmp_path, tiny_corpus, kind):
+    import subprocess
+    import sys
+
+    import yaml
+
+    from espnet_distill.bin.speech_shape import write_speech_shape
+    from espnet_distill.distill.export import load_student
+    from tests.conftest import REPO_ROOT
+
+    teacher, conf = write_teacher(tmp_path, kind)
+    (tmp_path / "teacher.yaml").write_text(yaml.safe_dump({"teacher": teacher, "teacher_conf": conf}))
+    data = tiny_corpus["data"]
+    codebook = tmp_path / "codebook.npz"
+    subprocess.run([sys.executable, "-m", "espnet_distill.bin.teacher_codebook", "--teacher_yaml", str(tmp_path / "teacher.yaml"),
+                    "--wav_scp", str(data / "train" / "wav.scp"), "--layer", "2", "--num_codewords", "8",
+                    "--max_utterances", "10", "--out", str(codebook)], check=True, capture_output=True)  # fmt: skip
+    for name in ("train", "dev"):
+        write_speech_shape(data / name, tmp_path / "shapes" / name / "speech_shape")
+    conf_args = ",".join(f"{k}={v}" for k, v in conf.items())
+    exp = tmp_path / "exp"
+    cmd = [sys.executable, "-m", "espnet_distill.bin.distill_train",
+           "--config", str(REPO_ROOT / "egs/mini_synth/asr1/conf/distill/deep_thin_reg_kl.yaml"),
+           "--teacher", teacher, "--teacher_conf", conf_args, "--model_conf", f"codebook={codebook}",
+           "--train_data_path_and_name_and_type", f"{data}/train/wav.scp,speech,sound",
+           "--train_shape_file", str(tmp_path / "shapes" / "train" / "speech_shape"),
+           "--valid_data_path_and_name_and_type", f"{data}/dev/wav.scp,speech,sound",
+           "--valid_shape_file", str(tmp_path / "shapes" / "dev" / "speech_shape"),
+           "--batch_bins", "150000", "--num_workers", "0", "--max_epoch", "1", "--num_iters_per_epoch", "2",
+           "--model_conf", "frontend_steps=0", "--output_dir", str(exp)]  # fmt: skip
+    result = subprocess.run(cmd, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = __import__("json").loads((exp / "distill_summary.json").read_text())
+    valid = summary["final"]["valid"]
+    assert valid["discriminative"] > 0 and valid["regression"] > 0  # both losses computed and finite
+    _, encoder, description = load_student(exp)
+    assert description["teacher"] == teacher and description["encoder_conf"]["num_layers"] == 3  # deep-thin: the teacher's depth
