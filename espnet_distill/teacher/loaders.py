@@ -1,12 +1,16 @@
-"""Loaders of HuBERT checkpoints in the formats real users have.
+"""Loaders of self-supervised teachers in the formats real users have.
 
-Each maps its checkpoint onto torchaudio's ``Wav2Vec2Model`` (and HuBERT's
-codeword head where the checkpoint has one) and returns a :class:`HubertTeacher`.
+Each maps its checkpoint onto torchaudio's ``Wav2Vec2Model`` (HuBERT,
+wav2vec 2.0 and data2vec-audio layers, or WavLM's) and HuBERT's codeword head
+where the checkpoint has one, and returns a :class:`HubertTeacher`.
 
-- ``fairseq``: ``hubert_base_ls960.pt``-style files (``cfg`` or ``args``,
-  ``model`` with ``final_proj`` and ``label_embs_concat``);
-- ``huggingface``: a ``HubertModel`` directory (``config.json`` and
-  ``model.safetensors`` or ``pytorch_model.bin``); it has no codeword head;
+- ``fairseq``: HuBERT and wav2vec 2.0 files, pretrained or fine-tuned
+  (``args`` over ``cfg`` as fairseq reads them; ``model``; HuBERT's
+  ``final_proj`` and ``label_embs_concat``);
+- ``huggingface``: a ``HubertModel``, ``Wav2Vec2Model``, ``WavLMModel`` or
+  ``Data2VecAudioModel`` directory, or its ``*ForCTC`` (``config.json`` and
+  ``model.safetensors`` or ``pytorch_model.bin``); no codeword head;
+- ``wavlm``: Microsoft's original WavLM checkpoints (``cfg``, ``model``);
 - ``torchaudio``: ``{"config": <builder kwargs>, "model": <state dict>}`` of
   ``wav2vec2_model`` or ``hubert_pretrain_model`` (what this project's HuBERT
   pretraining writes);

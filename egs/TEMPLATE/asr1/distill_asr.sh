@@ -45,7 +45,7 @@ feat_dim=80
 feats_sets=""              # data dirs that get fbank features (default: every set above)
 cmvn_set=""                # the set whose CMVN statistics the Fbank front-end uses (default: --train_set)
 # Teacher
-teacher_format=""          # fairseq|huggingface|torchaudio|espnet: use --teacher_path; empty: pretrain one
+teacher_format=""          # fairseq|huggingface|wavlm|torchaudio|espnet: use --teacher_path; empty: pretrain one
 teacher_path=""            # checkpoint file (Hugging Face: model directory) of --teacher_format
 teacher_sha256=""          # the expected SHA-256 of the --teacher_path file, checked whenever it is loaded
 trust_checkpoint=false     # true: allow pickled code in --teacher_path (only for files you trust)
@@ -93,7 +93,7 @@ Options:
   --feat_dim <n>         fbank dimension, as in the config (default: ${feat_dim})
   --feats_sets <names>   data dirs that get features (default: all of the above)
   --cmvn_set <name>      CMVN statistics of the Fbank front-end (default: the train set)
-  --teacher_format <f>   fairseq|huggingface|torchaudio|espnet; empty: pretrain a teacher (default: \"${teacher_format}\")
+  --teacher_format <f>   fairseq|huggingface|wavlm|torchaudio|espnet; empty: pretrain a teacher (default: \"${teacher_format}\")
   --teacher_path <p>     checkpoint of --teacher_format (default: \"${teacher_path}\")
   --teacher_sha256 <h>   expected SHA-256 of the --teacher_path file (default: \"${teacher_sha256}\")
   --trust_checkpoint <b> load pickled code in --teacher_path (default: ${trust_checkpoint})
