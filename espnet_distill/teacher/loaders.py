@@ -236,20 +236,16 @@ def load_fairseq(path: PathLike, trust_checkpoint: bool = False) -> HubertTeache
 # --- WavLM's original release ----------------------------------------------
 
 
+WAVLM_ATTENTION_KEYS = {"grep_linear.": "gru_rel_pos_linear.", "grep_a": "gru_rel_pos_const",
+                        "relative_attention_bias.": "rel_attn_embed."}  # fmt: skip
+
+
 def _wavlm_key(key: str) -> Optional[str]:
-    """Microsoft's WavLM names -> torchaudio's (q/k/v stay separate here; packed afterwards)."""
-    rules = (
-        (r"^encoder\.layers\.(\d+)\.self_attn\.grep_linear\.", r"encoder.layers.\1.self_attn.GRU_LINEAR."),
-        (r"^encoder\.layers\.(\d+)\.self_attn\.grep_a$", r"encoder.layers.\1.self_attn.GRU_CONST"),
-        (r"^encoder\.layers\.(\d+)\.self_attn\.relative_attention_bias\.", r"encoder.layers.\1.self_attn.REL_EMBED."),
-    )
-    for pattern, replacement in rules:
-        if re.match(pattern, key):
-            key = re.sub(pattern, replacement, key)
-            index = key.split(".")[2]
-            rest = key.split(".self_attn.", 1)[1]
-            rest = rest.replace("GRU_LINEAR", "gru_rel_pos_linear").replace("GRU_CONST", "gru_rel_pos_const").replace("REL_EMBED", "rel_attn_embed")
-            return f"encoder.transformer.layers.{index}.attention.{rest}"
+    """Microsoft's WavLM names -> torchaudio's; the rest are fairseq's (q/k/v stay separate, packed afterwards)."""
+    match = re.match(r"^encoder\.layers\.(\d+)\.self_attn\.(grep_linear\.|grep_a$|relative_attention_bias\.)(.*)$", key)
+    if match:
+        layer, name, rest = match.groups()
+        return f"encoder.transformer.layers.{layer}.attention.{WAVLM_ATTENTION_KEYS[name]}{rest}"
     return fairseq_key(key)
 
 
@@ -268,16 +264,7 @@ def load_wavlm(path: PathLike, trust_checkpoint: bool = False) -> HubertTeacher:
             raise CheckpointError(f"{path}: {e}") from e
         if new_key is not None:
             converted[new_key] = value
-    num_layers = int(cfg.get("encoder_layers", 12))
-    for i in range(num_layers):  # separate q/k/v -> torch.nn.MultiheadAttention's packed projection
-        base = f"encoder.transformer.layers.{i}.attention."
-        for kind in ("weight", "bias"):
-            parts = [converted.pop(f"{base}{n}_proj.{kind}", None) for n in ("q", "k", "v")]
-            if all(p is not None for p in parts):
-                converted[f"{base}attention.in_proj_{kind}"] = torch.cat(parts)
-            out = converted.pop(f"{base}out_proj.{kind}", None)
-            if out is not None:
-                converted[f"{base}attention.out_proj.{kind}"] = out
+    _pack_wavlm_attention(converted, int(cfg.get("encoder_layers", 12)))
     config = {**fairseq_config(cfg), "encoder_num_buckets": int(cfg.get("num_buckets", 320)),
               "encoder_max_distance": int(cfg.get("max_distance", 800))}  # fmt: skip
     return _build(config, converted, path, family="wavlm", normalize_waveform=bool(cfg.get("normalize", False)))
@@ -340,6 +327,19 @@ def huggingface_config(cfg: Mapping[str, Any], source: PathLike = "config.json")
     return config
 
 
+def _pack_wavlm_attention(state: Dict[str, torch.Tensor], num_layers: int) -> None:
+    """WavLM's separate q/k/v projections -> the packed ``in_proj`` of torchaudio's ``torch.nn.MultiheadAttention``."""
+    for i in range(num_layers):
+        base = f"encoder.transformer.layers.{i}.attention."
+        for kind in ("weight", "bias"):
+            parts = [state.pop(f"{base}{n}_proj.{kind}", None) for n in ("q", "k", "v")]
+            if all(p is not None for p in parts):
+                state[f"{base}attention.in_proj_{kind}"] = torch.cat(parts)
+            out = state.pop(f"{base}out_proj.{kind}", None)
+            if out is not None:
+                state[f"{base}attention.out_proj.{kind}"] = out
+
+
 def _huggingface_state(state: Mapping[str, torch.Tensor], family: str, prefix: str, num_layers: int) -> Tuple[Dict[str, torch.Tensor], List[str]]:
     """torchaudio names of a Hugging Face backbone's tensors, and the head keys left out."""
     converted, dropped = {}, []
@@ -356,16 +356,8 @@ def _huggingface_state(state: Mapping[str, torch.Tensor], family: str, prefix: s
         elif key.startswith("encoder."):
             key = "encoder.transformer." + key[len("encoder.") :]
         converted[key] = value
-    if family == "wavlm":  # separate q/k/v projections -> torch.nn.MultiheadAttention's packed ones
-        for i in range(num_layers):
-            base = f"encoder.transformer.layers.{i}.attention."
-            for kind in ("weight", "bias"):
-                parts = [converted.pop(f"{base}{n}_proj.{kind}", None) for n in ("q", "k", "v")]
-                if all(p is not None for p in parts):
-                    converted[f"{base}attention.in_proj_{kind}"] = torch.cat(parts)
-                out = converted.pop(f"{base}out_proj.{kind}", None)
-                if out is not None:
-                    converted[f"{base}attention.out_proj.{kind}"] = out
+    if family == "wavlm":
+        _pack_wavlm_attention(converted, num_layers)
     return converted, dropped
 
 
