@@ -2,9 +2,12 @@
 
 HuBERT Base's first convolution is followed by a GroupNorm with one group per
 channel, which normalizes over *time*: zeros padded to the end of a short
-utterance change every frame of it.  :func:`conv_features` therefore runs a
-group-norm extractor one utterance at a time whenever the lengths of a batch
-differ; layer-norm extractors (per frame) run batched.
+utterance would change every frame of it.  :func:`conv_features` runs the
+extractor's own convolutions on the padded batch but computes that
+normalization over each utterance's valid frames only, so every valid frame
+equals the utterance run alone, in one batched pass with no data-dependent
+control flow (it exports to ONNX).  Later frames see only valid frames of the
+layer below (the convolutions have no padding), so they are exact too.
 """
 
 import ast
@@ -59,6 +62,21 @@ def normalizes_over_time(extractor: FeatureExtractor) -> bool:
     return any(isinstance(block.layer_norm, torch.nn.GroupNorm) for block in extractor.conv_layers)
 
 
+def masked_group_norm(norm: torch.nn.GroupNorm, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """``norm`` over the first ``lengths`` frames of each ``(channels, frames)`` item of ``x``; padding stays finite."""
+    batch, channels, frames = x.shape
+    groups = norm.num_groups
+    grouped = x.reshape(batch, groups, channels // groups, frames)
+    valid = (torch.arange(frames, device=x.device)[None, :] < lengths[:, None]).to(x.dtype)[:, None, None, :]
+    count = (valid.sum(-1, keepdim=True) * (channels // groups)).clamp(min=1)
+    mean = (grouped * valid).sum((-2, -1), keepdim=True) / count
+    var = (((grouped - mean) * valid) ** 2).sum((-2, -1), keepdim=True) / count
+    out = ((grouped - mean) * torch.rsqrt(var + norm.eps)).reshape(batch, channels, frames)
+    if norm.affine:
+        out = out * norm.weight[None, :, None] + norm.bias[None, :, None]
+    return out
+
+
 def conv_features(
     extractor: FeatureExtractor, waveforms: torch.Tensor, lengths: Optional[torch.Tensor]
 ) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -69,11 +87,13 @@ def conv_features(
     batch, num_samples = waveforms.shape
     if lengths is None:
         lengths = torch.full((batch,), num_samples, dtype=torch.long, device=waveforms.device)
-    if not normalizes_over_time(extractor) or bool((lengths == num_samples).all()):
-        return extractor(waveforms, lengths)
-    outputs, frame_counts = [], []
-    for wave, length in zip(waveforms, lengths):
-        features, frames = extractor(wave[None, : int(length)], length[None])
-        outputs.append(features[0])
-        frame_counts.append(frames[0])
-    return torch.nn.utils.rnn.pad_sequence(outputs, batch_first=True), torch.stack(frame_counts)
+    x = waveforms.unsqueeze(1)
+    for block in extractor.conv_layers:
+        x = block.conv(x)
+        lengths = torch.clamp(torch.div(lengths - block.kernel_size, block.stride, rounding_mode="floor") + 1, min=0)
+        if isinstance(block.layer_norm, torch.nn.GroupNorm):
+            x = masked_group_norm(block.layer_norm, x, lengths)
+        elif block.layer_norm is not None:  # per frame: padding does not reach valid frames
+            x = block.layer_norm(x)
+        x = torch.nn.functional.gelu(x)
+    return x.transpose(1, 2), lengths
