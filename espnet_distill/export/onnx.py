@@ -1,0 +1,223 @@
+"""A fine-tuned model as ONNX: waveform in, CTC log-probabilities out.
+
+The whole inference path is one graph: the front-end (the waveform CNN, or the
+Fbank front-end with its filterbanks and CMVN), the encoder and the CTC layer,
+with dynamic batch and length axes.  Inputs: ``speech`` ``(batch, samples)``
+float32 in [-1, 1] at 16 kHz and ``lengths`` ``(batch,)`` int64; outputs:
+``log_probs`` ``(batch, frames, vocab)`` and ``frame_lengths`` ``(batch,)``.
+
+The int8 variant is ONNX Runtime's dynamic quantization of the encoder's and
+CTC's MatMul weights (per channel; activations quantized per batch at run
+time); the front-end stays float (see :func:`quantize_int8`).  Quantizing
+every op fails on the graph's non-initializer ``Mul`` inputs and is not offered.
+"""
+
+import json
+import logging
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+
+from espnet_distill.asr.model import CTCASRModel
+
+SAMPLE_RATE = 16000
+FP32_NAME, INT8_NAME, META_NAME = "model.onnx", "model.int8.onnx", "model.json"
+
+
+class CTCInference(torch.nn.Module):
+    """The export's forward: front-end, encoder and CTC log-softmax (ESPnet's ``encode`` slices by the
+    longest length, a data-dependent step an exported graph cannot hold; the valid frames are the same)."""
+
+    def __init__(self, model: CTCASRModel) -> None:
+        super().__init__()
+        self.frontend, self.encoder, self.ctc = model.frontend, model.encoder, model.ctc
+
+    def forward(self, speech: torch.Tensor, lengths: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        feats, feat_lengths = self.frontend(speech, lengths)
+        encoded, encoded_lengths, _ = self.encoder(feats, feat_lengths)
+        return self.ctc.log_softmax(encoded), encoded_lengths
+
+
+def export_graph(model: CTCASRModel, path: Path, shortest: int) -> None:
+    """``torch.onnx.export`` (dynamo) of :class:`CTCInference` with dynamic batch and length."""
+    wrapper = CTCInference(model).eval()
+    example = (torch.randn(2, max(4 * shortest, 16000)) * 0.1, torch.tensor([max(4 * shortest, 16000), max(2 * shortest, 12000)]))
+    batch = torch.export.Dim("batch", min=1, max=1024)
+    samples = torch.export.Dim("samples", min=shortest, max=SAMPLE_RATE * 3600)
+    with torch.no_grad():
+        program = torch.onnx.export(
+            wrapper, example, dynamo=True, dynamic_shapes=({0: batch, 1: samples}, {0: batch}),
+            input_names=["speech", "lengths"], output_names=["log_probs", "frame_lengths"], verbose=False,
+        )  # fmt: skip
+    program.save(str(path))
+
+
+def quantize_int8(fp32: Path, int8: Path) -> List[str]:
+    """ONNX Runtime's dynamic int8 quantization (per-channel weights) of the encoder's and CTC's MatMuls.
+
+    The front-end's own MatMuls (the Fbank front-end's mel filterbank on the
+    power spectrum, whose range spans many decades) stay float: quantizing that
+    one input raised the mini Fbank student's test CER from 30% to 93%.
+    Returns the names of the nodes left in float.
+    """
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    graph = onnx.load(str(fp32)).graph
+    float_nodes = [n.name for n in graph.node if n.op_type == "MatMul" and any(i.startswith("frontend.") for i in n.input)]
+    quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul"],
+                     nodes_to_exclude=float_nodes, per_channel=True)  # fmt: skip
+    return float_nodes
+
+
+def greedy_ids(log_probs: np.ndarray, length: int) -> List[int]:
+    """Best path, repeats merged, blanks (id 0) removed."""
+    best = log_probs[:length].argmax(-1).tolist()
+    return [t for i, t in enumerate(best) if t != 0 and (i == 0 or t != best[i - 1])]
+
+
+class OnnxCTC:
+    """An exported model run by ONNX Runtime (``threads`` intra-op threads)."""
+
+    def __init__(self, path: Path, threads: int = 1) -> None:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+    def __call__(self, speech: np.ndarray, lengths: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+        log_probs, frame_lengths = self.session.run(None, {"speech": speech.astype(np.float32), "lengths": lengths.astype(np.int64)})
+        return log_probs, frame_lengths
+
+
+@dataclass
+class Parity:
+    """What :func:`check_parity` measured on a data dir."""
+
+    utterances: int = 0
+    max_abs_diff: float = 0.0          # log-probabilities, valid frames, fp32 graph against PyTorch
+    identical_hypotheses: int = 0      # greedy, fp32 graph against PyTorch
+    int8_identical_hypotheses: Optional[int] = None
+    cer: Dict[str, float] = field(default_factory=dict)  # sclite CER of pytorch / onnx_fp32 / onnx_int8
+
+
+def check_parity(
+    model: CTCASRModel, fp32: Path, int8: Optional[Path], waves: Mapping[str, np.ndarray], tokenizer,
+    reference_text: Optional[Path] = None, score_dir: Optional[Path] = None,
+) -> Parity:  # fmt: skip
+    """Run PyTorch, the fp32 graph and the int8 graph on each utterance alone; compare log-probs and greedy text.
+
+    With ``reference_text`` (a Kaldi ``text`` covering ``waves``), each backend's
+    hypotheses are scored with sclite (characters, as stage 8 scores CER) into ``score_dir/<backend>/``.
+    """
+    wrapper = CTCInference(model).eval()
+    sessions = {"onnx_fp32": OnnxCTC(fp32)}
+    if int8 is not None:
+        sessions["onnx_int8"] = OnnxCTC(int8)
+    parity = Parity()
+    hyps: Dict[str, Dict[str, str]] = {name: {} for name in ("pytorch", *sessions)}
+    for utt, wave in waves.items():
+        speech, lengths = wave[None].astype(np.float32), np.array([len(wave)])
+        with torch.no_grad():
+            ref, ref_lengths = wrapper(torch.from_numpy(speech), torch.from_numpy(lengths))
+        n = int(ref_lengths[0])
+        hyps["pytorch"][utt] = tokenizer.decode(greedy_ids(ref[0].numpy(), n))
+        for name, session in sessions.items():
+            out, out_lengths = session(speech, lengths)
+            if int(out_lengths[0]) != n:
+                raise ValueError(f"utterance {utt!r}: {name} gives {int(out_lengths[0])} frames, PyTorch {n}")
+            if name == "onnx_fp32":
+                parity.max_abs_diff = max(parity.max_abs_diff, float(np.abs(out[0, :n] - ref[0, :n].numpy()).max()))
+            hyps[name][utt] = tokenizer.decode(greedy_ids(out[0], n))
+        parity.utterances += 1
+    parity.identical_hypotheses = sum(hyps["onnx_fp32"][u] == hyps["pytorch"][u] for u in waves)
+    if int8 is not None:
+        parity.int8_identical_hypotheses = sum(hyps["onnx_int8"][u] == hyps["pytorch"][u] for u in waves)
+    if reference_text is not None and score_dir is not None:
+        from espnet_distill.data.kaldi_dir import read_kaldi_map
+        from espnet_distill.scoring.sclite import score
+
+        refs = read_kaldi_map(reference_text, allow_empty_value=True)
+        for name, text in hyps.items():
+            (score_dir / name).mkdir(parents=True, exist_ok=True)
+            (score_dir / name / "ref").write_text("".join(f"{u} {refs[u]}\n" for u in waves), encoding="utf-8")
+            (score_dir / name / "hyp").write_text("".join(f"{u} {text[u]}\n" for u in waves), encoding="utf-8")
+            parity.cer[name] = score(score_dir / name / "ref", score_dir / name / "hyp", None, score_dir / name, chars=True).err
+    return parity
+
+
+@dataclass
+class ExportResult:
+    out_dir: Path
+    files: List[str]
+    parity: Optional[Parity]
+
+
+def export_onnx(
+    exp_dir: Path, out_dir: Path, checkpoint: Optional[str] = None, int8: bool = True,
+    waves: Optional[Mapping[str, np.ndarray]] = None, reference_text: Optional[Path] = None,
+    tolerance: float = 1e-3,
+) -> ExportResult:  # fmt: skip
+    """Export ``exp_dir``'s model (fp32 and int8) with its token list into ``out_dir``, written whole or not at all.
+
+    With ``waves``, parity is checked before anything is kept: the fp32 graph's
+    log-probabilities must be within ``tolerance`` of PyTorch's and its greedy
+    hypotheses identical, else :class:`ValueError`.
+    """
+    from espnet_distill.asr.inference import load_asr_model, min_samples
+    from espnet_distill.text.tokens import Tokenizer
+
+    model, args = load_asr_model(exp_dir, checkpoint)
+    tokenizer = Tokenizer(args.token_list, args.token_type, args.bpemodel)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    try:
+        export_graph(model, staging / FP32_NAME, min_samples(model))
+        files = [FP32_NAME]
+        if int8:
+            quantize_int8(staging / FP32_NAME, staging / INT8_NAME)
+            files.append(INT8_NAME)
+        (staging / "tokens.txt").write_text("\n".join(args.token_list) + "\n", encoding="utf-8")
+        files.append("tokens.txt")
+        if args.token_type == "bpe" and args.bpemodel:
+            shutil.copyfile(args.bpemodel, staging / "bpe.model")
+            files.append("bpe.model")
+        parity = None
+        if waves:
+            parity = check_parity(model, staging / FP32_NAME, staging / INT8_NAME if int8 else None, waves, tokenizer,
+                                  reference_text, staging / "parity")  # fmt: skip
+            if parity.max_abs_diff > tolerance or parity.identical_hypotheses != parity.utterances:
+                raise ValueError(
+                    f"{exp_dir}: the ONNX graph does not match PyTorch: max abs diff {parity.max_abs_diff:.2e} "
+                    f"(tolerance {tolerance:g}), {parity.identical_hypotheses}/{parity.utterances} identical hypotheses"
+                )
+        meta = {
+            "source": str(exp_dir), "checkpoint": checkpoint, "sample_rate": SAMPLE_RATE,
+            "token_type": args.token_type, "bpemodel": "bpe.model" if "bpe.model" in files else None,
+            "frontend": args.frontend, "inputs": {"speech": "(batch, samples) float32 in [-1, 1]", "lengths": "(batch,) int64"},
+            "outputs": {"log_probs": "(batch, frames, vocab)", "frame_lengths": "(batch,)"},
+            "min_samples": min_samples(model), "files": files, "parity": asdict(parity) if parity else None,
+        }  # fmt: skip
+        (staging / META_NAME).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        staging.rename(out_dir)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    logging.info("exported %s to %s (%s)", exp_dir, out_dir, ", ".join(files))
+    return ExportResult(out_dir, [*files, META_NAME], parity)
+
+
+def read_waves(wav_scp: Mapping[str, str], shortest: int, limit: Optional[int] = None) -> Dict[str, np.ndarray]:
+    """``wav.scp`` entries as float waveforms in [-1, 1] (errors name the utterance)."""
+    from espnet_distill.asr.inference import read_checked
+
+    items: Sequence = list(wav_scp.items())[:limit] if limit else list(wav_scp.items())
+    return {utt: read_checked(utt, spec, shortest).numpy() for utt, spec in items}

@@ -1,0 +1,95 @@
+"""export_onnx: the whole inference path as one ONNX graph, fp32 parity with PyTorch, the int8 variant."""
+
+import argparse
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from espnet_distill.asr.inference import load_asr_model
+from espnet_distill.export.onnx import CTCInference, OnnxCTC, export_onnx, read_waves
+from espnet_distill.data.kaldi_dir import read_kaldi_map
+from espnet_distill.tasks.asr import ASRTask
+from tests.tasks.test_asr_task import setup, train  # noqa: F401  (the tiny fine-tuning's fixture)
+
+pytest.importorskip("onnxruntime")
+pytest.importorskip("onnxscript")
+
+FBANK = {"frontend": "fbank", "frontend_conf": {"output_dim": 64, "dropout": 0.0}}
+
+
+@pytest.fixture(scope="module")
+def exps(setup, tiny_corpus, tmp_path_factory):  # noqa: F811
+    """A tiny fine-tuned wav_cnn model and an Fbank one with the same encoder, each with a random CTC layer
+    (no <unk>, no <sos/eos>) so that greedy decoding emits text."""
+    root = tmp_path_factory.mktemp("onnx")
+    train(setup, tiny_corpus, root / "wav_cnn")
+    config = yaml.safe_load((root / "wav_cnn" / "config.yaml").read_text())
+    (root / "fbank").mkdir()
+    fbank_config = {**config, **FBANK, "output_dir": str(root / "fbank")}
+    torch.manual_seed(0)
+    fbank_model = ASRTask.build_model(argparse.Namespace(**fbank_config))
+    stats = fbank_model.frontend.state_dict()
+    for name in ("cmvn_mean", "cmvn_istd"):  # data-like CMVN: log-mel energies around 10, spread 3
+        key = next(k for k in stats if k.endswith(name))
+        stats[key].fill_(10.0 if name == "cmvn_mean" else 1 / 3)
+    fbank_model.frontend.load_state_dict(stats)
+    (root / "fbank" / "config.yaml").write_text(yaml.safe_dump(fbank_config))
+    out = {}
+    for name, state in (("wav_cnn", torch.load(root / "wav_cnn" / "valid.cer_ctc.ave.pth", weights_only=True)),
+                        ("fbank", fbank_model.state_dict())):  # fmt: skip
+        weight = state["ctc.ctc_lo.weight"]
+        state["ctc.ctc_lo.weight"] = torch.randn(weight.shape, generator=torch.Generator().manual_seed(0)) * 3 / weight.shape[1] ** 0.5
+        bias = torch.zeros_like(state["ctc.ctc_lo.bias"])
+        bias[1] = bias[-1] = -30.0  # never the best path; -1e4 would put log-probs where float32 steps are 1e-3
+        state["ctc.ctc_lo.bias"] = bias
+        torch.save(state, root / name / "noisy.pth")
+        out[name] = root / name
+    return out
+
+
+@pytest.mark.parametrize("frontend", ["wav_cnn", "fbank"])
+def test_one_graph_with_dynamic_batch_and_length_matches_pytorch(exps, tiny_corpus, tmp_path, frontend):
+    result = export_onnx(exps[frontend], tmp_path / "onnx", "noisy.pth", int8=True)
+    assert sorted(result.files) == ["model.int8.onnx", "model.json", "model.onnx", "tokens.txt"]
+    model, _ = load_asr_model(exps[frontend], "noisy.pth")
+    wrapper = CTCInference(model).eval()
+    session = OnnxCTC(tmp_path / "onnx" / "model.onnx")
+    waves = read_waves(read_kaldi_map(tiny_corpus["data"] / "test" / "wav.scp"), 400, 3)
+    # Batches the export never saw: sizes 1 and 3, padded, other lengths.
+    for batch in ([next(iter(waves.values()))], list(waves.values())):
+        lengths = np.array([len(w) for w in batch])
+        speech = np.zeros((len(batch), lengths.max()), dtype=np.float32)
+        for i, w in enumerate(batch):
+            speech[i, : len(w)] = w
+        out, out_lengths = session(speech, lengths)
+        with torch.no_grad():
+            ref, ref_lengths = wrapper(torch.from_numpy(speech), torch.from_numpy(lengths))
+        assert out_lengths.tolist() == ref_lengths.tolist()
+        for i, n in enumerate(ref_lengths.tolist()):
+            np.testing.assert_allclose(out[i, :n], ref[i, :n].numpy(), atol=1e-4, rtol=0)
+    assert (tmp_path / "onnx" / "tokens.txt").read_text().splitlines() == list(model.token_list)
+
+
+@pytest.mark.parametrize("frontend", ["wav_cnn", "fbank"])
+def test_the_cli_checks_parity_and_reports_int8(exps, tiny_corpus, tmp_path, frontend):
+    cmd = [sys.executable, "-m", "espnet_distill.bin.export_onnx", str(exps[frontend]), str(tmp_path / "onnx"),
+           "--checkpoint", "noisy.pth", "--data_dir", str(tiny_corpus["data"] / "test"), "--max_utts", "4"]  # fmt: skip
+    result = subprocess.run(cmd, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    parity = json.loads((tmp_path / "onnx" / "model.json").read_text())["parity"]
+    assert parity["utterances"] == 4 and parity["identical_hypotheses"] == 4 and parity["max_abs_diff"] < 1e-3
+    assert set(parity["cer"]) == {"pytorch", "onnx_fp32", "onnx_int8"} and parity["cer"]["onnx_fp32"] == parity["cer"]["pytorch"]
+    assert abs(parity["cer"]["onnx_int8"] - parity["cer"]["pytorch"]) < 10  # a random model; the real one is measured
+    assert (tmp_path / "onnx" / "parity" / "onnx_int8" / "result.txt").is_file()  # sclite's own output
+
+
+def test_a_failed_parity_check_keeps_nothing(exps, tiny_corpus, tmp_path):
+    waves = read_waves(read_kaldi_map(tiny_corpus["data"] / "test" / "wav.scp"), 400, 2)
+    with pytest.raises(ValueError, match="does not match PyTorch"):
+        export_onnx(exps["wav_cnn"], tmp_path / "onnx", "noisy.pth", int8=False, waves=waves, tolerance=-1.0)  # nothing can pass
+    assert not (tmp_path / "onnx").exists() and not list(tmp_path.glob(".onnx.*"))
