@@ -203,7 +203,7 @@ def export_onnx(
             "token_type": args.token_type, "bpemodel": "bpe.model" if "bpe.model" in files else None,
             "frontend": args.frontend, "inputs": {"speech": "(batch, samples) float32 in [-1, 1]", "lengths": "(batch,) int64"},
             "outputs": {"log_probs": "(batch, frames, vocab)", "frame_lengths": "(batch,)"},
-            "min_samples": min_samples(model), "files": files, "parity": asdict(parity) if parity else None,
+            "min_samples": min_samples(model), "frame_shift": int(model.frontend.frame_shift), "files": files, "parity": asdict(parity) if parity else None,
         }  # fmt: skip
         (staging / META_NAME).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
         if out_dir.exists():

@@ -1,0 +1,180 @@
+"""Transcription of a person's own recordings: any format libsndfile reads, any length.
+
+- Audio: every channel averaged to mono; another sample rate resampled to 16
+  kHz with torchaudio's windowed-sinc resampler (Kaiser window, librosa's
+  ``kaiser_best`` settings: 64 zero crossings, rolloff 0.9476, beta 14.77).
+- Length: a recording longer than ``chunk_seconds`` is run in chunks that
+  overlap by ``context_seconds`` on each side.  Chunk starts are whole encoder
+  frames, so each chunk's frames are frames of the whole recording; each frame
+  is taken from the chunk where it is furthest from an edge, and the CTC
+  log-probabilities of the whole recording are decoded once.  No word is cut
+  or repeated at a seam (a seam is between two frames, not between two texts).
+- Backends: PyTorch (a fine-tuning exp dir) or ONNX Runtime (an
+  ``export_onnx`` dir, fp32 or int8); greedy or CTC prefix beam search
+  (ESPnet's beam search over the log-probabilities).
+"""
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, List, Optional, Tuple
+
+import numpy as np
+import torch
+
+from espnet_distill.text.tokens import SOS_EOS, Tokenizer
+
+SAMPLE_RATE = 16000
+RESAMPLER = dict(resampling_method="sinc_interp_kaiser", lowpass_filter_width=64, rolloff=0.9475937167399596, beta=14.769656459379492)
+
+
+class TranscribeError(ValueError):
+    """A recording that cannot be transcribed; the message names the file."""
+
+
+def load_audio(path: Path) -> np.ndarray:
+    """A recording as float32 mono samples in [-1, 1] at 16 kHz."""
+    import soundfile as sf
+    import torchaudio
+
+    try:
+        samples, rate = sf.read(str(path), dtype="float64", always_2d=True)
+    except (RuntimeError, sf.LibsndfileError, OSError) as e:
+        raise TranscribeError(f"{path}: cannot read audio: {e}") from e
+    if samples.size == 0:
+        raise TranscribeError(f"{path}: holds no samples")
+    if not np.isfinite(samples).all():
+        raise TranscribeError(f"{path}: has non-finite samples (NaN or infinity)")
+    mono = samples.mean(axis=1)
+    if rate != SAMPLE_RATE:
+        mono = torchaudio.functional.resample(torch.from_numpy(mono), rate, SAMPLE_RATE, **RESAMPLER).numpy()
+    return mono.astype(np.float32)
+
+
+class Backend:
+    """What decoding needs of a model: log-probabilities of one waveform, its tokens and frame geometry."""
+
+    token_list: List[str]
+    tokenizer: Tokenizer
+    frame_shift: int
+    min_samples: int
+
+    def log_probs(self, wave: np.ndarray) -> np.ndarray:  # (frames, vocab)
+        raise NotImplementedError
+
+
+class TorchBackend(Backend):
+    def __init__(self, exp_dir: Path, checkpoint: Optional[str] = None) -> None:
+        from espnet_distill.asr.inference import load_asr_model, min_samples
+        from espnet_distill.export.onnx import CTCInference
+
+        model, args = load_asr_model(exp_dir, checkpoint)
+        self.forward = CTCInference(model).eval()
+        self.token_list = list(args.token_list)
+        self.tokenizer = Tokenizer(self.token_list, args.token_type, args.bpemodel)
+        self.frame_shift = int(model.frontend.frame_shift)
+        self.min_samples = min_samples(model)
+
+    @torch.no_grad()
+    def log_probs(self, wave: np.ndarray) -> np.ndarray:
+        out, lengths = self.forward(torch.from_numpy(wave)[None], torch.tensor([len(wave)]))
+        return out[0, : int(lengths[0])].numpy()
+
+
+class OnnxBackend(Backend):
+    def __init__(self, onnx_dir: Path, int8: bool = False, threads: int = 1) -> None:
+        from espnet_distill.export.onnx import FP32_NAME, INT8_NAME, META_NAME, OnnxCTC
+        from espnet_distill.text.tokens import read_token_list
+
+        meta_file = onnx_dir / META_NAME
+        if not meta_file.is_file():
+            raise FileNotFoundError(f"{onnx_dir}: no {META_NAME}; is it an export_onnx directory?")
+        meta = json.loads(meta_file.read_text(encoding="utf-8"))
+        self.session = OnnxCTC(onnx_dir / (INT8_NAME if int8 else FP32_NAME), threads)
+        self.token_list = read_token_list(onnx_dir / "tokens.txt")
+        bpemodel = str(onnx_dir / meta["bpemodel"]) if meta.get("bpemodel") else None
+        self.tokenizer = Tokenizer(self.token_list, meta["token_type"], bpemodel)
+        self.frame_shift = int(meta["frame_shift"])
+        self.min_samples = int(meta["min_samples"])
+
+    def log_probs(self, wave: np.ndarray) -> np.ndarray:
+        out, lengths = self.session(wave[None], np.array([len(wave)]))
+        return out[0, : int(lengths[0])]
+
+
+def chunked_log_probs(
+    log_probs: Callable[[np.ndarray], np.ndarray], wave: np.ndarray, frame_shift: int, min_samples: int,
+    chunk_seconds: float = 30.0, context_seconds: float = 4.0,
+) -> Tuple[np.ndarray, int]:  # fmt: skip
+    """The log-probabilities of ``wave`` and the number of chunks run (overlapping chunks when it is longer than one).
+
+    Chunk ``k`` owns the frames from ``k * step`` to ``(k + 1) * step`` (``step``
+    = chunk minus both contexts, in whole frames) and is run on those samples
+    plus ``context`` on each side, so that no owned frame is near an edge.
+    """
+    chunk = int(chunk_seconds * SAMPLE_RATE)
+    if len(wave) <= chunk:
+        return log_probs(wave), 1
+    context = max(1, math.ceil(context_seconds * SAMPLE_RATE / frame_shift)) * frame_shift
+    step = (chunk - 2 * context) // frame_shift * frame_shift
+    if step <= 0:
+        raise ValueError(f"chunk_seconds {chunk_seconds} must exceed twice context_seconds {context_seconds}")
+    total_frames = (len(wave) - min_samples) // frame_shift + 1
+    pieces = []
+    for owned_start in range(0, total_frames * frame_shift, step):
+        first = owned_start // frame_shift  # owned global frames [first, last)
+        last = min(total_frames, (owned_start + step) // frame_shift)
+        begin = max(0, owned_start - context)  # a multiple of frame_shift: local frame j = global frame begin/shift + j
+        end = min(len(wave), owned_start + step + context + min_samples)
+        out = log_probs(wave[begin:end])
+        offset = begin // frame_shift
+        pieces.append(out[first - offset : last - offset])
+    stitched = np.concatenate(pieces)
+    if len(stitched) != total_frames:
+        raise AssertionError(f"stitched {len(stitched)} frames, expected {total_frames}")
+    return stitched, len(pieces)
+
+
+class _Precomputed(torch.nn.Module):
+    """Stands in for ESPnet's CTC module: its "encoder output" are already log-probabilities."""
+
+    def log_softmax(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+
+def decode_log_probs(log_probs: np.ndarray, tokenizer: Tokenizer, beam_size: int = 1) -> str:
+    """Greedy CTC, or ESPnet's CTC prefix beam search, on ``(frames, vocab)`` log-probabilities."""
+    from espnet_distill.export.onnx import greedy_ids
+
+    if beam_size <= 1:
+        return tokenizer.decode(greedy_ids(log_probs, len(log_probs)))
+    from espnet.nets.batch_beam_search import BatchBeamSearch
+    from espnet.nets.scorers.ctc import CTCPrefixScorer
+
+    token_list = tokenizer.token_list
+    eos = token_list.index(SOS_EOS)
+    search = BatchBeamSearch(
+        scorers={"ctc": CTCPrefixScorer(ctc=_Precomputed(), eos=eos)}, weights={"ctc": 1.0},
+        beam_size=min(beam_size, len(token_list) - 1),  # ESPnet's search takes the top beam_size tokens
+        vocab_size=len(token_list), sos=eos, eos=eos, token_list=token_list, pre_beam_score_key=None,
+    )  # fmt: skip
+    with torch.no_grad():
+        hyps = search(x=torch.from_numpy(log_probs), maxlenratio=0.0, minlenratio=0.0)
+    return tokenizer.decode([int(t) for t in hyps[0].yseq[1:-1].tolist()])
+
+
+@dataclass
+class Transcript:
+    file: str
+    text: str
+    duration: float       # seconds of audio
+    seconds: float        # decoding wall time
+    chunks: int
+
+    def line(self, fmt: str) -> str:
+        if fmt == "json":
+            return json.dumps({"file": self.file, "text": self.text, "duration": round(self.duration, 3),
+                               "seconds": round(self.seconds, 3), "rtf": round(self.seconds / max(self.duration, 1e-9), 4),
+                               "chunks": self.chunks}, ensure_ascii=False)  # fmt: skip
+        return f"{self.file} {self.text}".rstrip()

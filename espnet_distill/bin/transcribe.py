@@ -1,0 +1,81 @@
+"""Transcribe recordings with a fine-tuned model: ``<file> <text>`` per file (or JSON lines).
+
+Any format and sample rate libsndfile reads (channels averaged, other rates
+resampled to 16 kHz), any length (long recordings in overlapping chunks
+stitched frame by frame), greedy or CTC prefix beam search, PyTorch (an ASR
+exp dir) or ONNX Runtime (an ``export_onnx`` dir) backend.  A file that cannot
+be transcribed is reported on stderr by name and the rest continue; the exit
+status is then 1.
+
+    python -m espnet_distill.bin.transcribe --model exp/asr_deep_thin_reg_kl_train talk.flac meeting.wav
+    python -m espnet_distill.bin.transcribe --model exp/onnx_x --int8 true --format json --beam_size 8 *.wav
+"""
+
+import argparse
+import contextlib
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import List, Optional
+
+from espnet_distill.utils.config import str2bool
+from espnet_distill.utils.log import setup_logging
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("files", nargs="+", type=Path, help="recordings")
+    parser.add_argument("--model", type=Path, required=True, help="a fine-tuning exp dir, or an export_onnx dir (model.json)")
+    parser.add_argument("--checkpoint", default=None, help="PyTorch: model file in --model (default: the averaged best)")
+    parser.add_argument("--int8", type=str2bool, default=False, help="ONNX: the int8 model")
+    parser.add_argument("--beam_size", type=int, default=1, help="1: greedy; more: CTC prefix beam search")
+    parser.add_argument("--format", choices=("text", "json"), default="text")
+    parser.add_argument("--chunk_seconds", type=float, default=30.0, help="longer recordings are decoded in chunks")
+    parser.add_argument("--context_seconds", type=float, default=4.0, help="audio each chunk sees beyond the frames it gives")
+    parser.add_argument("--num_threads", type=int, default=1)
+    args = parser.parse_args(argv)
+    setup_logging()
+    # stdout carries the transcripts only: what libraries print on import (ESPnet's
+    # "Failed to import Flash Attention") goes to stderr.
+    with contextlib.redirect_stdout(sys.stderr):
+        import torch
+
+        from espnet_distill.asr.transcribe import (
+            OnnxBackend, TorchBackend, TranscribeError, Transcript, chunked_log_probs, decode_log_probs, load_audio,
+        )  # fmt: skip
+        from espnet_distill.utils.checkpoint import CheckpointError
+
+    torch.set_num_threads(args.num_threads)
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            if (args.model / "model.json").is_file():
+                backend = OnnxBackend(args.model, args.int8, args.num_threads)
+            else:
+                backend = TorchBackend(args.model, args.checkpoint)
+    except (CheckpointError, FileNotFoundError, ValueError) as e:
+        logging.error("%s", e)
+        raise SystemExit(1) from e
+    failed = 0
+    for path in args.files:
+        try:
+            wave = load_audio(path)
+            if len(wave) < backend.min_samples:
+                raise TranscribeError(f"{path}: {len(wave)} samples at 16 kHz is shorter than the model's receptive field ({backend.min_samples})")
+            start = time.perf_counter()
+            log_probs, chunks = chunked_log_probs(backend.log_probs, wave, backend.frame_shift, backend.min_samples,
+                                          args.chunk_seconds, args.context_seconds)  # fmt: skip
+            text = decode_log_probs(log_probs, backend.tokenizer, args.beam_size)
+            result = Transcript(str(path), text, len(wave) / 16000, time.perf_counter() - start, chunks)
+        except (TranscribeError, ValueError) as e:
+            logging.error("%s", e)
+            failed += 1
+            continue
+        print(result.line(args.format), flush=True)
+    if failed:
+        logging.error("%d of %d files could not be transcribed", failed, len(args.files))
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
