@@ -251,6 +251,20 @@ def test_finetuning_decoding_scoring_and_results_at_tiny_size(distilled, teacher
     assert "front-end) on train (log:" not in again.stdout and "decoding test with" not in again.stdout
     assert "benchmark on" not in again.stdout and "## Size and speed" in again.stdout
     assert "run:" not in again.stdout
+    # Stage 10 exports the student with the lower CER on --valid_set (here the decoded test set) to ONNX,
+    # checks parity, scores every backend and times them; a rerun skips it.
+    deploy = run(["./run.sh", "--stage", "10", "--stop_stage", "10", *options, "--valid_set", "test"], target)
+    exported = [p.parent for p in (target / "exp" / "deploy").glob("*/model.json")]
+    assert len(exported) == 1 and exported[0].name in ("deep_thin_reg_kl", "deep_thin_reg_kl_fbank")
+    parity = json.loads((exported[0] / "model.json").read_text())["parity"]
+    assert parity["utterances"] == len(read_kaldi_map(target / "data" / "test" / "wav.scp")) == parity["identical_hypotheses"]
+    assert set(parity["cer"]) == {"pytorch", "onnx_fp32", "onnx_int8"} and parity["max_abs_diff"] < 1e-3
+    report = json.loads((target / "exp" / "deploy" / "benchmark" / "deploy.json").read_text())
+    backends = {f"{b}@{t}" for b in ("pytorch_fp32", "onnx_fp32", "onnx_int8") for t in (1, 4)}
+    assert report["models"][0]["model"] == exported[0].name and set(report["models"][0]["rtf"]) == backends
+    assert "| onnx_int8 |" in deploy.stdout
+    again = run(["./run.sh", "--stage", "10", "--stop_stage", "10", *options, "--valid_set", "test"], target)
+    assert "ONNX export of" not in again.stdout and "skip: up to date" in again.stdout
 
 
 def test_reruns_redo_exactly_what_changed(distilled, teacher_stages):

@@ -15,6 +15,10 @@
 #   Stage 8: decoding of --decode_sets over --nj jobs, sclite scoring (score_wer/, score_cer/)
 #   Stage 9: the size and CPU speed benchmark (exp/benchmark/) and RESULTS.md in the recipe
 #            dir, regenerated from exp/ and printed
+#   Stage 10: deployment: the best distilled student (lowest --valid_set CER after fine-tuning
+#            on --train_set) exported to ONNX, fp32 and int8 (exp/deploy/<name>/), parity with
+#            PyTorch checked on the first test set and every backend's CER scored, then PyTorch
+#            fp32, ONNX Runtime fp32 and int8 timed at 1 and 4 threads (exp/deploy/benchmark/)
 #
 # Rerunning is safe: every step records what produced its output (its configs, arguments
 # and the upstream outputs it read, by content) in <out dir>/.stage_inputs.json, and is
@@ -468,6 +472,35 @@ if [ "${stage}" -le 9 ] && [ "${stop_stage}" -ge 9 ]; then
   python -m espnet_distill.bin.make_results --exp_dir exp --sets ${test_sets} ${valid_set} --train_set "${train_set}" --out RESULTS.md
   cat RESULTS.md
   log "Stage 9 done in $((SECONDS - stage_start))s"
+fi
+
+if [ "${stage}" -le 10 ] && [ "${stop_stage}" -ge 10 ]; then
+  stage_start=${SECONDS}
+  distilled_names=()
+  for conf in ${distill_configs}; do distilled_names+=("$(basename "${conf}" .yaml)${exp_suffix}"); done
+  deploy_set=${test_sets%% *}
+  if best=$(python -m espnet_distill.bin.best_model --exp_dir exp --finetune_set "${train_set}" --set "${valid_set}" \
+              --decode "${decode_name}" "${distilled_names[@]}"); then
+    asr_dir=exp/asr_${best}_${train_set}
+    stamp=(--input "config=${asr_dir}/config.yaml" --input "wav=data/${deploy_set}/wav.scp" --input "text=data/${deploy_set}/text"
+           --arg "best=${best}" --output exp/deploy/benchmark/deploy.json)
+    if [ -f "${asr_dir}/valid.cer_ctc.ave.pth" ]; then stamp+=(--input "model=${asr_dir}/valid.cer_ctc.ave.pth"); fi
+    if needs_run "Stage 10: deployment of ${best}" exp/deploy "${stamp[@]}"; then
+      log "Stage 10: ONNX export of ${best} (fp32, int8), parity on data/${deploy_set} (log: exp/deploy/export.log)"
+      mkdir -p exp/deploy
+      python -m espnet_distill.bin.export_onnx "${asr_dir}" "exp/deploy/${best}" --data_dir "data/${deploy_set}" \
+        >exp/deploy/export.log 2>&1 || { log "Error: the ONNX export failed; see exp/deploy/export.log"; exit 1; }
+      log "Stage 10: PyTorch fp32, ONNX Runtime fp32 and int8 timed (log: exp/deploy/benchmark.log)"
+      python -m espnet_distill.bin.benchmark_deploy --data_dir "data/${deploy_set}" --out_dir exp/deploy/benchmark \
+        --threads 1 4 --model "${best}=${asr_dir}" >exp/deploy/benchmark.log 2>&1 \
+        || { log "Error: the deployment benchmark failed; see exp/deploy/benchmark.log"; exit 1; }
+      step_done exp/deploy
+    fi
+    cat exp/deploy/benchmark/deploy.md
+  else
+    log "Stage 10: skipped (no distilled student fine-tuned on ${train_set} has been scored on ${valid_set})"
+  fi
+  log "Stage 10 done in $((SECONDS - stage_start))s"
 fi
 
 log "Successfully finished in ${SECONDS}s"
