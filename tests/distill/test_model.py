@@ -1,13 +1,11 @@
 """The distillation model: losses over padding, losses going down, the teacher kept out of checkpoints."""
 
-import argparse
 
 import numpy as np
 import pytest
 import torch
 
 from espnet_distill.tasks.distill import DistillTask
-from espnet_distill.teacher import load_teacher
 from tests.conftest import tiny_batch
 
 
