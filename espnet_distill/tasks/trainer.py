@@ -23,6 +23,7 @@ from typing import Any, Iterator, List
 import torch
 from espnet2.train.trainer import Trainer
 
+from espnet_distill.utils.fileio import atomic_write
 from espnet_distill.utils.checkpoint import (
     CheckpointError,
     load_checkpoint,
@@ -48,7 +49,9 @@ def load_training_file(path: Any, map_location: Any = "cpu") -> Any:
 
 
 class _TorchWithCheckedLoad(types.ModuleType):
-    """``torch`` as seen by a guarded ESPnet module: the same, but ``load`` is the safe loader."""
+    """``torch`` as seen by a guarded ESPnet module: the same, but ``load`` is the safe loader and
+    ``save`` to a path is atomic (a run killed while writing ``checkpoint.pth`` or ``<N>epoch.pth``
+    leaves the previous file whole, never a truncated one)."""
 
     def __init__(self) -> None:
         super().__init__("torch")
@@ -60,6 +63,14 @@ class _TorchWithCheckedLoad(types.ModuleType):
     def load(f: Any, map_location: Any = None, *args: Any, **kwargs: Any) -> Any:
         # weights_only=False from ESPnet is ignored: nothing pickled runs.
         return load_training_file(f, map_location="cpu" if map_location is None else map_location)
+
+    @staticmethod
+    def save(obj: Any, f: Any, *args: Any, **kwargs: Any) -> None:
+        if not isinstance(f, (str, Path)):
+            torch.save(obj, f, *args, **kwargs)
+            return
+        with atomic_write(f, mode="wb") as out:
+            torch.save(obj, out, *args, **kwargs)
 
 
 @contextlib.contextmanager
@@ -159,6 +170,12 @@ class SafeTrainer(Trainer):
                 scheduler.load_state_dict(state)
         if scaler is not None and states.get("scaler") is not None:
             scaler.load_state_dict(states["scaler"])
+        # A run killed after checkpoint.pth but before <N>epoch.pth: the epoch's model is the checkpoint's.
+        epoch_file = Path(checkpoint).parent / f"{reporter.get_epoch()}epoch.pth"
+        if reporter.get_epoch() > 0 and not epoch_file.exists():
+            with atomic_write(epoch_file, mode="wb") as out:
+                torch.save(states["model"], out)
+            logging.info("wrote the missing %s from %s", epoch_file, checkpoint)
         logging.info("resumed from %s at epoch %d", checkpoint, reporter.get_epoch())
 
     @classmethod

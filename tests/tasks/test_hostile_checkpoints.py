@@ -218,3 +218,17 @@ def test_every_espnet_module_that_calls_torch_load_is_guarded():
     never_called = {"espnet.nets.pytorch_backend.transducer.utils"}
     assert set(GUARDED_MODULES) <= found
     assert found - never_called <= set(GUARDED_MODULES), found - never_called - set(GUARDED_MODULES)
+
+
+def test_the_trainers_saves_are_atomic_so_a_crash_mid_write_leaves_the_previous_file(tmp_path):
+    from espnet_distill.tasks.trainer import _TorchWithCheckedLoad
+
+    class Unpicklable:
+        def __reduce__(self):
+            raise RuntimeError("killed mid-write")
+
+    target = tmp_path / "checkpoint.pth"
+    _TorchWithCheckedLoad.save({"epoch": 1, "w": torch.ones(3)}, target)
+    with pytest.raises(RuntimeError, match="killed mid-write"):
+        _TorchWithCheckedLoad.save({"epoch": 2, "w": torch.zeros(3), "x": Unpicklable()}, target)
+    assert torch.load(target, weights_only=True)["epoch"] == 1 and list(tmp_path.iterdir()) == [target]
