@@ -33,7 +33,7 @@ import logging
 import statistics
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 import yaml
@@ -89,6 +89,19 @@ def read_utterances(data_dir: Path, max_utts: Optional[int]) -> List[torch.Tenso
     return waves
 
 
+def timed_passes(run: Callable[[Any], Any], items: Sequence[Any], audio_seconds: float, warmup: int, repeats: int) -> Tuple[float, List[float]]:
+    """Median and all per-pass real-time factors of ``run`` over ``items`` (``warmup`` of them run untimed first)."""
+    for item in items[:warmup]:
+        run(item)
+    factors = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for item in items:
+            run(item)
+        factors.append((time.perf_counter() - start) / audio_seconds)
+    return statistics.median(factors), factors
+
+
 def real_time_factor(
     frontend: torch.nn.Module, encoder: torch.nn.Module, waves: List[torch.Tensor], warmup: int, repeats: int
 ) -> Tuple[float, List[float]]:
@@ -100,15 +113,7 @@ def real_time_factor(
         encoder(feats, lengths)
 
     with torch.inference_mode():
-        for wave in waves[:warmup]:
-            run(wave)
-        factors = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            for wave in waves:
-                run(wave)
-            factors.append((time.perf_counter() - start) / audio_seconds)
-    return statistics.median(factors), factors
+        return timed_passes(run, waves, audio_seconds, warmup, repeats)
 
 
 def wav_cnn_twin(name: str, results: Dict[str, Dict[str, Any]]) -> Optional[str]:

@@ -23,17 +23,15 @@ import contextlib
 import io
 import json
 import logging
-import statistics
 import tempfile
-import time
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Dict, List, Optional
 
 import numpy as np
 import torch
 import yaml
 
-from espnet_distill.bin.benchmark import model_arg, read_utterances
+from espnet_distill.bin.benchmark import model_arg, read_utterances, timed_passes
 from espnet_distill.utils.fileio import atomic_write
 from espnet_distill.utils.log import setup_logging
 
@@ -61,19 +59,6 @@ def _random_exp(description_yaml: Path, vocab: int, out: Path) -> Path:
     return out
 
 
-def time_backend(run: Callable[[np.ndarray], Any], waves: List[np.ndarray], warmup: int, repeats: int) -> float:
-    audio = sum(len(w) for w in waves) / SAMPLE_RATE
-    for wave in waves[:warmup]:
-        run(wave)
-    factors = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        for wave in waves:
-            run(wave)
-        factors.append((time.perf_counter() - start) / audio)
-    return statistics.median(factors)
-
-
 def benchmark_model(name: str, path: Path, args: argparse.Namespace, waves: List[np.ndarray], work: Path) -> Dict[str, Any]:
     from espnet_distill.asr.inference import load_asr_model
     from espnet_distill.export.onnx import FP32_NAME, INT8_NAME, CTCInference, OnnxCTC, export_onnx
@@ -94,6 +79,7 @@ def benchmark_model(name: str, path: Path, args: argparse.Namespace, waves: List
                     "onnx_int8": (onnx_dir / INT8_NAME).stat().st_size / 1e6},
         "rtf": {},
     }  # fmt: skip
+    audio_seconds = sum(len(w) for w in waves) / SAMPLE_RATE
     for threads in args.threads:
         torch.set_num_threads(threads)
 
@@ -106,7 +92,7 @@ def benchmark_model(name: str, path: Path, args: argparse.Namespace, waves: List
             session = OnnxCTC(onnx_dir / file, threads)
             backends[key] = lambda wave, s=session: s(wave[None], np.array([len(wave)]))
         for key, run in backends.items():
-            row["rtf"][f"{key}@{threads}"] = time_backend(run, waves, args.warmup, args.repeats)
+            row["rtf"][f"{key}@{threads}"], _ = timed_passes(run, waves, audio_seconds, args.warmup, args.repeats)
             logging.info("%s %s at %d threads: RTF %.4f", name, key, threads, row["rtf"][f"{key}@{threads}"])
     return row
 
