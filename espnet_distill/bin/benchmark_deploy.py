@@ -32,6 +32,8 @@ import torch
 import yaml
 
 from espnet_distill.bin.benchmark import model_arg, read_utterances, timed_passes
+from espnet_distill.data.kaldi_dir import read_kaldi_map
+from espnet_distill.export.onnx import read_waves, spread
 from espnet_distill.utils.fileio import atomic_write
 from espnet_distill.utils.log import setup_logging
 
@@ -59,7 +61,9 @@ def _random_exp(description_yaml: Path, vocab: int, out: Path) -> Path:
     return out
 
 
-def benchmark_model(name: str, path: Path, args: argparse.Namespace, waves: List[np.ndarray], work: Path) -> Dict[str, Any]:
+def benchmark_model(
+    name: str, path: Path, args: argparse.Namespace, waves: List[np.ndarray], work: Path, calibration: Optional[List[np.ndarray]]
+) -> Dict[str, Any]:
     from espnet_distill.asr.inference import load_asr_model
     from espnet_distill.export.onnx import FP32_NAME, INT8_NAME, CTCInference, OnnxCTC, export_onnx
 
@@ -67,7 +71,7 @@ def benchmark_model(name: str, path: Path, args: argparse.Namespace, waves: List
     exp = path if trained else _random_exp(path, args.vocab, work / f"{name}_exp")
     checkpoint = None if trained else "model.pth"
     onnx_dir = args.out_dir / name
-    export_onnx(exp, onnx_dir, checkpoint, int8=True)
+    export_onnx(exp, onnx_dir, checkpoint, int8=True, calibration=calibration)
     model, _ = load_asr_model(exp, checkpoint)
     forward = CTCInference(model).eval()
     buffer = io.BytesIO()
@@ -119,13 +123,20 @@ def main(argv: Optional[List[str]] = None) -> None:
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--max_utts", type=int, default=None)
     parser.add_argument("--vocab", type=int, default=32, help="CTC outputs of a description YAML's random model")
+    parser.add_argument("--calibration_dir", type=Path, default=None,
+                        help="data dir whose audio calibrates the int8 convolutions (export_onnx --calibration_dir)")
+    parser.add_argument("--calibration_utts", type=int, default=32)
     args = parser.parse_args(argv)
     setup_logging()
     waves = [w[0].numpy() for w in read_utterances(args.data_dir, args.max_utts)]
+    calibration = None
+    if args.calibration_dir is not None:
+        entries = spread(read_kaldi_map(args.calibration_dir / "wav.scp"), args.calibration_utts)
+        calibration = list(read_waves(entries, 1).values())
     rows = []
     with tempfile.TemporaryDirectory() as work, contextlib.redirect_stdout(io.StringIO()):
         for name, path in args.model:
-            rows.append(benchmark_model(name, path, args, waves, Path(work)))
+            rows.append(benchmark_model(name, path, args, waves, Path(work), calibration))
     reference_name = args.reference or rows[0]["model"]
     reference = next(r for r in rows if r["model"] == reference_name)["rtf"][f"pytorch_fp32@{args.threads[0]}"]
     report = {"data_dir": str(args.data_dir), "utterances": len(waves), "audio_seconds": sum(len(w) for w in waves) / SAMPLE_RATE,

@@ -1,7 +1,8 @@
 """Export a fine-tuned model to ONNX (fp32 and int8), waveform in, CTC log-probabilities out.
 
 Writes ``<out dir>/model.onnx``, ``model.int8.onnx`` (ONNX Runtime dynamic
-quantization of the MatMul weights), ``tokens.txt`` (and ``bpe.model``) and
+quantization of the MatMul weights and, with ``--calibration_dir``, static
+quantization of the convolutions), ``tokens.txt`` (and ``bpe.model``) and
 ``model.json`` (inputs, outputs, parity).  With ``--data_dir`` the export is
 checked before it is kept: on each utterance (alone) the fp32 graph's
 log-probabilities must match PyTorch's within ``--tolerance`` and its greedy
@@ -9,7 +10,7 @@ hypotheses be identical; the int8 graph's agreement and every backend's CER
 (sclite, when the data dir has ``text``) are recorded in ``model.json``.
 
     python -m espnet_distill.bin.export_onnx exp/asr_deep_thin_reg_kl_fbank_train exp/onnx_deep_thin_reg_kl_fbank \\
-        --data_dir data/test
+        --data_dir data/test --calibration_dir data/train
 """
 
 import argparse
@@ -35,21 +36,29 @@ def main(argv: Optional[List[str]] = None) -> None:
     parser.add_argument("--data_dir", type=Path, default=None, help="a data dir (wav.scp, text) to check parity on")
     parser.add_argument("--max_utts", type=int, default=0, help="utterances of --data_dir to check (0: all)")
     parser.add_argument("--tolerance", type=float, default=1e-3, help="max abs difference of the fp32 log-probabilities")
+    parser.add_argument("--calibration_dir", type=Path, default=None,
+                        help="a data dir (wav.scp) whose audio sets the int8 convolutions' ranges (default: convolutions stay float)")
+    parser.add_argument("--calibration_utts", type=int, default=32, help="utterances of --calibration_dir to use")
     args = parser.parse_args(argv)
     setup_logging()
     import torch
 
     from espnet_distill.asr.inference import load_asr_model, min_samples
-    from espnet_distill.export.onnx import export_onnx, read_waves
+    from espnet_distill.export.onnx import export_onnx, read_waves, spread
 
     torch.set_num_threads(1)
     try:
-        waves, reference_text = None, None
-        if args.data_dir is not None:
+        waves, reference_text, calibration = None, None, None
+        if args.data_dir is not None or args.calibration_dir is not None:
             model, _ = load_asr_model(args.exp_dir, args.checkpoint)
-            waves = read_waves(read_kaldi_map(args.data_dir / "wav.scp"), min_samples(model), args.max_utts or None)
+            shortest = min_samples(model)
+        if args.data_dir is not None:
+            waves = read_waves(read_kaldi_map(args.data_dir / "wav.scp"), shortest, args.max_utts or None)
             reference_text = args.data_dir / "text" if (args.data_dir / "text").is_file() else None
-        result = export_onnx(args.exp_dir, args.out_dir, args.checkpoint, args.int8, waves, reference_text, args.tolerance)
+        if args.calibration_dir is not None:
+            calibration = list(read_waves(spread(read_kaldi_map(args.calibration_dir / "wav.scp"), args.calibration_utts), shortest).values())
+        result = export_onnx(args.exp_dir, args.out_dir, args.checkpoint, args.int8, waves, reference_text, args.tolerance,
+                             calibration)  # fmt: skip
     except (AudioError, DataDirError, CheckpointError, FileNotFoundError, ValueError) as e:
         logging.error("%s", e)
         raise SystemExit(1) from e

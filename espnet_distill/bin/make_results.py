@@ -5,13 +5,15 @@ mean and spread over ``_seed<N>`` repeats), the paper's comparisons judged
 against the seed spread, and its plots (``--plot_dir``: test
 CER against parameters and against decoding RTF, the distillation loss terms
 per epoch), then ESPnet's WER and CER tables of every scored set
-(``exp/asr_*/decode_*/<set>/score.json``) and the benchmark table.
+(``exp/asr_*/decode_*/<set>/score.json``), the benchmark table and stage 10's
+deployment tables (``exp/deploy``).
 
 Example:
     python -m espnet_distill.bin.make_results --exp_dir exp --sets test dev --train_set train --out RESULTS.md
 """
 
 import argparse
+import json
 import logging
 import os
 from pathlib import Path
@@ -21,6 +23,28 @@ from espnet_distill.scoring import study
 from espnet_distill.scoring.results import collect, render
 from espnet_distill.utils.fileio import atomic_write
 from espnet_distill.utils.log import setup_logging
+
+
+def deployment_section(deploy_dir: Path) -> List[str]:
+    """Stage 10's exports (``<deploy_dir>/<name>/model.json``: parity and CER of each backend) and its
+    timing table (``<deploy_dir>/benchmark/deploy.md``), or nothing."""
+    lines = []
+    for meta_file in sorted(deploy_dir.glob("*/model.json")):
+        parity = json.loads(meta_file.read_text(encoding="utf-8")).get("parity") or {}
+        cer = parity.get("cer") or {}
+        if {"pytorch", "onnx_fp32", "onnx_int8"} <= set(cer):
+            n = parity["utterances"]
+            lines.append(f"| {meta_file.parent.name} | {n} | {cer['pytorch']:.1f} | {cer['onnx_fp32']:.1f} | {cer['onnx_int8']:.1f} | "
+                         f"{cer['onnx_int8'] - cer['pytorch']:+.1f} | {parity['max_abs_diff']:.1e} | "
+                         f"{parity['identical_hypotheses']}/{n} | {parity['int8_identical_hypotheses']}/{n} |")  # fmt: skip
+    if lines:
+        lines = ["| model | utts | PyTorch CER | ONNX fp32 CER | ONNX int8 CER | int8 - PyTorch | fp32 max abs diff "
+                 "| greedy = PyTorch (fp32) | greedy = PyTorch (int8) |", "|" + "---|" * 9, *lines]  # fmt: skip
+    table = deploy_dir / "benchmark" / "deploy.md"
+    if table.is_file():
+        lines += ["", "Size on disk and real-time factor at batch 1 (whole inference path, waveform to CTC log-probabilities):",
+                  "", *table.read_text(encoding="utf-8").splitlines()]  # fmt: skip
+    return ["## Deployment (stage 10: ONNX export, int8)", "", *lines, ""] if lines else []
 
 
 def main(argv: Optional[List[str]] = None) -> None:
@@ -58,6 +82,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     benchmark = args.exp_dir / "benchmark" / "benchmark.md"
     if benchmark.is_file():  # from python -m espnet_distill.bin.benchmark
         extra = ["## Size and speed (front-end + encoder)", "", *benchmark.read_text(encoding="utf-8").splitlines(), ""]
+    extra += deployment_section(args.exp_dir / "deploy")
     text = render(rows, args.sets, extra, head)
     with atomic_write(args.out) as f:
         f.write(text)

@@ -7,9 +7,14 @@ float32 in [-1, 1] at 16 kHz and ``lengths`` ``(batch,)`` int64; outputs:
 ``log_probs`` ``(batch, frames, vocab)`` and ``frame_lengths`` ``(batch,)``.
 
 The int8 variant is ONNX Runtime's dynamic quantization of the encoder's and
-CTC's MatMul weights (per channel; activations quantized per batch at run
-time); the front-end stays float (see :func:`quantize_int8`).  Quantizing
-every op fails on the graph's non-initializer ``Mul`` inputs and is not offered.
+CTC's MatMul weights (per channel; activations quantized per call) and, given
+calibration audio, static quantization of the convolutions; the front-end's
+spectrum and filterbank stay float (see :func:`quantize_int8`).
+
+The exported graph computes the same function as the PyTorch model in a form
+ONNX Runtime runs faster (:func:`export_ready`), and :class:`OnnxCTC` turns off
+one of ONNX Runtime's fusions that slows it down (``DISABLED_OPTIMIZERS``, also
+recorded in ``model.json`` for other runtimes' users).
 """
 
 import json
@@ -24,9 +29,13 @@ import numpy as np
 import torch
 
 from espnet_distill.asr.model import CTCASRModel
+from espnet_distill.frontend.fbank import BatchedKaldiFbank
 
 SAMPLE_RATE = 16000
 FP32_NAME, INT8_NAME, META_NAME = "model.onnx", "model.int8.onnx", "model.json"
+# ONNX Runtime's fusion of residual Add + LayerNorm into SkipLayerNormalization makes these graphs slower
+# on x86 (paper-scale Fbank student, 1 thread: int8 RTF 0.0162 fused, 0.0137 not); sessions turn it off.
+DISABLED_OPTIMIZERS = ["SkipLayerNormFusion"]
 
 
 class CTCInference(torch.nn.Module):
@@ -43,9 +52,28 @@ class CTCInference(torch.nn.Module):
         return self.ctc.log_softmax(encoded), encoded_lengths
 
 
+def export_ready(model: torch.nn.Module) -> torch.nn.Module:
+    """``model``, changed in place for export, computing the same function faster in ONNX Runtime.
+
+    Parametrized weights (the positional convolution's weight norm) become plain tensors, so the graph
+    holds the weight instead of recomputing it on every call and quantization can see it; the Fbank
+    front-end computes its spectra as one convolution (:meth:`BatchedKaldiFbank.use_frame_basis`).
+    """
+    for module in model.modules():
+        for name in list(getattr(module, "parametrizations", {}) or {}):
+            torch.nn.utils.parametrize.remove_parametrizations(module, name, leave_parametrized=True)
+    for module in model.modules():
+        if isinstance(module, BatchedKaldiFbank):
+            module.use_frame_basis()
+    return model
+
+
 def export_graph(model: CTCASRModel, path: Path, shortest: int) -> None:
-    """``torch.onnx.export`` (dynamo) of :class:`CTCInference` with dynamic batch and length."""
-    wrapper = CTCInference(model).eval()
+    """``torch.onnx.export`` (dynamo) of :class:`CTCInference` with dynamic batch and length.
+
+    ``model`` is changed by :func:`export_ready` (a deep copy of a parametrized module shares its
+    parametrizations, so the caller passes a model of its own)."""
+    wrapper = CTCInference(export_ready(model)).eval()
     example = (torch.randn(2, max(4 * shortest, 16000)) * 0.1, torch.tensor([max(4 * shortest, 16000), max(2 * shortest, 12000)]))
     batch = torch.export.Dim("batch", min=1, max=1024)
     samples = torch.export.Dim("samples", min=shortest, max=SAMPLE_RATE * 3600)
@@ -57,22 +85,60 @@ def export_graph(model: CTCASRModel, path: Path, shortest: int) -> None:
     program.save(str(path))
 
 
-def quantize_int8(fp32: Path, int8: Path) -> List[str]:
-    """ONNX Runtime's dynamic int8 quantization (per-channel weights) of the encoder's and CTC's MatMuls.
+def quantize_int8(
+    fp32: Path, int8: Path, calibration: Optional[Sequence[np.ndarray]] = None, int8_front: Sequence[str] = ()
+) -> Dict[str, List[str]]:
+    """The int8 variant: ONNX Runtime's quantization, dynamic for the MatMuls and static for the convolutions.
 
-    The front-end's own MatMuls (the Fbank front-end's mel filterbank on the
-    power spectrum, whose range spans many decades) stay float: quantizing that
-    one input raised the mini Fbank student's test CER from 30% to 93%.
-    Returns the names of the nodes left in float.
+    - The encoder's and CTC's MatMuls: dynamic quantization, int8 weights per
+      output channel, activations quantized per call.
+    - The encoder's convolution (the positional one): static quantization with
+      activation ranges from ``calibration`` (waveforms, e.g. a few dozen
+      training utterances).  ONNX Runtime's dynamic ``ConvInteger`` is slower
+      than float; its static ``QLinearConv`` is faster.  Without ``calibration``
+      it stays float.
+    - The front-end stays float: its MatMuls (the Fbank spectrum and mel
+      filterbank, whose inputs span many decades; quantizing the mel one raised
+      the mini Fbank student's test CER from 30% to 93%) and its convolutions
+      (statically quantized, the waveform CNN raised the mini wav_cnn student's
+      test CER from 40.5% to 65.0%), except the layers whose weight names start
+      with one of ``int8_front`` (a front-end's ``int8_layers``), which are
+      treated as the encoder's.
+
+    Returns the node names by treatment: ``{"dynamic": [...], "static": [...], "float": [...]}``.
     """
     import onnx
-    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_dynamic, quantize_static
 
-    graph = onnx.load(str(fp32)).graph
-    float_nodes = [n.name for n in graph.node if n.op_type == "MatMul" and any(i.startswith("frontend.") for i in n.input)]
-    quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul"],
-                     nodes_to_exclude=float_nodes, per_channel=True)  # fmt: skip
-    return float_nodes
+    graph = onnx.load(str(fp32), load_external_data=False).graph
+    front = [n.name for n in graph.node if n.op_type in ("MatMul", "Conv")
+             and any(i.startswith("frontend.") and not i.startswith(tuple(int8_front)) for i in n.input)]  # fmt: skip
+    weights = {i.name for i in graph.initializer}
+    dynamic = [n.name for n in graph.node if n.op_type == "MatMul" and n.input[1] in weights and n.name not in front]
+    convs = [n.name for n in graph.node if n.op_type == "Conv" and n.name not in front]
+    source = fp32
+    with tempfile.TemporaryDirectory() as work:
+        if calibration and convs:
+
+            class Waves(CalibrationDataReader):
+                def __init__(self) -> None:
+                    self.items = iter(calibration)
+
+                def get_next(self) -> Optional[Dict[str, np.ndarray]]:
+                    wave = next(self.items, None)
+                    if wave is None:
+                        return None
+                    return {"speech": wave[None].astype(np.float32), "lengths": np.array([len(wave)], dtype=np.int64)}
+
+            source = Path(work) / "static.onnx"
+            quantize_static(str(fp32), str(source), Waves(), quant_format=QuantFormat.QOperator, op_types_to_quantize=["Conv"],
+                            nodes_to_exclude=front, per_channel=True, activation_type=QuantType.QUInt8,
+                            weight_type=QuantType.QInt8)  # fmt: skip
+        else:
+            convs = []
+        quantize_dynamic(str(source), str(int8), weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul"],
+                         nodes_to_exclude=front, per_channel=True)  # fmt: skip
+    return {"dynamic": dynamic, "static": convs, "float": front}
 
 
 def greedy_ids(log_probs: np.ndarray, length: int) -> List[int]:
@@ -90,7 +156,9 @@ class OnnxCTC:
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
-        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.session = ort.InferenceSession(
+            str(path), options, providers=["CPUExecutionProvider"], disabled_optimizers=DISABLED_OPTIMIZERS
+        )
 
     def __call__(self, speech: np.ndarray, lengths: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
         log_probs, frame_lengths = self.session.run(None, {"speech": speech.astype(np.float32), "lengths": lengths.astype(np.int64)})
@@ -163,9 +231,12 @@ class ExportResult:
 def export_onnx(
     exp_dir: Path, out_dir: Path, checkpoint: Optional[str] = None, int8: bool = True,
     waves: Optional[Mapping[str, np.ndarray]] = None, reference_text: Optional[Path] = None,
-    tolerance: float = 1e-3,
+    tolerance: float = 1e-3, calibration: Optional[Sequence[np.ndarray]] = None,
 ) -> ExportResult:  # fmt: skip
     """Export ``exp_dir``'s model (fp32 and int8) with its token list into ``out_dir``, written whole or not at all.
+
+    ``calibration`` (waveforms, e.g. training utterances) sets the activation
+    ranges of the int8 model's statically quantized convolutions (see :func:`quantize_int8`).
 
     With ``waves``, parity is checked before anything is kept: the fp32 graph's
     log-probabilities must be within ``tolerance`` of PyTorch's and its greedy
@@ -179,10 +250,12 @@ def export_onnx(
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     try:
-        export_graph(model, staging / FP32_NAME, min_samples(model))
+        export_graph(load_asr_model(exp_dir, checkpoint)[0], staging / FP32_NAME, min_samples(model))
         files = [FP32_NAME]
+        quantized: Optional[Dict[str, List[str]]] = None
         if int8:
-            quantize_int8(staging / FP32_NAME, staging / INT8_NAME)
+            int8_front = [f"frontend.{name}" for name in getattr(model.frontend, "int8_layers", ())]
+            quantized = quantize_int8(staging / FP32_NAME, staging / INT8_NAME, calibration, int8_front)
             files.append(INT8_NAME)
         (staging / "tokens.txt").write_text("\n".join(args.token_list) + "\n", encoding="utf-8")
         files.append("tokens.txt")
@@ -203,7 +276,12 @@ def export_onnx(
             "token_type": args.token_type, "bpemodel": "bpe.model" if "bpe.model" in files else None,
             "frontend": args.frontend, "inputs": {"speech": "(batch, samples) float32 in [-1, 1]", "lengths": "(batch,) int64"},
             "outputs": {"log_probs": "(batch, frames, vocab)", "frame_lengths": "(batch,)"},
-            "min_samples": min_samples(model), "frame_shift": int(model.frontend.frame_shift), "files": files, "parity": asdict(parity) if parity else None,
+            "min_samples": min_samples(model), "frame_shift": int(model.frontend.frame_shift), "files": files,
+            "onnxruntime": {"disabled_optimizers": DISABLED_OPTIMIZERS},
+            "int8": None if quantized is None else {
+                "dynamic_matmuls": len(quantized["dynamic"]), "static_convs": len(quantized["static"]),
+                "float": quantized["float"], "calibration_utterances": len(calibration) if quantized["static"] else 0},
+            "parity": asdict(parity) if parity else None,
         }  # fmt: skip
         (staging / META_NAME).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
         if out_dir.exists():
@@ -221,3 +299,12 @@ def read_waves(wav_scp: Mapping[str, str], shortest: int, limit: Optional[int] =
 
     items: Sequence = list(wav_scp.items())[:limit] if limit else list(wav_scp.items())
     return {utt: read_checked(utt, spec, shortest).numpy() for utt, spec in items}
+
+
+def spread(entries: Mapping[str, str], count: int) -> Dict[str, str]:
+    """``count`` entries evenly spaced over ``entries`` (a data dir is sorted by speaker: its first
+    utterances are one voice)."""
+    keys = list(entries)
+    if count <= 0 or count >= len(keys):
+        return dict(entries)
+    return {keys[i * len(keys) // count]: entries[keys[i * len(keys) // count]] for i in range(count)}

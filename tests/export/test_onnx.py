@@ -1,17 +1,19 @@
 """export_onnx: the whole inference path as one ONNX graph, fp32 parity with PyTorch, the int8 variant."""
 
 import argparse
+import collections
 import json
 import subprocess
 import sys
 
 import numpy as np
+import onnx
 import pytest
 import torch
 import yaml
 
 from espnet_distill.asr.inference import load_asr_model
-from espnet_distill.export.onnx import CTCInference, OnnxCTC, export_onnx, read_waves
+from espnet_distill.export.onnx import CTCInference, OnnxCTC, export_graph, export_onnx, read_waves
 from espnet_distill.data.kaldi_dir import read_kaldi_map
 from espnet_distill.tasks.asr import ASRTask
 from tests.tasks.test_asr_task import setup, train  # noqa: F401  (the tiny fine-tuning's fixture)
@@ -78,14 +80,48 @@ def test_one_graph_with_dynamic_batch_and_length_matches_pytorch(exps, tiny_corp
 @pytest.mark.parametrize("frontend", ["wav_cnn", "fbank"])
 def test_the_cli_checks_parity_and_reports_int8(exps, tiny_corpus, tmp_path, frontend):
     cmd = [sys.executable, "-m", "espnet_distill.bin.export_onnx", str(exps[frontend]), str(tmp_path / "onnx"),
-           "--checkpoint", "noisy.pth", "--data_dir", str(tiny_corpus["data"] / "test"), "--max_utts", "4"]  # fmt: skip
+           "--checkpoint", "noisy.pth", "--data_dir", str(tiny_corpus["data"] / "test"), "--max_utts", "4",
+           "--calibration_dir", str(tiny_corpus["data"] / "train"), "--calibration_utts", "3"]  # fmt: skip
     result = subprocess.run(cmd, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-3000:]
-    parity = json.loads((tmp_path / "onnx" / "model.json").read_text())["parity"]
+    meta = json.loads((tmp_path / "onnx" / "model.json").read_text())
+    # Statically quantized: the positional convolution, and the Fbank front-end's subsampling convolution
+    # (its int8_layers).  Float: the waveform CNN, or the Fbank spectrum (a convolution) and mel MatMul.
+    int8_ops = collections.Counter(n.op_type for n in onnx.load(str(tmp_path / "onnx" / "model.int8.onnx")).graph.node)
+    static, float_convs, float_matmuls = {"wav_cnn": (1, len(model_convs(exps[frontend])) - 1, 0), "fbank": (2, 1, 1)}[frontend]
+    assert meta["int8"]["static_convs"] == int8_ops["QLinearConv"] == static and int8_ops["Conv"] == float_convs
+    assert meta["int8"]["calibration_utterances"] == 3 and len(meta["int8"]["float"]) == float_convs + float_matmuls
+    assert meta["onnxruntime"] == {"disabled_optimizers": ["SkipLayerNormFusion"]}
+    parity = meta["parity"]
     assert parity["utterances"] == 4 and parity["identical_hypotheses"] == 4 and parity["max_abs_diff"] < 1e-3
     assert set(parity["cer"]) == {"pytorch", "onnx_fp32", "onnx_int8"} and parity["cer"]["onnx_fp32"] == parity["cer"]["pytorch"]
     assert abs(parity["cer"]["onnx_int8"] - parity["cer"]["pytorch"]) < 10  # a random model; the real one is measured
     assert (tmp_path / "onnx" / "parity" / "onnx_int8" / "result.txt").is_file()  # sclite's own output
+
+
+def model_convs(exp_dir):
+    model, _ = load_asr_model(exp_dir, "noisy.pth")
+    return [m for m in model.modules() if isinstance(m, torch.nn.Conv1d)]
+
+
+@pytest.mark.parametrize("frontend", ["wav_cnn", "fbank"])
+def test_the_graph_holds_plain_weights_and_no_fft(exps, tmp_path, frontend):
+    """The positional convolution's weight norm is folded into a constant weight (not recomputed per call)
+    and the Fbank spectrum is one MatMul; the graph still computes the model's function."""
+    model, _ = load_asr_model(exps[frontend], "noisy.pth")
+    export_graph(model, tmp_path / "model.onnx", 400)
+    graph = onnx.load(str(tmp_path / "model.onnx")).graph
+    weights = {i.name for i in graph.initializer}
+    ops = collections.Counter(n.op_type for n in graph.node)
+    assert all(n.input[1] in weights for n in graph.node if n.op_type == "Conv")
+    assert ops["ReduceL2"] == 0 and ops["DFT"] == 0  # no weight norm, no FFT
+    fresh, _ = load_asr_model(exps[frontend], "noisy.pth")
+    speech = torch.randn(1, 8000) * 0.1
+    with torch.no_grad():
+        a, _ = CTCInference(fresh).eval()(speech, torch.tensor([8000]))
+        session = OnnxCTC(tmp_path / "model.onnx")
+        b, _ = session(speech.numpy(), np.array([8000]))
+    np.testing.assert_allclose(b, a.numpy(), atol=1e-4, rtol=0)
 
 
 def test_a_failed_parity_check_keeps_nothing(exps, tiny_corpus, tmp_path):

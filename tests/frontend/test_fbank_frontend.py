@@ -30,6 +30,26 @@ def test_batched_fbank_equals_the_fbank_stage_and_kaldi(tiny_corpus):
         assert np.abs(feats[i, : int(frames[i])].numpy() - knf_fbank(samples, FbankOptions())).max() < 5e-3
 
 
+@pytest.mark.parametrize("preemphasis, dc", [(0.97, True), (0.0, True), (0.97, False)])
+def test_the_frame_basis_gives_the_fft_paths_features(tiny_corpus, preemphasis, dc):
+    """The export's one-MatMul spectrum (DC removal, pre-emphasis, window and DFT folded) against the FFT path
+    and Kaldi's own (kaldi-native-fbank), silence included (log of the energy floor); a config that turns
+    pre-emphasis or DC removal off is followed by both paths."""
+    waves, lengths = tiny_batch(tiny_corpus, 4)
+    waves[0, :4000] = 0.0
+    opts = FbankOptions(preemphasis_coefficient=preemphasis, remove_dc_offset=dc)
+    fft, folded = BatchedKaldiFbank(opts), BatchedKaldiFbank(opts)
+    folded.use_frame_basis()
+    assert folded.frame_basis.shape == (2 * 257, 1, 400)
+    a, frames = fft(waves * INT16_SCALE, lengths)
+    b, _ = folded(waves * INT16_SCALE, lengths)
+    for i, n in enumerate(frames.tolist()):
+        assert np.abs(a[i, :n].numpy() - b[i, :n].numpy()).max() < 1e-3
+        samples = (waves[i, : int(lengths[i])] * INT16_SCALE).numpy()
+        assert np.abs(b[i, :n].numpy() - knf_fbank(samples, opts)).max() < 5e-3
+    assert float(b[0, :20].max()) == pytest.approx(float(np.log(np.finfo(np.float32).eps)))  # the silent start
+
+
 def test_output_frames_match_hubert_cnn():
     frontend = FbankFrontend(output_dim=32, conv_channels=16).eval()
     assert frontend.frame_shift == 320

@@ -166,6 +166,11 @@ wait_train_jobs() {
   fi
 }
 
+make_results() {  # RESULTS.md and plots/ from exp/ (stages 9 and 10)
+  # shellcheck disable=SC2086
+  python -m espnet_distill.bin.make_results --exp_dir exp --sets ${test_sets} ${valid_set} --train_set "${train_set}" --out RESULTS.md
+}
+
 # A repeat (--seed N) trains with that seed into its own exp dirs; the teacher is shared.
 seed_args=""
 exp_suffix=""
@@ -468,8 +473,7 @@ if [ "${stage}" -le 9 ] && [ "${stop_stage}" -ge 9 ]; then
     fi
   fi
   log "Stage 9: RESULTS.md"
-  # shellcheck disable=SC2086
-  python -m espnet_distill.bin.make_results --exp_dir exp --sets ${test_sets} ${valid_set} --train_set "${train_set}" --out RESULTS.md
+  make_results
   cat RESULTS.md
   log "Stage 9 done in $((SECONDS - stage_start))s"
 fi
@@ -483,20 +487,22 @@ if [ "${stage}" -le 10 ] && [ "${stop_stage}" -ge 10 ]; then
               --decode "${decode_name}" "${distilled_names[@]}"); then
     asr_dir=exp/asr_${best}_${train_set}
     stamp=(--input "config=${asr_dir}/config.yaml" --input "wav=data/${deploy_set}/wav.scp" --input "text=data/${deploy_set}/text"
-           --arg "best=${best}" --output exp/deploy/benchmark/deploy.json)
+           --input "calibration=data/${train_set}/wav.scp" --arg "best=${best}" --output exp/deploy/benchmark/deploy.json)
     if [ -f "${asr_dir}/valid.cer_ctc.ave.pth" ]; then stamp+=(--input "model=${asr_dir}/valid.cer_ctc.ave.pth"); fi
     if needs_run "Stage 10: deployment of ${best}" exp/deploy "${stamp[@]}"; then
       log "Stage 10: ONNX export of ${best} (fp32, int8), parity on data/${deploy_set} (log: exp/deploy/export.log)"
       mkdir -p exp/deploy
       python -m espnet_distill.bin.export_onnx "${asr_dir}" "exp/deploy/${best}" --data_dir "data/${deploy_set}" \
-        >exp/deploy/export.log 2>&1 || { log "Error: the ONNX export failed; see exp/deploy/export.log"; exit 1; }
+        --calibration_dir "data/${train_set}" >exp/deploy/export.log 2>&1 || { log "Error: the ONNX export failed; see exp/deploy/export.log"; exit 1; }
       log "Stage 10: PyTorch fp32, ONNX Runtime fp32 and int8 timed (log: exp/deploy/benchmark.log)"
       python -m espnet_distill.bin.benchmark_deploy --data_dir "data/${deploy_set}" --out_dir exp/deploy/benchmark \
-        --threads 1 4 --model "${best}=${asr_dir}" >exp/deploy/benchmark.log 2>&1 \
+        --threads 1 4 --calibration_dir "data/${train_set}" --model "${best}=${asr_dir}" >exp/deploy/benchmark.log 2>&1 \
         || { log "Error: the deployment benchmark failed; see exp/deploy/benchmark.log"; exit 1; }
       step_done exp/deploy
     fi
     cat exp/deploy/benchmark/deploy.md
+    log "Stage 10: RESULTS.md (with the deployment tables)"
+    make_results
   else
     log "Stage 10: skipped (no distilled student fine-tuned on ${train_set} has been scored on ${valid_set})"
   fi
