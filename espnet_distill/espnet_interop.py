@@ -26,10 +26,19 @@ ENCODER_NAME = "student_transformer"
 MODEL_NAME = "ctc_student"
 # Keys ESPnet's ASRTask.build_model reads that this project's task has no option for.
 ESPNET_DEFAULTS: Dict[str, Any] = dict(
-    input_size=None, normalize=None, normalize_conf={}, preencoder=None, preencoder_conf={},
-    postencoder=None, postencoder_conf={}, decoder=None, decoder_conf={}, init=None, model=MODEL_NAME,
+    input_size=None,
+    normalize=None,
+    normalize_conf={},
+    preencoder=None,
+    preencoder_conf={},
+    postencoder=None,
+    postencoder_conf={},
+    decoder=None,
+    decoder_conf={},
+    init=None,
+    model=MODEL_NAME,
     use_preprocessor=False,  # ESPnet's text preprocessing: this task tokenizes in its own preprocess function
-)  # fmt: skip
+)
 
 _lock = threading.Lock()
 _registered = False

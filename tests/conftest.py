@@ -49,15 +49,39 @@ def write_wav(path: Path, samples: np.ndarray, rate: int = 16000) -> Path:
 
 
 TINY_TEACHER = dict(
-    extractor_mode="group_norm", extractor_conv_layer_config=[(32, 10, 5)] + [(32, 3, 2)] * 4 + [(32, 2, 2)] * 2,
-    extractor_conv_bias=False, encoder_embed_dim=64, encoder_projection_dropout=0.0, encoder_pos_conv_kernel=16,
-    encoder_pos_conv_groups=4, encoder_num_layers=3, encoder_num_heads=4, encoder_attention_dropout=0.0,
-    encoder_ff_interm_features=128, encoder_ff_interm_dropout=0.0, encoder_dropout=0.0,
-    encoder_layer_norm_first=False, encoder_layer_drop=0.0, mask_prob=0.5, mask_selection="static", mask_other=0.0,
-    mask_length=4, no_mask_overlap=False, mask_min_space=1, mask_channel_prob=0.0, mask_channel_selection="static",
-    mask_channel_other=0.0, mask_channel_length=10, no_mask_channel_overlap=False, mask_channel_min_space=1,
-    skip_masked=False, skip_nomask=False, num_classes=20, final_dim=16, feature_grad_mult=None,
-)  # fmt: skip
+    extractor_mode="group_norm",
+    extractor_conv_layer_config=[(32, 10, 5)] + [(32, 3, 2)] * 4 + [(32, 2, 2)] * 2,
+    extractor_conv_bias=False,
+    encoder_embed_dim=64,
+    encoder_projection_dropout=0.0,
+    encoder_pos_conv_kernel=16,
+    encoder_pos_conv_groups=4,
+    encoder_num_layers=3,
+    encoder_num_heads=4,
+    encoder_attention_dropout=0.0,
+    encoder_ff_interm_features=128,
+    encoder_ff_interm_dropout=0.0,
+    encoder_dropout=0.0,
+    encoder_layer_norm_first=False,
+    encoder_layer_drop=0.0,
+    mask_prob=0.5,
+    mask_selection="static",
+    mask_other=0.0,
+    mask_length=4,
+    no_mask_overlap=False,
+    mask_min_space=1,
+    mask_channel_prob=0.0,
+    mask_channel_selection="static",
+    mask_channel_other=0.0,
+    mask_channel_length=10,
+    no_mask_channel_overlap=False,
+    mask_channel_min_space=1,
+    skip_masked=False,
+    skip_nomask=False,
+    num_classes=20,
+    final_dim=16,
+    feature_grad_mult=None,
+)
 
 
 @pytest.fixture(scope="session")

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Source this file to use the environment of tools/install.sh in a shell:
 #   . tools/activate.sh
 _espnet_distill_tools=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install everything espnet-distill needs; safe to rerun, and quick when up to date.
-#   - Debian packages: espeak-ng, flite, sox (mini corpus), fortunes (its text), sctk (sclite)
+#   - Debian packages: espeak-ng, flite, sox (mini corpus), fortunes (its text), sctk (sclite), shellcheck (lint)
 #   - tools/venv: the pinned Python packages of tools/requirements.txt and this package (editable)
 # Anything that cannot be installed is listed, all at once, and the script exits 1.
 set -euo pipefail
@@ -10,9 +10,9 @@ root=$(dirname "${tools_dir}")
 venv=${tools_dir}/venv
 python=${PYTHON:-python3}
 install_log=${tools_dir}/install.log
-debian_packages=(espeak-ng flite sox fortunes sctk)
+debian_packages=(espeak-ng flite sox fortunes sctk shellcheck)
 # A program or file each package provides, to tell quickly whether it is there.
-debian_probes=(/usr/bin/espeak-ng /usr/bin/flite /usr/bin/sox /usr/share/games/fortunes/wisdom /usr/lib/sctk/bin/sclite)
+debian_probes=(/usr/bin/espeak-ng /usr/bin/flite /usr/bin/sox /usr/share/games/fortunes/wisdom /usr/lib/sctk/bin/sclite /usr/bin/shellcheck)
 
 missing=()
 say() { echo "tools/install.sh: $*" >&2; }

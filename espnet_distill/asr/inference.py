@@ -57,7 +57,7 @@ def read_checked(utt: str, spec: str, shortest: int, sample_rate: int = 16000) -
 
 @dataclass
 class DecodeOptions:
-    beam_size: int = 1          # 1: greedy
+    beam_size: int = 1  # 1: greedy
     batch_size: int = 8
     skip_bad_utterances: bool = False
 
@@ -75,9 +75,14 @@ class CTCDecoder:
             eos = token_list.index(SOS_EOS)
             self.beam_search = BatchBeamSearch(
                 scorers={"ctc": CTCPrefixScorer(ctc=model.ctc, eos=eos), "length_bonus": LengthBonus(len(token_list))},
-                weights={"ctc": 1.0, "length_bonus": 0.0}, beam_size=options.beam_size, vocab_size=len(token_list),
-                sos=eos, eos=eos, token_list=token_list, pre_beam_score_key=None,
-            ).eval()  # fmt: skip
+                weights={"ctc": 1.0, "length_bonus": 0.0},
+                beam_size=options.beam_size,
+                vocab_size=len(token_list),
+                sos=eos,
+                eos=eos,
+                token_list=token_list,
+                pre_beam_score_key=None,
+            ).eval()
 
     @torch.no_grad()
     def decode_batch(self, waves: Sequence[torch.Tensor]) -> List[str]:

@@ -34,7 +34,12 @@ class CTCASRModel(ESPnetASRModel):
             p.requires_grad_(trainable)
 
     def forward(
-        self, speech: torch.Tensor, speech_lengths: torch.Tensor, text: torch.Tensor, text_lengths: torch.Tensor, **kwargs
+        self,
+        speech: torch.Tensor,
+        speech_lengths: torch.Tensor,
+        text: torch.Tensor,
+        text_lengths: torch.Tensor,
+        **kwargs,
     ) -> Tuple[torch.Tensor, Dict[str, torch.Tensor], torch.Tensor]:
         if self.training and (self.freeze_frontend_steps or self.freeze_encoder_steps):
             self.num_updates += 1

@@ -26,7 +26,9 @@ import torch
 from espnet_distill.text.tokens import SOS_EOS, Tokenizer
 
 SAMPLE_RATE = 16000
-RESAMPLER = dict(resampling_method="sinc_interp_kaiser", lowpass_filter_width=64, rolloff=0.9475937167399596, beta=14.769656459379492)
+RESAMPLER = dict(
+    resampling_method="sinc_interp_kaiser", lowpass_filter_width=64, rolloff=0.9475937167399596, beta=14.769656459379492
+)
 
 
 class TranscribeError(ValueError):
@@ -104,9 +106,13 @@ class OnnxBackend(Backend):
 
 
 def chunked_log_probs(
-    log_probs: Callable[[np.ndarray], np.ndarray], wave: np.ndarray, frame_shift: int, min_samples: int,
-    chunk_seconds: float = 30.0, context_seconds: float = 4.0,
-) -> Tuple[np.ndarray, int]:  # fmt: skip
+    log_probs: Callable[[np.ndarray], np.ndarray],
+    wave: np.ndarray,
+    frame_shift: int,
+    min_samples: int,
+    chunk_seconds: float = 30.0,
+    context_seconds: float = 4.0,
+) -> Tuple[np.ndarray, int]:
     """The log-probabilities of ``wave`` and the number of chunks run (overlapping chunks when it is longer than one).
 
     Chunk ``k`` owns the frames from ``k * step`` to ``(k + 1) * step`` (``step``
@@ -155,10 +161,15 @@ def decode_log_probs(log_probs: np.ndarray, tokenizer: Tokenizer, beam_size: int
     token_list = tokenizer.token_list
     eos = token_list.index(SOS_EOS)
     search = BatchBeamSearch(
-        scorers={"ctc": CTCPrefixScorer(ctc=_Precomputed(), eos=eos)}, weights={"ctc": 1.0},
+        scorers={"ctc": CTCPrefixScorer(ctc=_Precomputed(), eos=eos)},
+        weights={"ctc": 1.0},
         beam_size=min(beam_size, len(token_list) - 1),  # ESPnet's search takes the top beam_size tokens
-        vocab_size=len(token_list), sos=eos, eos=eos, token_list=token_list, pre_beam_score_key=None,
-    )  # fmt: skip
+        vocab_size=len(token_list),
+        sos=eos,
+        eos=eos,
+        token_list=token_list,
+        pre_beam_score_key=None,
+    )
     with torch.no_grad():
         hyps = search(x=torch.from_numpy(log_probs), maxlenratio=0.0, minlenratio=0.0)
     return tokenizer.decode([int(t) for t in hyps[0].yseq[1:-1].tolist()])
@@ -168,13 +179,21 @@ def decode_log_probs(log_probs: np.ndarray, tokenizer: Tokenizer, beam_size: int
 class Transcript:
     file: str
     text: str
-    duration: float       # seconds of audio
-    seconds: float        # decoding wall time
+    duration: float  # seconds of audio
+    seconds: float  # decoding wall time
     chunks: int
 
     def line(self, fmt: str) -> str:
         if fmt == "json":
-            return json.dumps({"file": self.file, "text": self.text, "duration": round(self.duration, 3),
-                               "seconds": round(self.seconds, 3), "rtf": round(self.seconds / max(self.duration, 1e-9), 4),
-                               "chunks": self.chunks}, ensure_ascii=False)  # fmt: skip
+            return json.dumps(
+                {
+                    "file": self.file,
+                    "text": self.text,
+                    "duration": round(self.duration, 3),
+                    "seconds": round(self.seconds, 3),
+                    "rtf": round(self.seconds / max(self.duration, 1e-9), 4),
+                    "chunks": self.chunks,
+                },
+                ensure_ascii=False,
+            )
         return f"{self.file} {self.text}".rstrip()

@@ -16,8 +16,8 @@ import torch
 from espnet_distill.asr.inference import CTCDecoder, DecodeOptions, load_asr_model
 from espnet_distill.data.audio import AudioError
 from espnet_distill.data.kaldi_dir import DataDirError, c_sort_key, read_kaldi_map
-from espnet_distill.utils.checkpoint import CheckpointError
 from espnet_distill.text.tokens import Tokenizer
+from espnet_distill.utils.checkpoint import CheckpointError
 from espnet_distill.utils.config import str2bool
 from espnet_distill.utils.fileio import atomic_write
 from espnet_distill.utils.log import setup_logging
@@ -25,14 +25,20 @@ from espnet_distill.utils.log import setup_logging
 
 def main(argv: Optional[List[str]] = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--asr_exp", type=Path, required=True, help="the fine-tuning exp dir (config.yaml, checkpoints)")
+    parser.add_argument(
+        "--asr_exp", type=Path, required=True, help="the fine-tuning exp dir (config.yaml, checkpoints)"
+    )
     parser.add_argument("--checkpoint", default=None, help="file in --asr_exp (default: the averaged best)")
     parser.add_argument("--wav_scp", type=Path, required=True)
     parser.add_argument("--output_dir", type=Path, required=True)
     parser.add_argument("--beam_size", type=int, default=1, help="1: greedy CTC; more: CTC prefix beam search")
     parser.add_argument("--batch_size", type=int, default=8)
-    parser.add_argument("--skip_bad_utterances", type=str2bool, default=False,
-                        help="decode the rest when an utterance is unreadable (empty hypothesis)")  # fmt: skip
+    parser.add_argument(
+        "--skip_bad_utterances",
+        type=str2bool,
+        default=False,
+        help="decode the rest when an utterance is unreadable (empty hypothesis)",
+    )
     parser.add_argument("--num_threads", type=int, default=1)
     args = parser.parse_args(argv)
     setup_logging()

@@ -89,7 +89,9 @@ def read_utterances(data_dir: Path, max_utts: Optional[int]) -> List[torch.Tenso
     return waves
 
 
-def timed_passes(run: Callable[[Any], Any], items: Sequence[Any], audio_seconds: float, warmup: int, repeats: int) -> Tuple[float, List[float]]:
+def timed_passes(
+    run: Callable[[Any], Any], items: Sequence[Any], audio_seconds: float, warmup: int, repeats: int
+) -> Tuple[float, List[float]]:
     """Median and all per-pass real-time factors of ``run`` over ``items`` (``warmup`` of them run untimed first)."""
     for item in items[:warmup]:
         run(item)
@@ -124,10 +126,13 @@ def wav_cnn_twin(name: str, results: Dict[str, Dict[str, Any]]) -> Optional[str]
     """
     mine = results[name]
     twins = [
-        other for other, result in results.items()
-        if other != name and result["frontend"] == "wav_cnn" and result["encoder"] == mine["encoder"]
+        other
+        for other, result in results.items()
+        if other != name
+        and result["frontend"] == "wav_cnn"
+        and result["encoder"] == mine["encoder"]
         and result["encoder_conf"] == mine["encoder_conf"]
-    ]  # fmt: skip
+    ]
     suffix = "_" + mine["frontend"]
     if name.endswith(suffix) and name[: -len(suffix)] in twins:
         return name[: -len(suffix)]
@@ -144,14 +149,17 @@ def benchmark(args: argparse.Namespace) -> Dict[str, Any]:
         torch.manual_seed(0)
         rtf, factors = real_time_factor(frontend, encoder, waves, args.warmup, args.repeats)
         results[name] = {
-            "path": str(path), "trained": trained,
-            "frontend": description["frontend"], "encoder": description["encoder"],
+            "path": str(path),
+            "trained": trained,
+            "frontend": description["frontend"],
+            "encoder": description["encoder"],
             "encoder_conf": description["encoder_conf"],
             "params": count_parameters(frontend) + count_parameters(encoder),
             "frontend_params": count_parameters(frontend),
             "macs_per_second": macs_per_second(frontend, encoder, args.macs_seconds),
-            "rtf": rtf, "rtf_passes": factors,
-        }  # fmt: skip
+            "rtf": rtf,
+            "rtf_passes": factors,
+        }
         logging.info("%s: %d parameters, RTF %.4f", name, results[name]["params"], rtf)
     reference = args.reference or args.model[0][0]
     if reference not in results:
@@ -164,10 +172,16 @@ def benchmark(args: argparse.Namespace) -> Dict[str, Any]:
             result["speedup_vs_wav_cnn"] = results[twin]["rtf"] / result["rtf"]
             result["params_vs_wav_cnn"] = result["params"] / results[twin]["params"] - 1.0
     return {
-        "data_dir": str(args.data_dir), "utterances": len(waves), "audio_seconds": audio_seconds,
-        "num_threads": args.num_threads, "batch_size": 1, "repeats": args.repeats, "warmup": args.warmup,
-        "reference": reference, "models": results,
-    }  # fmt: skip
+        "data_dir": str(args.data_dir),
+        "utterances": len(waves),
+        "audio_seconds": audio_seconds,
+        "num_threads": args.num_threads,
+        "batch_size": 1,
+        "repeats": args.repeats,
+        "warmup": args.warmup,
+        "reference": reference,
+        "models": results,
+    }
 
 
 def to_markdown(report: Dict[str, Any]) -> str:
@@ -182,8 +196,9 @@ def to_markdown(report: Dict[str, Any]) -> str:
     for name, r in report["models"].items():
         twin = (
             f"{r['speedup_vs_wav_cnn']:.2f}x, {100 * r['params_vs_wav_cnn']:+.1f}% ({r['wav_cnn_twin']})"
-            if "wav_cnn_twin" in r else ""
-        )  # fmt: skip
+            if "wav_cnn_twin" in r
+            else ""
+        )
         lines.append(
             f"| {name}{'' if r['trained'] else ' (untrained)'} | {r['frontend']} | {r['params'] / 1e6:.2f} M "
             f"| {r['frontend_params'] / 1e6:.2f} M | {r['macs_per_second'] / 1e9:.3f} | {r['rtf']:.4f} "

@@ -47,11 +47,20 @@ def _random_exp(description_yaml: Path, vocab: int, out: Path) -> Path:
     description = yaml.safe_load(description_yaml.read_text(encoding="utf-8"))
     tokens = ["<blank>", "<unk>", *[f"t{i}" for i in range(vocab - 3)], "<sos/eos>"]
     config = {
-        "frontend": description["frontend"], "frontend_conf": description.get("frontend_conf", {}),
-        "encoder": description["encoder"], "encoder_conf": description.get("encoder_conf", {}),
-        "token_list": tokens, "token_type": "char", "bpemodel": None, "init_student": None, "init_student_weights": True,
-        "specaug": None, "specaug_conf": {}, "ctc_conf": {}, "model_conf": {},
-    }  # fmt: skip
+        "frontend": description["frontend"],
+        "frontend_conf": description.get("frontend_conf", {}),
+        "encoder": description["encoder"],
+        "encoder_conf": description.get("encoder_conf", {}),
+        "token_list": tokens,
+        "token_type": "char",
+        "bpemodel": None,
+        "init_student": None,
+        "init_student_weights": True,
+        "specaug": None,
+        "specaug_conf": {},
+        "ctc_conf": {},
+        "model_conf": {},
+    }
     torch.manual_seed(0)
     model = ASRTask.build_model(argparse.Namespace(**config))
     out.mkdir(parents=True, exist_ok=True)
@@ -62,7 +71,12 @@ def _random_exp(description_yaml: Path, vocab: int, out: Path) -> Path:
 
 
 def benchmark_model(
-    name: str, path: Path, args: argparse.Namespace, waves: List[np.ndarray], work: Path, calibration: Optional[List[np.ndarray]]
+    name: str,
+    path: Path,
+    args: argparse.Namespace,
+    waves: List[np.ndarray],
+    work: Path,
+    calibration: Optional[List[np.ndarray]],
 ) -> Dict[str, Any]:
     from espnet_distill.asr.inference import load_asr_model
     from espnet_distill.export.onnx import FP32_NAME, INT8_NAME, CTCInference, OnnxCTC, export_onnx
@@ -77,12 +91,17 @@ def benchmark_model(
     buffer = io.BytesIO()
     torch.save(model.state_dict(), buffer)
     row: Dict[str, Any] = {
-        "model": name, "trained": trained, "frontend": str(model.frontend.__class__.__name__),
+        "model": name,
+        "trained": trained,
+        "frontend": str(model.frontend.__class__.__name__),
         "params": sum(p.numel() for p in model.parameters()),
-        "size_mb": {"pytorch_fp32": buffer.getbuffer().nbytes / 1e6, "onnx_fp32": (onnx_dir / FP32_NAME).stat().st_size / 1e6,
-                    "onnx_int8": (onnx_dir / INT8_NAME).stat().st_size / 1e6},
+        "size_mb": {
+            "pytorch_fp32": buffer.getbuffer().nbytes / 1e6,
+            "onnx_fp32": (onnx_dir / FP32_NAME).stat().st_size / 1e6,
+            "onnx_int8": (onnx_dir / INT8_NAME).stat().st_size / 1e6,
+        },
         "rtf": {},
-    }  # fmt: skip
+    }
     audio_seconds = sum(len(w) for w in waves) / SAMPLE_RATE
     for threads in args.threads:
         torch.set_num_threads(threads)
@@ -102,13 +121,32 @@ def benchmark_model(
 
 
 def to_markdown(rows: List[Dict[str, Any]], reference: float, threads: List[int]) -> str:
-    header = ["model", "backend", "params", "size (MB)", *[f"RTF {t} thr" for t in threads], f"vs reference ({threads[0]} thr)"]
+    header = [
+        "model",
+        "backend",
+        "params",
+        "size (MB)",
+        *[f"RTF {t} thr" for t in threads],
+        f"vs reference ({threads[0]} thr)",
+    ]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in rows:
         for backend in ("pytorch_fp32", "onnx_fp32", "onnx_int8"):
             rtfs = [row["rtf"][f"{backend}@{t}"] for t in threads]
-            lines.append("| " + " | ".join([row["model"], backend, f"{row['params'] / 1e6:.2f} M", f"{row['size_mb'][backend]:.1f}",
-                                            *[f"{r:.4f}" for r in rtfs], f"{reference / rtfs[0]:.2f}x"]) + " |")  # fmt: skip
+            lines.append(
+                "| "
+                + " | ".join(
+                    [
+                        row["model"],
+                        backend,
+                        f"{row['params'] / 1e6:.2f} M",
+                        f"{row['size_mb'][backend]:.1f}",
+                        *[f"{r:.4f}" for r in rtfs],
+                        f"{reference / rtfs[0]:.2f}x",
+                    ]
+                )
+                + " |"
+            )
     return "\n".join(lines) + "\n"
 
 
@@ -123,8 +161,12 @@ def main(argv: Optional[List[str]] = None) -> None:
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--max_utts", type=int, default=None)
     parser.add_argument("--vocab", type=int, default=32, help="CTC outputs of a description YAML's random model")
-    parser.add_argument("--calibration_dir", type=Path, default=None,
-                        help="data dir whose audio calibrates the int8 convolutions (export_onnx --calibration_dir)")
+    parser.add_argument(
+        "--calibration_dir",
+        type=Path,
+        default=None,
+        help="data dir whose audio calibrates the int8 convolutions (export_onnx --calibration_dir)",
+    )
     parser.add_argument("--calibration_utts", type=int, default=32)
     args = parser.parse_args(argv)
     setup_logging()
@@ -139,8 +181,14 @@ def main(argv: Optional[List[str]] = None) -> None:
             rows.append(benchmark_model(name, path, args, waves, Path(work), calibration))
     reference_name = args.reference or rows[0]["model"]
     reference = next(r for r in rows if r["model"] == reference_name)["rtf"][f"pytorch_fp32@{args.threads[0]}"]
-    report = {"data_dir": str(args.data_dir), "utterances": len(waves), "audio_seconds": sum(len(w) for w in waves) / SAMPLE_RATE,
-              "threads": args.threads, "reference": reference_name, "models": rows}  # fmt: skip
+    report = {
+        "data_dir": str(args.data_dir),
+        "utterances": len(waves),
+        "audio_seconds": sum(len(w) for w in waves) / SAMPLE_RATE,
+        "threads": args.threads,
+        "reference": reference_name,
+        "models": rows,
+    }
     with atomic_write(args.out_dir / "deploy.json") as f:
         json.dump(report, f, indent=2)
     markdown = to_markdown(rows, reference, args.threads)

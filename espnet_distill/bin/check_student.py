@@ -44,11 +44,23 @@ def main(argv: Optional[List[str]] = None) -> None:
         raise SystemExit(1)
     summary = json.loads((args.exp_dir / "distill_summary.json").read_text(encoding="utf-8"))
     valid = summary["final"].get("valid", {})
-    terms = {k: round(v, 4) for k, v in valid.items() if k.startswith(("l1_", "cos_")) or k in ("regression", "discriminative", "loss")}
+    terms = {
+        k: round(v, 4)
+        for k, v in valid.items()
+        if k.startswith(("l1_", "cos_")) or k in ("regression", "discriminative", "loss")
+    }
     logging.info(
         "%s: %s + %s, %d parameters; %s -> %s frames of %d dims; final dev losses %s; %.1f s of audio per second over %d steps",
-        args.exp_dir, description["frontend"], description["encoder"], description["params"]["total"], utt,
-        int(lengths[0]), output.shape[-1], terms, summary["audio_seconds_per_second"], summary["train_steps"],
+        args.exp_dir,
+        description["frontend"],
+        description["encoder"],
+        description["params"]["total"],
+        utt,
+        int(lengths[0]),
+        output.shape[-1],
+        terms,
+        summary["audio_seconds_per_second"],
+        summary["train_steps"],
     )
 
 

@@ -29,13 +29,15 @@ from espnet_distill.utils.log import setup_logging
 
 
 def main(argv: Optional[List[str]] = None) -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--teacher", choices=sorted(LOADERS), required=True)
     parser.add_argument("--path", required=True, help="checkpoint file (or Hugging Face directory)")
     parser.add_argument("--trust_checkpoint", type=str2bool, default=False)
-    parser.add_argument("--sha256", default="", help="the checkpoint file's expected SHA-256 (kept in teacher.yaml: checked at every load)")
+    parser.add_argument(
+        "--sha256",
+        default="",
+        help="the checkpoint file's expected SHA-256 (kept in teacher.yaml: checked at every load)",
+    )
     parser.add_argument("--data_dir", type=Path, required=True, help="its first utterance is run")
     parser.add_argument("--out_dir", type=Path, required=True)
     args = parser.parse_args(argv)

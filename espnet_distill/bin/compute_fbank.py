@@ -32,9 +32,7 @@ OUTPUT_SUFFIXES = (".ark", ".scp", ".utt2num_frames", ".stats.npz")
 
 
 def get_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--wav_scp", type=Path, help="input wav.scp (or one split of it)")
     parser.add_argument("--out_prefix", type=Path, help="output path without suffix")
     defaults = FbankOptions()
@@ -63,9 +61,10 @@ def compute_job(wav_scp: Path, out_prefix: Path, opts: FbankOptions) -> int:
             path.unlink()
     stats = CMVNStats(opts.num_mel_bins)
     try:
-        with kaldiio.WriteHelper(f"ark,scp:{tmp['.ark']},{tmp['.scp']}") as writer, open(
-            tmp[".utt2num_frames"], "w", encoding="utf-8"
-        ) as frames_out:
+        with (
+            kaldiio.WriteHelper(f"ark,scp:{tmp['.ark']},{tmp['.scp']}") as writer,
+            open(tmp[".utt2num_frames"], "w", encoding="utf-8") as frames_out,
+        ):
             for utt, spec in tqdm(entries.items(), desc=str(wav_scp), mininterval=10):
                 samples, _ = read_audio(utt, spec, expected_rate=opts.sample_rate)
                 if num_frames(samples.shape[0], opts) == 0:

@@ -28,7 +28,9 @@ def main(argv: Optional[List[str]] = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("exp_dir", type=Path, help="a distillation or fine-tuning exp dir")
     parser.add_argument("out_dir", type=Path, help="the model directory to write (replaced if it exists)")
-    parser.add_argument("--checkpoint", default=None, help="fine-tuning model file in exp_dir (default: the averaged best)")
+    parser.add_argument(
+        "--checkpoint", default=None, help="fine-tuning model file in exp_dir (default: the averaged best)"
+    )
     args = parser.parse_args(argv)
     setup_logging()
     args.out_dir.parent.mkdir(parents=True, exist_ok=True)

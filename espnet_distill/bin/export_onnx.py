@@ -35,9 +35,15 @@ def main(argv: Optional[List[str]] = None) -> None:
     parser.add_argument("--int8", type=str2bool, default=True, help="also write the int8 model")
     parser.add_argument("--data_dir", type=Path, default=None, help="a data dir (wav.scp, text) to check parity on")
     parser.add_argument("--max_utts", type=int, default=0, help="utterances of --data_dir to check (0: all)")
-    parser.add_argument("--tolerance", type=float, default=1e-3, help="max abs difference of the fp32 log-probabilities")
-    parser.add_argument("--calibration_dir", type=Path, default=None,
-                        help="a data dir (wav.scp) whose audio sets the int8 convolutions' ranges (default: convolutions stay float)")
+    parser.add_argument(
+        "--tolerance", type=float, default=1e-3, help="max abs difference of the fp32 log-probabilities"
+    )
+    parser.add_argument(
+        "--calibration_dir",
+        type=Path,
+        default=None,
+        help="a data dir (wav.scp) whose audio sets the int8 convolutions' ranges (default: convolutions stay float)",
+    )
     parser.add_argument("--calibration_utts", type=int, default=32, help="utterances of --calibration_dir to use")
     args = parser.parse_args(argv)
     setup_logging()
@@ -56,9 +62,14 @@ def main(argv: Optional[List[str]] = None) -> None:
             waves = read_waves(read_kaldi_map(args.data_dir / "wav.scp"), shortest, args.max_utts or None)
             reference_text = args.data_dir / "text" if (args.data_dir / "text").is_file() else None
         if args.calibration_dir is not None:
-            calibration = list(read_waves(spread(read_kaldi_map(args.calibration_dir / "wav.scp"), args.calibration_utts), shortest).values())
-        result = export_onnx(args.exp_dir, args.out_dir, args.checkpoint, args.int8, waves, reference_text, args.tolerance,
-                             calibration)  # fmt: skip
+            calibration = list(
+                read_waves(
+                    spread(read_kaldi_map(args.calibration_dir / "wav.scp"), args.calibration_utts), shortest
+                ).values()
+            )
+        result = export_onnx(
+            args.exp_dir, args.out_dir, args.checkpoint, args.int8, waves, reference_text, args.tolerance, calibration
+        )
     except (AudioError, DataDirError, CheckpointError, FileNotFoundError, ValueError) as e:
         logging.error("%s", e)
         raise SystemExit(1) from e

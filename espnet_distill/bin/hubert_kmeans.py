@@ -33,17 +33,19 @@ from espnet_distill.utils.log import setup_logging
 
 
 def get_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--fit_data", type=Path, help="data dir whose frames fit k-means")
     parser.add_argument("--data_dirs", type=Path, nargs="+", default=[], help="data dirs to label")
     parser.add_argument("--out_dir", type=Path)
     parser.add_argument("--num_clusters", type=int, default=100)
     parser.add_argument("--max_frames", type=int, default=200000, help="frames sampled to fit k-means")
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--teacher", choices=sorted(LOADERS), default=None,
-                        help="cluster a layer of this model instead of MFCC frames (its format)")  # fmt: skip
+    parser.add_argument(
+        "--teacher",
+        choices=sorted(LOADERS),
+        default=None,
+        help="cluster a layer of this model instead of MFCC frames (its format)",
+    )
     parser.add_argument("--teacher_path", type=str, default=None, help="checkpoint of --teacher")
     parser.add_argument("--layer", type=int, default=None, help="the layer of --teacher to cluster")
     return parser
@@ -65,7 +67,10 @@ def main(argv: Optional[List[str]] = None) -> None:
             extract = partial(teacher_layer_features, teacher, layer=args.layer)
         features = {d: extract(read_kaldi_map(d / "wav.scp")) for d in {args.fit_data, *args.data_dirs}}
         kmeans = fit_kmeans(features[args.fit_data].values(), args.num_clusters, args.max_frames, args.seed)
-        summary = {"num_clusters": args.num_clusters, "features": "mfcc" if args.teacher is None else f"{args.teacher_path} layer {args.layer}"}
+        summary = {
+            "num_clusters": args.num_clusters,
+            "features": "mfcc" if args.teacher is None else f"{args.teacher_path} layer {args.layer}",
+        }
         for data_dir in args.data_dirs:
             labels = assign_labels(kmeans, features[data_dir])
             table = {utt: " ".join(map(str, lab)) for utt, lab in labels.items()}

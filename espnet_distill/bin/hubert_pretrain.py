@@ -27,9 +27,7 @@ from espnet_distill.utils.log import setup_logging
 
 
 def get_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--train_data", type=Path)
     parser.add_argument("--valid_data", type=Path)
     parser.add_argument("--label_dir", type=Path, help="output dir of hubert_kmeans")

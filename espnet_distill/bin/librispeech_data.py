@@ -22,7 +22,9 @@ from espnet_distill.utils.log import setup_logging
 def main(argv: Optional[List[str]] = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--librispeech", default="", help="the directory holding LibriSpeech/ (or LibriSpeech itself)")
-    parser.add_argument("--librilight", default="", help="the directory holding librispeech_finetuning/ (or that itself)")
+    parser.add_argument(
+        "--librilight", default="", help="the directory holding librispeech_finetuning/ (or that itself)"
+    )
     parser.add_argument("--data_root", type=Path, default=Path("data"))
     parser.add_argument("--data_dirs", nargs="*", default=[], help="data dirs to write (default: all)")
     args = parser.parse_args(argv)

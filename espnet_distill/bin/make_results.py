@@ -34,16 +34,26 @@ def deployment_section(deploy_dir: Path) -> List[str]:
         cer = parity.get("cer") or {}
         if {"pytorch", "onnx_fp32", "onnx_int8"} <= set(cer):
             n = parity["utterances"]
-            lines.append(f"| {meta_file.parent.name} | {n} | {cer['pytorch']:.1f} | {cer['onnx_fp32']:.1f} | {cer['onnx_int8']:.1f} | "
-                         f"{cer['onnx_int8'] - cer['pytorch']:+.1f} | {parity['max_abs_diff']:.1e} | "
-                         f"{parity['identical_hypotheses']}/{n} | {parity['int8_identical_hypotheses']}/{n} |")  # fmt: skip
+            lines.append(
+                f"| {meta_file.parent.name} | {n} | {cer['pytorch']:.1f} | {cer['onnx_fp32']:.1f} | {cer['onnx_int8']:.1f} | "
+                f"{cer['onnx_int8'] - cer['pytorch']:+.1f} | {parity['max_abs_diff']:.1e} | "
+                f"{parity['identical_hypotheses']}/{n} | {parity['int8_identical_hypotheses']}/{n} |"
+            )
     if lines:
-        lines = ["| model | utts | PyTorch CER | ONNX fp32 CER | ONNX int8 CER | int8 - PyTorch | fp32 max abs diff "
-                 "| greedy = PyTorch (fp32) | greedy = PyTorch (int8) |", "|" + "---|" * 9, *lines]  # fmt: skip
+        lines = [
+            "| model | utts | PyTorch CER | ONNX fp32 CER | ONNX int8 CER | int8 - PyTorch | fp32 max abs diff "
+            "| greedy = PyTorch (fp32) | greedy = PyTorch (int8) |",
+            "|" + "---|" * 9,
+            *lines,
+        ]
     table = deploy_dir / "benchmark" / "deploy.md"
     if table.is_file():
-        lines += ["", "Size on disk and real-time factor at batch 1 (whole inference path, waveform to CTC log-probabilities):",
-                  "", *table.read_text(encoding="utf-8").splitlines()]  # fmt: skip
+        lines += [
+            "",
+            "Size on disk and real-time factor at batch 1 (whole inference path, waveform to CTC log-probabilities):",
+            "",
+            *table.read_text(encoding="utf-8").splitlines(),
+        ]
     return ["## Deployment (stage 10: ONNX export, int8)", "", *lines, ""] if lines else []
 
 
@@ -53,7 +63,9 @@ def main(argv: Optional[List[str]] = None) -> None:
     parser.add_argument("--sets", nargs="+", default=["test"], help="evaluation sets, in table order")
     parser.add_argument("--out", type=Path, default=Path("RESULTS.md"))
     parser.add_argument("--train_set", default="train", help="the full labelled set (others are marked low-resource)")
-    parser.add_argument("--plot_dir", type=Path, default=None, help="where the PNG plots go (default: plots/ beside --out)")
+    parser.add_argument(
+        "--plot_dir", type=Path, default=None, help="where the PNG plots go (default: plots/ beside --out)"
+    )
     args = parser.parse_args(argv)
     setup_logging()
     rows = collect(args.exp_dir)
@@ -69,9 +81,11 @@ def main(argv: Optional[List[str]] = None) -> None:
         study.plot_error(summaries, "params", test, args.train_set, plot_dir / "error_vs_params.png")
         study.plot_error(summaries, "rtf", test, args.train_set, plot_dir / "error_vs_rtf.png")
         # The curves of each distillation config, its repeats (_seed<N>) left out.
-        curves = {p.name[len("distill_") :]: study.distill_curves(p)
-                  for p in sorted(args.exp_dir.glob("distill_*"))
-                  if (p / "checkpoint.pth").is_file() and not study.SEED.match(p.name)}  # fmt: skip
+        curves = {
+            p.name[len("distill_") :]: study.distill_curves(p)
+            for p in sorted(args.exp_dir.glob("distill_*"))
+            if (p / "checkpoint.pth").is_file() and not study.SEED.match(p.name)
+        }
         plots = ["error_vs_params.png", "error_vs_rtf.png"]
         if curves:
             study.plot_distill_curves(curves, plot_dir / "distill_losses.png")

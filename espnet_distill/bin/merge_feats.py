@@ -54,9 +54,7 @@ def merge(data_dir: Path, prefix: Path, nj: int) -> int:
 
 
 def main(argv: Optional[List[str]] = None) -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data_dir", type=Path, required=True)
     parser.add_argument("--prefix", type=Path, required=True, help="compute_fbank --out_prefix without .JOB")
     parser.add_argument("--nj", type=int, required=True)

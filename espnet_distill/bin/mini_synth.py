@@ -32,9 +32,7 @@ from espnet_distill.utils.log import setup_logging
 
 
 def get_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     plan = sub.add_parser("plan", help="choose speakers and sentences")
     plan.add_argument("--size", choices=sorted(CORPUS_SIZES), default="default")

@@ -31,8 +31,9 @@ def count(module) -> int:
     return sum(p.numel() for p in module.parameters()) if module is not None else 0
 
 
-def distill_model_size(config: Path, teacher: str = "untrained", teacher_conf: Optional[Dict[str, Any]] = None,
-                       vocab_size: int = 0) -> Dict[str, Any]:  # fmt: skip
+def distill_model_size(
+    config: Path, teacher: str = "untrained", teacher_conf: Optional[Dict[str, Any]] = None, vocab_size: int = 0
+) -> Dict[str, Any]:
     """The resolved student structure and parameter counts of one distillation config."""
     with tempfile.TemporaryDirectory() as tmp:
         stats = Path(tmp) / "feats_stats.npz"  # the fbank front-end's CMVN: any values do for a size
@@ -58,9 +59,12 @@ def distill_model_size(config: Path, teacher: str = "untrained", teacher_conf: O
         "finetuned_params": student + (width + 1) * vocab_size,
         "teacher_params": count(model.teacher.model),
         # student.yaml's structure keys: what fine-tuning builds (build_student)
-        "description": {"frontend": args.frontend,
-                        "frontend_conf": {k: v for k, v in args.frontend_conf.items() if k != "stats_file"},
-                        "encoder": args.encoder, "encoder_conf": dict(args.encoder_conf)},
+        "description": {
+            "frontend": args.frontend,
+            "frontend_conf": {k: v for k, v in args.frontend_conf.items() if k != "stats_file"},
+            "encoder": args.encoder,
+            "encoder_conf": dict(args.encoder_conf),
+        },
     }
 
 
@@ -74,12 +78,16 @@ def main(argv: Optional[List[str]] = None) -> None:
     args = parser.parse_args(argv)
     setup_logging(level="WARNING")
     rows = [distill_model_size(c, args.teacher, args.teacher_conf, args.vocab_size) for c in args.configs]
-    print("| config | front-end | layers x width, FFN | student params (front-end) | distillation heads | fine-tuned (+ CTC) |")
+    print(
+        "| config | front-end | layers x width, FFN | student params (front-end) | distillation heads | fine-tuned (+ CTC) |"
+    )
     print("|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {Path(r['config']).stem} | {r['frontend']} | {r['layers']} x {r['width']}, {r['ffn']} | "
-              f"{r['student_params'] / 1e6:.2f} M ({r['frontend_params'] / 1e6:.2f} M) | "
-              f"{r['distillation_head_params'] / 1e6:.2f} M | {r['finetuned_params'] / 1e6:.2f} M |")  # fmt: skip
+        print(
+            f"| {Path(r['config']).stem} | {r['frontend']} | {r['layers']} x {r['width']}, {r['ffn']} | "
+            f"{r['student_params'] / 1e6:.2f} M ({r['frontend_params'] / 1e6:.2f} M) | "
+            f"{r['distillation_head_params'] / 1e6:.2f} M | {r['finetuned_params'] / 1e6:.2f} M |"
+        )
     print(f"teacher ({args.teacher}): {rows[0]['teacher_params'] / 1e6:.2f} M")
     if args.out is not None:
         with atomic_write(args.out) as f:

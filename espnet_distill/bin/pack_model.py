@@ -112,7 +112,9 @@ def main(argv: Optional[List[str]] = None) -> None:
     parser.add_argument("exp_dir", type=Path, help="a fine-tuning exp dir (config.yaml and its model files)")
     parser.add_argument("out", type=Path, help="the archive to write: .zip, .tar.gz or .tgz")
     parser.add_argument("--checkpoint", default=None, help="model file in exp_dir (default: the averaged best)")
-    parser.add_argument("--bpemodel", type=Path, default=None, help="the sentencepiece model, when config.yaml's path does not resolve")
+    parser.add_argument(
+        "--bpemodel", type=Path, default=None, help="the sentencepiece model, when config.yaml's path does not resolve"
+    )
     args = parser.parse_args(argv)
     setup_logging()
     if not args.out.name.endswith((".zip", ".tar.gz", ".tgz")):

@@ -51,16 +51,22 @@ def cpu_name() -> str:
 
 def main(argv: Optional[List[str]] = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--checkpoint", type=Path, required=True, help="a torchaudio-format teacher (hubert_pretrain's teacher.pt)")
+    parser.add_argument(
+        "--checkpoint", type=Path, required=True, help="a torchaudio-format teacher (hubert_pretrain's teacher.pt)"
+    )
     parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--results", type=Path, nargs="*", default=[], help="results.json of each pretraining iteration")
+    parser.add_argument(
+        "--results", type=Path, nargs="*", default=[], help="results.json of each pretraining iteration"
+    )
     parser.add_argument("--command", default="", help="the command that made it, recorded in the json")
     args = parser.parse_args(argv)
     setup_logging()
     try:
         checkpoint = load_checkpoint(args.checkpoint)
-        released = {"config": require_entry(checkpoint, "config", args.checkpoint),
-                    "model": half(require_entry(checkpoint, "model", args.checkpoint))}  # fmt: skip
+        released = {
+            "config": require_entry(checkpoint, "config", args.checkpoint),
+            "model": half(require_entry(checkpoint, "model", args.checkpoint)),
+        }
         buffer = io.BytesIO()
         torch.save(released, buffer)
         data = buffer.getvalue()
@@ -85,7 +91,16 @@ def main(argv: Optional[List[str]] = None) -> None:
         "width": teacher.hidden_size,
         "codewords": None if teacher.label_embeddings is None else int(teacher.label_embeddings.shape[0]),
         "iterations": [
-            {k: r.get(k) for k in ("step", "valid_accuracy", "valid_loss", "wall_seconds_last_call", "train_audio_seconds_per_second")}
+            {
+                k: r.get(k)
+                for k in (
+                    "step",
+                    "valid_accuracy",
+                    "valid_loss",
+                    "wall_seconds_last_call",
+                    "train_audio_seconds_per_second",
+                )
+            }
             for r in results
         ],
         "made_by": args.command,

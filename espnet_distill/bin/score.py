@@ -35,7 +35,9 @@ def merge_hypotheses(decode_dir: Path, nj: int) -> int:
 
 def real_time_factor(data_dir: Path, decode_dir: Path, nj: int) -> float:
     """Decoding seconds (summed over jobs, model loading excluded) per second of audio."""
-    seconds = sum(float((decode_dir / "logdir" / f"output.{n}" / "decode_seconds").read_text()) for n in range(1, nj + 1))
+    seconds = sum(
+        float((decode_dir / "logdir" / f"output.{n}" / "decode_seconds").read_text()) for n in range(1, nj + 1)
+    )
     audio = 0.0
     for utt, spec in read_kaldi_map(data_dir / "wav.scp").items():
         try:
@@ -62,8 +64,14 @@ def main(argv: Optional[List[str]] = None) -> None:
         raise SystemExit(1) from e
     with atomic_write(args.decode_dir / "score.json") as f:
         json.dump(scores, f, indent=2)
-    logging.info("%s: %d utterances, WER %.1f%%, CER %.1f%%, RTF %.3f", args.decode_dir, count,
-                 scores["wer"]["err"], scores["cer"]["err"], scores["rtf"])  # fmt: skip
+    logging.info(
+        "%s: %d utterances, WER %.1f%%, CER %.1f%%, RTF %.3f",
+        args.decode_dir,
+        count,
+        scores["wer"]["err"],
+        scores["cer"]["err"],
+        scores["rtf"],
+    )
 
 
 if __name__ == "__main__":

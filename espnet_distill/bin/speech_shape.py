@@ -24,7 +24,9 @@ def write_speech_shape(data_dir: Path, out: Path, sample_rate: int = 16000) -> i
     lines = []
     for utt, spec in read_kaldi_map(data_dir / "wav.scp").items():
         if spec.rstrip().endswith("|"):
-            raise AudioError(f"utterance {utt!r}: piped wav.scp entries are not supported for training; dump them to files")
+            raise AudioError(
+                f"utterance {utt!r}: piped wav.scp entries are not supported for training; dump them to files"
+            )
         frames, rate, channels = audio_info(utt, spec)
         if rate != sample_rate:
             raise AudioError(f"utterance {utt!r}: {spec} is {rate} Hz, expected {sample_rate} Hz")

@@ -16,9 +16,7 @@ from espnet_distill.utils.log import setup_logging
 
 
 def main(argv: Optional[List[str]] = None) -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--utt2spk", type=Path, default=None, help="keep speakers in one part")
     parser.add_argument("scp", type=Path)
     parser.add_argument("outputs", type=Path, nargs="+")

@@ -42,12 +42,26 @@ def _pairs(items: List[Tuple[str, str]], what: str) -> Dict[str, str]:
 
 def add_decision_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("out_dir", type=Path)
-    parser.add_argument("--input", type=_pair, action="append", default=[], metavar="ROLE=PATH",
-                        help="a file (or directory) the stage reads")  # fmt: skip
-    parser.add_argument("--arg", type=_pair, action="append", default=[], metavar="NAME=VALUE",
-                        help="an argument that changes the result")  # fmt: skip
+    parser.add_argument(
+        "--input",
+        type=_pair,
+        action="append",
+        default=[],
+        metavar="ROLE=PATH",
+        help="a file (or directory) the stage reads",
+    )
+    parser.add_argument(
+        "--arg",
+        type=_pair,
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="an argument that changes the result",
+    )
     parser.add_argument("--output", type=Path, action="append", default=[], help="a file a finished run must have left")
-    parser.add_argument("--clear", type=str2bool, default=False, help="on changed inputs, remove the stale outputs (logs kept)")
+    parser.add_argument(
+        "--clear", type=str2bool, default=False, help="on changed inputs, remove the stale outputs (logs kept)"
+    )
 
 
 def main(argv: Optional[List[str]] = None) -> None:
@@ -63,8 +77,14 @@ def main(argv: Optional[List[str]] = None) -> None:
     run_id.add_argument("out_dir", type=Path)
     args = parser.parse_args(argv)
     if args.command in ("begin", "check"):
-        decision = begin(args.out_dir, _pairs(args.arg, "--arg"), _pairs(args.input, "--input"), args.output,
-                         args.clear, record=args.command == "begin")  # fmt: skip
+        decision = begin(
+            args.out_dir,
+            _pairs(args.arg, "--arg"),
+            _pairs(args.input, "--input"),
+            args.output,
+            args.clear,
+            record=args.command == "begin",
+        )
         print(decision)
     elif args.command == "run_id":
         record = read_stamp(args.out_dir) or {}

@@ -22,7 +22,9 @@ from espnet_distill.utils.log import setup_logging
 
 def main(argv: Optional[List[str]] = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--teacher_yaml", type=Path, required=True, help="teacher and teacher_conf (the teacher stage writes it)")
+    parser.add_argument(
+        "--teacher_yaml", type=Path, required=True, help="teacher and teacher_conf (the teacher stage writes it)"
+    )
     parser.add_argument("--wav_scp", type=Path, required=True)
     parser.add_argument("--layer", type=int, required=True, help="teacher layer (0..L) to cluster")
     parser.add_argument("--num_codewords", type=int, default=100)

@@ -26,13 +26,19 @@ from espnet_distill.utils.log import setup_logging
 def main(argv: Optional[List[str]] = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("files", nargs="+", type=Path, help="recordings")
-    parser.add_argument("--model", type=Path, required=True, help="a fine-tuning exp dir, or an export_onnx dir (model.json)")
-    parser.add_argument("--checkpoint", default=None, help="PyTorch: model file in --model (default: the averaged best)")
+    parser.add_argument(
+        "--model", type=Path, required=True, help="a fine-tuning exp dir, or an export_onnx dir (model.json)"
+    )
+    parser.add_argument(
+        "--checkpoint", default=None, help="PyTorch: model file in --model (default: the averaged best)"
+    )
     parser.add_argument("--int8", type=str2bool, default=False, help="ONNX: the int8 model")
     parser.add_argument("--beam_size", type=int, default=1, help="1: greedy; more: CTC prefix beam search")
     parser.add_argument("--format", choices=("text", "json"), default="text")
     parser.add_argument("--chunk_seconds", type=float, default=30.0, help="longer recordings are decoded in chunks")
-    parser.add_argument("--context_seconds", type=float, default=4.0, help="audio each chunk sees beyond the frames it gives")
+    parser.add_argument(
+        "--context_seconds", type=float, default=4.0, help="audio each chunk sees beyond the frames it gives"
+    )
     parser.add_argument("--num_threads", type=int, default=1)
     args = parser.parse_args(argv)
     setup_logging()
@@ -42,8 +48,14 @@ def main(argv: Optional[List[str]] = None) -> None:
         import torch
 
         from espnet_distill.asr.transcribe import (
-            OnnxBackend, TorchBackend, TranscribeError, Transcript, chunked_log_probs, decode_log_probs, load_audio,
-        )  # fmt: skip
+            OnnxBackend,
+            TorchBackend,
+            TranscribeError,
+            Transcript,
+            chunked_log_probs,
+            decode_log_probs,
+            load_audio,
+        )
         from espnet_distill.utils.checkpoint import CheckpointError
 
     torch.set_num_threads(args.num_threads)
@@ -61,10 +73,18 @@ def main(argv: Optional[List[str]] = None) -> None:
         try:
             wave = load_audio(path)
             if len(wave) < backend.min_samples:
-                raise TranscribeError(f"{path}: {len(wave)} samples at 16 kHz is shorter than the model's receptive field ({backend.min_samples})")
+                raise TranscribeError(
+                    f"{path}: {len(wave)} samples at 16 kHz is shorter than the model's receptive field ({backend.min_samples})"
+                )
             start = time.perf_counter()
-            log_probs, chunks = chunked_log_probs(backend.log_probs, wave, backend.frame_shift, backend.min_samples,
-                                          args.chunk_seconds, args.context_seconds)  # fmt: skip
+            log_probs, chunks = chunked_log_probs(
+                backend.log_probs,
+                wave,
+                backend.frame_shift,
+                backend.min_samples,
+                args.chunk_seconds,
+                args.context_seconds,
+            )
             text = decode_log_probs(log_probs, backend.tokenizer, args.beam_size)
             result = Transcript(str(path), text, len(wave) / 16000, time.perf_counter() - start, chunks)
         except (TranscribeError, ValueError) as e:

@@ -23,9 +23,7 @@ from espnet_distill.utils.log import setup_logging
 
 
 def main(argv: Optional[List[str]] = None) -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--reverse", action="store_true", help="spk2utt -> utt2spk")
     parser.add_argument("input", type=Path)
     parser.add_argument("output", type=Path)

@@ -18,9 +18,7 @@ from espnet_distill.utils.log import setup_logging
 
 
 def main(argv: Optional[List[str]] = None) -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("data_dir", type=Path)
     parser.add_argument("--need_text", type=str2bool, default=True)
     parser.add_argument("--need_wav", type=str2bool, default=True)

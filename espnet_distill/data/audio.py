@@ -54,9 +54,7 @@ def _check_not_truncated(utt_id: str, path: Path) -> None:
         )
 
 
-def read_audio(
-    utt_id: str, spec: str, expected_rate: Optional[int] = 16000
-) -> Tuple[np.ndarray, int]:
+def read_audio(utt_id: str, spec: str, expected_rate: Optional[int] = 16000) -> Tuple[np.ndarray, int]:
     """Read one ``wav.scp`` entry as mono float32 samples at int16 scale, whatever its encoding.
 
     16-bit PCM gives exactly its integer samples; wider PCM and float files are
@@ -90,13 +88,9 @@ def read_audio(
     except (soundfile.LibsndfileError, RuntimeError, ValueError) as e:
         raise AudioError(f"utterance {utt_id!r}: cannot read {where}: {e}") from e
     if samples.shape[1] != 1:
-        raise AudioError(
-            f"utterance {utt_id!r}: {where} has {samples.shape[1]} channels; expected mono"
-        )
+        raise AudioError(f"utterance {utt_id!r}: {where} has {samples.shape[1]} channels; expected mono")
     if expected_rate is not None and rate != expected_rate:
-        raise AudioError(
-            f"utterance {utt_id!r}: {where} is sampled at {rate} Hz; expected {expected_rate} Hz"
-        )
+        raise AudioError(f"utterance {utt_id!r}: {where} is sampled at {rate} Hz; expected {expected_rate} Hz")
     if samples.shape[0] == 0:
         raise AudioError(f"utterance {utt_id!r}: {where} holds no samples")
     if not np.isfinite(samples).all():

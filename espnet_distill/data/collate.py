@@ -18,7 +18,9 @@ class PadCollate:
         self.float_pad_value = float_pad_value
         self.int_pad_value = int_pad_value
 
-    def __call__(self, data: Collection[Tuple[str, Dict[str, np.ndarray]]]) -> Tuple[List[str], Dict[str, torch.Tensor]]:
+    def __call__(
+        self, data: Collection[Tuple[str, Dict[str, np.ndarray]]]
+    ) -> Tuple[List[str], Dict[str, torch.Tensor]]:
         utt_ids = [utt for utt, _ in data]
         batch: Dict[str, torch.Tensor] = {}
         for name in data[0][1] if data else []:

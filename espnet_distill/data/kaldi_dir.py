@@ -68,9 +68,7 @@ def read_kaldi_map(
         if key in table:
             raise DataDirError(f"{path}:{number}: duplicate id {key!r}")
         if check_sorted and previous is not None and c_sort_key(key) < c_sort_key(previous):
-            raise DataDirError(
-                f"{path}:{number}: {key!r} comes after {previous!r}: not sorted (use LC_ALL=C sort)"
-            )
+            raise DataDirError(f"{path}:{number}: {key!r} comes after {previous!r}: not sorted (use LC_ALL=C sort)")
         table[key] = value
         previous = key
     return table

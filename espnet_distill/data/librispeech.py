@@ -89,7 +89,9 @@ def scan_chapter(chapter_dir: Path) -> "OrderedDict[str, Dict[str, str]]":
         utts[utt] = {"wav": str(flacs[utt].resolve()), "text": text}
     untranscribed = sorted(set(flacs) - set(utts))
     if untranscribed:
-        raise CorpusError(f"{chapter_dir / untranscribed[0]}.flac: utterance {untranscribed[0]!r} has no line in {trans}")
+        raise CorpusError(
+            f"{chapter_dir / untranscribed[0]}.flac: utterance {untranscribed[0]!r} has no line in {trans}"
+        )
     return utts
 
 

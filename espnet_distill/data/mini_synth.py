@@ -48,11 +48,32 @@ SAMPLE_RATE = 16000
 FORTUNE_DIR = Path("/usr/share/games/fortunes")
 # Fortune files of general English prose (Debian package ``fortunes``).
 FORTUNE_FILES = (
-    "art", "computers", "education", "food", "fortunes", "goedel", "humorists",
-    "kids", "linuxcookie", "literature", "love", "magic", "medicine",
-    "miscellaneous", "paradoxum", "people", "pets", "platitudes", "politics",
-    "riddles", "science", "songs-poems", "startrek", "wisdom", "work",
-)  # fmt: skip
+    "art",
+    "computers",
+    "education",
+    "food",
+    "fortunes",
+    "goedel",
+    "humorists",
+    "kids",
+    "linuxcookie",
+    "literature",
+    "love",
+    "magic",
+    "medicine",
+    "miscellaneous",
+    "paradoxum",
+    "people",
+    "pets",
+    "platitudes",
+    "politics",
+    "riddles",
+    "science",
+    "songs-poems",
+    "startrek",
+    "wisdom",
+    "work",
+)
 SPLITS = ("train", "dev", "test", "pool")
 LABELLED_SPLITS = ("train", "dev", "test")
 POOL_SET = "pool"
@@ -66,35 +87,118 @@ LOW_RESOURCE_FRACTION = 0.1
 # kal and kal16 are the same speaker, so only kal16 (dev) is used; flite's
 # awb_time speaks nothing but clock times, so it is not used at all.
 VOICES = (
-    ("espeak", "en-us+m1", "train"), ("espeak", "en-gb+m1", "train"),
-    ("espeak", "en-us+m2", "train"), ("espeak", "en-gb-x-rp+m2", "train"),
-    ("espeak", "en-us+m3", "train"), ("espeak", "en-029+m3", "train"),
-    ("espeak", "en-gb+m4", "train"), ("espeak", "en-us-nyc+m4", "train"),
-    ("espeak", "en-us+m5", "train"), ("espeak", "en-gb-scotland+m5", "train"),
-    ("espeak", "en-us+f1", "train"), ("espeak", "en-gb+f1", "train"),
-    ("espeak", "en-us+f2", "train"), ("espeak", "en-gb-x-rp+f2", "train"),
-    ("espeak", "en-us+f3", "train"), ("espeak", "en-029+f3", "train"),
-    ("espeak", "en-us+klatt", "train"), ("espeak", "en-gb+klatt", "train"),
-    ("espeak", "en-us+klatt2", "train"), ("espeak", "en-gb-x-gbclan+klatt2", "train"),
-    ("flite", "awb", "train"), ("flite", "rms", "train"),
-    ("espeak", "en-gb-scotland+m6", "dev"), ("espeak", "en-029+f4", "dev"),
-    ("espeak", "en-us+klatt3", "dev"), ("flite", "kal16", "dev"),
-    ("espeak", "en-gb-x-rp+m7", "test"), ("espeak", "en-us-nyc+f5", "test"),
-    ("espeak", "en-gb-x-gbclan+klatt4", "test"), ("flite", "slt", "test"),
-)  # fmt: skip
+    ("espeak", "en-us+m1", "train"),
+    ("espeak", "en-gb+m1", "train"),
+    ("espeak", "en-us+m2", "train"),
+    ("espeak", "en-gb-x-rp+m2", "train"),
+    ("espeak", "en-us+m3", "train"),
+    ("espeak", "en-029+m3", "train"),
+    ("espeak", "en-gb+m4", "train"),
+    ("espeak", "en-us-nyc+m4", "train"),
+    ("espeak", "en-us+m5", "train"),
+    ("espeak", "en-gb-scotland+m5", "train"),
+    ("espeak", "en-us+f1", "train"),
+    ("espeak", "en-gb+f1", "train"),
+    ("espeak", "en-us+f2", "train"),
+    ("espeak", "en-gb-x-rp+f2", "train"),
+    ("espeak", "en-us+f3", "train"),
+    ("espeak", "en-029+f3", "train"),
+    ("espeak", "en-us+klatt", "train"),
+    ("espeak", "en-gb+klatt", "train"),
+    ("espeak", "en-us+klatt2", "train"),
+    ("espeak", "en-gb-x-gbclan+klatt2", "train"),
+    ("flite", "awb", "train"),
+    ("flite", "rms", "train"),
+    ("espeak", "en-gb-scotland+m6", "dev"),
+    ("espeak", "en-029+f4", "dev"),
+    ("espeak", "en-us+klatt3", "dev"),
+    ("flite", "kal16", "dev"),
+    ("espeak", "en-gb-x-rp+m7", "test"),
+    ("espeak", "en-us-nyc+f5", "test"),
+    ("espeak", "en-gb-x-gbclan+klatt4", "test"),
+    ("flite", "slt", "test"),
+)
 
 # The unlabelled pool: espeak-ng accents x voice variants never used in dev or test (nor the
 # robotic, whispering or distorted ones), and more renditions of flite's train speakers.
 # A pool voice is an (accent, variant) pair not used in train; it is heard only in the pool.
-POOL_ACCENTS = ("en-us", "en-gb", "en-gb-x-rp", "en-029", "en-us-nyc", "en-gb-scotland", "en-gb-x-gbclan", "en-gb-x-gbcwmd")
+POOL_ACCENTS = (
+    "en-us",
+    "en-gb",
+    "en-gb-x-rp",
+    "en-029",
+    "en-us-nyc",
+    "en-gb-scotland",
+    "en-gb-x-gbclan",
+    "en-gb-x-gbcwmd",
+)
 POOL_VARIANTS = (
-    "m1", "m2", "m3", "m4", "m5", "m8", "f1", "f2", "f3", "klatt", "klatt2", "klatt5", "klatt6",
-    "Alex", "Andy", "Annie", "adam", "anika", "announcer", "antonio", "aunty", "belinda", "benjamin",
-    "boris", "caleb", "david", "Denis", "Diogo", "ed", "edward", "Gene", "grandma", "grandpa", "gustave",
-    "Henrique", "Hugo", "iven", "iven2", "Jacky", "john", "kaukovalta", "Lee", "linda", "Marco", "Mario",
-    "max", "Michael", "michel", "miguel", "Mike", "norbert", "Nguyen", "pablo", "paul", "pedro", "quincy",
-    "rob", "robert", "sandro", "shelby", "steph", "Storm", "travis", "victor", "zac",
-)  # fmt: skip
+    "m1",
+    "m2",
+    "m3",
+    "m4",
+    "m5",
+    "m8",
+    "f1",
+    "f2",
+    "f3",
+    "klatt",
+    "klatt2",
+    "klatt5",
+    "klatt6",
+    "Alex",
+    "Andy",
+    "Annie",
+    "adam",
+    "anika",
+    "announcer",
+    "antonio",
+    "aunty",
+    "belinda",
+    "benjamin",
+    "boris",
+    "caleb",
+    "david",
+    "Denis",
+    "Diogo",
+    "ed",
+    "edward",
+    "Gene",
+    "grandma",
+    "grandpa",
+    "gustave",
+    "Henrique",
+    "Hugo",
+    "iven",
+    "iven2",
+    "Jacky",
+    "john",
+    "kaukovalta",
+    "Lee",
+    "linda",
+    "Marco",
+    "Mario",
+    "max",
+    "Michael",
+    "michel",
+    "miguel",
+    "Mike",
+    "norbert",
+    "Nguyen",
+    "pablo",
+    "paul",
+    "pedro",
+    "quincy",
+    "rob",
+    "robert",
+    "sandro",
+    "shelby",
+    "steph",
+    "Storm",
+    "travis",
+    "victor",
+    "zac",
+)
 POOL_FLITE = ("awb", "rms")
 
 # For each size: utterances per train speaker, per dev/test speaker, pool speakers, utterances per pool speaker.
@@ -164,7 +268,9 @@ def make_speakers(seed: int, pool_speakers: int = 0) -> List[Speaker]:
     counters = {"espeak": 0, "flite": 0}
     for engine, voice, split in VOICES:
         counters[engine] += 1
-        speakers.append(Speaker(f"{engine}{counters[engine]:02d}", engine, voice, split, *_voice_settings(rng, engine, voice)))
+        speakers.append(
+            Speaker(f"{engine}{counters[engine]:02d}", engine, voice, split, *_voice_settings(rng, engine, voice))
+        )
     return speakers + _pool_speakers(seed, pool_speakers)
 
 
@@ -180,13 +286,13 @@ def _pool_speakers(seed: int, count: int) -> List[Speaker]:
         ("flite", POOL_FLITE[(index // 16) % len(POOL_FLITE)]) if index % 16 == 15 else ("espeak", next(espeak_pairs))
         for index in range(count)
     ]
-    return [Speaker(f"pool{index + 1:03d}", engine, voice, POOL_SET, *_voice_settings(rng, engine, voice))
-            for index, (engine, voice) in enumerate(voices)]  # fmt: skip
+    return [
+        Speaker(f"pool{index + 1:03d}", engine, voice, POOL_SET, *_voice_settings(rng, engine, voice))
+        for index, (engine, voice) in enumerate(voices)
+    ]
 
 
-def plan_corpus(
-    sentences: Sequence[str], size: str = "default", seed: int = 1
-) -> Dict[str, List[PlannedUtterance]]:
+def plan_corpus(sentences: Sequence[str], size: str = "default", seed: int = 1) -> Dict[str, List[PlannedUtterance]]:
     """Assign sentences to speakers; return the planned utterances of each split.
 
     Each split draws from its own share of the sentences, so dev and test
@@ -216,11 +322,16 @@ def plan_corpus(
                 rate = speaker.rate * jitter if speaker.engine == "espeak" else speaker.rate / jitter
                 plan[split].append(
                     PlannedUtterance(
-                        f"{speaker.spk_id}-{index:04d}", speaker.engine, speaker.voice,
-                        rate, speaker.pitch, speaker.level_dbfs, speaker.noise_dbfs,
+                        f"{speaker.spk_id}-{index:04d}",
+                        speaker.engine,
+                        speaker.voice,
+                        rate,
+                        speaker.pitch,
+                        speaker.level_dbfs,
+                        speaker.noise_dbfs,
                         next(split_sentences),
                     )
-                )  # fmt: skip
+                )
     return plan
 
 
@@ -230,8 +341,7 @@ def default_sentences() -> List[str]:
     missing = [str(p) for p in paths if not p.is_file()]
     if missing:
         raise FileNotFoundError(
-            f"text source missing: {', '.join(missing)} (install the Debian package "
-            f"'fortunes' with tools/install.sh)"
+            f"text source missing: {', '.join(missing)} (install the Debian package 'fortunes' with tools/install.sh)"
         )
     return sentences_from_files(paths)
 
@@ -249,14 +359,31 @@ def read_plan(path: PathLike) -> List[PlannedUtterance]:
 def _synth_command(utt: PlannedUtterance, raw_wav: Path) -> List[str]:
     if utt.engine == "espeak":
         return [
-            "espeak-ng", "-v", utt.voice, "-s", str(int(round(utt.rate))),
-            "-p", str(int(round(utt.pitch))), "-w", str(raw_wav), utt.text,
-        ]  # fmt: skip
+            "espeak-ng",
+            "-v",
+            utt.voice,
+            "-s",
+            str(int(round(utt.rate))),
+            "-p",
+            str(int(round(utt.pitch))),
+            "-w",
+            str(raw_wav),
+            utt.text,
+        ]
     if utt.engine == "flite":
         return [
-            "flite", "-voice", utt.voice, "--setf", f"duration_stretch={utt.rate:.3f}",
-            "--setf", f"int_f0_target_mean={utt.pitch:.1f}", "-t", utt.text, "-o", str(raw_wav),
-        ]  # fmt: skip
+            "flite",
+            "-voice",
+            utt.voice,
+            "--setf",
+            f"duration_stretch={utt.rate:.3f}",
+            "--setf",
+            f"int_f0_target_mean={utt.pitch:.1f}",
+            "-t",
+            utt.text,
+            "-o",
+            str(raw_wav),
+        ]
     raise ValueError(f"utterance {utt.utt_id!r}: unknown engine {utt.engine!r}")
 
 
@@ -264,8 +391,7 @@ def _run(command: List[str], utt_id: str) -> None:
     proc = subprocess.run(command, capture_output=True, text=True)
     if proc.returncode != 0:
         raise RuntimeError(
-            f"utterance {utt_id!r}: {shlex.join(command)} failed (exit {proc.returncode}): "
-            f"{proc.stderr.strip()}"
+            f"utterance {utt_id!r}: {shlex.join(command)} failed (exit {proc.returncode}): {proc.stderr.strip()}"
         )
 
 
@@ -311,7 +437,10 @@ def synthesize_one(utt: PlannedUtterance, wav_path: Path) -> None:
         out = Path(tmp) / "out.wav"
         _run(_synth_command(utt, raw), utt.utt_id)
         # Resample to float samples (no clipping, no dither); the level is set afterwards.
-        _run(["sox", str(raw), "-r", str(SAMPLE_RATE), "-c", "1", "-e", "floating-point", "-b", "32", str(resampled)], utt.utt_id)
+        _run(
+            ["sox", str(raw), "-r", str(SAMPLE_RATE), "-c", "1", "-e", "floating-point", "-b", "32", str(resampled)],
+            utt.utt_id,
+        )
         speech, _ = soundfile.read(str(resampled), dtype="float64")
         if speech.shape[0] == 0:
             raise RuntimeError(f"utterance {utt.utt_id!r}: {utt.engine} produced no audio")
@@ -393,7 +522,7 @@ def _low_resource_subset(train: Dict[str, Dict[str, str]], seed: int) -> Dict[st
     rng = random.Random(f"low-resource-{seed}")
     spk2utt = utt2spk_to_spk2utt(train["utt2spk"])
     chosen = set()
-    for spk, utts in spk2utt.items():
+    for utts in spk2utt.values():
         count = max(1, round(LOW_RESOURCE_FRACTION * len(utts)))
         chosen.update(rng.sample(utts, count))
     return {name: {u: v for u, v in table.items() if u in chosen} for name, table in train.items()}
@@ -421,4 +550,3 @@ def describe_speakers(seed: int, path: Optional[PathLike] = None, pool_speakers:
         with atomic_write(path) as f:
             f.write(text)
     return text
-

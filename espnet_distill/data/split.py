@@ -56,9 +56,7 @@ def split_by_speaker(keys: Sequence[str], utt2spk: Mapping[str, str], num_parts:
     return parts
 
 
-def split_scp(
-    scp: PathLike, outputs: Sequence[PathLike], utt2spk: Optional[PathLike] = None
-) -> None:
+def split_scp(scp: PathLike, outputs: Sequence[PathLike], utt2spk: Optional[PathLike] = None) -> None:
     """Split ``scp`` into ``outputs`` (lines unchanged), optionally by speaker."""
     lines = [line for _, line in read_lines(scp)]
     keys = list(read_kaldi_map(scp))  # checks duplicates and empty values

@@ -68,9 +68,7 @@ def normalize_sentence(sentence: str, min_words: int = 4, max_words: int = 20) -
     return " ".join(words)
 
 
-def sentences_from_files(
-    paths: Iterable[Union[str, Path]], min_words: int = 4, max_words: int = 20
-) -> List[str]:
+def sentences_from_files(paths: Iterable[Union[str, Path]], min_words: int = 4, max_words: int = 20) -> List[str]:
     """Unique normalized sentences of fortune files, in first-seen order."""
     seen = set()
     sentences = []

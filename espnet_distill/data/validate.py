@@ -76,9 +76,7 @@ def validate_data_dir(
         if spk not in expected:
             raise DataDirError(f"{data_dir}/spk2utt: speaker {spk!r} is not in utt2spk")
         if spk_utts != expected[spk]:
-            raise DataDirError(
-                f"{data_dir}/spk2utt: utterances of speaker {spk!r} disagree with utt2spk"
-            )
+            raise DataDirError(f"{data_dir}/spk2utt: utterances of speaker {spk!r} disagree with utt2spk")
     for spk in expected:
         if spk not in spk2utt:
             raise DataDirError(f"{data_dir}/spk2utt: speaker {spk!r} of utt2spk is missing")
@@ -119,9 +117,7 @@ def validate_data_dir(
             if channels != 1:
                 raise DataDirError(f"utterance {utt!r}: {spec} has {channels} channels; expected mono")
             if sample_rate is not None and rate != sample_rate:
-                raise DataDirError(
-                    f"utterance {utt!r}: {spec} is sampled at {rate} Hz; expected {sample_rate} Hz"
-                )
+                raise DataDirError(f"utterance {utt!r}: {spec} is sampled at {rate} Hz; expected {sample_rate} Hz")
             if num_samples == 0:
                 raise DataDirError(f"utterance {utt!r}: {spec} holds no samples")
 

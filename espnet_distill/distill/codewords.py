@@ -63,6 +63,8 @@ def load_codebook(path: str) -> tuple:
         raise ValueError(f"cannot read the codebook {path}: {e}") from e
 
 
-def teacher_logits_from_codebook(hidden: torch.Tensor, codewords: torch.Tensor, logit_temp: Optional[float]) -> torch.Tensor:
+def teacher_logits_from_codebook(
+    hidden: torch.Tensor, codewords: torch.Tensor, logit_temp: Optional[float]
+) -> torch.Tensor:
     """The teacher's codeword logits from a k-means codebook of one of its layers."""
     return cosine_logits(hidden, codewords, logit_temp if logit_temp else 0.1)

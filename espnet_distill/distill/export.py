@@ -37,7 +37,14 @@ def _final_stats(exp_dir: Path) -> Dict[str, Any]:
     reporter = states["reporter"]
     epoch = reporter["epoch"]
     stats = reporter["stats"][epoch]
-    return {"epoch": epoch, **{phase: {k: float(v) for k, v in stats[phase].items() if isinstance(v, (int, float))} for phase in ("train", "valid") if phase in stats}}
+    return {
+        "epoch": epoch,
+        **{
+            phase: {k: float(v) for k, v in stats[phase].items() if isinstance(v, (int, float))}
+            for phase in ("train", "valid")
+            if phase in stats
+        },
+    }
 
 
 def _throughput(exp_dir: Path) -> Dict[str, float]:
@@ -83,7 +90,12 @@ def export_student(exp_dir: Path) -> Path:
     summary = {"params": description["params"], **_throughput(exp_dir), "final": _final_stats(exp_dir)}
     with atomic_write(exp_dir / "distill_summary.json") as f:
         json.dump(summary, f, indent=2)
-    logging.info("exported the student (%d parameters) from %s to %s", params["frontend"] + params["encoder"], source, exp_dir / "student.pth")
+    logging.info(
+        "exported the student (%d parameters) from %s to %s",
+        params["frontend"] + params["encoder"],
+        source,
+        exp_dir / "student.pth",
+    )
     return exp_dir / "student.pth"
 
 
@@ -92,7 +104,9 @@ def build_student(description: Dict[str, Any]) -> Tuple[torch.nn.Module, torch.n
     from espnet_distill.tasks.components import encoder_choices, frontend_choices
 
     frontend = frontend_choices().get_class(description["frontend"])(**description["frontend_conf"])
-    encoder = encoder_choices().get_class(description["encoder"])(input_size=frontend.output_size(), **description["encoder_conf"])
+    encoder = encoder_choices().get_class(description["encoder"])(
+        input_size=frontend.output_size(), **description["encoder_conf"]
+    )
     return frontend, encoder
 
 
@@ -149,22 +163,37 @@ def export_teacher_as_student(teacher_yaml: Path, out_dir: Path) -> Path:
         "frontend_conf": {**teacher_frontend_defaults(teacher), "output_dim": shape.width},
         "encoder": "transformer",
         "encoder_conf": {
-            "output_size": shape.width, "num_layers": shape.num_layers, "attention_heads": shape.attention_heads,
-            "ffn_dim": shape.ffn_dim, "pos_conv_kernel": shape.pos_conv_kernel, "pos_conv_groups": shape.pos_conv_groups,
+            "output_size": shape.width,
+            "num_layers": shape.num_layers,
+            "attention_heads": shape.attention_heads,
+            "ffn_dim": shape.ffn_dim,
+            "pos_conv_kernel": shape.pos_conv_kernel,
+            "pos_conv_groups": shape.pos_conv_groups,
             "layer_norm_first": shape.layer_norm_first,
-        },  # fmt: skip
+        },
     }
     frontend, encoder = build_student(description)
     frontend.init_from_teacher(teacher.model)
     encoder.init_from_teacher(teacher.model)
-    state = {**{f"frontend.{k}": v for k, v in frontend.state_dict().items()},
-             **{f"encoder.{k}": v for k, v in encoder.state_dict().items()}}  # fmt: skip
+    state = {
+        **{f"frontend.{k}": v for k, v in frontend.state_dict().items()},
+        **{f"encoder.{k}": v for k, v in encoder.state_dict().items()},
+    }
     with atomic_write(out_dir / "student.pth", mode="wb") as f:
         torch.save(state, f)
-    params = {"frontend": sum(p.numel() for p in frontend.parameters()), "encoder": sum(p.numel() for p in encoder.parameters())}
-    description.update(params={**params, "total": params["frontend"] + params["encoder"]}, source="teacher",
-                       teacher=spec["teacher"], teacher_conf=spec.get("teacher_conf", {}))  # fmt: skip
+    params = {
+        "frontend": sum(p.numel() for p in frontend.parameters()),
+        "encoder": sum(p.numel() for p in encoder.parameters()),
+    }
+    description.update(
+        params={**params, "total": params["frontend"] + params["encoder"]},
+        source="teacher",
+        teacher=spec["teacher"],
+        teacher_conf=spec.get("teacher_conf", {}),
+    )
     with atomic_write(out_dir / "student.yaml") as f:
         yaml.safe_dump(description, f, sort_keys=False)
-    logging.info("exported the teacher (%d parameters without its codeword head) to %s", description["params"]["total"], out_dir)
+    logging.info(
+        "exported the teacher (%d parameters without its codeword head) to %s", description["params"]["total"], out_dir
+    )
     return out_dir / "student.pth"

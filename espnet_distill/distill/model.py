@@ -23,7 +23,11 @@ from espnet_distill.teacher.hubert import HubertTeacher, TeacherOutput
 
 
 def crop_batch(
-    speech: torch.Tensor, lengths: torch.Tensor, max_samples: Optional[int], to_shortest: bool, generator: Optional[torch.Generator] = None
+    speech: torch.Tensor,
+    lengths: torch.Tensor,
+    max_samples: Optional[int],
+    to_shortest: bool,
+    generator: Optional[torch.Generator] = None,
 ) -> Tuple[torch.Tensor, torch.Tensor]:
     """Random crops: every utterance to the batch's shortest (``to_shortest``), at most ``max_samples``.
 
@@ -112,21 +116,27 @@ class DistillModel(AbsESPnetModel):
         if frontend_steps > 0:
             self.register_buffer("num_updates", torch.zeros((), dtype=torch.long))  # resumes with the checkpoint
             width = frontend.output_size()
-            self.frontend_head = torch.nn.Identity() if width == teacher.hidden_size else torch.nn.Linear(width, teacher.hidden_size)
+            self.frontend_head = (
+                torch.nn.Identity() if width == teacher.hidden_size else torch.nn.Linear(width, teacher.hidden_size)
+            )
         if discriminative_weight > 0:
             if teacher.has_codewords and codebook is None:
                 codewords = teacher.label_embeddings
             elif codebook is not None:
                 codewords, self.codebook_layer = load_codebook(codebook)
                 if not 0 <= self.codebook_layer <= teacher.num_layers or codewords.shape[1] != teacher.hidden_size:
-                    raise ValueError(f"codebook {codebook} (layer {self.codebook_layer}, dim {codewords.shape[1]}) does not fit the teacher")
+                    raise ValueError(
+                        f"codebook {codebook} (layer {self.codebook_layer}, dim {codewords.shape[1]}) does not fit the teacher"
+                    )
                 self.register_buffer("teacher_codebook", codewords.clone())
             else:
                 raise ValueError(
                     "the teacher has no codeword head (e.g. a Hugging Face model): fit one with "
                     "python -m espnet_distill.bin.teacher_codebook and set model_conf.codebook"
                 )
-            self.codeword_head = build_codeword_head(codeword_logits, encoder.output_size(), codewords, teacher.logit_temp)
+            self.codeword_head = build_codeword_head(
+                codeword_logits, encoder.output_size(), codewords, teacher.logit_temp
+            )
 
     def _apply(self, fn, recurse: bool = True):
         super()._apply(fn, recurse)
@@ -135,12 +145,16 @@ class DistillModel(AbsESPnetModel):
 
     def teacher_codeword_logits(self, output: TeacherOutput) -> torch.Tensor:
         if self.codebook_layer is not None:
-            return teacher_logits_from_codebook(output.hidden_states[self.codebook_layer], self.teacher_codebook, self.teacher.logit_temp)
+            return teacher_logits_from_codebook(
+                output.hidden_states[self.codebook_layer], self.teacher_codebook, self.teacher.logit_temp
+            )
         if output.codeword_logits is None:
             raise RuntimeError("the teacher returned no codeword logits")
         return output.codeword_logits
 
-    def student_states(self, speech: torch.Tensor, speech_lengths: torch.Tensor) -> Tuple[List[torch.Tensor], torch.Tensor]:
+    def student_states(
+        self, speech: torch.Tensor, speech_lengths: torch.Tensor
+    ) -> Tuple[List[torch.Tensor], torch.Tensor]:
         """Every hidden state of the student, and frame counts."""
         feats, feat_lengths = self.frontend(speech, speech_lengths)
         return self.encoder.hidden_states(feats, feat_lengths)
@@ -187,7 +201,9 @@ class DistillModel(AbsESPnetModel):
         loss, stats, weight = force_gatherable((loss, stats, weight), loss.device)
         return loss, stats, weight
 
-    def frontend_forward(self, speech: torch.Tensor, speech_lengths: torch.Tensor) -> Tuple[torch.Tensor, Dict[str, torch.Tensor], torch.Tensor]:
+    def frontend_forward(
+        self, speech: torch.Tensor, speech_lengths: torch.Tensor
+    ) -> Tuple[torch.Tensor, Dict[str, torch.Tensor], torch.Tensor]:
         """Stage A of front-end distillation: L1 to the teacher's projected CNN features."""
         target, target_lengths = self.teacher.projected_features(speech, speech_lengths)
         feats, lengths = self.frontend(speech, speech_lengths)

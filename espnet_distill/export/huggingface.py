@@ -33,7 +33,9 @@ class ExportError(ValueError):
     """The model cannot be written as a ``transformers`` model; the message says why."""
 
 
-def hubert_config(frontend: str, frontend_conf: Mapping[str, Any], encoder_conf: Mapping[str, Any], source: str) -> Dict[str, Any]:
+def hubert_config(
+    frontend: str, frontend_conf: Mapping[str, Any], encoder_conf: Mapping[str, Any], source: str
+) -> Dict[str, Any]:
     """``HubertConfig`` keys of a student's front-end and encoder configuration."""
     from espnet_distill.frontend.conv import HUBERT_BASE_CONV, conv_layer_list
 
@@ -50,21 +52,30 @@ def hubert_config(frontend: str, frontend_conf: Mapping[str, Any], encoder_conf:
             f"output_size {width}; HuBERT has no layer between them"
         )
     return dict(
-        conv_dim=[c for c, _, _ in conv], conv_kernel=[k for _, k, _ in conv], conv_stride=[s for _, _, s in conv],
+        conv_dim=[c for c, _, _ in conv],
+        conv_kernel=[k for _, k, _ in conv],
+        conv_stride=[s for _, _, s in conv],
         num_feat_extract_layers=len(conv),
         feat_extract_norm="group" if frontend_conf.get("extractor_mode", "group_norm") == "group_norm" else "layer",
-        conv_bias=bool(frontend_conf.get("conv_bias", False)), feat_extract_activation="gelu", feat_proj_layer_norm=True,
-        hidden_size=width, num_hidden_layers=int(encoder_conf.get("num_layers", 2)),
+        conv_bias=bool(frontend_conf.get("conv_bias", False)),
+        feat_extract_activation="gelu",
+        feat_proj_layer_norm=True,
+        hidden_size=width,
+        num_hidden_layers=int(encoder_conf.get("num_layers", 2)),
         num_attention_heads=int(encoder_conf.get("attention_heads", 12)),
-        intermediate_size=int(encoder_conf.get("ffn_dim", 3072)), hidden_act="gelu", layer_norm_eps=1e-5,
+        intermediate_size=int(encoder_conf.get("ffn_dim", 3072)),
+        hidden_act="gelu",
+        layer_norm_eps=1e-5,
         num_conv_pos_embeddings=int(encoder_conf.get("pos_conv_kernel", 128)),
-        num_conv_pos_embedding_groups=int(encoder_conf.get("pos_conv_groups", 16)), conv_pos_batch_norm=False,
+        num_conv_pos_embedding_groups=int(encoder_conf.get("pos_conv_groups", 16)),
+        conv_pos_batch_norm=False,
         do_stable_layer_norm=bool(encoder_conf.get("layer_norm_first", False)),
         hidden_dropout=float(encoder_conf.get("dropout", 0.1)),
         attention_dropout=float(encoder_conf.get("attention_dropout", 0.1)),
         activation_dropout=float(encoder_conf.get("activation_dropout", 0.0)),
-        feat_proj_dropout=float(frontend_conf.get("dropout", 0.1)), layerdrop=float(encoder_conf.get("layer_drop", 0.0)),
-    )  # fmt: skip
+        feat_proj_dropout=float(frontend_conf.get("dropout", 0.1)),
+        layerdrop=float(encoder_conf.get("layer_drop", 0.0)),
+    )
 
 
 def hubert_state(state: Mapping[str, torch.Tensor], prefix: str, source: str) -> Dict[str, torch.Tensor]:
@@ -95,10 +106,14 @@ def _load_strict(model: torch.nn.Module, state: Dict[str, torch.Tensor], source:
     missing = [k for k in own if k not in state and not k.endswith("masked_spec_embed")]
     unexpected = [k for k in state if k not in own]
     if missing or unexpected:
-        raise ExportError(f"{source}: does not fit transformers' model: missing {missing[:3]}, unexpected {unexpected[:3]}")
+        raise ExportError(
+            f"{source}: does not fit transformers' model: missing {missing[:3]}, unexpected {unexpected[:3]}"
+        )
     for key, value in state.items():
         if own[key].shape != value.shape:
-            raise ExportError(f"{source}: {key} has shape {tuple(value.shape)}, transformers expects {tuple(own[key].shape)}")
+            raise ExportError(
+                f"{source}: {key} has shape {tuple(value.shape)}, transformers expects {tuple(own[key].shape)}"
+            )
     model.load_state_dict(state, strict=False)
 
 
@@ -113,14 +128,23 @@ def ctc_vocabulary(token_list: List[str]) -> Dict[str, int]:
 def _write_processor(out_dir: Path, token_list: List[str], token_type: str) -> bool:
     from transformers import Wav2Vec2CTCTokenizer, Wav2Vec2FeatureExtractor, Wav2Vec2Processor
 
-    (out_dir / "vocab.json").write_text(json.dumps(ctc_vocabulary(token_list), ensure_ascii=False, indent=1), encoding="utf-8")
+    (out_dir / "vocab.json").write_text(
+        json.dumps(ctc_vocabulary(token_list), ensure_ascii=False, indent=1), encoding="utf-8"
+    )
     if token_type != "char":
-        logging.warning("%s token lists have no transformers CTC tokenizer; wrote the model and vocab.json only", token_type)
+        logging.warning(
+            "%s token lists have no transformers CTC tokenizer; wrote the model and vocab.json only", token_type
+        )
         return False
     tokenizer = Wav2Vec2CTCTokenizer(
-        str(out_dir / "vocab.json"), unk_token=UNK, pad_token=BLANK, word_delimiter_token="|",
-        bos_token=None, eos_token=None, do_lower_case=False,
-    )  # fmt: skip
+        str(out_dir / "vocab.json"),
+        unk_token=UNK,
+        pad_token=BLANK,
+        word_delimiter_token="|",
+        bos_token=None,
+        eos_token=None,
+        do_lower_case=False,
+    )
     extractor = Wav2Vec2FeatureExtractor(
         feature_size=1, sampling_rate=16000, padding_value=0.0, do_normalize=False, return_attention_mask=False
     )
@@ -155,14 +179,21 @@ def export_hf(exp_dir: Path, out_dir: Path, checkpoint: Optional[str] = None) ->
         args, weights, source = _fine_tuned(exp_dir, checkpoint)
         cfg = hubert_config(args["frontend"], args["frontend_conf"], args["encoder_conf"], source)
         token_list, token_type = list(args["token_list"]), args["token_type"]
-        cfg.update(vocab_size=len(token_list), pad_token_id=token_list.index(BLANK), ctc_loss_reduction="mean",
-                   bos_token_id=None, eos_token_id=None)  # fmt: skip
+        cfg.update(
+            vocab_size=len(token_list),
+            pad_token_id=token_list.index(BLANK),
+            ctc_loss_reduction="mean",
+            bos_token_id=None,
+            eos_token_id=None,
+        )
         if SOS_EOS in token_list:
             cfg["eos_token_id"] = cfg["bos_token_id"] = token_list.index(SOS_EOS)
         state = hubert_state(weights, "hubert.", source)
         model = HubertForCTC(HubertConfig(**cfg))
     else:
-        raise ExportError(f"{exp_dir}: neither a distillation exp dir ({', '.join(STUDENT_FILES)}) nor a fine-tuning one (config.yaml)")
+        raise ExportError(
+            f"{exp_dir}: neither a distillation exp dir ({', '.join(STUDENT_FILES)}) nor a fine-tuning one (config.yaml)"
+        )
     _load_strict(model, state, source)
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(str(out_dir), safe_serialization=True)

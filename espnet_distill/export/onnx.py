@@ -74,14 +74,22 @@ def export_graph(model: CTCASRModel, path: Path, shortest: int) -> None:
     ``model`` is changed by :func:`export_ready` (a deep copy of a parametrized module shares its
     parametrizations, so the caller passes a model of its own)."""
     wrapper = CTCInference(export_ready(model)).eval()
-    example = (torch.randn(2, max(4 * shortest, 16000)) * 0.1, torch.tensor([max(4 * shortest, 16000), max(2 * shortest, 12000)]))
+    example = (
+        torch.randn(2, max(4 * shortest, 16000)) * 0.1,
+        torch.tensor([max(4 * shortest, 16000), max(2 * shortest, 12000)]),
+    )
     batch = torch.export.Dim("batch", min=1, max=1024)
     samples = torch.export.Dim("samples", min=shortest, max=SAMPLE_RATE * 3600)
     with torch.no_grad():
         program = torch.onnx.export(
-            wrapper, example, dynamo=True, dynamic_shapes=({0: batch, 1: samples}, {0: batch}),
-            input_names=["speech", "lengths"], output_names=["log_probs", "frame_lengths"], verbose=False,
-        )  # fmt: skip
+            wrapper,
+            example,
+            dynamo=True,
+            dynamic_shapes=({0: batch, 1: samples}, {0: batch}),
+            input_names=["speech", "lengths"],
+            output_names=["log_probs", "frame_lengths"],
+            verbose=False,
+        )
     program.save(str(path))
 
 
@@ -108,11 +116,21 @@ def quantize_int8(
     Returns the node names by treatment: ``{"dynamic": [...], "static": [...], "float": [...]}``.
     """
     import onnx
-    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_dynamic, quantize_static
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        QuantFormat,
+        QuantType,
+        quantize_dynamic,
+        quantize_static,
+    )
 
     graph = onnx.load(str(fp32), load_external_data=False).graph
-    front = [n.name for n in graph.node if n.op_type in ("MatMul", "Conv")
-             and any(i.startswith("frontend.") and not i.startswith(tuple(int8_front)) for i in n.input)]  # fmt: skip
+    front = [
+        n.name
+        for n in graph.node
+        if n.op_type in ("MatMul", "Conv")
+        and any(i.startswith("frontend.") and not i.startswith(tuple(int8_front)) for i in n.input)
+    ]
     weights = {i.name for i in graph.initializer}
     dynamic = [n.name for n in graph.node if n.op_type == "MatMul" and n.input[1] in weights and n.name not in front]
     convs = [n.name for n in graph.node if n.op_type == "Conv" and n.name not in front]
@@ -131,13 +149,27 @@ def quantize_int8(
                     return {"speech": wave[None].astype(np.float32), "lengths": np.array([len(wave)], dtype=np.int64)}
 
             source = Path(work) / "static.onnx"
-            quantize_static(str(fp32), str(source), Waves(), quant_format=QuantFormat.QOperator, op_types_to_quantize=["Conv"],
-                            nodes_to_exclude=front, per_channel=True, activation_type=QuantType.QUInt8,
-                            weight_type=QuantType.QInt8)  # fmt: skip
+            quantize_static(
+                str(fp32),
+                str(source),
+                Waves(),
+                quant_format=QuantFormat.QOperator,
+                op_types_to_quantize=["Conv"],
+                nodes_to_exclude=front,
+                per_channel=True,
+                activation_type=QuantType.QUInt8,
+                weight_type=QuantType.QInt8,
+            )
         else:
             convs = []
-        quantize_dynamic(str(source), str(int8), weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul"],
-                         nodes_to_exclude=front, per_channel=True)  # fmt: skip
+        quantize_dynamic(
+            str(source),
+            str(int8),
+            weight_type=QuantType.QInt8,
+            op_types_to_quantize=["MatMul"],
+            nodes_to_exclude=front,
+            per_channel=True,
+        )
     return {"dynamic": dynamic, "static": convs, "float": front}
 
 
@@ -161,7 +193,9 @@ class OnnxCTC:
         )
 
     def __call__(self, speech: np.ndarray, lengths: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-        log_probs, frame_lengths = self.session.run(None, {"speech": speech.astype(np.float32), "lengths": lengths.astype(np.int64)})
+        log_probs, frame_lengths = self.session.run(
+            None, {"speech": speech.astype(np.float32), "lengths": lengths.astype(np.int64)}
+        )
         return log_probs, frame_lengths
 
 
@@ -170,16 +204,21 @@ class Parity:
     """What :func:`check_parity` measured on a data dir."""
 
     utterances: int = 0
-    max_abs_diff: float = 0.0          # log-probabilities, valid frames, fp32 graph against PyTorch
-    identical_hypotheses: int = 0      # greedy, fp32 graph against PyTorch
+    max_abs_diff: float = 0.0  # log-probabilities, valid frames, fp32 graph against PyTorch
+    identical_hypotheses: int = 0  # greedy, fp32 graph against PyTorch
     int8_identical_hypotheses: Optional[int] = None
     cer: Dict[str, float] = field(default_factory=dict)  # sclite CER of pytorch / onnx_fp32 / onnx_int8
 
 
 def check_parity(
-    model: CTCASRModel, fp32: Path, int8: Optional[Path], waves: Mapping[str, np.ndarray], tokenizer,
-    reference_text: Optional[Path] = None, score_dir: Optional[Path] = None,
-) -> Parity:  # fmt: skip
+    model: CTCASRModel,
+    fp32: Path,
+    int8: Optional[Path],
+    waves: Mapping[str, np.ndarray],
+    tokenizer,
+    reference_text: Optional[Path] = None,
+    score_dir: Optional[Path] = None,
+) -> Parity:
     """Run PyTorch, the fp32 graph and the int8 graph on each utterance alone; compare log-probs and greedy text.
 
     With ``reference_text`` (a Kaldi ``text`` covering ``waves``), each backend's
@@ -217,7 +256,9 @@ def check_parity(
             (score_dir / name).mkdir(parents=True, exist_ok=True)
             (score_dir / name / "ref").write_text("".join(f"{u} {refs[u]}\n" for u in waves), encoding="utf-8")
             (score_dir / name / "hyp").write_text("".join(f"{u} {text[u]}\n" for u in waves), encoding="utf-8")
-            parity.cer[name] = score(score_dir / name / "ref", score_dir / name / "hyp", None, score_dir / name, chars=True).err
+            parity.cer[name] = score(
+                score_dir / name / "ref", score_dir / name / "hyp", None, score_dir / name, chars=True
+            ).err
     return parity
 
 
@@ -229,10 +270,15 @@ class ExportResult:
 
 
 def export_onnx(
-    exp_dir: Path, out_dir: Path, checkpoint: Optional[str] = None, int8: bool = True,
-    waves: Optional[Mapping[str, np.ndarray]] = None, reference_text: Optional[Path] = None,
-    tolerance: float = 1e-3, calibration: Optional[Sequence[np.ndarray]] = None,
-) -> ExportResult:  # fmt: skip
+    exp_dir: Path,
+    out_dir: Path,
+    checkpoint: Optional[str] = None,
+    int8: bool = True,
+    waves: Optional[Mapping[str, np.ndarray]] = None,
+    reference_text: Optional[Path] = None,
+    tolerance: float = 1e-3,
+    calibration: Optional[Sequence[np.ndarray]] = None,
+) -> ExportResult:
     """Export ``exp_dir``'s model (fp32 and int8) with its token list into ``out_dir``, written whole or not at all.
 
     ``calibration`` (waveforms, e.g. training utterances) sets the activation
@@ -264,25 +310,43 @@ def export_onnx(
             files.append("bpe.model")
         parity = None
         if waves:
-            parity = check_parity(model, staging / FP32_NAME, staging / INT8_NAME if int8 else None, waves, tokenizer,
-                                  reference_text, staging / "parity")  # fmt: skip
+            parity = check_parity(
+                model,
+                staging / FP32_NAME,
+                staging / INT8_NAME if int8 else None,
+                waves,
+                tokenizer,
+                reference_text,
+                staging / "parity",
+            )
             if parity.max_abs_diff > tolerance or parity.identical_hypotheses != parity.utterances:
                 raise ValueError(
                     f"{exp_dir}: the ONNX graph does not match PyTorch: max abs diff {parity.max_abs_diff:.2e} "
                     f"(tolerance {tolerance:g}), {parity.identical_hypotheses}/{parity.utterances} identical hypotheses"
                 )
         meta = {
-            "source": str(exp_dir), "checkpoint": checkpoint, "sample_rate": SAMPLE_RATE,
-            "token_type": args.token_type, "bpemodel": "bpe.model" if "bpe.model" in files else None,
-            "frontend": args.frontend, "inputs": {"speech": "(batch, samples) float32 in [-1, 1]", "lengths": "(batch,) int64"},
+            "source": str(exp_dir),
+            "checkpoint": checkpoint,
+            "sample_rate": SAMPLE_RATE,
+            "token_type": args.token_type,
+            "bpemodel": "bpe.model" if "bpe.model" in files else None,
+            "frontend": args.frontend,
+            "inputs": {"speech": "(batch, samples) float32 in [-1, 1]", "lengths": "(batch,) int64"},
             "outputs": {"log_probs": "(batch, frames, vocab)", "frame_lengths": "(batch,)"},
-            "min_samples": min_samples(model), "frame_shift": int(model.frontend.frame_shift), "files": files,
+            "min_samples": min_samples(model),
+            "frame_shift": int(model.frontend.frame_shift),
+            "files": files,
             "onnxruntime": {"disabled_optimizers": DISABLED_OPTIMIZERS},
-            "int8": None if quantized is None else {
-                "dynamic_matmuls": len(quantized["dynamic"]), "static_convs": len(quantized["static"]),
-                "float": quantized["float"], "calibration_utterances": len(calibration) if quantized["static"] else 0},
+            "int8": None
+            if quantized is None
+            else {
+                "dynamic_matmuls": len(quantized["dynamic"]),
+                "static_convs": len(quantized["static"]),
+                "float": quantized["float"],
+                "calibration_utterances": len(calibration) if quantized["static"] else 0,
+            },
             "parity": asdict(parity) if parity else None,
-        }  # fmt: skip
+        }
         (staging / META_NAME).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
         if out_dir.exists():
             shutil.rmtree(out_dir)

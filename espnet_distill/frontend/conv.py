@@ -17,7 +17,6 @@ from typing import List, Optional, Sequence, Tuple, Union
 import torch
 from torchaudio.models.wav2vec2.components import FeatureExtractor, _get_feature_extractor
 
-
 ConvSpec = Union[str, Sequence[Sequence[int]]]
 HUBERT_BASE_CONV = "[(512,10,5)] + [(512,3,2)] * 4 + [(512,2,2)] * 2"
 
@@ -54,7 +53,9 @@ def build_extractor(conv_layers: ConvSpec, mode: str = "group_norm", bias: bool 
 
 def extractor_layers(extractor: FeatureExtractor) -> List[Tuple[int, int, int]]:
     """The ``(channels, kernel, stride)`` triples of a built extractor."""
-    return [(block.conv.out_channels, block.conv.kernel_size[0], block.conv.stride[0]) for block in extractor.conv_layers]
+    return [
+        (block.conv.out_channels, block.conv.kernel_size[0], block.conv.stride[0]) for block in extractor.conv_layers
+    ]
 
 
 def normalizes_over_time(extractor: FeatureExtractor) -> bool:

@@ -41,8 +41,9 @@ class BatchedKaldiFbank(torch.nn.Module):
             a front-end must give the same features in training and inference).
     """
 
-    def __init__(self, opts: FbankOptions = FbankOptions()) -> None:
+    def __init__(self, opts: Optional[FbankOptions] = None) -> None:
         super().__init__()
+        opts = opts or FbankOptions()
         if opts.dither != 0.0 or not opts.snip_edges:
             raise ValueError("the fbank front-end computes Kaldi features with dither 0 and snip_edges true")
         self.opts = opts
@@ -50,7 +51,14 @@ class BatchedKaldiFbank(torch.nn.Module):
         self.window_shift = int(opts.sample_rate * opts.frame_shift / 1000)
         self.padded_size = 1 << (self.window_size - 1).bit_length()  # round_to_power_of_two
         banks, _ = get_mel_banks(
-            opts.num_mel_bins, self.padded_size, float(opts.sample_rate), opts.low_freq, opts.high_freq, 100.0, -500.0, 1.0
+            opts.num_mel_bins,
+            self.padded_size,
+            float(opts.sample_rate),
+            opts.low_freq,
+            opts.high_freq,
+            100.0,
+            -500.0,
+            1.0,
         )
         # get_mel_banks covers padded_size // 2 bins; Kaldi's last (Nyquist) bin has weight 0.
         banks = torch.nn.functional.pad(banks, (0, 1))
@@ -78,7 +86,13 @@ class BatchedKaldiFbank(torch.nn.Module):
             frame = frame - coefficient * torch.cat([frame[..., :1], frame[..., :-1]], dim=-1)
         frame = frame * self.window.double()
         bins = self.padded_size // 2 + 1
-        angle = 2 * math.pi * torch.arange(n, dtype=torch.float64)[:, None] * torch.arange(bins, dtype=torch.float64) / self.padded_size
+        angle = (
+            2
+            * math.pi
+            * torch.arange(n, dtype=torch.float64)[:, None]
+            * torch.arange(bins, dtype=torch.float64)
+            / self.padded_size
+        )
         basis = torch.cat([frame @ torch.cos(angle), -(frame @ torch.sin(angle))], dim=1)  # (window, 2 * bins)
         self.frame_basis = basis.T.unsqueeze(1).to(self.window.dtype).contiguous()
 
@@ -159,7 +173,9 @@ class FbankFrontend(AbsFrontend):
     def load_stats(self, stats_file: Union[str, Path]) -> None:
         stats = CMVNStats.load_npz(stats_file)
         if stats.sum.shape != (self.fbank.opts.num_mel_bins,):
-            raise ValueError(f"{stats_file}: statistics of dim {stats.sum.shape}, the front-end has {self.fbank.opts.num_mel_bins} mels")
+            raise ValueError(
+                f"{stats_file}: statistics of dim {stats.sum.shape}, the front-end has {self.fbank.opts.num_mel_bins} mels"
+            )
         self.cmvn_mean.copy_(torch.from_numpy(stats.mean))
         self.cmvn_istd.copy_(torch.from_numpy(1.0 / stats.std))
 

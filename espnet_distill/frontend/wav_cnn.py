@@ -79,5 +79,6 @@ class WavCNNFrontend(AbsFrontend):
         else:
             logging.info(
                 "wav_cnn front-end: CNN initialised from the teacher; projection %s is new (teacher's is %s)",
-                tuple(self.projection.projection.weight.shape), tuple(projection.projection.weight.shape),
+                tuple(self.projection.projection.weight.shape),
+                tuple(projection.projection.weight.shape),
             )

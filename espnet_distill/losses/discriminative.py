@@ -4,7 +4,9 @@ import torch
 import torch.nn.functional as F
 
 
-def codeword_kl(student_logits: torch.Tensor, teacher_logits: torch.Tensor, valid: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+def codeword_kl(
+    student_logits: torch.Tensor, teacher_logits: torch.Tensor, valid: torch.Tensor, temperature: float = 1.0
+) -> torch.Tensor:
     """Per-frame KL divergence at temperature ``tau``, averaged over valid frames.
 
     Args:

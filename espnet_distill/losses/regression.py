@@ -6,7 +6,9 @@ import torch
 import torch.nn.functional as F
 
 
-def regression_terms(prediction: torch.Tensor, target: torch.Tensor, valid: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+def regression_terms(
+    prediction: torch.Tensor, target: torch.Tensor, valid: torch.Tensor
+) -> Tuple[torch.Tensor, torch.Tensor]:
     """L1 and cosine terms over the valid frames.
 
     Args:

@@ -31,7 +31,15 @@ class Row:
         s = self.scores[kind]
         numbers = [f"{s[k]:.1f}" for k in ("corr", "sub", "dele", "ins", "err", "s_err")]
         rtf = f"{self.scores['rtf']:.4f}" if "rtf" in self.scores else "-"
-        return [self.dataset, f"{self.params / 1e6:.2f} M", self.finetune_set, str(s["snt"]), str(s["wrd"]), *numbers, rtf]
+        return [
+            self.dataset,
+            f"{self.params / 1e6:.2f} M",
+            self.finetune_set,
+            str(s["snt"]),
+            str(s["wrd"]),
+            *numbers,
+            rtf,
+        ]
 
 
 @functools.lru_cache(maxsize=None)
@@ -60,11 +68,14 @@ def collect(exp_root: Path) -> Dict[str, List[Row]]:
     for score_file in sorted(exp_root.glob("asr_*/decode_*/*/score.json")):
         decode_set = score_file.parent
         asr_exp = decode_set.parent.parent
-        rows.setdefault(decode_set.name, []).append(Row(
-            dataset=f"{asr_exp.name}/{decode_set.parent.name}/{decode_set.name}",
-            params=model_params(asr_exp), finetune_set=finetune_set(asr_exp),
-            scores=json.loads(score_file.read_text(encoding="utf-8")),
-        ))  # fmt: skip
+        rows.setdefault(decode_set.name, []).append(
+            Row(
+                dataset=f"{asr_exp.name}/{decode_set.parent.name}/{decode_set.name}",
+                params=model_params(asr_exp),
+                finetune_set=finetune_set(asr_exp),
+                scores=json.loads(score_file.read_text(encoding="utf-8")),
+            )
+        )
     return rows
 
 

@@ -44,7 +44,9 @@ class Score:
     s_err: float
 
     def as_row(self) -> List[str]:
-        return [str(self.snt), str(self.wrd)] + [f"{v:.1f}" for v in (self.corr, self.sub, self.dele, self.ins, self.err, self.s_err)]
+        return [str(self.snt), str(self.wrd)] + [
+            f"{v:.1f}" for v in (self.corr, self.sub, self.dele, self.ins, self.err, self.s_err)
+        ]
 
 
 def _trn_lines(table: Mapping[str, str], utt2spk: Mapping[str, str], chars: bool) -> List[str]:
@@ -84,8 +86,19 @@ def score(ref_text: Path, hyp_text: Path, utt2spk: Optional[Path], out_dir: Path
     for name, table in (("ref.trn", refs), ("hyp.trn", {u: hyps[u] for u in refs})):
         with atomic_write(out_dir / name) as f:
             f.writelines(_trn_lines(table, speakers, chars))
-    command = find_sclite() + ["-r", str(out_dir / "ref.trn"), "trn", "-h", str(out_dir / "hyp.trn"), "trn",
-                               "-i", "rm", "-o", "all", "stdout"]  # fmt: skip
+    command = find_sclite() + [
+        "-r",
+        str(out_dir / "ref.trn"),
+        "trn",
+        "-h",
+        str(out_dir / "hyp.trn"),
+        "trn",
+        "-i",
+        "rm",
+        "-o",
+        "all",
+        "stdout",
+    ]
     result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode != 0:
         raise RuntimeError(f"sclite failed ({result.returncode}): {result.stderr.strip()[:500]}")
@@ -98,6 +111,8 @@ def score_dir(data_dir: Path, decode_dir: Path) -> Dict[str, Dict]:
     """ESPnet's layout: ``decode_dir/score_wer`` and ``score_cer`` for ``decode_dir/text`` against ``data_dir/text``."""
     utt2spk = data_dir / "utt2spk" if (data_dir / "utt2spk").exists() else None
     return {
-        kind: asdict(score(data_dir / "text", decode_dir / "text", utt2spk, decode_dir / f"score_{kind}", chars=kind == "cer"))
+        kind: asdict(
+            score(data_dir / "text", decode_dir / "text", utt2spk, decode_dir / f"score_{kind}", chars=kind == "cer")
+        )
         for kind in ("wer", "cer")
     }

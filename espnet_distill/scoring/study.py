@@ -66,7 +66,10 @@ def read_experiments(exp_root: Path) -> List[Experiment]:
     """Every ``exp/asr_*`` with at least one scored decoding."""
     experiments = []
     for asr_exp in sorted(p for p in exp_root.glob("asr_*") if p.is_dir()):
-        scores = {f.parent.name: json.loads(f.read_text(encoding="utf-8")) for f in sorted(asr_exp.glob("decode_*/*/score.json"))}
+        scores = {
+            f.parent.name: json.loads(f.read_text(encoding="utf-8"))
+            for f in sorted(asr_exp.glob("decode_*/*/score.json"))
+        }
         if not scores:
             continue
         ftset = finetune_set(asr_exp)
@@ -127,14 +130,37 @@ def _cell(mean: Optional[float], std: Optional[float], digits: int = 1) -> str:
 
 def render_summary(summaries: Sequence[Summary], dev: str, test: str) -> List[str]:
     """Markdown lines of the summary table."""
-    header = ["model", "kind", "front-end", "loss", "params", "fine-tuning set", "seeds",
-              f"{dev} CER", f"{test} CER", f"{dev} WER", f"{test} WER", f"RTF ({test})"]  # fmt: skip
+    header = [
+        "model",
+        "kind",
+        "front-end",
+        "loss",
+        "params",
+        "fine-tuning set",
+        "seeds",
+        f"{dev} CER",
+        f"{test} CER",
+        f"{dev} WER",
+        f"{test} WER",
+        f"RTF ({test})",
+    ]
     lines = ["|" + "|".join(header) + "|", "|" + "|".join("---" for _ in header) + "|"]
     for s in summaries:
         e = s.first
-        cells = [e.model, e.kind, e.frontend, e.loss, f"{e.params / 1e6:.2f} M", e.finetune_set, str(len(s.seeds)),
-                 _cell(*s.stat(dev, "cer")), _cell(*s.stat(test, "cer")), _cell(*s.stat(dev, "wer")),
-                 _cell(*s.stat(test, "wer")), _cell(*s.stat(test, "rtf"), digits=4)]  # fmt: skip
+        cells = [
+            e.model,
+            e.kind,
+            e.frontend,
+            e.loss,
+            f"{e.params / 1e6:.2f} M",
+            e.finetune_set,
+            str(len(s.seeds)),
+            _cell(*s.stat(dev, "cer")),
+            _cell(*s.stat(test, "cer")),
+            _cell(*s.stat(dev, "wer")),
+            _cell(*s.stat(test, "wer")),
+            _cell(*s.stat(test, "rtf"), digits=4),
+        ]
         lines.append("|" + "|".join(cells) + "|")
     return lines
 
@@ -174,7 +200,12 @@ def pairs(summaries: Sequence[Summary]) -> List[Comparison]:
                 found.append(Comparison(question, s, by_name[(other, e.finetune_set)]))
         for t in summaries:
             f = t.first
-            if f.kind == "scratch" and f.finetune_set == e.finetune_set and f.structure == e.structure and f.frontend == e.frontend:
+            if (
+                f.kind == "scratch"
+                and f.finetune_set == e.finetune_set
+                and f.structure == e.structure
+                and f.frontend == e.frontend
+            ):
                 found.append(Comparison("distilled vs from scratch", s, t))
                 break
     order = ["reg + KL vs reg", "fbank vs wav_cnn", "deep-thin vs shallow-wide", "distilled vs from scratch"]
@@ -191,7 +222,9 @@ def seed_spread(summaries: Sequence[Summary], dset: str, metric: str = "cer") ->
     return {ftset: math.sqrt(statistics.fmean(v)) for ftset, v in variances.items()}
 
 
-def judge(c: Comparison, dset: str, pooled: Dict[str, float], metric: str = "cer") -> Tuple[float, Optional[float], str]:
+def judge(
+    c: Comparison, dset: str, pooled: Dict[str, float], metric: str = "cer"
+) -> Tuple[float, Optional[float], str]:
     """(difference of means a - b, the spread it must exceed, verdict).
 
     The spread is the sum of the two sides' seed standard deviations, each side's
@@ -220,18 +253,38 @@ def render_comparisons(summaries: Sequence[Summary], dset: str, metric: str = "c
         return []
     pooled = seed_spread(summaries, dset, metric)
     name = metric.upper()
-    header = ["comparison", "fine-tuning set", "first", "second", f"first {dset} {name}", f"second {dset} {name}",
-              "difference", "spread", "verdict"]  # fmt: skip
+    header = [
+        "comparison",
+        "fine-tuning set",
+        "first",
+        "second",
+        f"first {dset} {name}",
+        f"second {dset} {name}",
+        "difference",
+        "spread",
+        "verdict",
+    ]
     lines = ["|" + "|".join(header) + "|", "|" + "|".join("---" for _ in header) + "|"]
     for c in comparisons:
         diff, spread, verdict = judge(c, dset, pooled, metric)
-        cells = [c.question, c.a.first.finetune_set, f"{c.a.first.model} ({len(c.a.seeds)})", f"{c.b.first.model} ({len(c.b.seeds)})",
-                 _cell(*c.a.stat(dset, metric)), _cell(*c.b.stat(dset, metric)), f"{diff:+.1f}",
-                 "-" if spread is None else f"{spread:.1f}", verdict]  # fmt: skip
+        cells = [
+            c.question,
+            c.a.first.finetune_set,
+            f"{c.a.first.model} ({len(c.a.seeds)})",
+            f"{c.b.first.model} ({len(c.b.seeds)})",
+            _cell(*c.a.stat(dset, metric)),
+            _cell(*c.b.stat(dset, metric)),
+            f"{diff:+.1f}",
+            "-" if spread is None else f"{spread:.1f}",
+            verdict,
+        ]
         lines.append("|" + "|".join(cells) + "|")
     spread_note = ", ".join(f"{ftset} {v:.1f}" for ftset, v in sorted(pooled.items())) or "none measured"
-    return lines + ["", f"(n): seeds.  Spread: the sum of both sides' seed standard deviations; a side without repeats "
-                        f"takes the pooled one of its fine-tuning set ({spread_note}).  A difference within it is not claimed."]
+    return lines + [
+        "",
+        f"(n): seeds.  Spread: the sum of both sides' seed standard deviations; a side without repeats "
+        f"takes the pooled one of its fine-tuning set ({spread_note}).  A difference within it is not claimed.",
+    ]
 
 
 def distill_curves(distill_exp: Path) -> Dict[str, Dict[str, List[Tuple[int, float]]]]:
@@ -276,9 +329,23 @@ def plot_error(summaries: Sequence[Summary], x: str, test: str, full_set: str, o
             xv = e.params / 1e6 if x == "params" else s.stat(test, "rtf")[0]
             if xv is None:
                 continue
-            ax.errorbar(xv, mean, yerr=std, fmt=FRONTEND_MARKERS.get(e.frontend, "^"), color=KIND_COLORS[e.kind],
-                        markerfacecolor="none" if low else KIND_COLORS[e.kind], markersize=8, capsize=3 if std else 0)  # fmt: skip
-            ax.annotate(e.model.replace("scratch_", "scratch "), (xv, mean), textcoords="offset points", xytext=(5, 4), fontsize=6)
+            ax.errorbar(
+                xv,
+                mean,
+                yerr=std,
+                fmt=FRONTEND_MARKERS.get(e.frontend, "^"),
+                color=KIND_COLORS[e.kind],
+                markerfacecolor="none" if low else KIND_COLORS[e.kind],
+                markersize=8,
+                capsize=3 if std else 0,
+            )
+            ax.annotate(
+                e.model.replace("scratch_", "scratch "),
+                (xv, mean),
+                textcoords="offset points",
+                xytext=(5, 4),
+                fontsize=6,
+            )
         ax.set_title(f"fine-tuned on {ftset}" + (" (low-resource)" if low else ""), fontsize=10)
         ax.set_xlabel("parameters (M)" if x == "params" else f"decoding real-time factor ({test})")
         ax.set_ylabel(f"{test} CER (%)")
@@ -287,8 +354,10 @@ def plot_error(summaries: Sequence[Summary], x: str, test: str, full_set: str, o
         ax.grid(alpha=0.3)
     handles = [plt.Line2D([], [], color=c, marker="o", linestyle="", label=k) for k, c in KIND_COLORS.items()]
     handles += [plt.Line2D([], [], color="gray", marker=m, linestyle="", label=f) for f, m in FRONTEND_MARKERS.items()]
-    handles += [plt.Line2D([], [], color="gray", marker="o", linestyle="", label=f"fine-tuned on {full_set}"),
-                plt.Line2D([], [], color="gray", marker="o", markerfacecolor="none", linestyle="", label="low-resource")]  # fmt: skip
+    handles += [
+        plt.Line2D([], [], color="gray", marker="o", linestyle="", label=f"fine-tuned on {full_set}"),
+        plt.Line2D([], [], color="gray", marker="o", markerfacecolor="none", linestyle="", label="low-resource"),
+    ]
     axes.flat[0].legend(handles=handles, fontsize=7, loc="best")
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)

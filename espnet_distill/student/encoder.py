@@ -66,10 +66,18 @@ class TransformerStudentEncoder(AbsEncoder):
             raise ValueError(f"output_size {output_size} is not divisible by pos_conv_groups {pos_conv_groups}")
         self.input_layer = torch.nn.Linear(input_size, output_size) if input_size != output_size else None
         encoder = _get_encoder(
-            in_features=output_size, embed_dim=output_size, dropout_input=0.0,
-            pos_conv_kernel=pos_conv_kernel, pos_conv_groups=pos_conv_groups, num_layers=num_layers,
-            num_heads=attention_heads, attention_dropout=attention_dropout, ff_interm_features=ffn_dim,
-            ff_interm_dropout=activation_dropout, dropout=dropout, layer_norm_first=layer_norm_first,
+            in_features=output_size,
+            embed_dim=output_size,
+            dropout_input=0.0,
+            pos_conv_kernel=pos_conv_kernel,
+            pos_conv_groups=pos_conv_groups,
+            num_layers=num_layers,
+            num_heads=attention_heads,
+            attention_dropout=attention_dropout,
+            ff_interm_features=ffn_dim,
+            ff_interm_dropout=activation_dropout,
+            dropout=dropout,
+            layer_norm_first=layer_norm_first,
             layer_drop=layer_drop,
         )
         self.transformer = encoder.transformer

@@ -75,7 +75,9 @@ class MultiTaskHeads(AbsPredictionHeads):
         def head() -> torch.nn.Module:
             if kind == "linear":
                 return torch.nn.Linear(student_dim, teacher_dim)
-            return torch.nn.Sequential(torch.nn.Linear(student_dim, inter), torch.nn.GELU(), torch.nn.Linear(inter, teacher_dim))
+            return torch.nn.Sequential(
+                torch.nn.Linear(student_dim, inter), torch.nn.GELU(), torch.nn.Linear(inter, teacher_dim)
+            )
 
         self.heads = torch.nn.ModuleList(head() for _ in self._layers)
 
@@ -105,9 +107,13 @@ class LayerToLayerHeads(AbsPredictionHeads):
     ) -> None:
         super().__init__()
         if layer_map is None:
-            layer_map = [max(1, round(i * num_teacher_layers / num_student_layers)) for i in range(1, num_student_layers + 1)]
+            layer_map = [
+                max(1, round(i * num_teacher_layers / num_student_layers)) for i in range(1, num_student_layers + 1)
+            ]
         if len(layer_map) != num_student_layers:
-            raise ValueError(f"head_conf.layer_map has {len(layer_map)} entries for {num_student_layers} student layers")
+            raise ValueError(
+                f"head_conf.layer_map has {len(layer_map)} entries for {num_student_layers} student layers"
+            )
         _check_layers(layer_map, num_teacher_layers, "head_conf.layer_map")
         self._layers = list(layer_map)
         self.heads = torch.nn.ModuleList(torch.nn.Linear(student_dim, teacher_dim) for _ in self._layers)

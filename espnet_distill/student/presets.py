@@ -16,7 +16,7 @@ import torch
 
 PRESETS = ("shallow_wide", "deep_thin")
 DEEP_THIN_WIDTH_RATIO = 0.625  # FitHuBERT: 480 / 768
-DEEP_THIN_HEAD_DIM = 40        # FitHuBERT: 480 / 12 heads
+DEEP_THIN_HEAD_DIM = 40  # FitHuBERT: 480 / 12 heads
 
 
 @dataclass
@@ -60,16 +60,23 @@ def preset_encoder_conf(name: str, teacher: TeacherShape) -> Dict[str, Any]:
     )
     if name == "shallow_wide":
         return dict(
-            output_size=teacher.width, num_layers=min(2, teacher.num_layers),
-            attention_heads=teacher.attention_heads, ffn_dim=teacher.ffn_dim,
-            pos_conv_groups=teacher.pos_conv_groups, **common,
+            output_size=teacher.width,
+            num_layers=min(2, teacher.num_layers),
+            attention_heads=teacher.attention_heads,
+            ffn_dim=teacher.ffn_dim,
+            pos_conv_groups=teacher.pos_conv_groups,
+            **common,
         )
     if name == "deep_thin":
         width = int(round(teacher.width * DEEP_THIN_WIDTH_RATIO / DEEP_THIN_HEAD_DIM)) * DEEP_THIN_HEAD_DIM
         width = max(width, DEEP_THIN_HEAD_DIM)
         return dict(
-            output_size=width, num_layers=teacher.num_layers, attention_heads=width // DEEP_THIN_HEAD_DIM,
-            ffn_dim=width, pos_conv_groups=_largest_divisor_at_most(width, teacher.pos_conv_groups), **common,
+            output_size=width,
+            num_layers=teacher.num_layers,
+            attention_heads=width // DEEP_THIN_HEAD_DIM,
+            ffn_dim=width,
+            pos_conv_groups=_largest_divisor_at_most(width, teacher.pos_conv_groups),
+            **common,
         )
     raise ValueError(f"unknown student preset {name!r}; choose one of {PRESETS}")
 

@@ -31,15 +31,17 @@ from espnet2.utils.types import str2bool, str_or_none
 
 from espnet_distill.asr.model import CTCASRModel
 from espnet_distill.data.collate import PadCollate
-from espnet_distill.espnet_interop import ESPNET_DEFAULTS, espnet_config
 from espnet_distill.distill.export import load_student_statistics, load_student_weights
+from espnet_distill.espnet_interop import ESPNET_DEFAULTS, espnet_config
 from espnet_distill.tasks import components
 from espnet_distill.tasks.abs_task import SafeTask
 from espnet_distill.text.tokens import TOKEN_TYPES, Tokenizer, read_token_list
 
 frontend_choices = components.frontend_choices()
 encoder_choices = components.encoder_choices()
-specaug_choices = ClassChoices(name="specaug", classes=dict(specaug=SpecAug), type_check=AbsSpecAug, default=None, optional=True)
+specaug_choices = ClassChoices(
+    name="specaug", classes=dict(specaug=SpecAug), type_check=AbsSpecAug, default=None, optional=True
+)
 
 
 class TokenizeText:
@@ -70,14 +72,30 @@ class ASRTask(SafeTask):
         required += ["token_list"]
         group.add_argument("--token_list", type=str_or_none, default=None, help="token list (one token per line)")
         group.add_argument("--token_type", type=str, default="bpe", choices=list(TOKEN_TYPES))
-        group.add_argument("--bpemodel", type=str_or_none, default=None, help="sentencepiece model for --token_type bpe")
-        group.add_argument("--init_student", type=str_or_none, default=None,
-                           help="a distillation exp dir (student.yaml, student.pth) giving the structure and weights")  # fmt: skip
-        group.add_argument("--init_student_weights", type=str2bool, default=True,
-                           help="false: the structure of --init_student with random weights (the from-scratch reference)")  # fmt: skip
-        group.add_argument("--model_conf", action=NestedDictAction, default=dict(
-            freeze_frontend_steps=0, freeze_encoder_steps=0, report_cer=True, report_wer=True), help="CTCASRModel arguments")  # fmt: skip
-        group.add_argument("--ctc_conf", action=NestedDictAction, default=get_default_kwargs(CTC), help="ESPnet's CTC arguments")
+        group.add_argument(
+            "--bpemodel", type=str_or_none, default=None, help="sentencepiece model for --token_type bpe"
+        )
+        group.add_argument(
+            "--init_student",
+            type=str_or_none,
+            default=None,
+            help="a distillation exp dir (student.yaml, student.pth) giving the structure and weights",
+        )
+        group.add_argument(
+            "--init_student_weights",
+            type=str2bool,
+            default=True,
+            help="false: the structure of --init_student with random weights (the from-scratch reference)",
+        )
+        group.add_argument(
+            "--model_conf",
+            action=NestedDictAction,
+            default=dict(freeze_frontend_steps=0, freeze_encoder_steps=0, report_cer=True, report_wer=True),
+            help="CTCASRModel arguments",
+        )
+        group.add_argument(
+            "--ctc_conf", action=NestedDictAction, default=get_default_kwargs(CTC), help="ESPnet's CTC arguments"
+        )
         for class_choices in cls.class_choices_list:
             class_choices.add_arguments(group)
         # ESPnet's ASRTask reads these when it rebuilds the model from config.yaml.
@@ -142,9 +160,18 @@ class ASRTask(SafeTask):
         if freezes:
             args.unused_parameters = True  # frozen parameters get no gradients under DDP
         model = CTCASRModel(
-            vocab_size=len(token_list), token_list=token_list, frontend=frontend, specaug=specaug, normalize=None,
-            preencoder=None, encoder=encoder, postencoder=None, ctc=ctc, joint_network=None, **model_conf,
-        )  # fmt: skip
+            vocab_size=len(token_list),
+            token_list=token_list,
+            frontend=frontend,
+            specaug=specaug,
+            normalize=None,
+            preencoder=None,
+            encoder=encoder,
+            postencoder=None,
+            ctc=ctc,
+            joint_network=None,
+            **model_conf,
+        )
         # config.yaml then holds the token list itself, as ESPnet's does, and nothing points
         # back to the student: the structure is in frontend_conf/encoder_conf.
         args.token_list = token_list

@@ -66,22 +66,34 @@ class DistillTask(SafeTask):
         group = parser.add_argument_group(description="Distillation related")
         required = parser.get_default("required")
         required += ["teacher"]
-        group.add_argument("--teacher", type=str, default=None, choices=sorted(LOADERS), help="the teacher's checkpoint format")
         group.add_argument(
-            "--teacher_conf", action=NestedDictAction, default=dict(),
+            "--teacher", type=str, default=None, choices=sorted(LOADERS), help="the teacher's checkpoint format"
+        )
+        group.add_argument(
+            "--teacher_conf",
+            action=NestedDictAction,
+            default=dict(),
             help="arguments of the teacher loader, e.g. path=exp/hubert_pretrain/teacher.pt",
         )
         group.add_argument(
-            "--init_from_teacher", type=str, nargs="*", default=[], choices=list(INIT_FROM_TEACHER),
+            "--init_from_teacher",
+            type=str,
+            nargs="*",
+            default=[],
+            choices=list(INIT_FROM_TEACHER),
             help="student parts copied from the teacher before training (frontend, encoder)",
         )
         group.add_argument(
-            "--fbank_stats", type=str_or_none, default=None,
+            "--fbank_stats",
+            type=str_or_none,
+            default=None,
             help="global CMVN statistics (feats_stats.npz of the Fbank stage) for an fbank front-end "
             "whose frontend_conf names no stats_file",
         )
         group.add_argument(
-            "--model_conf", action=NestedDictAction, default=get_default_kwargs(DistillModel),
+            "--model_conf",
+            action=NestedDictAction,
+            default=get_default_kwargs(DistillModel),
             help="loss weights, temperature and crops of the distillation model",
         )
         for class_choices in cls.class_choices_list:
@@ -110,7 +122,11 @@ class DistillTask(SafeTask):
         shape = TeacherShape.of(teacher.model)
         logging.info("teacher: %s %s, %s", args.teacher, args.teacher_conf.get("path"), shape)
 
-        encoder_conf = resolve_encoder_conf(args.encoder_conf, shape) if components.canonical_encoder(args.encoder) == "student_transformer" else dict(args.encoder_conf)
+        encoder_conf = (
+            resolve_encoder_conf(args.encoder_conf, shape)
+            if components.canonical_encoder(args.encoder) == "student_transformer"
+            else dict(args.encoder_conf)
+        )
         frontend_conf = dict(args.frontend_conf)
         if args.frontend == "wav_cnn":
             frontend_conf = {**teacher_frontend_defaults(teacher), **frontend_conf}
@@ -127,8 +143,11 @@ class DistillTask(SafeTask):
         frontend = frontend_choices.get_class(args.frontend)(**frontend_conf)
         encoder = encoder_class(input_size=frontend.output_size(), **encoder_conf)
         heads = head_choices.get_class(args.head)(
-            student_dim=encoder.output_size(), teacher_dim=teacher.hidden_size,
-            num_student_layers=encoder.num_layers, num_teacher_layers=teacher.num_layers, **args.head_conf,
+            student_dim=encoder.output_size(),
+            teacher_dim=teacher.hidden_size,
+            num_student_layers=encoder.num_layers,
+            num_teacher_layers=teacher.num_layers,
+            **args.head_conf,
         )
         model_conf = dict(args.model_conf)
         copies_frontend = "frontend" in args.init_from_teacher and hasattr(frontend, "init_from_teacher")
@@ -138,7 +157,10 @@ class DistillTask(SafeTask):
                 logging.info("the front-end is copied from the teacher: frontend_steps set to 0 (no stage A)")
                 model_conf["frontend_steps"] = 0
         elif "frontend" in args.init_from_teacher:
-            logging.info("a %s front-end cannot be copied from the teacher; it is distilled (model_conf.frontend_steps)", args.frontend)
+            logging.info(
+                "a %s front-end cannot be copied from the teacher; it is distilled (model_conf.frontend_steps)",
+                args.frontend,
+            )
         if "encoder" in args.init_from_teacher:
             encoder.init_from_teacher(teacher.model)
         # config.yaml records the resolved structure (presets and teacher defaults expanded)

@@ -23,7 +23,6 @@ from typing import Any, Iterator, List
 import torch
 from espnet2.train.trainer import Trainer
 
-from espnet_distill.utils.fileio import atomic_write
 from espnet_distill.utils.checkpoint import (
     CheckpointError,
     load_checkpoint,
@@ -31,6 +30,7 @@ from espnet_distill.utils.checkpoint import (
     require_entry,
     training_checkpoint_globals,
 )
+from espnet_distill.utils.fileio import atomic_write
 
 THROUGHPUT_LOG = "throughput.jsonl"
 DDP_CHECK = "ddp_check.json"
@@ -121,11 +121,26 @@ class SafeTrainer(Trainer):
     under DDP, checking at the end that every rank holds the same weights."""
 
     @classmethod
-    def run(cls, model, optimizers, schedulers, train_iter_factory, valid_iter_factory, plot_attention_iter_factory, trainer_options, distributed_option) -> None:
+    def run(
+        cls,
+        model,
+        optimizers,
+        schedulers,
+        train_iter_factory,
+        valid_iter_factory,
+        plot_attention_iter_factory,
+        trainer_options,
+        distributed_option,
+    ) -> None:
         super().run(
-            model=model, optimizers=optimizers, schedulers=schedulers, train_iter_factory=train_iter_factory,
-            valid_iter_factory=valid_iter_factory, plot_attention_iter_factory=plot_attention_iter_factory,
-            trainer_options=trainer_options, distributed_option=distributed_option,
+            model=model,
+            optimizers=optimizers,
+            schedulers=schedulers,
+            train_iter_factory=train_iter_factory,
+            valid_iter_factory=valid_iter_factory,
+            plot_attention_iter_factory=plot_attention_iter_factory,
+            trainer_options=trainer_options,
+            distributed_option=distributed_option,
         )
         if distributed_option.distributed:
             cls.check_ranks_in_sync(model, Path(trainer_options.output_dir), distributed_option)
@@ -142,14 +157,23 @@ class SafeTrainer(Trainer):
             return
         identical = all(torch.equal(gathered[0], other) for other in gathered[1:])
         with (output_dir / DDP_CHECK).open("w", encoding="utf-8") as f:
-            json.dump({"world_size": len(gathered), "identical": identical,
-                       "checksums": [[float(v) for v in g[:4]] for g in gathered]}, f, indent=2)  # fmt: skip
+            json.dump(
+                {
+                    "world_size": len(gathered),
+                    "identical": identical,
+                    "checksums": [[float(v) for v in g[:4]] for g in gathered],
+                },
+                f,
+                indent=2,
+            )
         if not identical:
             raise RuntimeError(f"DDP ranks finished with different weights; see {output_dir / DDP_CHECK}")
         logging.info("DDP check: all %d ranks hold identical weights", len(gathered))
 
     @classmethod
-    def resume(cls, checkpoint, model, reporter, optimizers, schedulers, scaler, ngpu: int = 0, strict: bool = True) -> None:
+    def resume(
+        cls, checkpoint, model, reporter, optimizers, schedulers, scaler, ngpu: int = 0, strict: bool = True
+    ) -> None:
         states = load_training_file(checkpoint)
         load_state_into(model, require_entry(states, "model", checkpoint), checkpoint, strict=strict)
         reporter.load_state_dict(require_entry(states, "reporter", checkpoint))
@@ -179,12 +203,21 @@ class SafeTrainer(Trainer):
         logging.info("resumed from %s at epoch %d", checkpoint, reporter.get_epoch())
 
     @classmethod
-    def train_one_epoch(cls, model, iterator, optimizers, schedulers, scaler, reporter, summary_writer, options, distributed_option) -> bool:
+    def train_one_epoch(
+        cls, model, iterator, optimizers, schedulers, scaler, reporter, summary_writer, options, distributed_option
+    ) -> bool:
         counter = _AudioCounter(iterator)
         start = time.perf_counter()
         result = super().train_one_epoch(
-            model=model, iterator=counter, optimizers=optimizers, schedulers=schedulers, scaler=scaler,
-            reporter=reporter, summary_writer=summary_writer, options=options, distributed_option=distributed_option,
+            model=model,
+            iterator=counter,
+            optimizers=optimizers,
+            schedulers=schedulers,
+            scaler=scaler,
+            reporter=reporter,
+            summary_writer=summary_writer,
+            options=options,
+            distributed_option=distributed_option,
         )
         seconds = time.perf_counter() - start
         if not distributed_option.distributed or distributed_option.dist_rank == 0:
@@ -197,5 +230,9 @@ class SafeTrainer(Trainer):
             }
             with (Path(options.output_dir) / THROUGHPUT_LOG).open("a", encoding="utf-8") as f:
                 f.write(json.dumps(record) + "\n")
-            logging.info("epoch %d: %.1f s of audio per second on this rank", reporter.epoch, counter.audio_seconds / max(seconds, 1e-9))
+            logging.info(
+                "epoch %d: %.1f s of audio per second on this rank",
+                reporter.epoch,
+                counter.audio_seconds / max(seconds, 1e-9),
+            )
         return result

@@ -34,7 +34,12 @@ def teacher_layer_frames(teacher: HubertTeacher, wav_scp: PathLike, layer: int, 
 
 
 def fit_codebook(
-    teacher: HubertTeacher, wav_scp: PathLike, layer: int, num_codewords: int = 100, max_utterances: int = 1000, seed: int = 1
+    teacher: HubertTeacher,
+    wav_scp: PathLike,
+    layer: int,
+    num_codewords: int = 100,
+    max_utterances: int = 1000,
+    seed: int = 1,
 ) -> torch.Tensor:
     """k-means codewords ``(num_codewords, dim)`` of teacher ``layer`` (unit-length frames and centroids)."""
     frames = teacher_layer_frames(teacher, wav_scp, layer, max_utterances)

@@ -29,9 +29,14 @@ def mfcc_features(samples: np.ndarray, sample_rate: int = 16000) -> np.ndarray:
     """13 MFCCs with deltas and delta-deltas, mean-normalized per utterance: ``(frames, 39)``."""
     waveform = torch.as_tensor(samples, dtype=torch.float32).reshape(1, -1)
     mfcc = kaldi.mfcc(
-        waveform, sample_frequency=float(sample_rate), frame_length=25.0, frame_shift=LABEL_SHIFT_MS,
-        num_ceps=13, dither=0.0, energy_floor=0.0,
-    )  # fmt: skip
+        waveform,
+        sample_frequency=float(sample_rate),
+        frame_length=25.0,
+        frame_shift=LABEL_SHIFT_MS,
+        num_ceps=13,
+        dither=0.0,
+        energy_floor=0.0,
+    )
     mfcc = mfcc - mfcc.mean(dim=0, keepdim=True)
     deltas = AF.compute_deltas(mfcc.t().unsqueeze(0)).squeeze(0).t()
     delta_deltas = AF.compute_deltas(deltas.t().unsqueeze(0)).squeeze(0).t()
@@ -41,8 +46,7 @@ def mfcc_features(samples: np.ndarray, sample_rate: int = 16000) -> np.ndarray:
 def utterance_features(wav_scp: Mapping[str, str]) -> Dict[str, np.ndarray]:
     """MFCC features of every utterance of a ``wav.scp`` table."""
     return {
-        utt: mfcc_features(read_audio(utt, spec)[0])
-        for utt, spec in tqdm(wav_scp.items(), desc="mfcc", mininterval=10)
+        utt: mfcc_features(read_audio(utt, spec)[0]) for utt, spec in tqdm(wav_scp.items(), desc="mfcc", mininterval=10)
     }
 
 
@@ -67,9 +71,7 @@ def fit_kmeans(
     rng = np.random.default_rng(seed)
     if frames.shape[0] > max_frames:
         frames = frames[rng.choice(frames.shape[0], max_frames, replace=False)]
-    kmeans = MiniBatchKMeans(
-        n_clusters=num_clusters, batch_size=10000, n_init=3, max_iter=100, random_state=seed
-    )
+    kmeans = MiniBatchKMeans(n_clusters=num_clusters, batch_size=10000, n_init=3, max_iter=100, random_state=seed)
     return kmeans.fit(frames)
 
 

@@ -29,8 +29,8 @@ from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 
 import torch
-import yaml
 import torch.nn.functional as F
+import yaml
 from torchaudio.models import hubert_pretrain_model, wav2vec2_model, wavlm_model
 from torchaudio.models.wav2vec2.utils.import_fairseq import _convert_state_dict as fairseq_to_torchaudio
 from torchaudio.models.wav2vec2.utils.import_fairseq import _map_key as fairseq_key
@@ -76,7 +76,8 @@ class Data2VecPositionalConv(torch.nn.Module):
         super().__init__()
         self.embed_dim, self.kernel_size = embed_dim, kernel_size
         self.convs = torch.nn.ModuleList(
-            torch.nn.Conv1d(embed_dim, embed_dim, kernel_size, padding=kernel_size // 2, groups=groups) for _ in range(num_layers)
+            torch.nn.Conv1d(embed_dim, embed_dim, kernel_size, padding=kernel_size // 2, groups=groups)
+            for _ in range(num_layers)
         )
 
     @property
@@ -96,7 +97,9 @@ class Data2VecPositionalConv(torch.nn.Module):
 
 def _data2vec_keys(state: Mapping[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
     """``pos_conv_embed.layers.<i>.conv.*`` (Hugging Face) -> ``pos_conv_embed.convs.<i>.*``."""
-    return {re.sub(r"pos_conv_embed\.layers\.(\d+)\.conv\.", r"pos_conv_embed.convs.\1.", k): v for k, v in state.items()}
+    return {
+        re.sub(r"pos_conv_embed\.layers\.(\d+)\.conv\.", r"pos_conv_embed.convs.\1.", k): v for k, v in state.items()
+    }
 
 
 def _build(
@@ -120,9 +123,11 @@ def _build(
     if family == "data2vec":
         transformer = model.encoder.transformer
         transformer.pos_conv_embed = Data2VecPositionalConv(
-            kwargs["encoder_embed_dim"], kwargs["encoder_pos_conv_kernel"], kwargs["encoder_pos_conv_groups"],
+            kwargs["encoder_embed_dim"],
+            kwargs["encoder_pos_conv_kernel"],
+            kwargs["encoder_pos_conv_groups"],
             int(config["data2vec_pos_conv_layers"]),
-        )  # fmt: skip
+        )
         state = _data2vec_keys(state)
     load_state_into(model, _weight_norm_keys(state), path)
     final_proj, label_embeddings = None, None
@@ -210,15 +215,24 @@ def load_fairseq(path: PathLike, trust_checkpoint: bool = False) -> HubertTeache
             task_cfg = {**_as_dict(inner.get("task") or {}), **{k: v for k, v in task_cfg.items() if k == "normalize"}}
             inner = _as_dict(inner["model"])
         dropped = [k for k in state if not k.startswith("w2v_encoder.w2v_model.")]
-        state = {k[len("w2v_encoder.w2v_model.") :]: v for k, v in state.items() if k.startswith("w2v_encoder.w2v_model.")}
+        state = {
+            k[len("w2v_encoder.w2v_model.") :]: v for k, v in state.items() if k.startswith("w2v_encoder.w2v_model.")
+        }
         if dropped:
-            logging.info("%s: fine-tuned %s: dropped %s (%d tensors); the teacher is the pretrained encoder",
-                         path, name, dropped[0], len(dropped))  # fmt: skip
+            logging.info(
+                "%s: fine-tuned %s: dropped %s (%d tensors); the teacher is the pretrained encoder",
+                path,
+                name,
+                dropped[0],
+                len(dropped),
+            )
         model_cfg = inner
         name = str(model_cfg.get("_name") or model_cfg.get("arch") or "wav2vec2")
     family = next((f for prefix, f in FAIRSEQ_FAMILIES.items() if name.startswith(prefix)), None)
     if family is None:
-        raise CheckpointError(f"{path}: fairseq model {name!r} is not supported (hubert, wav2vec2 and their fine-tuned forms)")
+        raise CheckpointError(
+            f"{path}: fairseq model {name!r} is not supported (hubert, wav2vec2 and their fine-tuned forms)"
+        )
     head = None
     if "final_proj.weight" in state and "label_embs_concat" in state:
         head = ({"weight": state["final_proj.weight"], "bias": state["final_proj.bias"]}, state["label_embs_concat"])
@@ -229,15 +243,25 @@ def load_fairseq(path: PathLike, trust_checkpoint: bool = False) -> HubertTeache
     converted.pop("label_embs_concat", None)
     converted = {k: v for k, v in converted.items() if not k.startswith("aux.")}
     normalize = bool(task_cfg.get("normalize", model_cfg.get("normalize", False)))
-    return _build(fairseq_config(model_cfg), converted, path, head, float(model_cfg.get("logit_temp", 0.1)),
-                  family=family, normalize_waveform=normalize)  # fmt: skip
+    return _build(
+        fairseq_config(model_cfg),
+        converted,
+        path,
+        head,
+        float(model_cfg.get("logit_temp", 0.1)),
+        family=family,
+        normalize_waveform=normalize,
+    )
 
 
 # --- WavLM's original release ----------------------------------------------
 
 
-WAVLM_ATTENTION_KEYS = {"grep_linear.": "gru_rel_pos_linear.", "grep_a": "gru_rel_pos_const",
-                        "relative_attention_bias.": "rel_attn_embed."}  # fmt: skip
+WAVLM_ATTENTION_KEYS = {
+    "grep_linear.": "gru_rel_pos_linear.",
+    "grep_a": "gru_rel_pos_const",
+    "relative_attention_bias.": "rel_attn_embed.",
+}
 
 
 def _wavlm_key(key: str) -> Optional[str]:
@@ -265,8 +289,11 @@ def load_wavlm(path: PathLike, trust_checkpoint: bool = False) -> HubertTeacher:
         if new_key is not None:
             converted[new_key] = value
     _pack_wavlm_attention(converted, int(cfg.get("encoder_layers", 12)))
-    config = {**fairseq_config(cfg), "encoder_num_buckets": int(cfg.get("num_buckets", 320)),
-              "encoder_max_distance": int(cfg.get("max_distance", 800))}  # fmt: skip
+    config = {
+        **fairseq_config(cfg),
+        "encoder_num_buckets": int(cfg.get("num_buckets", 320)),
+        "encoder_max_distance": int(cfg.get("max_distance", 800)),
+    }
     return _build(config, converted, path, family="wavlm", normalize_waveform=bool(cfg.get("normalize", False)))
 
 
@@ -289,7 +316,15 @@ HF_FIXED_FIELDS = {
     "add_adapter": False,
 }
 # Keys outside the backbone: heads of *ForCTC / *ForPreTraining / *ForSequenceClassification models.
-HF_HEAD_PREFIXES = ("lm_head.", "project_hid.", "project_q.", "quantizer.", "projector.", "classifier.", "dropout_features.")
+HF_HEAD_PREFIXES = (
+    "lm_head.",
+    "project_hid.",
+    "project_q.",
+    "quantizer.",
+    "projector.",
+    "classifier.",
+    "dropout_features.",
+)
 
 
 def huggingface_config(cfg: Mapping[str, Any], source: PathLike = "config.json") -> Dict[str, Any]:
@@ -300,8 +335,12 @@ def huggingface_config(cfg: Mapping[str, Any], source: PathLike = "config.json")
     """
     for field, supported in HF_FIXED_FIELDS.items():
         value = cfg.get(field, supported)
-        if value != supported and not (isinstance(supported, float) and isinstance(value, (int, float)) and abs(value - supported) < 1e-12):
-            raise CheckpointError(f"{source}: {field} = {value!r} is not supported (only {supported!r}); the model would compute something else")
+        if value != supported and not (
+            isinstance(supported, float) and isinstance(value, (int, float)) and abs(value - supported) < 1e-12
+        ):
+            raise CheckpointError(
+                f"{source}: {field} = {value!r} is not supported (only {supported!r}); the model would compute something else"
+            )
     norm = cfg.get("feat_extract_norm", "group")
     if norm not in ("group", "layer"):
         raise CheckpointError(f"{source}: feat_extract_norm = {norm!r} is not supported (group or layer)")
@@ -322,8 +361,11 @@ def huggingface_config(cfg: Mapping[str, Any], source: PathLike = "config.json")
     if cfg.get("model_type") == "data2vec-audio":
         # data2vec's positional embedding: num_conv_pos_embeddings conv layers of conv_pos_kernel_size.
         # Its CNN has a LayerNorm after every convolution whatever feat_extract_norm says.
-        config.update(data2vec_pos_conv_layers=int(cfg["num_conv_pos_embeddings"]),
-                      encoder_pos_conv_kernel=int(cfg["conv_pos_kernel_size"]), extractor_mode="layer_norm")  # fmt: skip
+        config.update(
+            data2vec_pos_conv_layers=int(cfg["num_conv_pos_embeddings"]),
+            encoder_pos_conv_kernel=int(cfg["conv_pos_kernel_size"]),
+            extractor_mode="layer_norm",
+        )
     return config
 
 
@@ -340,7 +382,9 @@ def _pack_wavlm_attention(state: Dict[str, torch.Tensor], num_layers: int) -> No
                 state[f"{base}attention.out_proj.{kind}"] = out
 
 
-def _huggingface_state(state: Mapping[str, torch.Tensor], family: str, prefix: str, num_layers: int) -> Tuple[Dict[str, torch.Tensor], List[str]]:
+def _huggingface_state(
+    state: Mapping[str, torch.Tensor], family: str, prefix: str, num_layers: int
+) -> Tuple[Dict[str, torch.Tensor], List[str]]:
     """torchaudio names of a Hugging Face backbone's tensors, and the head keys left out."""
     converted, dropped = {}, []
     for key, value in state.items():
@@ -411,8 +455,13 @@ def load_huggingface(path: PathLike, trust_checkpoint: bool = False) -> HubertTe
         raise CheckpointError(f"{config_file}: missing key {e.args[0]!r}") from e
     converted, dropped = _huggingface_state(state, family, prefix, config["encoder_num_layers"])
     if dropped:
-        logging.info("%s: dropped the %s head (%d tensors: %s, ...); the teacher is the backbone",
-                     weights, (cfg.get("architectures") or [model_type])[0], len(dropped), dropped[0])  # fmt: skip
+        logging.info(
+            "%s: dropped the %s head (%d tensors: %s, ...); the teacher is the backbone",
+            weights,
+            (cfg.get("architectures") or [model_type])[0],
+            len(dropped),
+            dropped[0],
+        )
     normalize = False
     preprocessor = path / "preprocessor_config.json"
     if preprocessor.is_file():
@@ -426,7 +475,9 @@ def load_huggingface(path: PathLike, trust_checkpoint: bool = False) -> HubertTe
 # --- torchaudio and ESPnet -----------------------------------------------
 
 
-def _pretrain_head(state: Mapping[str, torch.Tensor], prefix: str = "") -> Tuple[Dict[str, torch.Tensor], Optional[Tuple]]:
+def _pretrain_head(
+    state: Mapping[str, torch.Tensor], prefix: str = ""
+) -> Tuple[Dict[str, torch.Tensor], Optional[Tuple]]:
     """Split a ``HuBERTPretrainModel`` state into Wav2Vec2Model keys and the codeword head."""
     body = {k[len(prefix + "wav2vec2.") :]: v for k, v in state.items() if k.startswith(prefix + "wav2vec2.")}
     proj = {n: state.get(f"{prefix}logit_generator.final_proj.{n}") for n in ("weight", "bias")}
@@ -527,5 +578,7 @@ def load_teacher(name: str, **conf: Any) -> HubertTeacher:
             raise CheckpointError(f"{path}: no such checkpoint file (teacher_conf.sha256 needs a file)")
         actual = sha256_file(path)
         if actual != str(expected).lower():
-            raise CheckpointError(f"{path}: sha256 {actual} is not the expected {expected}; the file is not the released one")
+            raise CheckpointError(
+                f"{path}: sha256 {actual} is not the expected {expected}; the file is not the released one"
+            )
     return LOADERS[name](**conf)

@@ -59,25 +59,47 @@ class PretrainConfig:
     unmasked_weight: float = 0.0  # weight of the loss on unmasked frames (HuBERT: 0)
     valid_interval: int = 250
     seed: int = 1
-    bf16: bool = False  # bfloat16 autocast in training steps (weights and optimizer stay float32; 1.4x on AVX-512 BF16 CPUs)
+    bf16: bool = (
+        False  # bfloat16 autocast in training steps (weights and optimizer stay float32; 1.4x on AVX-512 BF16 CPUs)
+    )
 
     def model_kwargs(self, num_classes: int) -> Dict:
         """Arguments of torchaudio's ``hubert_pretrain_model``."""
         convs = [(self.conv_channels, 10, 5)] + [(self.conv_channels, 3, 2)] * 4 + [(self.conv_channels, 2, 2)] * 2
         return dict(
-            extractor_mode="group_norm", extractor_conv_layer_config=convs, extractor_conv_bias=False,
-            encoder_embed_dim=self.encoder_dim, encoder_projection_dropout=self.dropout,
-            encoder_pos_conv_kernel=self.pos_conv_kernel, encoder_pos_conv_groups=self.pos_conv_groups,
-            encoder_num_layers=self.encoder_layers, encoder_num_heads=self.encoder_heads,
-            encoder_attention_dropout=self.dropout, encoder_ff_interm_features=self.encoder_ffn,
-            encoder_ff_interm_dropout=0.0, encoder_dropout=self.dropout, encoder_layer_norm_first=self.layer_norm_first,
-            encoder_layer_drop=0.05, mask_prob=self.mask_prob, mask_selection="static", mask_other=0.0,
-            mask_length=self.mask_length, no_mask_overlap=False, mask_min_space=1, mask_channel_prob=0.0,
-            mask_channel_selection="static", mask_channel_other=0.0, mask_channel_length=10,
-            no_mask_channel_overlap=False, mask_channel_min_space=1, skip_masked=False, skip_nomask=self.unmasked_weight == 0.0,
-            num_classes=num_classes, final_dim=self.final_dim,
+            extractor_mode="group_norm",
+            extractor_conv_layer_config=convs,
+            extractor_conv_bias=False,
+            encoder_embed_dim=self.encoder_dim,
+            encoder_projection_dropout=self.dropout,
+            encoder_pos_conv_kernel=self.pos_conv_kernel,
+            encoder_pos_conv_groups=self.pos_conv_groups,
+            encoder_num_layers=self.encoder_layers,
+            encoder_num_heads=self.encoder_heads,
+            encoder_attention_dropout=self.dropout,
+            encoder_ff_interm_features=self.encoder_ffn,
+            encoder_ff_interm_dropout=0.0,
+            encoder_dropout=self.dropout,
+            encoder_layer_norm_first=self.layer_norm_first,
+            encoder_layer_drop=0.05,
+            mask_prob=self.mask_prob,
+            mask_selection="static",
+            mask_other=0.0,
+            mask_length=self.mask_length,
+            no_mask_overlap=False,
+            mask_min_space=1,
+            mask_channel_prob=0.0,
+            mask_channel_selection="static",
+            mask_channel_other=0.0,
+            mask_channel_length=10,
+            no_mask_channel_overlap=False,
+            mask_channel_min_space=1,
+            skip_masked=False,
+            skip_nomask=self.unmasked_weight == 0.0,
+            num_classes=num_classes,
+            final_dim=self.final_dim,
             feature_grad_mult=None if self.feature_grad_mult >= 1.0 else self.feature_grad_mult,
-        )  # fmt: skip
+        )
 
 
 def num_model_frames(num_samples: int) -> int:
@@ -217,10 +239,17 @@ RESUME_MAY_CHANGE = ("max_steps", "valid_interval", "bf16")
 def _save_checkpoint(path: Path, model, optimizer, scheduler, step: int, epoch: int, history: List, config) -> None:
     with atomic_write(path, "wb") as f:
         torch.save(
-            {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-             "step": step, "epoch": epoch, "history": history, "config": asdict(config)},
+            {
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "step": step,
+                "epoch": epoch,
+                "history": history,
+                "config": asdict(config),
+            },
             f,
-        )  # fmt: skip
+        )
 
 
 def _check_resumable(path: Path, saved: Dict, config: "PretrainConfig") -> None:
@@ -293,7 +322,13 @@ def pretrain(
             steps_this_call += 1
             audio_seconds += float(lengths.sum()) / 16000.0
             if step % 25 == 0:
-                logging.info("step %d: loss %.3f, masked acc %.3f, lr %.2e", step, loss.item(), correct / count, scheduler.get_last_lr()[0])
+                logging.info(
+                    "step %d: loss %.3f, masked acc %.3f, lr %.2e",
+                    step,
+                    loss.item(),
+                    correct / count,
+                    scheduler.get_last_lr()[0],
+                )
             if step % config.valid_interval == 0 or step == config.max_steps:
                 result = evaluate(model, valid, config)
                 history.append({"type": "valid", "step": step, **result})
@@ -313,10 +348,15 @@ def pretrain(
     with atomic_write(out_dir / "teacher.pt", "wb") as f:
         torch.save({"config": kwargs, "model": model.state_dict()}, f)
     results = {
-        "step": step, "finished": True, "params": params, "valid_accuracy": final["accuracy"],
-        "valid_loss": final["loss"], "wall_seconds_last_call": wall,
-        "train_audio_seconds_per_second": audio_seconds / max(wall, 1e-9), "config": asdict(config),
-    }  # fmt: skip
+        "step": step,
+        "finished": True,
+        "params": params,
+        "valid_accuracy": final["accuracy"],
+        "valid_loss": final["loss"],
+        "wall_seconds_last_call": wall,
+        "train_audio_seconds_per_second": audio_seconds / max(wall, 1e-9),
+        "config": asdict(config),
+    }
     with atomic_write(out_dir / "results.json") as f:
         json.dump(results, f, indent=2)
     return results

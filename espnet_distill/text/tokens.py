@@ -59,10 +59,17 @@ def train_bpe(lines: Sequence[str], model_path: PathLike, vocab_size: int, model
         text = Path(tmp) / "text"
         text.write_text("\n".join(lines) + "\n", encoding="utf-8")
         spm.SentencePieceTrainer.train(
-            input=str(text), model_prefix=str(Path(tmp) / "bpe"), vocab_size=vocab_size, model_type=model_type,
-            character_coverage=1.0, input_sentence_size=100_000_000, bos_id=-1, eos_id=-1, unk_id=0,
+            input=str(text),
+            model_prefix=str(Path(tmp) / "bpe"),
+            vocab_size=vocab_size,
+            model_type=model_type,
+            character_coverage=1.0,
+            input_sentence_size=100_000_000,
+            bos_id=-1,
+            eos_id=-1,
+            unk_id=0,
             minloglevel=2,
-        )  # fmt: skip
+        )
         model_path.parent.mkdir(parents=True, exist_ok=True)
         tmp_model = model_path.with_name(f".{model_path.name}.tmp")
         shutil.copy(Path(tmp) / "bpe.model", tmp_model)

@@ -90,8 +90,19 @@ def _allowed_globals() -> list:
         from omegaconf.base import ContainerMetadata, Metadata
         from omegaconf.nodes import AnyNode, BooleanNode, EnumNode, FloatNode, IntegerNode, StringNode
 
-        allowed += [DictConfig, ListConfig, ContainerMetadata, Metadata, AnyNode, BooleanNode, EnumNode, FloatNode,
-                    IntegerNode, StringNode, typing.Any]  # fmt: skip
+        allowed += [
+            DictConfig,
+            ListConfig,
+            ContainerMetadata,
+            Metadata,
+            AnyNode,
+            BooleanNode,
+            EnumNode,
+            FloatNode,
+            IntegerNode,
+            StringNode,
+            typing.Any,
+        ]
     except ImportError:
         pass
     return allowed
@@ -183,9 +194,12 @@ def load_checkpoint(
         except pickle.UnpicklingError as e:
             match = _GLOBAL_NAME.search(str(e))
             if (
-                trust or match is None or not match.group(1).startswith(tuple(stand_in_modules))
-                or len(stand_ins) >= MAX_STAND_INS or any(name == match.group(1) for _, name in stand_ins)
-            ):  # fmt: skip
+                trust
+                or match is None
+                or not match.group(1).startswith(tuple(stand_in_modules))
+                or len(stand_ins) >= MAX_STAND_INS
+                or any(name == match.group(1) for _, name in stand_ins)
+            ):
                 error = e
                 break
             stand_ins.append(_stand_in(match.group(1)))
@@ -195,7 +209,11 @@ def load_checkpoint(
     message = str(error)
     if not trust and "Weights only load failed" in message:
         reason = _unpickler_reason(message)
-        how = f"If you trust this file, set {trust_hint} to load it with weights_only=False." if trust_hint else NO_TRUST_OPTION
+        how = (
+            f"If you trust this file, set {trust_hint} to load it with weights_only=False."
+            if trust_hint
+            else NO_TRUST_OPTION
+        )
         raise CheckpointError(
             f"{path}: refused to load: it pickles an object outside the allow-list ({reason}). "
             f"Nothing was executed. {how}"

@@ -67,9 +67,7 @@ def _convert(path: Path, key: str, type_: Any, value: Any) -> Any:
         raise ConfigError(f"{path}: {key}={value!r}: {e}") from e
 
 
-def parse_with_config(
-    parser: argparse.ArgumentParser, argv: Optional[List[str]] = None
-) -> argparse.Namespace:
+def parse_with_config(parser: argparse.ArgumentParser, argv: Optional[List[str]] = None) -> argparse.Namespace:
     """Parse ``argv``; a ``--config`` YAML file supplies the defaults."""
     if not any(a.dest == "config" for a in parser._actions):
         parser.add_argument("--config", type=Path, help="YAML file of default options")

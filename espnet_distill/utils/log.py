@@ -17,9 +17,7 @@ class _RankFilter(logging.Filter):
         return True
 
 
-def setup_logging(
-    log_file: Optional[Union[str, Path]] = None, level: Union[int, str] = "INFO"
-) -> None:
+def setup_logging(log_file: Optional[Union[str, Path]] = None, level: Union[int, str] = "INFO") -> None:
     """Log to stderr and, when given, to ``log_file`` with the project format."""
     handlers = [logging.StreamHandler(sys.stderr)]
     if log_file is not None:

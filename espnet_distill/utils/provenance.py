@@ -40,7 +40,12 @@ def describe_input(path: PathLike, recorded: Optional[Mapping] = None) -> Dict:
     path = Path(path)
     if path.is_file():
         stat = path.stat()
-        if recorded and recorded.get("size") == stat.st_size and recorded.get("mtime_ns") == stat.st_mtime_ns and "sha256" in recorded:
+        if (
+            recorded
+            and recorded.get("size") == stat.st_size
+            and recorded.get("mtime_ns") == stat.st_mtime_ns
+            and "sha256" in recorded
+        ):
             digest = recorded["sha256"]
         else:
             digest = sha256_file(path)
@@ -168,6 +173,10 @@ def finish(out_dir: PathLike) -> str:
     if record is None:
         raise FileNotFoundError(f"{out_dir / STAMP}: no record to finish (call begin first)")
     run_id = uuid.uuid4().hex
-    record["finished"] = {"run_id": run_id, "at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "pid": os.getpid()}
+    record["finished"] = {
+        "run_id": run_id,
+        "at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "pid": os.getpid(),
+    }
     _write_stamp(out_dir, record)
     return run_id

@@ -41,7 +41,9 @@ def test_stereo_and_other_rates_become_16k_mono(tiny_corpus, tmp_path):
     assert snr > 30  # the round trip 16 -> 44.1 -> 16 kHz only loses what lies beyond the resampler's rolloff
 
 
-@pytest.mark.parametrize("bad, message", [("empty", "holds no samples"), ("text", "cannot read audio"), ("nan", "non-finite")])
+@pytest.mark.parametrize(
+    "bad, message", [("empty", "holds no samples"), ("text", "cannot read audio"), ("nan", "non-finite")]
+)
 def test_a_bad_recording_is_named(tmp_path, bad, message):
     path = tmp_path / f"{bad}.wav"
     if bad == "empty":
@@ -83,7 +85,9 @@ def test_the_cli_on_long_stereo_44k_and_bad_files_with_both_backends(exps, tiny_
     import torchaudio
 
     # 60 s of speech: the test utterances one after another, as a 44.1 kHz stereo file.
-    waves = [first_utterance(tiny_corpus, i) for i in range(len(read_kaldi_map(tiny_corpus["data"] / "test" / "wav.scp")))]
+    waves = [
+        first_utterance(tiny_corpus, i) for i in range(len(read_kaldi_map(tiny_corpus["data"] / "test" / "wav.scp")))
+    ]
     joined = np.concatenate([np.concatenate([w, np.zeros(4800, np.float32)]) for w in waves] * 20)[: 16000 * 61]
     assert len(joined) >= 16000 * 60
     up = torchaudio.functional.resample(torch.from_numpy(joined).double(), 16000, 44100).numpy()
@@ -95,17 +99,36 @@ def test_the_cli_on_long_stereo_44k_and_bad_files_with_both_backends(exps, tiny_
     export([str(exps["fbank"]), str(tmp_path / "onnx"), "--checkpoint", "noisy.pth"])
     outputs = {}
     for name, model in (("torch", exps["fbank"]), ("onnx", tmp_path / "onnx")):
-        cmd = [sys.executable, "-m", "espnet_distill.bin.transcribe", "--model", str(model), "--format", "json",
-               "--chunk_seconds", "20", str(tmp_path / "long.wav"), str(tmp_path / "broken.wav"), str(tmp_path / "short.wav")]  # fmt: skip
+        cmd = [
+            sys.executable,
+            "-m",
+            "espnet_distill.bin.transcribe",
+            "--model",
+            str(model),
+            "--format",
+            "json",
+            "--chunk_seconds",
+            "20",
+            str(tmp_path / "long.wav"),
+            str(tmp_path / "broken.wav"),
+            str(tmp_path / "short.wav"),
+        ]
         if name == "torch":
             cmd += ["--checkpoint", "noisy.pth"]
         result = subprocess.run(cmd, capture_output=True, text=True)
         assert result.returncode == 1, result.stderr[-2000:]  # the broken file
-        assert "broken.wav: cannot read audio" in result.stderr and "1 of 3 files could not be transcribed" in result.stderr
+        assert (
+            "broken.wav: cannot read audio" in result.stderr
+            and "1 of 3 files could not be transcribed" in result.stderr
+        )
         lines = [json.loads(line) for line in result.stdout.splitlines()]
         assert [line["file"] for line in lines] == [str(tmp_path / "long.wav"), str(tmp_path / "short.wav")]
         # 20 s chunks with 4 s of context on each side own 12 s each: 6 chunks for 61 s
-        assert lines[0]["chunks"] == 6 and lines[0]["duration"] == pytest.approx(61, abs=0.01) and len(lines[0]["text"]) > 100
+        assert (
+            lines[0]["chunks"] == 6
+            and lines[0]["duration"] == pytest.approx(61, abs=0.01)
+            and len(lines[0]["text"]) > 100
+        )
         outputs[name] = [line["text"] for line in lines]
     assert outputs["onnx"] == outputs["torch"]
 

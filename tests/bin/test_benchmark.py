@@ -13,10 +13,18 @@ ENCODER = dict(output_size=48, num_layers=2, attention_heads=4, ffn_dim=96, pos_
 
 
 def write_descriptions(tmp_path):
-    wav_cnn = dict(frontend="wav_cnn", frontend_conf=dict(conv_layers=SMALL_CONV, output_dim=48),
-                   encoder="transformer", encoder_conf=ENCODER)  # fmt: skip
-    fbank = dict(frontend="fbank", frontend_conf=dict(conv_channels=32, output_dim=48),
-                 encoder="transformer", encoder_conf=ENCODER)  # fmt: skip
+    wav_cnn = dict(
+        frontend="wav_cnn",
+        frontend_conf=dict(conv_layers=SMALL_CONV, output_dim=48),
+        encoder="transformer",
+        encoder_conf=ENCODER,
+    )
+    fbank = dict(
+        frontend="fbank",
+        frontend_conf=dict(conv_channels=32, output_dim=48),
+        encoder="transformer",
+        encoder_conf=ENCODER,
+    )
     paths = {}
     for name, description in (("wav_cnn", wav_cnn), ("fbank", fbank)):
         paths[name] = tmp_path / f"{name}.yaml"
@@ -39,10 +47,24 @@ def test_macs_of_the_fbank_frontend_match_a_hand_count():
 def test_benchmark_writes_tables_with_speedups(tiny_corpus, tmp_path):
     paths = write_descriptions(tmp_path)
     out = tmp_path / "bench"
-    benchmark.main([
-        "--data_dir", str(tiny_corpus["data"] / "test"), "--out_dir", str(out), "--repeats", "2", "--warmup", "1",
-        "--model", f"wav_cnn={paths['wav_cnn']}", "--model", f"fbank={paths['fbank']}", "--macs_seconds", "2",
-    ])  # fmt: skip
+    benchmark.main(
+        [
+            "--data_dir",
+            str(tiny_corpus["data"] / "test"),
+            "--out_dir",
+            str(out),
+            "--repeats",
+            "2",
+            "--warmup",
+            "1",
+            "--model",
+            f"wav_cnn={paths['wav_cnn']}",
+            "--model",
+            f"fbank={paths['fbank']}",
+            "--macs_seconds",
+            "2",
+        ]
+    )
     report = json.loads((out / "benchmark.json").read_text())
     assert report["utterances"] == 8 and report["reference"] == "wav_cnn"
     models = report["models"]
@@ -50,7 +72,9 @@ def test_benchmark_writes_tables_with_speedups(tiny_corpus, tmp_path):
     fbank = models["fbank"]
     assert fbank["wav_cnn_twin"] == "wav_cnn" and len(fbank["rtf_passes"]) == 2
     assert fbank["speedup_vs_wav_cnn"] == pytest.approx(models["wav_cnn"]["rtf"] / fbank["rtf"])
-    assert fbank["params"] - fbank["frontend_params"] == models["wav_cnn"]["params"] - models["wav_cnn"]["frontend_params"]
+    assert (
+        fbank["params"] - fbank["frontend_params"] == models["wav_cnn"]["params"] - models["wav_cnn"]["frontend_params"]
+    )
     assert 0 < fbank["rtf"] < 1 and fbank["macs_per_second"] > 0 and not fbank["trained"]
     table = (out / "benchmark.md").read_text()
     assert table.count("\n| ") == 3 and "(wav_cnn)" in table
@@ -58,8 +82,16 @@ def test_benchmark_writes_tables_with_speedups(tiny_corpus, tmp_path):
 
 def test_bad_model_paths_are_named(tiny_corpus, tmp_path):
     with pytest.raises(SystemExit):
-        benchmark.main(["--data_dir", str(tiny_corpus["data"] / "test"), "--out_dir", str(tmp_path),
-                        "--model", f"x={tmp_path / 'missing'}"])  # fmt: skip
+        benchmark.main(
+            [
+                "--data_dir",
+                str(tiny_corpus["data"] / "test"),
+                "--out_dir",
+                str(tmp_path),
+                "--model",
+                f"x={tmp_path / 'missing'}",
+            ]
+        )
     assert not (tmp_path / "benchmark.json").exists()
     with pytest.raises(SystemExit, match="unique"):
         benchmark.main(["--data_dir", "d", "--out_dir", str(tmp_path), "--model", "a=x", "--model", "a=y"])
@@ -67,9 +99,13 @@ def test_bad_model_paths_are_named(tiny_corpus, tmp_path):
 
 def test_wav_cnn_twin_prefers_the_name_without_the_front_end_suffix():
     enc = {"encoder": "transformer", "encoder_conf": {"num_layers": 4}}
-    results = {"dt_reg_kl": {"frontend": "wav_cnn", **enc}, "dt_reg": {"frontend": "wav_cnn", **enc},
-               "dt_reg_fbank": {"frontend": "fbank", **enc}, "other_fbank": {"frontend": "fbank", **enc},
-               "deep_fbank": {"frontend": "fbank", "encoder": "transformer", "encoder_conf": {"num_layers": 12}}}  # fmt: skip
+    results = {
+        "dt_reg_kl": {"frontend": "wav_cnn", **enc},
+        "dt_reg": {"frontend": "wav_cnn", **enc},
+        "dt_reg_fbank": {"frontend": "fbank", **enc},
+        "other_fbank": {"frontend": "fbank", **enc},
+        "deep_fbank": {"frontend": "fbank", "encoder": "transformer", "encoder_conf": {"num_layers": 12}},
+    }
     assert benchmark.wav_cnn_twin("dt_reg_fbank", results) == "dt_reg"  # not the first with its encoder
     assert benchmark.wav_cnn_twin("other_fbank", results) == "dt_reg_kl"  # no namesake: the first
     assert benchmark.wav_cnn_twin("deep_fbank", results) is None

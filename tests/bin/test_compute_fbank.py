@@ -32,8 +32,11 @@ def test_job_writes_features_frames_and_stats(good_scp, tmp_path):
     assert stats.count == everything.shape[0]
     np.testing.assert_allclose(stats.mean, everything.mean(0), rtol=1e-5)
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
-        "raw_fbank.1.ark", "raw_fbank.1.scp", "raw_fbank.1.stats.npz", "raw_fbank.1.utt2num_frames",
-    ]  # fmt: skip
+        "raw_fbank.1.ark",
+        "raw_fbank.1.scp",
+        "raw_fbank.1.stats.npz",
+        "raw_fbank.1.utt2num_frames",
+    ]
 
 
 def test_merge_jobs_into_data_dir(good_scp, tmp_path, data_dir_copy):

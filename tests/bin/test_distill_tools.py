@@ -1,6 +1,5 @@
 """speech_shape (audio checked before training) and distill_train's --teacher_yaml."""
 
-
 import numpy as np
 import pytest
 import soundfile
@@ -21,7 +20,9 @@ def test_speech_shape_lists_sample_counts(data_dir_copy, tmp_path):
         assert soundfile.info(read_kaldi_map(data_dir_copy / "wav.scp")[utt]).frames == int(samples)
 
 
-@pytest.mark.parametrize("rate,channels,message", [(8000, 1, "is 8000 Hz, expected 16000 Hz"), (16000, 2, "has 2 channels")])
+@pytest.mark.parametrize(
+    "rate,channels,message", [(8000, 1, "is 8000 Hz, expected 16000 Hz"), (16000, 2, "has 2 channels")]
+)
 def test_speech_shape_rejects_bad_audio_naming_the_utterance(data_dir_copy, tmp_path, rate, channels, message):
     wav_scp = read_kaldi_map(data_dir_copy / "wav.scp")
     victim = list(wav_scp)[1]
@@ -45,7 +46,9 @@ def test_teacher_yaml_becomes_teacher_options_that_explicit_ones_override(tmp_pa
         teacher_yaml_args(["--teacher_yaml", str(tmp_path / "bad.yaml")])
 
 
-def test_check_teacher_keeps_the_sha256_in_teacher_yaml_and_refuses_another_file(tiny_corpus, tiny_teacher_path, tmp_path):
+def test_check_teacher_keeps_the_sha256_in_teacher_yaml_and_refuses_another_file(
+    tiny_corpus, tiny_teacher_path, tmp_path
+):
     import hashlib
 
     from espnet_distill.bin.check_teacher import main as check_teacher

@@ -76,9 +76,17 @@ def test_failing_pipe(tmp_path):
 
 @pytest.mark.parametrize(
     "fmt,subtype,atol",
-    [("WAV", "PCM_16", 0.0), ("WAV", "PCM_24", 0.0), ("WAV", "PCM_32", 0.0), ("WAV", "FLOAT", 0.0),
-     ("WAV", "DOUBLE", 0.0), ("FLAC", "PCM_16", 0.0), ("FLAC", "PCM_24", 0.0), ("WAV", "PCM_U8", 256.0)],
-)  # fmt: skip
+    [
+        ("WAV", "PCM_16", 0.0),
+        ("WAV", "PCM_24", 0.0),
+        ("WAV", "PCM_32", 0.0),
+        ("WAV", "FLOAT", 0.0),
+        ("WAV", "DOUBLE", 0.0),
+        ("FLAC", "PCM_16", 0.0),
+        ("FLAC", "PCM_24", 0.0),
+        ("WAV", "PCM_U8", 256.0),
+    ],
+)
 def test_every_encoding_reads_at_int16_scale_with_the_same_features(tmp_path, fmt, subtype, atol):
     """The same signal stored as 16/24/32-bit PCM, float, double, FLAC or 8-bit: samples and fbank agree."""
     import soundfile
@@ -99,7 +107,9 @@ def test_every_encoding_reads_at_int16_scale_with_the_same_features(tmp_path, fm
     if atol:  # 8-bit: its quantization noise fills the empty mel bins, so only the samples compare
         return
     opts = FbankOptions(dither=0.0)
-    torch.testing.assert_close(compute_fbank(read, opts), compute_fbank(reference.astype(np.float32), opts), atol=1e-4, rtol=0)
+    torch.testing.assert_close(
+        compute_fbank(read, opts), compute_fbank(reference.astype(np.float32), opts), atol=1e-4, rtol=0
+    )
 
 
 def test_non_finite_float_samples_are_an_error(tmp_path):

@@ -7,8 +7,10 @@ from espnet_distill.data.collate import PadCollate
 
 
 def test_pads_floats_with_zero_and_token_ids_with_minus_one():
-    data = [("a", {"speech": np.ones(3, dtype=np.float32), "text": np.array([4, 5])}),
-            ("b", {"speech": np.full(5, 2.0, dtype=np.float32), "text": np.array([7])})]  # fmt: skip
+    data = [
+        ("a", {"speech": np.ones(3, dtype=np.float32), "text": np.array([4, 5])}),
+        ("b", {"speech": np.full(5, 2.0, dtype=np.float32), "text": np.array([7])}),
+    ]
     utts, batch = PadCollate()(data)
     assert utts == ["a", "b"]
     torch.testing.assert_close(batch["speech"], torch.tensor([[1, 1, 1, 0, 0], [2, 2, 2, 2, 2]], dtype=torch.float32))

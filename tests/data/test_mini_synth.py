@@ -29,7 +29,11 @@ def test_the_pool_has_many_more_voices_and_none_of_dev_or_test():
     pool = [s for s in speakers if s.split == "pool"]
     assert len(pool) == 80 and len({(s.engine, s.voice) for s in pool}) == 80 - 5 + 2  # 5 flite renditions of 2 voices
     variants = {s.voice.split("+")[-1] if s.engine == "espeak" else s.voice for s in pool}
-    held_out = {s.voice.split("+")[-1] if s.engine == "espeak" else s.voice.replace("16", "") for s in speakers if s.split in ("dev", "test")}
+    held_out = {
+        s.voice.split("+")[-1] if s.engine == "espeak" else s.voice.replace("16", "")
+        for s in speakers
+        if s.split in ("dev", "test")
+    }
     assert not variants & held_out and len(variants) > 40
     train_voices = {s.voice for s in speakers if s.split == "train"}
     assert not {s.voice for s in pool if s.engine == "espeak"} & train_voices  # new voices, not more of train's
@@ -52,8 +56,16 @@ def test_plan_is_deterministic_and_sentences_are_disjoint():
 def test_voice_that_does_not_say_the_text_is_refused(tmp_path):
     """flite's awb_time speaks only clock times: far too little audio for a sentence."""
     assert "awb_time" not in {voice for _, voice, _ in mini_synth.VOICES}
-    utt = mini_synth.PlannedUtterance("bad-0001", "flite", "awb_time", 1.0, 110.0, -26.0, -60.0,
-                                      "THE PORCUPINE WITH THE SHARPEST QUILLS GETS STUCK ON A TREE")  # fmt: skip
+    utt = mini_synth.PlannedUtterance(
+        "bad-0001",
+        "flite",
+        "awb_time",
+        1.0,
+        110.0,
+        -26.0,
+        -60.0,
+        "THE PORCUPINE WITH THE SHARPEST QUILLS GETS STUCK ON A TREE",
+    )
     with pytest.raises(RuntimeError, match="bad-0001.*did not say the text"):
         mini_synth.synthesize_one(utt, tmp_path / "bad.wav")
     assert not (tmp_path / "bad.wav").exists()
@@ -85,7 +97,9 @@ def test_tiny_corpus_data_dirs(tiny_corpus):
     pool = read_kaldi_map(data / "pool" / "utt2spk")
     assert pool and all(spk.startswith("pool") for spk in pool.values()) and not (data / "pool" / "text").exists()
     assert read_kaldi_map(data / "ssl" / "utt2spk") == {**pool, **train} and not (data / "ssl" / "text").exists()
-    pool_voices = {voice_of(mini_synth.make_speakers(seed=1, pool_speakers=len(set(pool.values()))), s) for s in set(pool.values())}
+    pool_voices = {
+        voice_of(mini_synth.make_speakers(seed=1, pool_speakers=len(set(pool.values()))), s) for s in set(pool.values())
+    }
     assert not pool_voices & (voices["dev"] | voices["test"])
 
 

@@ -1,6 +1,6 @@
+import kaldiio
 import numpy as np
 import pytest
-import kaldiio
 
 from espnet_distill.data.audio import AudioError
 from espnet_distill.data.kaldi_dir import DataDirError
@@ -37,7 +37,9 @@ def test_duplicate_id(data_dir_copy):
 def test_transcript_without_audio(data_dir_copy):
     text = data_dir_copy / "text"
     text.write_text(text.read_text() + "zzz-0001 HELLO THERE\n")
-    with pytest.raises(DataDirError, match=r"text: utterance 'zzz-0001' is not in utt2spk \(a transcript with no audio\)"):
+    with pytest.raises(
+        DataDirError, match=r"text: utterance 'zzz-0001' is not in utt2spk \(a transcript with no audio\)"
+    ):
         validate_data_dir(data_dir_copy)
 
 

@@ -28,13 +28,34 @@ def fbank_stats(tiny_corpus, tmp_path_factory):
 
 
 def build(tiny_teacher_path, fbank_stats, frontend_steps):
-    args = DistillTask.get_parser().parse_args([
-        "--teacher", "torchaudio", "--teacher_conf", f"path={tiny_teacher_path}", "--frontend", "fbank",
-        "--frontend_conf", "dropout=0.0", "--fbank_stats", str(fbank_stats), "--encoder_conf", "preset=deep_thin",
-        "--encoder_conf", "dropout=0.0", "--init_from_teacher", "frontend", "--head", "layer_to_layer",
-        "--model_conf", f"frontend_steps={frontend_steps}", "--model_conf", "discriminative_weight=0.5",
-        "--output_dir", "unused",
-    ])  # fmt: skip
+    args = DistillTask.get_parser().parse_args(
+        [
+            "--teacher",
+            "torchaudio",
+            "--teacher_conf",
+            f"path={tiny_teacher_path}",
+            "--frontend",
+            "fbank",
+            "--frontend_conf",
+            "dropout=0.0",
+            "--fbank_stats",
+            str(fbank_stats),
+            "--encoder_conf",
+            "preset=deep_thin",
+            "--encoder_conf",
+            "dropout=0.0",
+            "--init_from_teacher",
+            "frontend",
+            "--head",
+            "layer_to_layer",
+            "--model_conf",
+            f"frontend_steps={frontend_steps}",
+            "--model_conf",
+            "discriminative_weight=0.5",
+            "--output_dir",
+            "unused",
+        ]
+    )
     torch.manual_seed(0)
     return DistillTask.build_model(args)
 
@@ -80,21 +101,45 @@ def test_stage_a_trains_the_frontend_alone_then_stage_b_everything(tiny_teacher_
 
 
 def test_fbank_needs_statistics_and_a_copied_frontend_skips_stage_a(tiny_teacher_path, fbank_stats):
-    args = DistillTask.get_parser().parse_args([
-        "--teacher", "torchaudio", "--teacher_conf", f"path={tiny_teacher_path}", "--frontend", "fbank",
-        "--output_dir", "unused",
-    ])  # fmt: skip
+    args = DistillTask.get_parser().parse_args(
+        [
+            "--teacher",
+            "torchaudio",
+            "--teacher_conf",
+            f"path={tiny_teacher_path}",
+            "--frontend",
+            "fbank",
+            "--output_dir",
+            "unused",
+        ]
+    )
     with pytest.raises(ValueError, match="--fbank_stats"):
         DistillTask.build_model(args)
-    args = DistillTask.get_parser().parse_args([
-        "--teacher", "torchaudio", "--teacher_conf", f"path={tiny_teacher_path}", "--init_from_teacher", "frontend",
-        "--model_conf", "frontend_steps=50", "--output_dir", "unused",
-    ])  # fmt: skip
+    args = DistillTask.get_parser().parse_args(
+        [
+            "--teacher",
+            "torchaudio",
+            "--teacher_conf",
+            f"path={tiny_teacher_path}",
+            "--init_from_teacher",
+            "frontend",
+            "--model_conf",
+            "frontend_steps=50",
+            "--output_dir",
+            "unused",
+        ]
+    )
     model = DistillTask.build_model(args)
     assert model.frontend_steps == 0 and model.frontend_head is None and args.model_conf["frontend_steps"] == 0
 
 
-def test_swapped_config_distills_and_exports_an_fbank_student(tiny_corpus, shapes, tiny_teacher_path, fbank_stats, tmp_path):  # noqa: F811
+def test_swapped_config_distills_and_exports_an_fbank_student(
+    tiny_corpus,
+    shapes,  # noqa: F811  (the fixture)
+    tiny_teacher_path,
+    fbank_stats,
+    tmp_path,
+):
     # Every Fbank config of the grid is its wav_cnn twin with "frontend: fbank" and nothing else changed.
     fbank_configs = sorted((REPO_ROOT / "egs/mini_synth/asr1/conf/distill").glob("*_fbank.yaml"))
     assert len(fbank_configs) == 4
@@ -102,11 +147,27 @@ def test_swapped_config_distills_and_exports_an_fbank_student(tiny_corpus, shape
         fbank = yaml.safe_load(config.read_text())
         wav_cnn = yaml.safe_load(config.with_name(config.name.replace("_fbank", "")).read_text())
         assert fbank["frontend"] == "fbank" and wav_cnn["frontend"] == "wav_cnn"
-        assert {k: v for k, v in fbank.items() if k != "frontend"} == {k: v for k, v in wav_cnn.items() if k != "frontend"}
+        assert {k: v for k, v in fbank.items() if k != "frontend"} == {
+            k: v for k, v in wav_cnn.items() if k != "frontend"
+        }
     exp = tmp_path / "exp"
-    result = run_ok(distill_cmd(FBANK_CONFIG, tiny_teacher_path, exp, *data_args(tiny_corpus, shapes), *TINY_TRAINING,
-                       "--fbank_stats", str(fbank_stats), "--model_conf", "frontend_steps=3",
-                       "--max_epoch", "2", "--num_iters_per_epoch", "3"))  # fmt: skip
+    result = run_ok(
+        distill_cmd(
+            FBANK_CONFIG,
+            tiny_teacher_path,
+            exp,
+            *data_args(tiny_corpus, shapes),
+            *TINY_TRAINING,
+            "--fbank_stats",
+            str(fbank_stats),
+            "--model_conf",
+            "frontend_steps=3",
+            "--max_epoch",
+            "2",
+            "--num_iters_per_epoch",
+            "3",
+        )
+    )
     resolved = yaml.safe_load((exp / "config.yaml").read_text())
     assert resolved["frontend"] == "fbank" and resolved["frontend_conf"]["stats_file"] == str(fbank_stats)
     epochs = [line for line in result.stderr.splitlines() if "epoch results" in line]
@@ -121,4 +182,6 @@ def test_swapped_config_distills_and_exports_an_fbank_student(tiny_corpus, shape
     waves, lengths = tiny_batch(tiny_corpus, 2, "dev")
     with torch.no_grad():
         out, frames = encoder(*frontend(waves, lengths))[:2]
-    assert out.shape[-1] == description["encoder_conf"]["output_size"] and frames.tolist() == [1 + (n - 400) // 320 for n in lengths.tolist()]
+    assert out.shape[-1] == description["encoder_conf"]["output_size"] and frames.tolist() == [
+        1 + (n - 400) // 320 for n in lengths.tolist()
+    ]

@@ -1,6 +1,5 @@
 """The distillation model: losses over padding, losses going down, the teacher kept out of checkpoints."""
 
-
 import numpy as np
 import pytest
 import torch
@@ -11,12 +10,28 @@ from tests.conftest import tiny_batch
 
 def build(tiny_teacher_path, head="multitask", **model_conf):
     parser = DistillTask.get_parser()
-    args = parser.parse_args([
-        "--teacher", "torchaudio", "--teacher_conf", f"path={tiny_teacher_path}",
-        "--encoder_conf", "preset=shallow_wide", "--encoder_conf", "dropout=0.0",
-        "--encoder_conf", "attention_dropout=0.0", "--frontend_conf", "dropout=0.0",
-        "--head", head, "--init_from_teacher", "frontend", "--output_dir", "unused",
-    ])  # fmt: skip
+    args = parser.parse_args(
+        [
+            "--teacher",
+            "torchaudio",
+            "--teacher_conf",
+            f"path={tiny_teacher_path}",
+            "--encoder_conf",
+            "preset=shallow_wide",
+            "--encoder_conf",
+            "dropout=0.0",
+            "--encoder_conf",
+            "attention_dropout=0.0",
+            "--frontend_conf",
+            "dropout=0.0",
+            "--head",
+            head,
+            "--init_from_teacher",
+            "frontend",
+            "--output_dir",
+            "unused",
+        ]
+    )
     args.model_conf.update(model_conf)
     torch.manual_seed(0)
     return DistillTask.build_model(args)
@@ -79,11 +94,17 @@ def test_training_crops_are_the_same_for_teacher_and_student(tiny_teacher_path, 
     from espnet_distill.distill.model import crop_batch
 
     waves, lengths = tiny_batch(tiny_corpus, 3)
-    cropped, new_lengths = crop_batch(waves, lengths, max_samples=20000, to_shortest=True, generator=torch.Generator().manual_seed(0))
+    cropped, new_lengths = crop_batch(
+        waves, lengths, max_samples=20000, to_shortest=True, generator=torch.Generator().manual_seed(0)
+    )
     assert new_lengths.tolist() == [20000] * 3 and cropped.shape == (3, 20000)
     for i in range(3):  # each crop is a contiguous piece of its utterance
         wave = waves[i, : int(lengths[i])].numpy()
-        start = int(np.argmin([np.abs(wave[s : s + 50] - cropped[i, :50].numpy()).sum() for s in range(int(lengths[i]) - 20000 + 1)]))
+        start = int(
+            np.argmin(
+                [np.abs(wave[s : s + 50] - cropped[i, :50].numpy()).sum() for s in range(int(lengths[i]) - 20000 + 1)]
+            )
+        )
         torch.testing.assert_close(cropped[i], waves[i, start : start + 20000])
 
 
@@ -95,11 +116,19 @@ def test_teacher_without_codewords_needs_a_codebook(tiny_teacher_path, tiny_corp
     teacher.final_proj, teacher.label_embeddings = None, None  # as a Hugging Face teacher
     with pytest.raises(ValueError, match="no codeword head"):
         type(model)(model.frontend, model.encoder, model.heads, teacher, discriminative_weight=0.5)
-    codewords = fit_codebook(teacher, tiny_corpus["data"] / "train" / "wav.scp", layer=2, num_codewords=8, max_utterances=6)
+    codewords = fit_codebook(
+        teacher, tiny_corpus["data"] / "train" / "wav.scp", layer=2, num_codewords=8, max_utterances=6
+    )
     assert codewords.shape == (8, 64)
     save_codebook(tmp_path / "codebook.npz", codewords, layer=2)
-    with_codebook = type(model)(model.frontend, model.encoder, model.heads, teacher, discriminative_weight=0.5,
-                                codebook=str(tmp_path / "codebook.npz")).eval()  # fmt: skip
+    with_codebook = type(model)(
+        model.frontend,
+        model.encoder,
+        model.heads,
+        teacher,
+        discriminative_weight=0.5,
+        codebook=str(tmp_path / "codebook.npz"),
+    ).eval()
     waves, lengths = tiny_batch(tiny_corpus, 2)
     with torch.no_grad():
         _, stats, _ = with_codebook(waves, lengths)

@@ -1,7 +1,6 @@
 """egs/librispeech/asr1: data prep on a miniature LibriSpeech + Libri-Light tree, and its configs at paper scale."""
 
 import os
-import re
 import shutil
 from pathlib import Path
 
@@ -22,7 +21,16 @@ from tests.conftest import REPO_ROOT
 
 RECIPE = REPO_ROOT / "egs" / "librispeech" / "asr1"
 LIBRILIGHT_FOLDS = LIBRILIGHT_FOLDS_1H + ("9h/clean", "9h/other")
-DATA_DIRS = ["train_960", "train_clean_100", "dev_clean", "dev_other", "test_clean", "test_other", "train_10h", "train_1h"]
+DATA_DIRS = [
+    "train_960",
+    "train_clean_100",
+    "dev_clean",
+    "dev_other",
+    "test_clean",
+    "test_other",
+    "train_10h",
+    "train_1h",
+]
 
 
 def run(cmd, cwd, env_extra=None, check=True):
@@ -73,10 +81,20 @@ def test_stages_1_2_on_a_miniature_tree_give_validated_data_dirs_and_features(re
     target, result, env = recipe
     data = target / "data"
     counts = {d: validate_data_dir(data / d, check_audio=True)["utterances"] for d in DATA_DIRS}
-    assert counts == {"train_960": 6, "train_clean_100": 2, "dev_clean": 2, "dev_other": 2, "test_clean": 2,
-                      "test_other": 2, "train_10h": 28, "train_1h": 24}  # fmt: skip
+    assert counts == {
+        "train_960": 6,
+        "train_clean_100": 2,
+        "dev_clean": 2,
+        "dev_other": 2,
+        "test_clean": 2,
+        "test_other": 2,
+        "train_10h": 28,
+        "train_1h": 24,
+    }
     # The joins: 960 h is the three training subsets; 10 h is 1 h (six folds of 10 min) plus 9 h.
-    assert set(read_kaldi_map(data / "train_960" / "wav.scp")) >= set(read_kaldi_map(data / "train_clean_100" / "wav.scp"))
+    assert set(read_kaldi_map(data / "train_960" / "wav.scp")) >= set(
+        read_kaldi_map(data / "train_clean_100" / "wav.scp")
+    )
     assert set(read_kaldi_map(data / "train_10h" / "wav.scp")) > set(read_kaldi_map(data / "train_1h" / "wav.scp"))
     assert len(LIBRILIGHT_DATA_DIRS["train_10h"]) == 14
     # Audio stays in place, referenced from wav.scp.
@@ -98,26 +116,26 @@ def test_stages_1_2_on_a_miniature_tree_give_validated_data_dirs_and_features(re
 
 def test_missing_corpora_and_teacher_say_what_to_put_where(recipe, tmp_path):
     target, _, env = recipe
-    result = run(["./run.sh", "--stop_stage", "1"], target, {**env, "LIBRISPEECH": str(tmp_path / "nowhere")}, check=False)
+    result = run(
+        ["./run.sh", "--stop_stage", "1"], target, {**env, "LIBRISPEECH": str(tmp_path / "nowhere")}, check=False
+    )
     assert result.returncode == 1
     assert "no LibriSpeech under LIBRISPEECH=" in result.stdout and "https://www.openslr.org/12" in result.stdout
-    result = run(["./run.sh", "--stop_stage", "1"], target, {**env, "LIBRILIGHT": str(tmp_path / "nowhere")}, check=False)
+    result = run(
+        ["./run.sh", "--stop_stage", "1"], target, {**env, "LIBRILIGHT": str(tmp_path / "nowhere")}, check=False
+    )
     assert result.returncode == 1 and "librispeech_finetuning.tgz" in result.stdout
-    result = run(["./run.sh", "--stage", "4", "--stop_stage", "4"], target, {**env, "HUBERT_BASE": str(tmp_path / "hubert_base_ls960.pt")}, check=False)
+    result = run(
+        ["./run.sh", "--stage", "4", "--stop_stage", "4"],
+        target,
+        {**env, "HUBERT_BASE": str(tmp_path / "hubert_base_ls960.pt")},
+        check=False,
+    )
     assert result.returncode == 1
     assert f"--teacher_path '{tmp_path / 'hubert_base_ls960.pt'}' does not exist" in result.stdout
 
 
-def documented_sizes():
-    """``{config: millions}`` from the README's table of the LibriSpeech configs."""
-    readme = (REPO_ROOT / "README.md").read_text()
-    section = readme.split("## The paper's recipe: `egs/librispeech/asr1`", 1)[1]
-    sizes = {}
-    for line in section.splitlines():
-        m = re.match(r"^\| `conf/distill/(\w+)\.yaml` \|[^|]*\|[^|]*\| ([\d.]+) M \|", line)
-        if m:
-            sizes[m.group(1)] = float(m.group(2))
-    return sizes
+EXPECTED = yaml.safe_load((RECIPE / "conf" / "expected_sizes.yaml").read_text())
 
 
 DISTILL_CONFIGS = sorted((RECIPE / "conf" / "distill").glob("*.yaml"))
@@ -125,13 +143,24 @@ DISTILL_CONFIGS = sorted((RECIPE / "conf" / "distill").glob("*.yaml"))
 
 @pytest.mark.parametrize("config", DISTILL_CONFIGS, ids=lambda p: p.stem)
 def test_every_distill_config_builds_at_the_documented_size(config):
+    """Each config against ``conf/expected_sizes.yaml`` (the data file the recipe README's table shows)."""
     size = distill_model_size(config, teacher="untrained", vocab_size=31)
-    assert size["teacher_params"] == pytest.approx(94.37e6, rel=1e-3)  # HuBERT Base without its codeword head
-    documented = documented_sizes()
-    assert config.stem in documented, f"README documents no size for {config.name}"
-    assert size["student_params"] == pytest.approx(documented[config.stem] * 1e6, rel=0.02)
-    expected = {"deep_thin": (12, 480, 480), "shallow_wide": (2, 768, 3072)}[config.stem.rsplit("_reg", 1)[0]]
-    assert (size["layers"], size["width"], size["ffn"]) == expected
+    assert size["teacher_params"] == pytest.approx(EXPECTED["teacher"] * 1e6, rel=1e-3)
+    assert config.stem in EXPECTED["configs"], f"conf/expected_sizes.yaml has no size for {config.name}"
+    expected = EXPECTED["configs"][config.stem]
+    assert (size["frontend"], size["layers"], size["width"], size["ffn"]) == (
+        expected["frontend_type"],
+        expected["layers"],
+        expected["width"],
+        expected["ffn"],
+    )
+    for key, measured in (
+        ("student", "student_params"),
+        ("frontend", "frontend_params"),
+        ("heads", "distillation_head_params"),
+        ("finetuned", "finetuned_params"),
+    ):
+        assert size[measured] == pytest.approx(expected[key] * 1e6, rel=0.02), key
 
 
 def test_every_finetune_config_builds_a_ctc_model_on_a_student(tmp_path):
@@ -139,8 +168,10 @@ def test_every_finetune_config_builds_a_ctc_model_on_a_student(tmp_path):
     student = tmp_path / "student"
     student.mkdir()
     frontend, encoder = build_student(size["description"])
-    state = {**{f"frontend.{k}": v for k, v in frontend.state_dict().items()},
-             **{f"encoder.{k}": v for k, v in encoder.state_dict().items()}}  # fmt: skip
+    state = {
+        **{f"frontend.{k}": v for k, v in frontend.state_dict().items()},
+        **{f"encoder.{k}": v for k, v in encoder.state_dict().items()},
+    }
     torch.save(state, student / "student.pth")
     (student / "student.yaml").write_text(yaml.safe_dump(size["description"]))
     tokens = tmp_path / "tokens.txt"
@@ -148,8 +179,20 @@ def test_every_finetune_config_builds_a_ctc_model_on_a_student(tmp_path):
     configs = sorted((RECIPE / "conf" / "finetune").glob("*.yaml"))
     assert [c.stem for c in configs] == ["ctc_100h", "ctc_10h", "ctc_1h"]
     for config in configs:
-        args = ASRTask.get_parser().parse_args(["--config", str(config), "--token_list", str(tokens), "--token_type", "char",
-                                                "--init_student", str(student), "--output_dir", str(tmp_path / config.stem)])  # fmt: skip
+        args = ASRTask.get_parser().parse_args(
+            [
+                "--config",
+                str(config),
+                "--token_list",
+                str(tokens),
+                "--token_type",
+                "char",
+                "--init_student",
+                str(student),
+                "--output_dir",
+                str(tmp_path / config.stem),
+            ]
+        )
         model = ASRTask.build_model(args)
         assert sum(p.numel() for p in model.parameters()) == size["finetuned_params"]
         assert args.scheduler_conf["max_steps"] == args.max_epoch * args.num_iters_per_epoch

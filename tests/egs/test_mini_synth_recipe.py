@@ -38,8 +38,12 @@ def run(cmd, cwd, check=True):
 def recipe(tmp_path_factory):
     """The recipe copied (symlinks resolved) and run to stage 2 at the tiny size."""
     target = tmp_path_factory.mktemp("recipe") / "asr1"
-    shutil.copytree(REPO_ROOT / "egs" / "mini_synth" / "asr1", target, symlinks=False,
-                    ignore=shutil.ignore_patterns("data", "fbank", "exp", "downloads"))  # fmt: skip
+    shutil.copytree(
+        REPO_ROOT / "egs" / "mini_synth" / "asr1",
+        target,
+        symlinks=False,
+        ignore=shutil.ignore_patterns("data", "fbank", "exp", "downloads"),
+    )
     result = run(["./run.sh", "--stop_stage", "2", "--nj", "2", "--local_data_opts", "--size tiny --nj 2"], target)
     return target, result
 
@@ -100,10 +104,12 @@ def test_unknown_option_is_rejected(recipe):
     result = run(["./run.sh", "--stop-stage", "2", "--n_j", "3"], target, check=False)
     assert result.returncode == 2 and "unknown option --n_j" in result.stderr
     # A stage that is no integer, or a missing value, is an error before anything runs (not "Successfully finished").
-    for args, message in [(["--stage", "abc"], "option --stage takes a non-negative integer, not 'abc'"),
-                          (["--stop_stage", "1.5"], "option --stop_stage takes a non-negative integer, not '1.5'"),
-                          (["--stage", "--stop_stage", "2"], "option --stage needs a value (got the option --stop_stage)"),
-                          (["--seed", "x"], "option --seed takes a non-negative integer, not 'x'")]:  # fmt: skip
+    for args, message in [
+        (["--stage", "abc"], "option --stage takes a non-negative integer, not 'abc'"),
+        (["--stop_stage", "1.5"], "option --stop_stage takes a non-negative integer, not '1.5'"),
+        (["--stage", "--stop_stage", "2"], "option --stage needs a value (got the option --stop_stage)"),
+        (["--seed", "x"], "option --seed takes a non-negative integer, not 'x'"),
+    ]:
         result = run(["./run.sh", *args], target, check=False)
         assert result.returncode == 2 and message in result.stderr, args
         assert "Successfully finished" not in result.stdout
@@ -155,15 +161,26 @@ SHORT_TRAINING = "--max_epoch 1 --num_iters_per_epoch 2 --batch_bins 200000 --nu
 def distilled(teacher_stages):
     """Stage 5 at the tiny size, every config, two steps each."""
     target, _, _ = teacher_stages
-    result = run(["./run.sh", "--stage", "5", "--stop_stage", "5", "--distill_configs", "all", "--distill_args", SHORT_TRAINING], target)
+    result = run(
+        ["./run.sh", "--stage", "5", "--stop_stage", "5", "--distill_configs", "all", "--distill_args", SHORT_TRAINING],
+        target,
+    )
     return target, result
 
 
 def test_distillation_stage_runs_every_config_at_tiny_size(distilled):
     target, result = distilled
     names = sorted(p.stem for p in (target / "conf" / "distill").glob("*.yaml"))
-    assert names == ["deep_thin_reg", "deep_thin_reg_fbank", "deep_thin_reg_kl", "deep_thin_reg_kl_fbank",
-                     "shallow_wide_reg", "shallow_wide_reg_fbank", "shallow_wide_reg_kl", "shallow_wide_reg_kl_fbank"]
+    assert names == [
+        "deep_thin_reg",
+        "deep_thin_reg_fbank",
+        "deep_thin_reg_kl",
+        "deep_thin_reg_kl_fbank",
+        "shallow_wide_reg",
+        "shallow_wide_reg_fbank",
+        "shallow_wide_reg_kl",
+        "shallow_wide_reg_kl_fbank",
+    ]
     for name in names:
         exp = target / "exp" / f"distill_{name}"
         assert "# Ended (code 0)" in (exp / "train.log").read_text()
@@ -181,8 +198,13 @@ def test_distillation_stage_runs_every_config_at_tiny_size(distilled):
     frontend, _, _ = load_student(target / "exp" / "distill_deep_thin_reg_kl_fbank")
     np.testing.assert_allclose(frontend.cmvn_mean.numpy(), stats["sum"] / stats["count"], rtol=1e-5)
     assert result.stdout.count("distilling into") == 8
-    again = run(["./run.sh", "--stage", "5", "--stop_stage", "5", "--distill_configs", "all", "--distill_args", SHORT_TRAINING], target)
-    assert again.stdout.count("skip: up to date") == 8 + 2 and "distilling into" not in again.stdout  # + 2 speech shapes
+    again = run(
+        ["./run.sh", "--stage", "5", "--stop_stage", "5", "--distill_configs", "all", "--distill_args", SHORT_TRAINING],
+        target,
+    )
+    assert (
+        again.stdout.count("skip: up to date") == 8 + 2 and "distilling into" not in again.stdout
+    )  # + 2 speech shapes
 
 
 def test_parallel_training_jobs_finish_the_others_and_name_the_failed_one(distilled):
@@ -192,8 +214,23 @@ def test_parallel_training_jobs_finish_the_others_and_name_the_failed_one(distil
     shutil.copy(target / "conf" / "distill" / "deep_thin_reg.yaml", extra / "good.yaml")
     (extra / "broken.yaml").write_text("frontend: wav_cnn\nencoder: no_such_encoder\n")
     configs = "conf/distill_extra/broken.yaml conf/distill_extra/good.yaml"
-    result = run(["./run.sh", "--stage", "5", "--stop_stage", "5", "--train_jobs", "2", "--distill_configs", configs,
-                  "--distill_args", SHORT_TRAINING], target, check=False)  # fmt: skip
+    result = run(
+        [
+            "./run.sh",
+            "--stage",
+            "5",
+            "--stop_stage",
+            "5",
+            "--train_jobs",
+            "2",
+            "--distill_configs",
+            configs,
+            "--distill_args",
+            SHORT_TRAINING,
+        ],
+        target,
+        check=False,
+    )
     assert result.returncode == 1
     assert "failed: exp/distill_broken (see their train.log)" in result.stdout
     assert "no_such_encoder" in (target / "exp" / "distill_broken" / "train.log").read_text()
@@ -203,8 +240,21 @@ def test_parallel_training_jobs_finish_the_others_and_name_the_failed_one(distil
 
 def test_missing_real_teacher_says_what_to_put_where(recipe):
     target, _ = recipe
-    result = run(["./run.sh", "--stage", "4", "--stop_stage", "4", "--teacher_format", "fairseq",
-                  "--teacher_path", "/nonexistent/hubert_base_ls960.pt"], target, check=False)  # fmt: skip
+    result = run(
+        [
+            "./run.sh",
+            "--stage",
+            "4",
+            "--stop_stage",
+            "4",
+            "--teacher_format",
+            "fairseq",
+            "--teacher_path",
+            "/nonexistent/hubert_base_ls960.pt",
+        ],
+        target,
+        check=False,
+    )
     assert result.returncode == 1
     assert "--teacher_path '/nonexistent/hubert_base_ls960.pt' does not exist" in result.stdout
     assert "hubert_base_ls960.pt for fairseq" in result.stdout
@@ -215,10 +265,28 @@ def test_finetuning_decoding_scoring_and_results_at_tiny_size(distilled, teacher
     _, _, teacher_options = teacher_stages
     # Both front-ends: the wav_cnn student and its fbank swap, each distilled and from scratch.
     configs = "conf/distill/deep_thin_reg_kl.yaml conf/distill/deep_thin_reg_kl_fbank.yaml"
-    options = ["--finetune_args", SHORT_TRAINING, "--decode_sets", "test", "--nj", "2", "--distill_configs", configs,
-               "--distill_args", SHORT_TRAINING, "--finetune_sets", "train"]  # fmt: skip
+    options = [
+        "--finetune_args",
+        SHORT_TRAINING,
+        "--decode_sets",
+        "test",
+        "--nj",
+        "2",
+        "--distill_configs",
+        configs,
+        "--distill_args",
+        SHORT_TRAINING,
+        "--finetune_sets",
+        "train",
+    ]
     result = run(["./run.sh", "--stage", "6", "--stop_stage", "9", *options], target)
-    models = ["teacher", "deep_thin_reg_kl", "scratch_deep_thin_reg_kl", "deep_thin_reg_kl_fbank", "scratch_deep_thin_reg_kl_fbank"]
+    models = [
+        "teacher",
+        "deep_thin_reg_kl",
+        "scratch_deep_thin_reg_kl",
+        "deep_thin_reg_kl_fbank",
+        "scratch_deep_thin_reg_kl_fbank",
+    ]
     for model in models:
         config = yaml.safe_load((target / "exp" / f"asr_{model}_train" / "config.yaml").read_text())
         assert config["frontend"] == ("fbank" if model.endswith("_fbank") else "wav_cnn")
@@ -241,7 +309,10 @@ def test_finetuning_decoding_scoring_and_results_at_tiny_size(distilled, teacher
     assert "## Size and speed" in results and "| deep_thin_reg_kl_fbank | fbank |" in results
     # The summary: one row per model, and the plots it links.
     assert "|deep_thin_reg_kl_fbank|distilled|fbank|reg + KL|" in results and "|teacher|teacher|wav_cnn|-|" in results
-    assert all((target / "plots" / f"{p}.png").stat().st_size > 0 for p in ("error_vs_params", "error_vs_rtf", "distill_losses"))
+    assert all(
+        (target / "plots" / f"{p}.png").stat().st_size > 0
+        for p in ("error_vs_params", "error_vs_rtf", "distill_losses")
+    )
     assert "|dataset|params|fine-tuning set|Snt|Wrd|Corr|Sub|Del|Ins|Err|S.Err|RTF|" in results
     assert all(f"asr_{m}_train/decode_ctc_greedy/test" in results for m in models)
     assert results in result.stdout  # printed at the end
@@ -257,7 +328,11 @@ def test_finetuning_decoding_scoring_and_results_at_tiny_size(distilled, teacher
     exported = [p.parent for p in (target / "exp" / "deploy").glob("*/model.json")]
     assert len(exported) == 1 and exported[0].name in ("deep_thin_reg_kl", "deep_thin_reg_kl_fbank")
     parity = json.loads((exported[0] / "model.json").read_text())["parity"]
-    assert parity["utterances"] == len(read_kaldi_map(target / "data" / "test" / "wav.scp")) == parity["identical_hypotheses"]
+    assert (
+        parity["utterances"]
+        == len(read_kaldi_map(target / "data" / "test" / "wav.scp"))
+        == parity["identical_hypotheses"]
+    )
     assert set(parity["cer"]) == {"pytorch", "onnx_fp32", "onnx_int8"} and parity["max_abs_diff"] < 1e-3
     report = json.loads((target / "exp" / "deploy" / "benchmark" / "deploy.json").read_text())
     backends = {f"{b}@{t}" for b in ("pytorch_fp32", "onnx_fp32", "onnx_int8") for t in (1, 4)}
@@ -273,8 +348,13 @@ def test_reruns_redo_exactly_what_changed(distilled, teacher_stages):
     _, _, teacher_options = teacher_stages
     distill = ["./run.sh", "--stage", "5", "--stop_stage", "5", "--distill_configs", "all"]
     # Touch every upstream output and config without changing them: nothing is redone.
-    for path in [*target.glob("conf/distill/*.yaml"), target / "data" / "train" / "wav.scp", target / "exp" / "teacher" / "teacher.yaml",
-                 target / "exp" / "hubert_pretrain" / "teacher.pt", *target.glob("exp/hubert_kmeans/*/labels")]:  # fmt: skip
+    for path in [
+        *target.glob("conf/distill/*.yaml"),
+        target / "data" / "train" / "wav.scp",
+        target / "exp" / "teacher" / "teacher.yaml",
+        target / "exp" / "hubert_pretrain" / "teacher.pt",
+        *target.glob("exp/hubert_kmeans/*/labels"),
+    ]:
         os.utime(path)
     again = run(["./run.sh", "--stage", "3", "--stop_stage", "4", *teacher_options], target)
     assert again.stdout.count("skip: up to date") == 3 and ": run: " not in again.stdout
@@ -286,24 +366,35 @@ def test_reruns_redo_exactly_what_changed(distilled, teacher_stages):
     config.write_text(config.read_text().replace("\nseed: 1\n", "\nseed: 4\n"))
     again = run([*distill, "--distill_args", SHORT_TRAINING], target)
     redone = [line for line in again.stdout.splitlines() if "distillation into" in line and ": run: " in line]
-    assert len(redone) == 1 and "exp/distill_deep_thin_reg_kl: run: config conf/distill/deep_thin_reg_kl.yaml changed" in redone[0]
+    assert (
+        len(redone) == 1
+        and "exp/distill_deep_thin_reg_kl: run: config conf/distill/deep_thin_reg_kl.yaml changed" in redone[0]
+    )
     assert again.stdout.count("distilling into") == 1
     exp = target / "exp" / "distill_deep_thin_reg_kl"
     assert (exp / "train.log.1").is_file() and "# Ended (code 0)" in (exp / "train.log").read_text()
     # A changed extra argument redoes the step that takes it.
     one = ["./run.sh", "--stage", "5", "--stop_stage", "5", "--distill_configs", "conf/distill/deep_thin_reg.yaml"]
     again = run([*one, "--distill_args", SHORT_TRAINING + " --patience 5"], target)
-    assert "exp/distill_deep_thin_reg: run: distill_args changed" in again.stdout and again.stdout.count("distilling into") == 1
+    assert (
+        "exp/distill_deep_thin_reg: run: distill_args changed" in again.stdout
+        and again.stdout.count("distilling into") == 1
+    )
     # Stages 3-4: an edited k-means config reruns k-means; unchanged targets leave the teacher alone.
     kmeans_config = Path(teacher_options[teacher_options.index("--kmeans_config") + 1])
     kmeans_config.write_text(kmeans_config.read_text() + "# the same clustering\n")
     again = run(["./run.sh", "--stage", "3", "--stop_stage", "4", *teacher_options], target)
     assert "k-means targets: exp/hubert_kmeans: run: config" in again.stdout
-    assert "pretraining a HuBERT" not in again.stdout and "HuBERT pretraining: exp/hubert_pretrain: skip" in again.stdout
+    assert (
+        "pretraining a HuBERT" not in again.stdout and "HuBERT pretraining: exp/hubert_pretrain: skip" in again.stdout
+    )
     # An edited pretraining config retrains the teacher from the start, and the teacher is checked again.
     pretrain_config = Path(teacher_options[teacher_options.index("--pretrain_config") + 1])
     pretrain_config.write_text(pretrain_config.read_text().replace("max_steps: 6", "max_steps: 4"))
     again = run(["./run.sh", "--stage", "3", "--stop_stage", "4", *teacher_options], target)
-    assert "HuBERT pretraining: exp/hubert_pretrain: run: config" in again.stdout and "pretraining a HuBERT" in again.stdout
+    assert (
+        "HuBERT pretraining: exp/hubert_pretrain: run: config" in again.stdout
+        and "pretraining a HuBERT" in again.stdout
+    )
     assert json.loads((target / "exp" / "hubert_pretrain" / "results.json").read_text())["step"] == 4
     assert "teacher check: exp/teacher: run: checkpoint exp/hubert_pretrain/teacher.pt changed" in again.stdout

@@ -20,15 +20,27 @@ transformers = pytest.importorskip("transformers")
 def student_dir(tmp_path, layer_norm_first):
     """A random wav_cnn student (pre- or post-LN) in the distillation exp dir layout."""
     description = {
-        "frontend": "wav_cnn", "frontend_conf": {"conv_layers": [[32, 10, 5], [32, 3, 2], [32, 2, 2]], "output_dim": 48},
-        "encoder": "transformer", "encoder_conf": {"output_size": 48, "num_layers": 2, "attention_heads": 4, "ffn_dim": 96,
-                                                   "pos_conv_kernel": 16, "pos_conv_groups": 4, "layer_norm_first": layer_norm_first},
-    }  # fmt: skip
+        "frontend": "wav_cnn",
+        "frontend_conf": {"conv_layers": [[32, 10, 5], [32, 3, 2], [32, 2, 2]], "output_dim": 48},
+        "encoder": "transformer",
+        "encoder_conf": {
+            "output_size": 48,
+            "num_layers": 2,
+            "attention_heads": 4,
+            "ffn_dim": 96,
+            "pos_conv_kernel": 16,
+            "pos_conv_groups": 4,
+            "layer_norm_first": layer_norm_first,
+        },
+    }
     torch.manual_seed(3)
     frontend, encoder = build_student(description)
     for p in [*frontend.parameters(), *encoder.parameters()]:  # move every norm and bias off its initial value
         p.data.add_(0.1 * torch.randn_like(p))
-    state = {**{f"frontend.{k}": v for k, v in frontend.state_dict().items()}, **{f"encoder.{k}": v for k, v in encoder.state_dict().items()}}
+    state = {
+        **{f"frontend.{k}": v for k, v in frontend.state_dict().items()},
+        **{f"encoder.{k}": v for k, v in encoder.state_dict().items()},
+    }
     tmp_path.mkdir(parents=True, exist_ok=True)
     torch.save(state, tmp_path / "student.pth")
     (tmp_path / "student.yaml").write_text(yaml.safe_dump(description))
@@ -61,7 +73,9 @@ def asr_exp(setup, tiny_corpus, tmp_path_factory):  # noqa: F811
     train(setup, tiny_corpus, out)
     state = torch.load(out / "valid.cer_ctc.ave.pth", weights_only=True)
     weight = state["ctc.ctc_lo.weight"]
-    state["ctc.ctc_lo.weight"] = torch.randn(weight.shape, generator=torch.Generator().manual_seed(0)) * 3 / weight.shape[1] ** 0.5
+    state["ctc.ctc_lo.weight"] = (
+        torch.randn(weight.shape, generator=torch.Generator().manual_seed(0)) * 3 / weight.shape[1] ** 0.5
+    )
     bias = torch.zeros_like(state["ctc.ctc_lo.bias"])
     bias[1] = bias[-1] = -30.0  # never the best path; -1e4 would put log-probs where float32 steps are 1e-3
     state["ctc.ctc_lo.bias"] = bias
@@ -70,7 +84,15 @@ def asr_exp(setup, tiny_corpus, tmp_path_factory):  # noqa: F811
 
 
 def test_a_fine_tuned_model_is_hubert_for_ctc_with_the_same_log_probs_and_text(asr_exp, tiny_corpus, tmp_path):
-    cmd = [sys.executable, "-m", "espnet_distill.bin.export_hf", str(asr_exp), str(tmp_path / "hf"), "--checkpoint", "noisy.pth"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "espnet_distill.bin.export_hf",
+        str(asr_exp),
+        str(tmp_path / "hf"),
+        "--checkpoint",
+        "noisy.pth",
+    ]
     result = subprocess.run(cmd, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-3000:]
     hf = transformers.HubertForCTC.from_pretrained(str(tmp_path / "hf")).eval()
@@ -101,7 +123,10 @@ def test_what_transformers_cannot_express_is_refused_by_name(tmp_path, asr_exp):
     (narrow / "student.yaml").write_text(yaml.safe_dump(description))
     with pytest.raises(ExportError, match="output_dim 32 differs from the encoder's output_size 48"):
         export_hf(narrow, tmp_path / "out2")
-    result = subprocess.run([sys.executable, "-m", "espnet_distill.bin.export_hf", str(exp), str(tmp_path / "cli")],
-                            capture_output=True, text=True)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-m", "espnet_distill.bin.export_hf", str(exp), str(tmp_path / "cli")],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 1 and "fbank front-end" in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "cli").exists() and not list(tmp_path.glob(".cli.*"))

@@ -13,8 +13,8 @@ import torch
 import yaml
 
 from espnet_distill.asr.inference import load_asr_model
-from espnet_distill.export.onnx import CTCInference, OnnxCTC, export_graph, export_onnx, read_waves
 from espnet_distill.data.kaldi_dir import read_kaldi_map
+from espnet_distill.export.onnx import CTCInference, OnnxCTC, export_graph, export_onnx, read_waves
 from espnet_distill.tasks.asr import ASRTask
 from tests.tasks.test_asr_task import setup, train  # noqa: F401  (the tiny fine-tuning's fixture)
 
@@ -42,10 +42,14 @@ def exps(setup, tiny_corpus, tmp_path_factory):  # noqa: F811
     fbank_model.frontend.load_state_dict(stats)
     (root / "fbank" / "config.yaml").write_text(yaml.safe_dump(fbank_config))
     out = {}
-    for name, state in (("wav_cnn", torch.load(root / "wav_cnn" / "valid.cer_ctc.ave.pth", weights_only=True)),
-                        ("fbank", fbank_model.state_dict())):  # fmt: skip
+    for name, state in (
+        ("wav_cnn", torch.load(root / "wav_cnn" / "valid.cer_ctc.ave.pth", weights_only=True)),
+        ("fbank", fbank_model.state_dict()),
+    ):
         weight = state["ctc.ctc_lo.weight"]
-        state["ctc.ctc_lo.weight"] = torch.randn(weight.shape, generator=torch.Generator().manual_seed(0)) * 3 / weight.shape[1] ** 0.5
+        state["ctc.ctc_lo.weight"] = (
+            torch.randn(weight.shape, generator=torch.Generator().manual_seed(0)) * 3 / weight.shape[1] ** 0.5
+        )
         bias = torch.zeros_like(state["ctc.ctc_lo.bias"])
         bias[1] = bias[-1] = -30.0  # never the best path; -1e4 would put log-probs where float32 steps are 1e-3
         state["ctc.ctc_lo.bias"] = bias
@@ -79,22 +83,41 @@ def test_one_graph_with_dynamic_batch_and_length_matches_pytorch(exps, tiny_corp
 
 @pytest.mark.parametrize("frontend", ["wav_cnn", "fbank"])
 def test_the_cli_checks_parity_and_reports_int8(exps, tiny_corpus, tmp_path, frontend):
-    cmd = [sys.executable, "-m", "espnet_distill.bin.export_onnx", str(exps[frontend]), str(tmp_path / "onnx"),
-           "--checkpoint", "noisy.pth", "--data_dir", str(tiny_corpus["data"] / "test"), "--max_utts", "4",
-           "--calibration_dir", str(tiny_corpus["data"] / "train"), "--calibration_utts", "3"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "espnet_distill.bin.export_onnx",
+        str(exps[frontend]),
+        str(tmp_path / "onnx"),
+        "--checkpoint",
+        "noisy.pth",
+        "--data_dir",
+        str(tiny_corpus["data"] / "test"),
+        "--max_utts",
+        "4",
+        "--calibration_dir",
+        str(tiny_corpus["data"] / "train"),
+        "--calibration_utts",
+        "3",
+    ]
     result = subprocess.run(cmd, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-3000:]
     meta = json.loads((tmp_path / "onnx" / "model.json").read_text())
     # Statically quantized: the positional convolution, and the Fbank front-end's subsampling convolution
     # (its int8_layers).  Float: the waveform CNN, or the Fbank spectrum (a convolution) and mel MatMul.
     int8_ops = collections.Counter(n.op_type for n in onnx.load(str(tmp_path / "onnx" / "model.int8.onnx")).graph.node)
-    static, float_convs, float_matmuls = {"wav_cnn": (1, len(model_convs(exps[frontend])) - 1, 0), "fbank": (2, 1, 1)}[frontend]
+    static, float_convs, float_matmuls = {"wav_cnn": (1, len(model_convs(exps[frontend])) - 1, 0), "fbank": (2, 1, 1)}[
+        frontend
+    ]
     assert meta["int8"]["static_convs"] == int8_ops["QLinearConv"] == static and int8_ops["Conv"] == float_convs
     assert meta["int8"]["calibration_utterances"] == 3 and len(meta["int8"]["float"]) == float_convs + float_matmuls
     assert meta["onnxruntime"] == {"disabled_optimizers": ["SkipLayerNormFusion"]}
     parity = meta["parity"]
     assert parity["utterances"] == 4 and parity["identical_hypotheses"] == 4 and parity["max_abs_diff"] < 1e-3
-    assert set(parity["cer"]) == {"pytorch", "onnx_fp32", "onnx_int8"} and parity["cer"]["onnx_fp32"] == parity["cer"]["pytorch"]
+    assert (
+        set(parity["cer"]) == {"pytorch", "onnx_fp32", "onnx_int8"}
+        and parity["cer"]["onnx_fp32"] == parity["cer"]["pytorch"]
+    )
     assert abs(parity["cer"]["onnx_int8"] - parity["cer"]["pytorch"]) < 10  # a random model; the real one is measured
     assert (tmp_path / "onnx" / "parity" / "onnx_int8" / "result.txt").is_file()  # sclite's own output
 
@@ -127,5 +150,7 @@ def test_the_graph_holds_plain_weights_and_no_fft(exps, tmp_path, frontend):
 def test_a_failed_parity_check_keeps_nothing(exps, tiny_corpus, tmp_path):
     waves = read_waves(read_kaldi_map(tiny_corpus["data"] / "test" / "wav.scp"), 400, 2)
     with pytest.raises(ValueError, match="does not match PyTorch"):
-        export_onnx(exps["wav_cnn"], tmp_path / "onnx", "noisy.pth", int8=False, waves=waves, tolerance=-1.0)  # nothing can pass
+        export_onnx(
+            exps["wav_cnn"], tmp_path / "onnx", "noisy.pth", int8=False, waves=waves, tolerance=-1.0
+        )  # nothing can pass
     assert not (tmp_path / "onnx").exists() and not list(tmp_path.glob(".onnx.*"))

@@ -75,7 +75,9 @@ def test_padded_batch_equals_each_utterance_alone(tiny_corpus):
 
 def test_cmvn_from_stats_file_and_state_dict(tiny_corpus, tmp_path):
     waves, lengths = tiny_batch(tiny_corpus, 4)
-    stage_feats = [compute_fbank((waves[i, :n] * INT16_SCALE).numpy(), FbankOptions()) for i, n in enumerate(lengths.tolist())]
+    stage_feats = [
+        compute_fbank((waves[i, :n] * INT16_SCALE).numpy(), FbankOptions()) for i, n in enumerate(lengths.tolist())
+    ]
     stats = write_stats(tmp_path / "feats_stats.npz", stage_feats)
     frontend = FbankFrontend(output_dim=32, conv_channels=16, stats_file=tmp_path / "feats_stats.npz").eval()
     normalized, _ = frontend.features(waves, lengths)
@@ -97,7 +99,9 @@ def test_feats_scp_input_equals_waveform_input(tiny_corpus):
     torch.manual_seed(0)
     frontend = FbankFrontend(output_dim=32, conv_channels=16).eval()
     waves, lengths = tiny_batch(tiny_corpus, 3)
-    stage_feats = [compute_fbank((waves[i, :n] * INT16_SCALE).numpy(), FbankOptions()) for i, n in enumerate(lengths.tolist())]
+    stage_feats = [
+        compute_fbank((waves[i, :n] * INT16_SCALE).numpy(), FbankOptions()) for i, n in enumerate(lengths.tolist())
+    ]
     feat_lengths = torch.tensor([f.shape[0] for f in stage_feats])
     feats = torch.nn.utils.rnn.pad_sequence(stage_feats, batch_first=True)
     with torch.no_grad():
@@ -109,8 +113,13 @@ def test_feats_scp_input_equals_waveform_input(tiny_corpus):
 
 def test_specaug_masks_only_in_training(tiny_corpus):
     torch.manual_seed(0)
-    conf = dict(apply_time_warp=False, freq_mask_width_range=[10, 20], num_freq_mask=2,
-                time_mask_width_range=[5, 10], num_time_mask=2)  # fmt: skip
+    conf = dict(
+        apply_time_warp=False,
+        freq_mask_width_range=[10, 20],
+        num_freq_mask=2,
+        time_mask_width_range=[5, 10],
+        num_time_mask=2,
+    )
     frontend = FbankFrontend(output_dim=32, conv_channels=16, specaug_conf=conf)
     waves, lengths = tiny_batch(tiny_corpus, 2)
     frontend.train()

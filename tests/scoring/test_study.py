@@ -17,14 +17,32 @@ def fake_asr_exp(exp: Path, model: str, ftset: str, frontend: str, params: int, 
     """An exp/asr_<model>_<ftset> with a checkpoint of ``params`` weights and a score.json per set."""
     d = exp / f"asr_{model}_{ftset}"
     d.mkdir(parents=True)
-    (d / "config.yaml").write_text(yaml.safe_dump({"frontend": frontend, "seed": seed,
-                                                   "train_data_path_and_name_and_type": [[f"data/{ftset}/wav.scp", "speech", "sound"]]}))  # fmt: skip
+    (d / "config.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "frontend": frontend,
+                "seed": seed,
+                "train_data_path_and_name_and_type": [[f"data/{ftset}/wav.scp", "speech", "sound"]],
+            }
+        )
+    )
     torch.save({"w": torch.zeros(params), "frontend.num_updates": torch.tensor(3)}, d / "valid.cer_ctc.ave.pth")
     for dset, err in cer.items():
         out = d / "decode_ctc_greedy" / dset
         out.mkdir(parents=True)
-        score = {kind: {"snt": 2, "wrd": 10, "corr": 0, "sub": 0, "dele": 0, "ins": 0, "err": err * (2 if kind == "wer" else 1),
-                        "s_err": 100.0} for kind in ("wer", "cer")}  # fmt: skip
+        score = {
+            kind: {
+                "snt": 2,
+                "wrd": 10,
+                "corr": 0,
+                "sub": 0,
+                "dele": 0,
+                "ins": 0,
+                "err": err * (2 if kind == "wer" else 1),
+                "s_err": 100.0,
+            }
+            for kind in ("wer", "cer")
+        }
         (out / "score.json").write_text(json.dumps({**score, "rtf": params / 1e6}))
 
 
@@ -37,8 +55,13 @@ def exp(tmp_path):
     fake_asr_exp(exp, "scratch_shallow_wide_reg", "train_10pct", "wav_cnn", 2000, {"dev": 70.0, "test": 71.0})
     distill = exp / "distill_deep_thin_reg_kl_fbank"
     distill.mkdir()
-    stats = {e: {"train": {"l1_frontend": 1.0 / e, "loss": 1.0 / e, "time": 3.0},
-                 "valid": {"regression": 5.0 - e, "discriminative": 2.0 / e, "loss": 6.0 - e}} for e in (1, 2, 3)}  # fmt: skip
+    stats = {
+        e: {
+            "train": {"l1_frontend": 1.0 / e, "loss": 1.0 / e, "time": 3.0},
+            "valid": {"regression": 5.0 - e, "discriminative": 2.0 / e, "loss": 6.0 - e},
+        }
+        for e in (1, 2, 3)
+    }
     torch.save({"reporter": {"stats": stats, "epoch": 3}, "model": {}}, distill / "checkpoint.pth")
     return exp
 
@@ -46,16 +69,27 @@ def exp(tmp_path):
 def test_seeds_are_pooled_and_each_model_described(exp):
     summaries = study.summarize(study.read_experiments(exp))
     assert [(s.first.model, s.first.finetune_set, s.seeds) for s in summaries] == [
-        ("teacher", "train", [1]), ("deep_thin_reg_kl_fbank", "train", [1, 2]), ("scratch_shallow_wide_reg", "train_10pct", [1])]  # fmt: skip
+        ("teacher", "train", [1]),
+        ("deep_thin_reg_kl_fbank", "train", [1, 2]),
+        ("scratch_shallow_wide_reg", "train_10pct", [1]),
+    ]
     fbank = summaries[1]
-    assert fbank.stat("test", "cer") == pytest.approx((40.0, 2.0 ** 0.5))  # mean and sample std of 39 and 41
-    assert fbank.stat("dev", "wer") == pytest.approx((82.0, 2.0 * 2.0 ** 0.5))
+    assert fbank.stat("test", "cer") == pytest.approx((40.0, 2.0**0.5))  # mean and sample std of 39 and 41
+    assert fbank.stat("dev", "wer") == pytest.approx((82.0, 2.0 * 2.0**0.5))
     assert summaries[0].stat("test", "cer") == (42.0, None)
-    assert (fbank.first.kind, fbank.first.loss, fbank.first.frontend, fbank.first.params) == ("distilled", "reg + KL", "fbank", 900)
+    assert (fbank.first.kind, fbank.first.loss, fbank.first.frontend, fbank.first.params) == (
+        "distilled",
+        "reg + KL",
+        "fbank",
+        900,
+    )
     scratch = summaries[2].first
     assert (scratch.kind, scratch.structure, scratch.loss) == ("scratch", "shallow_wide", "-")
     lines = study.render_summary(summaries, "dev", "test")
-    assert "|deep_thin_reg_kl_fbank|distilled|fbank|reg + KL|0.00 M|train|2|41.0 ± 1.4|40.0 ± 1.4|82.0 ± 2.8|80.0 ± 2.8|" in lines[3]
+    assert (
+        "|deep_thin_reg_kl_fbank|distilled|fbank|reg + KL|0.00 M|train|2|41.0 ± 1.4|40.0 ± 1.4|82.0 ± 2.8|80.0 ± 2.8|"
+        in lines[3]
+    )
 
 
 def test_distillation_curves_come_from_the_reporter_state(exp):
@@ -93,7 +127,8 @@ def test_comparisons_claim_only_differences_beyond_the_seed_spread(tmp_path):
         ("fbank vs wav_cnn", "deep_thin_reg_kl_fbank", "deep_thin_reg_kl"),
         ("deep-thin vs shallow-wide", "deep_thin_reg_kl", "shallow_wide_reg_kl"),
         ("distilled vs from scratch", "deep_thin_reg", "scratch_deep_thin_reg_kl"),
-        ("distilled vs from scratch", "deep_thin_reg_kl", "scratch_deep_thin_reg_kl")]  # fmt: skip
+        ("distilled vs from scratch", "deep_thin_reg_kl", "scratch_deep_thin_reg_kl"),
+    ]
     pooled = study.seed_spread(summaries, "test")
     assert pooled == pytest.approx({"train_10pct": ((4.0 + 1.0) / 2) ** 0.5})  # the two repeated models' variances
     by_question = {(c.question, c.a.first.model): c for c in study.pairs(summaries)}
@@ -103,7 +138,13 @@ def test_comparisons_claim_only_differences_beyond_the_seed_spread(tmp_path):
     diff, spread, verdict = study.judge(by_question[("fbank vs wav_cnn", "deep_thin_reg_kl_fbank")], "test", pooled)
     assert diff == pytest.approx(1.0) and spread == pytest.approx(2.0 + 2.5**0.5) and verdict == "within the spread"
     lines = study.render_comparisons(summaries, "test")
-    assert "|reg + KL vs reg|train_10pct|deep_thin_reg_kl (3)|deep_thin_reg (3)|52.0 ± 2.0|60.0 ± 1.0|-8.0|3.0|deep_thin_reg_kl better|" in lines
+    assert (
+        "|reg + KL vs reg|train_10pct|deep_thin_reg_kl (3)|deep_thin_reg (3)|52.0 ± 2.0|60.0 ± 1.0|-8.0|3.0|deep_thin_reg_kl better|"
+        in lines
+    )
     assert "train_10pct 1.6" in lines[-1]
     # Without any repeats there is no spread to judge a single-seed side by: nothing is claimed.
-    assert study.judge(by_question[("fbank vs wav_cnn", "deep_thin_reg_kl_fbank")], "test", {})[2] == "no seed spread measured"
+    assert (
+        study.judge(by_question[("fbank vs wav_cnn", "deep_thin_reg_kl_fbank")], "test", {})[2]
+        == "no seed spread measured"
+    )

@@ -9,8 +9,17 @@ from tests.conftest import tiny_batch
 
 
 def small_encoder(**kwargs):
-    conf = dict(input_size=48, output_size=64, num_layers=3, attention_heads=4, ffn_dim=96,
-                pos_conv_kernel=16, pos_conv_groups=4, dropout=0.0, attention_dropout=0.0)  # fmt: skip
+    conf = dict(
+        input_size=48,
+        output_size=64,
+        num_layers=3,
+        attention_heads=4,
+        ffn_dim=96,
+        pos_conv_kernel=16,
+        pos_conv_groups=4,
+        dropout=0.0,
+        attention_dropout=0.0,
+    )
     conf.update(kwargs)
     return TransformerStudentEncoder(**conf).eval()
 
@@ -25,8 +34,13 @@ def test_hidden_states_and_output(pre_ln):
         output, olens2, _ = encoder(x, lengths)
     assert len(states) == 4 and all(s.shape == (2, 30, 64) for s in states)
     assert olens.tolist() == [30, 21] and olens2.tolist() == [30, 21]
-    expected = torch.nn.functional.layer_norm(states[-1], (64,), encoder.transformer.layer_norm.weight,
-                                              encoder.transformer.layer_norm.bias) if pre_ln else states[-1]  # fmt: skip
+    expected = (
+        torch.nn.functional.layer_norm(
+            states[-1], (64,), encoder.transformer.layer_norm.weight, encoder.transformer.layer_norm.bias
+        )
+        if pre_ln
+        else states[-1]
+    )
     torch.testing.assert_close(output, expected)
     assert encoder.output_size() == 64 and encoder.pre_layer_norm is pre_ln
 

@@ -6,10 +6,24 @@ import torch
 from espnet_distill.student.heads import LayerToLayerHeads, MultiTaskHeads, thirds
 from espnet_distill.student.presets import TeacherShape, preset_encoder_conf, resolve_encoder_conf
 
-HUBERT_BASE = TeacherShape(num_layers=12, width=768, attention_heads=12, ffn_dim=3072,
-                           pos_conv_kernel=128, pos_conv_groups=16, layer_norm_first=False)  # fmt: skip
-MINI = TeacherShape(num_layers=4, width=256, attention_heads=4, ffn_dim=1024,
-                    pos_conv_kernel=64, pos_conv_groups=8, layer_norm_first=True)  # fmt: skip
+HUBERT_BASE = TeacherShape(
+    num_layers=12,
+    width=768,
+    attention_heads=12,
+    ffn_dim=3072,
+    pos_conv_kernel=128,
+    pos_conv_groups=16,
+    layer_norm_first=False,
+)
+MINI = TeacherShape(
+    num_layers=4,
+    width=256,
+    attention_heads=4,
+    ffn_dim=1024,
+    pos_conv_kernel=64,
+    pos_conv_groups=8,
+    layer_norm_first=True,
+)
 
 
 def test_presets_at_the_papers_scale():
@@ -42,14 +56,19 @@ def test_multitask_heads_are_distilhuberts_mlp_or_a_single_linear():
     mlp = MultiTaskHeads(student_dim=8, teacher_dim=6, num_student_layers=2, num_teacher_layers=12, inter_dim=10)
     first = mlp.heads[0]
     x = torch.randn(2, 5, 8)
-    expected = torch.nn.functional.linear(torch.nn.functional.gelu(torch.nn.functional.linear(x, first[0].weight, first[0].bias)),
-                                          first[2].weight, first[2].bias)  # fmt: skip
+    expected = torch.nn.functional.linear(
+        torch.nn.functional.gelu(torch.nn.functional.linear(x, first[0].weight, first[0].bias)),
+        first[2].weight,
+        first[2].bias,
+    )
     torch.testing.assert_close(first(x), expected)
     assert sum(p.numel() for p in mlp.parameters()) == 3 * ((8 * 10 + 10) + (10 * 6 + 6))
     # At paper scale: 3 targets, 768 -> 768 (GELU) -> 768: DistilHuBERT's 3.54 M.
     paper = MultiTaskHeads(student_dim=768, teacher_dim=768, num_student_layers=2, num_teacher_layers=12)
     assert sum(p.numel() for p in paper.parameters()) == 3 * 2 * (768 * 768 + 768) == 3_543_552
-    linear = MultiTaskHeads(student_dim=768, teacher_dim=768, num_student_layers=2, num_teacher_layers=12, kind="linear")
+    linear = MultiTaskHeads(
+        student_dim=768, teacher_dim=768, num_student_layers=2, num_teacher_layers=12, kind="linear"
+    )
     assert sum(p.numel() for p in linear.parameters()) == 3 * (768 * 768 + 768)
     with pytest.raises(ValueError, match="head_conf.kind: 'conv' is not one of mlp, linear"):
         MultiTaskHeads(8, 6, 2, 12, kind="conv")

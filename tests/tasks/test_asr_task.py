@@ -16,8 +16,8 @@ from espnet_distill.data.kaldi_dir import read_kaldi_map
 from espnet_distill.distill.export import export_teacher_as_student, load_student
 from espnet_distill.tasks.asr import ASRTask
 from espnet_distill.teacher import load_teacher
-from espnet_distill.utils.checkpoint import load_checkpoint
 from espnet_distill.text.tokens import Tokenizer, char_tokens, transcripts, write_token_list
+from espnet_distill.utils.checkpoint import load_checkpoint
 from tests.conftest import tiny_batch, write_wav
 
 FINETUNE = """
@@ -38,7 +38,9 @@ keep_nbest_models: 1
 @pytest.fixture(scope="module")
 def setup(tiny_corpus, tiny_teacher_path, tmp_path_factory):
     root = tmp_path_factory.mktemp("asr")
-    (root / "teacher.yaml").write_text(yaml.safe_dump({"teacher": "torchaudio", "teacher_conf": {"path": str(tiny_teacher_path)}}))
+    (root / "teacher.yaml").write_text(
+        yaml.safe_dump({"teacher": "torchaudio", "teacher_conf": {"path": str(tiny_teacher_path)}})
+    )
     export_teacher_as_student(root / "teacher.yaml", root / "teacher_student")
     write_token_list(root / "tokens.txt", char_tokens(transcripts(tiny_corpus["data"] / "train" / "text")))
     for name in ("train", "dev"):
@@ -50,15 +52,35 @@ def setup(tiny_corpus, tiny_teacher_path, tmp_path_factory):
 def asr_train_args(setup, tiny_corpus, out_dir, *extra):
     """Options of asr_train for the tiny fine-tuning (two epochs of three steps); --output_dir comes last."""
     data = tiny_corpus["data"]
-    return ["--config", str(setup / "finetune.yaml"), "--init_student", str(setup / "teacher_student"),
-            "--token_list", str(setup / "tokens.txt"), "--token_type", "char",
-            "--train_data_path_and_name_and_type", f"{data}/train/wav.scp,speech,sound",
-            "--train_data_path_and_name_and_type", f"{data}/train/text,text,text",
-            "--train_shape_file", str(setup / "shapes" / "train" / "speech_shape"),
-            "--valid_data_path_and_name_and_type", f"{data}/dev/wav.scp,speech,sound",
-            "--valid_data_path_and_name_and_type", f"{data}/dev/text,text,text",
-            "--valid_shape_file", str(setup / "shapes" / "dev" / "speech_shape"),
-            "--max_epoch", "2", "--num_iters_per_epoch", "3", *extra, "--output_dir", str(out_dir)]  # fmt: skip
+    return [
+        "--config",
+        str(setup / "finetune.yaml"),
+        "--init_student",
+        str(setup / "teacher_student"),
+        "--token_list",
+        str(setup / "tokens.txt"),
+        "--token_type",
+        "char",
+        "--train_data_path_and_name_and_type",
+        f"{data}/train/wav.scp,speech,sound",
+        "--train_data_path_and_name_and_type",
+        f"{data}/train/text,text,text",
+        "--train_shape_file",
+        str(setup / "shapes" / "train" / "speech_shape"),
+        "--valid_data_path_and_name_and_type",
+        f"{data}/dev/wav.scp,speech,sound",
+        "--valid_data_path_and_name_and_type",
+        f"{data}/dev/text,text,text",
+        "--valid_shape_file",
+        str(setup / "shapes" / "dev" / "speech_shape"),
+        "--max_epoch",
+        "2",
+        "--num_iters_per_epoch",
+        "3",
+        *extra,
+        "--output_dir",
+        str(out_dir),
+    ]
 
 
 def train(setup, tiny_corpus, out_dir, *extra):
@@ -108,12 +130,19 @@ def test_decoding_greedy_and_beam_and_bad_audio(setup, tiny_corpus, tmp_path):
         "short": write_wav(tmp_path / "short.wav", np.ones(300)),
         "rate8k": write_wav(tmp_path / "rate8k.wav", np.ones(8000), rate=8000),
     }
-    messages = {"empty": "holds no samples", "short": "shorter than the front-end's receptive field (400 samples)",
-                "rate8k": "sampled at 8000 Hz; expected 16000 Hz"}  # fmt: skip
+    messages = {
+        "empty": "holds no samples",
+        "short": "shorter than the front-end's receptive field (400 samples)",
+        "rate8k": "sampled at 8000 Hz; expected 16000 Hz",
+    }
     for name, path in bad.items():
         with pytest.raises(AudioError, match=f"utterance {name!r}.*{re.escape(messages[name])}"):
             dict(CTCDecoder(model, tokenizer, DecodeOptions()).decode({**wav_scp, name: str(path)}))
-    skipped = dict(CTCDecoder(model, tokenizer, DecodeOptions(skip_bad_utterances=True)).decode({**wav_scp, **{k: str(v) for k, v in bad.items()}}))
+    skipped = dict(
+        CTCDecoder(model, tokenizer, DecodeOptions(skip_bad_utterances=True)).decode(
+            {**wav_scp, **{k: str(v) for k, v in bad.items()}}
+        )
+    )
     assert all(skipped[name] == "" for name in bad) and {u: skipped[u] for u in wav_scp} == greedy
 
 
@@ -122,16 +151,38 @@ def test_the_config_must_name_the_students_components(setup, tmp_path):
     other = tmp_path / "other"
     other.mkdir()
     (other / "student.yaml").write_text(yaml.safe_dump({**description, "frontend": "fbank"}))
-    args = ASRTask.get_parser().parse_args(["--token_list", str(setup / "tokens.txt"), "--token_type", "char",
-                                            "--init_student", str(other), "--output_dir", str(tmp_path)])  # fmt: skip
+    args = ASRTask.get_parser().parse_args(
+        [
+            "--token_list",
+            str(setup / "tokens.txt"),
+            "--token_type",
+            "char",
+            "--init_student",
+            str(other),
+            "--output_dir",
+            str(tmp_path),
+        ]
+    )
     with pytest.raises(ValueError, match="names frontend: wav_cnn but .* holds a fbank frontend"):
         ASRTask.build_model(args)
 
 
 def gradients_after_training_steps(setup, tiny_corpus, tmp_path, *extra):
-    args = ASRTask.get_parser().parse_args(["--token_list", str(setup / "tokens.txt"), "--token_type", "char",
-                                            "--init_student", str(setup / "teacher_student"),
-                                            "--model_conf", "freeze_frontend_steps=-1", "--output_dir", str(tmp_path), *extra])  # fmt: skip
+    args = ASRTask.get_parser().parse_args(
+        [
+            "--token_list",
+            str(setup / "tokens.txt"),
+            "--token_type",
+            "char",
+            "--init_student",
+            str(setup / "teacher_student"),
+            "--model_conf",
+            "freeze_frontend_steps=-1",
+            "--output_dir",
+            str(tmp_path),
+            *extra,
+        ]
+    )
     model = ASRTask.build_model(args).train()
     waves, lengths = tiny_batch(tiny_corpus, 2)
     text, text_lengths = torch.tensor([[3, 4, 5], [5, 4, -1]]), torch.tensor([3, 2])

@@ -22,8 +22,22 @@ from espnet_distill.utils.checkpoint import load_checkpoint, training_checkpoint
 from tests.conftest import REPO_ROOT, tiny_batch
 
 CONFIGS = sorted(REPO_ROOT.glob("egs/*/asr1/conf/distill/*.yaml"))
-TINY_TRAINING = ["--batch_type", "numel", "--batch_bins", "150000", "--num_workers", "0", "--optim", "adamw",
-                 "--optim_conf", "lr=0.001", "--scheduler", "none", "--seed", "1"]  # fmt: skip
+TINY_TRAINING = [
+    "--batch_type",
+    "numel",
+    "--batch_bins",
+    "150000",
+    "--num_workers",
+    "0",
+    "--optim",
+    "adamw",
+    "--optim_conf",
+    "lr=0.001",
+    "--scheduler",
+    "none",
+    "--seed",
+    "1",
+]
 
 
 @pytest.fixture(scope="module")
@@ -36,15 +50,33 @@ def shapes(tiny_corpus, tmp_path_factory):
 
 def data_args(tiny_corpus, shapes):
     data = tiny_corpus["data"]
-    return ["--train_data_path_and_name_and_type", f"{data}/train/wav.scp,speech,sound",
-            "--train_shape_file", str(shapes / "train" / "speech_shape"),
-            "--valid_data_path_and_name_and_type", f"{data}/dev/wav.scp,speech,sound",
-            "--valid_shape_file", str(shapes / "dev" / "speech_shape")]  # fmt: skip
+    return [
+        "--train_data_path_and_name_and_type",
+        f"{data}/train/wav.scp,speech,sound",
+        "--train_shape_file",
+        str(shapes / "train" / "speech_shape"),
+        "--valid_data_path_and_name_and_type",
+        f"{data}/dev/wav.scp,speech,sound",
+        "--valid_shape_file",
+        str(shapes / "dev" / "speech_shape"),
+    ]
 
 
 def distill_cmd(config, teacher, out_dir, *extra):
-    return [sys.executable, "-m", "espnet_distill.bin.distill_train", "--config", str(config), "--teacher", "torchaudio",
-            "--teacher_conf", f"path={teacher}", "--output_dir", str(out_dir), *extra]  # fmt: skip
+    return [
+        sys.executable,
+        "-m",
+        "espnet_distill.bin.distill_train",
+        "--config",
+        str(config),
+        "--teacher",
+        "torchaudio",
+        "--teacher_conf",
+        f"path={teacher}",
+        "--output_dir",
+        str(out_dir),
+        *extra,
+    ]
 
 
 def run_ok(cmd, **kwargs):
@@ -63,9 +95,22 @@ def optimizer_steps(exp_dir: Path) -> int:
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda p: f"{p.parts[-5]}/{p.name}")
 def test_every_distill_config_builds_its_model_in_a_dry_run(config, tiny_teacher_path, tmp_path):
     np.savez(tmp_path / "feats_stats.npz", count=10, sum=np.zeros(80), sum_square=np.full(80, 10.0))
-    DistillTask.main(cmd=["--config", str(config), "--teacher", "torchaudio", "--teacher_conf",
-                          f"path={tiny_teacher_path}", "--dry_run", "true", "--output_dir", str(tmp_path),
-                          "--fbank_stats", str(tmp_path / "feats_stats.npz")])  # fmt: skip
+    DistillTask.main(
+        cmd=[
+            "--config",
+            str(config),
+            "--teacher",
+            "torchaudio",
+            "--teacher_conf",
+            f"path={tiny_teacher_path}",
+            "--dry_run",
+            "true",
+            "--output_dir",
+            str(tmp_path),
+            "--fbank_stats",
+            str(tmp_path / "feats_stats.npz"),
+        ]
+    )
     resolved = yaml.safe_load((tmp_path / "config.yaml").read_text())
     assert "preset" not in resolved["encoder_conf"] and resolved["encoder_conf"]["num_layers"] >= 1
     assert resolved["frontend_conf"]["output_dim"] == resolved["encoder_conf"]["output_size"]
@@ -74,8 +119,19 @@ def test_every_distill_config_builds_its_model_in_a_dry_run(config, tiny_teacher
 def test_training_writes_a_student_that_loads_as_frontend_and_encoder(tiny_corpus, shapes, tiny_teacher_path, tmp_path):
     config = REPO_ROOT / "egs/mini_synth/asr1/conf/distill/shallow_wide_reg_kl.yaml"
     exp = tmp_path / "exp"
-    run_ok(distill_cmd(config, tiny_teacher_path, exp, *data_args(tiny_corpus, shapes), *TINY_TRAINING,
-                       "--max_epoch", "2", "--num_iters_per_epoch", "3"))  # fmt: skip
+    run_ok(
+        distill_cmd(
+            config,
+            tiny_teacher_path,
+            exp,
+            *data_args(tiny_corpus, shapes),
+            *TINY_TRAINING,
+            "--max_epoch",
+            "2",
+            "--num_iters_per_epoch",
+            "3",
+        )
+    )
     assert optimizer_steps(exp) == 6
     resolved = yaml.safe_load((exp / "config.yaml").read_text())
     assert resolved["encoder_conf"]["num_layers"] == 2 and resolved["encoder_conf"]["output_size"] == 64
@@ -99,11 +155,24 @@ def test_training_writes_a_student_that_loads_as_frontend_and_encoder(tiny_corpu
     assert (exp / "tensorboard" / "train").is_dir() and len((exp / "throughput.jsonl").read_text().splitlines()) == 2
 
 
-def test_a_killed_run_resumes_and_finishes_with_the_same_number_of_steps(tiny_corpus, shapes, tiny_teacher_path, tmp_path):
+def test_a_killed_run_resumes_and_finishes_with_the_same_number_of_steps(
+    tiny_corpus, shapes, tiny_teacher_path, tmp_path
+):
     config = REPO_ROOT / "egs/mini_synth/asr1/conf/distill/deep_thin_reg.yaml"
     exp = tmp_path / "exp"
-    cmd = distill_cmd(config, tiny_teacher_path, exp, *data_args(tiny_corpus, shapes), *TINY_TRAINING,
-                      "--max_epoch", "4", "--num_iters_per_epoch", "3", "--resume", "true")  # fmt: skip
+    cmd = distill_cmd(
+        config,
+        tiny_teacher_path,
+        exp,
+        *data_args(tiny_corpus, shapes),
+        *TINY_TRAINING,
+        "--max_epoch",
+        "4",
+        "--num_iters_per_epoch",
+        "3",
+        "--resume",
+        "true",
+    )
     process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.time() + 300
     while not (exp / "2epoch.pth").exists() and process.poll() is None and time.time() < deadline:
@@ -116,7 +185,9 @@ def test_a_killed_run_resumes_and_finishes_with_the_same_number_of_steps(tiny_co
     result = run_ok(cmd)
     assert "resumed from" in result.stderr
     assert optimizer_steps(exp) == 4 * 3
-    assert load_checkpoint(exp / "checkpoint.pth", extra_globals=training_checkpoint_globals())["reporter"]["epoch"] == 4
+    assert (
+        load_checkpoint(exp / "checkpoint.pth", extra_globals=training_checkpoint_globals())["reporter"]["epoch"] == 4
+    )
     assert (exp / "student.pth").is_file()
 
 
@@ -126,12 +197,35 @@ def test_two_process_cpu_ddp_ends_with_identical_weights(tiny_corpus, shapes, ti
     with socket.socket() as probe:  # a free port for the rendezvous
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    launcher = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(port),
-                "-m", "espnet_distill.bin.distill_train"]  # fmt: skip
-    cmd = launcher + distill_cmd(config, tiny_teacher_path, exp)[3:] + [
-        *data_args(tiny_corpus, shapes), *TINY_TRAINING, "--max_epoch", "2", "--num_iters_per_epoch", "2",
-        "--ngpu", "0", "--dist_backend", "gloo", "--multiprocessing_distributed", "false",
-    ]  # fmt: skip
+    launcher = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "--master_port",
+        str(port),
+        "-m",
+        "espnet_distill.bin.distill_train",
+    ]
+    cmd = (
+        launcher
+        + distill_cmd(config, tiny_teacher_path, exp)[3:]
+        + [
+            *data_args(tiny_corpus, shapes),
+            *TINY_TRAINING,
+            "--max_epoch",
+            "2",
+            "--num_iters_per_epoch",
+            "2",
+            "--ngpu",
+            "0",
+            "--dist_backend",
+            "gloo",
+            "--multiprocessing_distributed",
+            "false",
+        ]
+    )
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     run_ok(cmd, env=env, timeout=300)
     check = json.loads((exp / "ddp_check.json").read_text())

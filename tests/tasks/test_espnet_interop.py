@@ -47,7 +47,9 @@ def test_audio(tiny_corpus):
 @pytest.fixture(scope="module")
 def ours(exp, test_audio):
     model, args = load_asr_model(exp, "noisy.pth")
-    decoder = CTCDecoder(model, Tokenizer(args.token_list, args.token_type, args.bpemodel), DecodeOptions(beam_size=BEAM))
+    decoder = CTCDecoder(
+        model, Tokenizer(args.token_list, args.token_type, args.bpemodel), DecodeOptions(beam_size=BEAM)
+    )
     hyps = dict(decoder.decode(test_audio))
     assert all(len(h) > 5 for h in hyps.values()), hyps  # the random CTC layer emits text
     return hyps
@@ -95,20 +97,43 @@ def test_a_config_written_before_the_espnet_names_still_loads(exp, tmp_path):
 
 
 def test_speech2text_decodes_as_this_project_does(exp, ours, test_audio):
-    import espnet_distill  # noqa: F401
     from espnet2.bin.asr_inference import Speech2Text
 
-    speech2text = Speech2Text(asr_train_config=exp / "config.yaml", asr_model_file=exp / "noisy.pth",
-                              ctc_weight=1.0, lm_weight=0.0, beam_size=BEAM, nbest=1)  # fmt: skip
+    import espnet_distill  # noqa: F401
+
+    speech2text = Speech2Text(
+        asr_train_config=exp / "config.yaml",
+        asr_model_file=exp / "noisy.pth",
+        ctc_weight=1.0,
+        lm_weight=0.0,
+        beam_size=BEAM,
+        nbest=1,
+    )
     assert espnet_hyps(speech2text, test_audio) == ours
 
 
 def test_espnet_asr_inference_cli_decodes_as_this_project_does(exp, ours, test_audio, tmp_path):
     wav_scp = tmp_path / "wav.scp"
     wav_scp.write_text("".join(f"{u} {s}\n" for u, s in sorted(test_audio.items())))
-    cmd = [sys.executable, "-m", "espnet_distill.bin.espnet_asr_inference", "--asr_train_config", str(exp / "config.yaml"),
-           "--asr_model_file", str(exp / "noisy.pth"), "--ctc_weight", "1.0", "--lm_weight", "0", "--beam_size", str(BEAM),
-           "--data_path_and_name_and_type", f"{wav_scp},speech,sound", "--output_dir", str(tmp_path / "out")]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "espnet_distill.bin.espnet_asr_inference",
+        "--asr_train_config",
+        str(exp / "config.yaml"),
+        "--asr_model_file",
+        str(exp / "noisy.pth"),
+        "--ctc_weight",
+        "1.0",
+        "--lm_weight",
+        "0",
+        "--beam_size",
+        str(BEAM),
+        "--data_path_and_name_and_type",
+        f"{wav_scp},speech,sound",
+        "--output_dir",
+        str(tmp_path / "out"),
+    ]
     result = subprocess.run(cmd, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-3000:]
     decoded = read_kaldi_map(tmp_path / "out" / "1best_recog" / "text")
@@ -125,9 +150,21 @@ def test_espnet_cli_refuses_a_model_file_that_would_run_code(exp, tmp_path):
     (tmp_path / "evil.pth").write_bytes(pickle.dumps({"x": Evil()}))
     wav_scp = tmp_path / "wav.scp"
     wav_scp.write_text("")
-    cmd = [sys.executable, "-m", "espnet_distill.bin.espnet_asr_inference", "--asr_train_config", str(exp / "config.yaml"),
-           "--asr_model_file", str(tmp_path / "evil.pth"), "--ctc_weight", "1.0",
-           "--data_path_and_name_and_type", f"{wav_scp},speech,sound", "--output_dir", str(tmp_path / "out")]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "espnet_distill.bin.espnet_asr_inference",
+        "--asr_train_config",
+        str(exp / "config.yaml"),
+        "--asr_model_file",
+        str(tmp_path / "evil.pth"),
+        "--ctc_weight",
+        "1.0",
+        "--data_path_and_name_and_type",
+        f"{wav_scp},speech,sound",
+        "--output_dir",
+        str(tmp_path / "out"),
+    ]
     result = subprocess.run(cmd, capture_output=True, text=True)
     assert result.returncode != 0 and "pwned" not in result.stdout
     assert "evil.pth" in result.stderr and "refus" in result.stderr
@@ -135,9 +172,10 @@ def test_espnet_cli_refuses_a_model_file_that_would_run_code(exp, tmp_path):
 
 @pytest.mark.parametrize("suffix", [".zip", ".tar.gz"])
 def test_a_packed_model_unpacks_into_speech2text(exp, ours, test_audio, tmp_path, monkeypatch, suffix):
-    import espnet_distill  # noqa: F401
     from espnet2.bin.asr_inference import Speech2Text
     from espnet2.main_funcs.pack_funcs import unpack
+
+    import espnet_distill  # noqa: F401
 
     archive = pack_model(exp, tmp_path / f"tiny{suffix}", checkpoint="noisy.pth")
     monkeypatch.chdir(tmp_path)  # unpack from another directory than the one packed from
@@ -161,10 +199,17 @@ def test_pack_model_carries_the_bpe_model_and_names_missing_files(exp, tmp_path)
     archive = pack_model(exp_bpe, tmp_path / "bpe.zip", checkpoint="noisy.pth")
     with zipfile.ZipFile(archive) as z:
         names = set(z.namelist())
-        assert {"meta.yaml", "exp/asr_bpe/config.yaml", "exp/asr_bpe/noisy.pth", "exp/asr_bpe/bpe.model",
-                "exp/asr_bpe/tokens.txt"} <= names  # fmt: skip
+        assert {
+            "meta.yaml",
+            "exp/asr_bpe/config.yaml",
+            "exp/asr_bpe/noisy.pth",
+            "exp/asr_bpe/bpe.model",
+            "exp/asr_bpe/tokens.txt",
+        } <= names
         packed = yaml.safe_load(z.read("exp/asr_bpe/config.yaml"))
-        assert packed["bpemodel"] == "exp/asr_bpe/bpe.model" and z.read("exp/asr_bpe/bpe.model") == b"sentencepiece bytes"
+        assert (
+            packed["bpemodel"] == "exp/asr_bpe/bpe.model" and z.read("exp/asr_bpe/bpe.model") == b"sentencepiece bytes"
+        )
     from espnet2.main_funcs.pack_funcs import unpack
 
     unpacked = yaml.safe_load(open(unpack(archive, tmp_path / "u")["asr_train_config"]))

@@ -55,8 +55,19 @@ def refused(path: Path) -> str:
 
 
 def distill_args(tiny_corpus, shapes, teacher, out):  # noqa: F811
-    return ["--config", str(DISTILL_CONFIG), "--teacher", "torchaudio", "--teacher_conf", f"path={teacher}",
-            *data_args(tiny_corpus, shapes), *TINY_TRAINING, *SHORT, "--output_dir", str(out)]  # fmt: skip
+    return [
+        "--config",
+        str(DISTILL_CONFIG),
+        "--teacher",
+        "torchaudio",
+        "--teacher_conf",
+        f"path={teacher}",
+        *data_args(tiny_corpus, shapes),
+        *TINY_TRAINING,
+        *SHORT,
+        "--output_dir",
+        str(out),
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -112,7 +123,15 @@ def test_init_param_refuses_a_pickled_callable(finished, name, tmp_path):
 def test_asr_train_reports_a_refused_file_without_a_traceback(finished, tmp_path):
     _, args, _ = finished["asr"]
     evil = plant(tmp_path / "init.pth", tmp_path / "ran")
-    cmd = [sys.executable, "-m", "espnet_distill.bin.asr_train", *args[:-1], str(tmp_path / "new"), "--init_param", str(evil)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "espnet_distill.bin.asr_train",
+        *args[:-1],
+        str(tmp_path / "new"),
+        "--init_param",
+        str(evil),
+    ]
     result = subprocess.run(cmd, capture_output=True, text=True)
     assert result.returncode == 1
     assert "init.pth: refused to load" in result.stderr and "Traceback" not in result.stderr

@@ -16,18 +16,41 @@ from espnet_distill.teacher.loaders import parse_conv_layers
 
 CONV = [(32, 10, 5), (32, 3, 2), (32, 3, 2), (32, 3, 2), (32, 3, 2), (32, 2, 2), (32, 2, 2)]
 SMALL = dict(
-    extractor_mode="group_norm", extractor_conv_layer_config=CONV, extractor_conv_bias=False,
-    encoder_embed_dim=64, encoder_projection_dropout=0.0, encoder_pos_conv_kernel=16,
-    encoder_pos_conv_groups=4, encoder_num_layers=3, encoder_num_heads=4,
-    encoder_attention_dropout=0.0, encoder_ff_interm_features=96, encoder_ff_interm_dropout=0.0,
-    encoder_dropout=0.0, encoder_layer_norm_first=False, encoder_layer_drop=0.0,
-)  # fmt: skip
+    extractor_mode="group_norm",
+    extractor_conv_layer_config=CONV,
+    extractor_conv_bias=False,
+    encoder_embed_dim=64,
+    encoder_projection_dropout=0.0,
+    encoder_pos_conv_kernel=16,
+    encoder_pos_conv_groups=4,
+    encoder_num_layers=3,
+    encoder_num_heads=4,
+    encoder_attention_dropout=0.0,
+    encoder_ff_interm_features=96,
+    encoder_ff_interm_dropout=0.0,
+    encoder_dropout=0.0,
+    encoder_layer_norm_first=False,
+    encoder_layer_drop=0.0,
+)
 PRETRAIN_EXTRA = dict(
-    mask_prob=0.5, mask_selection="static", mask_other=0.0, mask_length=5, no_mask_overlap=False,
-    mask_min_space=1, mask_channel_prob=0.0, mask_channel_selection="static", mask_channel_other=0.0,
-    mask_channel_length=10, no_mask_channel_overlap=False, mask_channel_min_space=1,
-    skip_masked=False, skip_nomask=False, num_classes=20, final_dim=16, feature_grad_mult=None,
-)  # fmt: skip
+    mask_prob=0.5,
+    mask_selection="static",
+    mask_other=0.0,
+    mask_length=5,
+    no_mask_overlap=False,
+    mask_min_space=1,
+    mask_channel_prob=0.0,
+    mask_channel_selection="static",
+    mask_channel_other=0.0,
+    mask_channel_length=10,
+    no_mask_channel_overlap=False,
+    mask_channel_min_space=1,
+    skip_masked=False,
+    skip_nomask=False,
+    num_classes=20,
+    final_dim=16,
+    feature_grad_mult=None,
+)
 
 
 def waveforms(count=2, seconds=(1.0, 0.7)):
@@ -80,8 +103,14 @@ def to_fairseq_key(key):
         (r"^feature_extractor\.conv_layers\.(\d+)\.conv\.", r"feature_extractor.conv_layers.\1.0."),
         (r"^encoder\.feature_projection\.projection\.", "post_extract_proj."),
         (r"^encoder\.feature_projection\.layer_norm\.", "layer_norm."),
-        (r"^encoder\.transformer\.pos_conv_embed\.conv\.parametrizations\.weight\.original0", "encoder.pos_conv.0.weight_g"),
-        (r"^encoder\.transformer\.pos_conv_embed\.conv\.parametrizations\.weight\.original1", "encoder.pos_conv.0.weight_v"),
+        (
+            r"^encoder\.transformer\.pos_conv_embed\.conv\.parametrizations\.weight\.original0",
+            "encoder.pos_conv.0.weight_g",
+        ),
+        (
+            r"^encoder\.transformer\.pos_conv_embed\.conv\.parametrizations\.weight\.original1",
+            "encoder.pos_conv.0.weight_v",
+        ),
         (r"^encoder\.transformer\.pos_conv_embed\.conv\.bias", "encoder.pos_conv.0.bias"),
         (r"^encoder\.transformer\.layer_norm\.", "encoder.layer_norm."),
         (r"^encoder\.transformer\.layers\.(\d+)\.attention\.", r"encoder.layers.\1.self_attn."),
@@ -121,15 +150,29 @@ def write_fairseq_checkpoint(path, dictionary_cls, use_args=False):
     final_proj = randomize(torch.nn.Linear(64, 16))
     embeddings = torch.randn(20, 16, generator=torch.Generator().manual_seed(2))
     state = {to_fairseq_key(k): v for k, v in model.state_dict().items()}
-    state.update({"final_proj.weight": final_proj.weight.data, "final_proj.bias": final_proj.bias.data,
-                  "label_embs_concat": embeddings, "mask_emb": torch.zeros(64)})  # fmt: skip
+    state.update(
+        {
+            "final_proj.weight": final_proj.weight.data,
+            "final_proj.bias": final_proj.bias.data,
+            "label_embs_concat": embeddings,
+            "mask_emb": torch.zeros(64),
+        }
+    )
     model_cfg = {
-        "_name": "hubert", "extractor_mode": "default", "conv_bias": False,
+        "_name": "hubert",
+        "extractor_mode": "default",
+        "conv_bias": False,
         "conv_feature_layers": "[(32,10,5)] + [(32,3,2)] * 4 + [(32,2,2)] * 2",
-        "encoder_embed_dim": 64, "encoder_layers": 3, "encoder_attention_heads": 4,
-        "encoder_ffn_embed_dim": 96, "conv_pos": 16, "conv_pos_groups": 4,
-        "layer_norm_first": False, "final_dim": 16, "logit_temp": 0.1,
-    }  # fmt: skip
+        "encoder_embed_dim": 64,
+        "encoder_layers": 3,
+        "encoder_attention_heads": 4,
+        "encoder_ffn_embed_dim": 96,
+        "conv_pos": 16,
+        "conv_pos_groups": 4,
+        "layer_norm_first": False,
+        "final_dim": 16,
+        "logit_temp": 0.1,
+    }
     checkpoint = {"model": state, "task_state": {"dictionaries": [dictionary_cls()]}, "optimizer_history": []}
     if use_args:
         checkpoint["args"] = argparse.Namespace(**model_cfg)
@@ -166,12 +209,23 @@ def test_huggingface_directory_matches_transformers(tmp_path, stable_layer_norm)
     from transformers import HubertConfig, HubertModel
 
     config = HubertConfig(
-        hidden_size=64, num_hidden_layers=3, num_attention_heads=4, intermediate_size=96,
-        conv_dim=[c for c, _, _ in CONV], conv_kernel=[k for _, k, _ in CONV], conv_stride=[s for _, _, s in CONV],
-        num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=4,
-        feat_extract_norm="layer" if stable_layer_norm else "group", do_stable_layer_norm=stable_layer_norm,
-        hidden_dropout=0.0, attention_dropout=0.0, activation_dropout=0.0, feat_proj_dropout=0.0, layerdrop=0.0,
-    )  # fmt: skip
+        hidden_size=64,
+        num_hidden_layers=3,
+        num_attention_heads=4,
+        intermediate_size=96,
+        conv_dim=[c for c, _, _ in CONV],
+        conv_kernel=[k for _, k, _ in CONV],
+        conv_stride=[s for _, _, s in CONV],
+        num_conv_pos_embeddings=16,
+        num_conv_pos_embedding_groups=4,
+        feat_extract_norm="layer" if stable_layer_norm else "group",
+        do_stable_layer_norm=stable_layer_norm,
+        hidden_dropout=0.0,
+        attention_dropout=0.0,
+        activation_dropout=0.0,
+        feat_proj_dropout=0.0,
+        layerdrop=0.0,
+    )
     torch.manual_seed(3)
     reference = HubertModel(config).eval()
     reference.save_pretrained(tmp_path / "hf")
@@ -247,11 +301,16 @@ def test_missing_key_wrong_shape_and_truncated_file(tmp_path):
     key = "wav2vec2.encoder.transformer.layers.1.feed_forward.output_dense.weight"
     broken = {k: v for k, v in state.items() if k != key}
     torch.save({"config": config, "model": broken}, tmp_path / "missing.pt")
-    with pytest.raises(CheckpointError, match=r"missing.pt: missing key 'encoder.transformer.layers.1.feed_forward.output_dense.weight'"):
+    with pytest.raises(
+        CheckpointError,
+        match=r"missing.pt: missing key 'encoder.transformer.layers.1.feed_forward.output_dense.weight'",
+    ):
         load_teacher("torchaudio", path=str(tmp_path / "missing.pt"))
     wrong = dict(state, **{key: torch.zeros(3, 3)})
     torch.save({"config": config, "model": wrong}, tmp_path / "shape.pt")
-    with pytest.raises(CheckpointError, match=r"shape.pt: key '.*output_dense.weight' has shape \(3, 3\), expected \(64, 96\)"):
+    with pytest.raises(
+        CheckpointError, match=r"shape.pt: key '.*output_dense.weight' has shape \(3, 3\), expected \(64, 96\)"
+    ):
         load_teacher("torchaudio", path=str(tmp_path / "shape.pt"))
     torch.save({"config": config, "model": state}, tmp_path / "full.pt")
     data = (tmp_path / "full.pt").read_bytes()
@@ -281,7 +340,10 @@ class Exploit:
 def test_checkpoint_with_pickled_callable_is_refused_and_not_run(tmp_path):
     marker = tmp_path / "pwned"
     model = small_pretrain_model()
-    torch.save({"config": {**SMALL, **PRETRAIN_EXTRA}, "model": model.state_dict(), "extra": Exploit(marker)}, tmp_path / "evil.pt")
+    torch.save(
+        {"config": {**SMALL, **PRETRAIN_EXTRA}, "model": model.state_dict(), "extra": Exploit(marker)},
+        tmp_path / "evil.pt",
+    )
     with pytest.raises(CheckpointError, match=r"evil.pt: refused to load: .*allow-list.*trust_checkpoint"):
         load_teacher("torchaudio", path=str(tmp_path / "evil.pt"))
     assert not marker.exists()
@@ -296,23 +358,44 @@ def test_a_hugging_face_pytorch_model_bin_is_refused_or_trusted_and_check_teache
     from espnet_distill.bin import check_teacher
 
     config = HubertConfig(
-        hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=96,
-        conv_dim=[c for c, _, _ in CONV], conv_kernel=[k for _, k, _ in CONV], conv_stride=[s for _, _, s in CONV],
-        num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=4,
-    )  # fmt: skip
+        hidden_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=96,
+        conv_dim=[c for c, _, _ in CONV],
+        conv_kernel=[k for _, k, _ in CONV],
+        conv_stride=[s for _, _, s in CONV],
+        num_conv_pos_embeddings=16,
+        num_conv_pos_embedding_groups=4,
+    )
     HubertModel(config).save_pretrained(tmp_path / "hf")
     # An older directory layout: pytorch_model.bin (a pickle) instead of model.safetensors.
     from safetensors.torch import load_file
 
     marker = tmp_path / "pwned"
-    torch.save({**load_file(tmp_path / "hf" / "model.safetensors"), "masked_spec_embed": Exploit(marker)}, tmp_path / "hf" / "pytorch_model.bin")
+    torch.save(
+        {**load_file(tmp_path / "hf" / "model.safetensors"), "masked_spec_embed": Exploit(marker)},
+        tmp_path / "hf" / "pytorch_model.bin",
+    )
     (tmp_path / "hf" / "model.safetensors").unlink()
     # The refusal names the option that exists for teachers.
     with pytest.raises(CheckpointError, match=r"pytorch_model.bin: refused .*trust_checkpoint: true in teacher_conf"):
         load_teacher("huggingface", path=str(tmp_path / "hf"))
     assert not marker.exists()
-    check_teacher.main(["--teacher", "huggingface", "--path", str(tmp_path / "hf"), "--trust_checkpoint", "true",
-                        "--data_dir", str(tiny_corpus["data"] / "dev"), "--out_dir", str(tmp_path / "out")])  # fmt: skip
+    check_teacher.main(
+        [
+            "--teacher",
+            "huggingface",
+            "--path",
+            str(tmp_path / "hf"),
+            "--trust_checkpoint",
+            "true",
+            "--data_dir",
+            str(tiny_corpus["data"] / "dev"),
+            "--out_dir",
+            str(tmp_path / "out"),
+        ]
+    )
     assert marker.exists()
     assert yaml.safe_load((tmp_path / "out" / "teacher.yaml").read_text())["teacher_conf"]["trust_checkpoint"] is True
 
@@ -323,8 +406,10 @@ def test_extra_state_with_numpy_scalars_and_arrays_loads(tmp_path):
 
     from espnet_distill.utils.checkpoint import load_checkpoint
 
-    state = {"model": {"w": torch.ones(2)}, "extra_state": {"best": np.float64(0.5), "step": np.int64(3),
-             "hist": np.arange(3)}}  # fmt: skip
+    state = {
+        "model": {"w": torch.ones(2)},
+        "extra_state": {"best": np.float64(0.5), "step": np.int64(3), "hist": np.arange(3)},
+    }
     torch.save(state, tmp_path / "ckpt.pt")
     loaded = load_checkpoint(tmp_path / "ckpt.pt")
     assert loaded["extra_state"]["best"] == 0.5 and loaded["extra_state"]["step"] == 3

@@ -15,20 +15,41 @@ from espnet_distill.teacher import load_teacher
 from espnet_distill.teacher.pretrain import LabelledAudio, PretrainConfig, num_model_frames, pretrain
 
 TINY = dict(
-    conv_channels=16, encoder_layers=1, encoder_dim=32, encoder_heads=2, encoder_ffn=64,
-    pos_conv_kernel=8, pos_conv_groups=2, final_dim=16, dropout=0.0, batch_seconds=30.0,
-    crop_seconds=3.0, lr=3e-3, warmup_steps=3, valid_interval=10, max_steps=30,
-)  # fmt: skip
+    conv_channels=16,
+    encoder_layers=1,
+    encoder_dim=32,
+    encoder_heads=2,
+    encoder_ffn=64,
+    pos_conv_kernel=8,
+    pos_conv_groups=2,
+    final_dim=16,
+    dropout=0.0,
+    batch_seconds=30.0,
+    crop_seconds=3.0,
+    lr=3e-3,
+    warmup_steps=3,
+    valid_interval=10,
+    max_steps=30,
+)
 
 
 @pytest.fixture(scope="module")
 def kmeans_dir(tiny_corpus, tmp_path_factory):
     out = tmp_path_factory.mktemp("kmeans")
     data = tiny_corpus["data"]
-    hubert_kmeans.main([
-        "--fit_data", str(data / "train"), "--data_dirs", str(data / "train"), str(data / "dev"),
-        "--out_dir", str(out), "--num_clusters", "8",
-    ])  # fmt: skip
+    hubert_kmeans.main(
+        [
+            "--fit_data",
+            str(data / "train"),
+            "--data_dirs",
+            str(data / "train"),
+            str(data / "dev"),
+            "--out_dir",
+            str(out),
+            "--num_clusters",
+            "8",
+        ]
+    )
     return out
 
 
@@ -82,10 +103,25 @@ def test_iteration_2_clusters_a_layer_of_the_iteration_1_teacher(tiny_corpus, km
     train = LabelledAudio(data / "train", kmeans_dir / "train" / "labels")
     pretrain(train, train, 8, PretrainConfig(**{**TINY, "max_steps": 10}), tmp_path / "iter1")
     iter2 = tmp_path / "kmeans_iter2"
-    hubert_kmeans.main([
-        "--fit_data", str(data / "train"), "--data_dirs", str(data / "train"), str(data / "dev"), "--out_dir", str(iter2),
-        "--num_clusters", "6", "--teacher", "torchaudio", "--teacher_path", str(tmp_path / "iter1" / "teacher.pt"), "--layer", "1",
-    ])  # fmt: skip
+    hubert_kmeans.main(
+        [
+            "--fit_data",
+            str(data / "train"),
+            "--data_dirs",
+            str(data / "train"),
+            str(data / "dev"),
+            "--out_dir",
+            str(iter2),
+            "--num_clusters",
+            "6",
+            "--teacher",
+            "torchaudio",
+            "--teacher_path",
+            str(tmp_path / "iter1" / "teacher.pt"),
+            "--layer",
+            "1",
+        ]
+    )
     summary = json.loads((iter2 / "summary.json").read_text())
     assert summary["num_clusters"] == 6 and summary["features"].endswith("teacher.pt layer 1")
     teacher = load_teacher("torchaudio", path=str(tmp_path / "iter1" / "teacher.pt"))
@@ -107,7 +143,10 @@ def test_iteration_2_clusters_a_layer_of_the_iteration_1_teacher(tiny_corpus, km
     assert first[utt].split() == [str(c) for c in kmeans.predict(frames)]
     relabelled = LabelledAudio(data / "train", iter2 / "train" / "labels")
     again = pretrain(relabelled, relabelled, 6, PretrainConfig(**{**TINY, "max_steps": 4}), tmp_path / "iter2")
-    assert again["finished"] and load_teacher("torchaudio", path=str(tmp_path / "iter2" / "teacher.pt")).label_embeddings.shape[0] == 6
+    assert (
+        again["finished"]
+        and load_teacher("torchaudio", path=str(tmp_path / "iter2" / "teacher.pt")).label_embeddings.shape[0] == 6
+    )
     with pytest.raises(SystemExit, match="go together"):
         hubert_kmeans.main(["--fit_data", str(data / "train"), "--out_dir", str(tmp_path / "x"), "--layer", "1"])
 
@@ -126,7 +165,9 @@ def test_the_fast_logits_give_torchaudios_loss_and_gradients(tiny_corpus, kmeans
     model = hubert_pretrain_model(**PretrainConfig(**{**TINY, "unmasked_weight": 0.5}).model_kwargs(8)).train()
     torch.manual_seed(5)
     logit_m, logit_u, penalty = model(waves, labels, lengths)
-    expected = F.cross_entropy(logit_m, torch.zeros(len(logit_m), dtype=torch.long)) + F.cross_entropy(logit_u, torch.zeros(len(logit_u), dtype=torch.long))
+    expected = F.cross_entropy(logit_m, torch.zeros(len(logit_m), dtype=torch.long)) + F.cross_entropy(
+        logit_u, torch.zeros(len(logit_u), dtype=torch.long)
+    )
     expected.backward()
     reference_grads = [p.grad.clone() for p in model.parameters()]
     model.zero_grad()

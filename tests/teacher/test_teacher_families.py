@@ -12,26 +12,57 @@ from tests.teacher.test_loaders import CONV, waveforms
 transformers = pytest.importorskip("transformers")
 
 SMALL_HF = dict(
-    hidden_size=64, num_hidden_layers=3, num_attention_heads=4, intermediate_size=96,
-    conv_dim=[c for c, _, _ in CONV], conv_kernel=[k for _, k, _ in CONV], conv_stride=[s for _, _, s in CONV],
-    num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=4,
-    hidden_dropout=0.0, attention_dropout=0.0, activation_dropout=0.0, feat_proj_dropout=0.0, layerdrop=0.0,
-)  # fmt: skip
+    hidden_size=64,
+    num_hidden_layers=3,
+    num_attention_heads=4,
+    intermediate_size=96,
+    conv_dim=[c for c, _, _ in CONV],
+    conv_kernel=[k for _, k, _ in CONV],
+    conv_stride=[s for _, _, s in CONV],
+    num_conv_pos_embeddings=16,
+    num_conv_pos_embedding_groups=4,
+    hidden_dropout=0.0,
+    attention_dropout=0.0,
+    activation_dropout=0.0,
+    feat_proj_dropout=0.0,
+    layerdrop=0.0,
+)
 # (transformers config class, model class, the backbone attribute of a *For* model or None, extra config)
 FAMILIES = {
     "wav2vec2": ("Wav2Vec2Config", "Wav2Vec2Model", None, {}),
-    "wav2vec2_stable_for_ctc": ("Wav2Vec2Config", "Wav2Vec2ForCTC", "wav2vec2",
-                                {"do_stable_layer_norm": True, "feat_extract_norm": "layer", "conv_bias": True, "vocab_size": 12}),
+    "wav2vec2_stable_for_ctc": (
+        "Wav2Vec2Config",
+        "Wav2Vec2ForCTC",
+        "wav2vec2",
+        {"do_stable_layer_norm": True, "feat_extract_norm": "layer", "conv_bias": True, "vocab_size": 12},
+    ),
     "hubert_for_ctc": ("HubertConfig", "HubertForCTC", "hubert", {"vocab_size": 12}),
     "wavlm": ("WavLMConfig", "WavLMModel", None, {"num_buckets": 32, "max_bucket_distance": 64}),
-    "wavlm_stable_for_ctc": ("WavLMConfig", "WavLMForCTC", "wavlm",
-                             {"num_buckets": 32, "max_bucket_distance": 64, "do_stable_layer_norm": True,
-                              "feat_extract_norm": "layer", "vocab_size": 12}),
-    "data2vec_audio": ("Data2VecAudioConfig", "Data2VecAudioModel", None,
-                       {"num_conv_pos_embeddings": 3, "conv_pos_kernel_size": 7, "feat_extract_norm": "layer", "conv_bias": True}),
-    "data2vec_audio_for_ctc": ("Data2VecAudioConfig", "Data2VecAudioForCTC", "data2vec_audio",
-                               {"num_conv_pos_embeddings": 2, "conv_pos_kernel_size": 6, "vocab_size": 12}),
-}  # fmt: skip
+    "wavlm_stable_for_ctc": (
+        "WavLMConfig",
+        "WavLMForCTC",
+        "wavlm",
+        {
+            "num_buckets": 32,
+            "max_bucket_distance": 64,
+            "do_stable_layer_norm": True,
+            "feat_extract_norm": "layer",
+            "vocab_size": 12,
+        },
+    ),
+    "data2vec_audio": (
+        "Data2VecAudioConfig",
+        "Data2VecAudioModel",
+        None,
+        {"num_conv_pos_embeddings": 3, "conv_pos_kernel_size": 7, "feat_extract_norm": "layer", "conv_bias": True},
+    ),
+    "data2vec_audio_for_ctc": (
+        "Data2VecAudioConfig",
+        "Data2VecAudioForCTC",
+        "data2vec_audio",
+        {"num_conv_pos_embeddings": 2, "conv_pos_kernel_size": 6, "vocab_size": 12},
+    ),
+}
 
 
 def write_hf(tmp_path, family, normalize=False, **overrides):
@@ -44,7 +75,9 @@ def write_hf(tmp_path, family, normalize=False, **overrides):
             p.add_(0.05 * torch.randn_like(p))
     model.save_pretrained(tmp_path / family)
     if normalize:
-        (tmp_path / family / "preprocessor_config.json").write_text(json.dumps({"do_normalize": True, "sampling_rate": 16000}))
+        (tmp_path / family / "preprocessor_config.json").write_text(
+            json.dumps({"do_normalize": True, "sampling_rate": 16000})
+        )
     return tmp_path / family, (getattr(model, backbone) if backbone else model)
 
 
@@ -90,9 +123,14 @@ def test_do_normalize_of_the_preprocessor_is_honoured(tmp_path):
 
 @pytest.mark.parametrize(
     "field, value",
-    [("hidden_act", "relu"), ("feat_extract_activation", "swish"), ("layer_norm_eps", 1e-6), ("feat_proj_layer_norm", False),
-     ("conv_pos_batch_norm", True)],
-)  # fmt: skip
+    [
+        ("hidden_act", "relu"),
+        ("feat_extract_activation", "swish"),
+        ("layer_norm_eps", 1e-6),
+        ("feat_proj_layer_norm", False),
+        ("conv_pos_batch_norm", True),
+    ],
+)
 def test_a_config_field_that_changes_the_computation_is_refused_by_name(tmp_path, field, value):
     family = "hubert_for_ctc" if field in ("feat_proj_layer_norm", "conv_pos_batch_norm") else "wav2vec2"
     path, _ = write_hf(tmp_path, family)
@@ -120,8 +158,16 @@ def to_original_key(key):
     import re
 
     rules = [
-        (r"^feature_extractor\.conv_layers\.0\.layer_norm\.(weight|bias)$", r"feature_extractor.conv_layers.0.2.\1", "group"),
-        (r"^feature_extractor\.conv_layers\.(\d+)\.layer_norm\.(weight|bias)$", r"feature_extractor.conv_layers.\1.2.1.\2", "layer"),
+        (
+            r"^feature_extractor\.conv_layers\.0\.layer_norm\.(weight|bias)$",
+            r"feature_extractor.conv_layers.0.2.\1",
+            "group",
+        ),
+        (
+            r"^feature_extractor\.conv_layers\.(\d+)\.layer_norm\.(weight|bias)$",
+            r"feature_extractor.conv_layers.\1.2.1.\2",
+            "layer",
+        ),
         (r"^feature_extractor\.conv_layers\.(\d+)\.conv\.", r"feature_extractor.conv_layers.\1.0.", None),
         (r"^feature_projection\.layer_norm\.", "layer_norm.", None),
         (r"^feature_projection\.projection\.", "post_extract_proj.", None),
@@ -129,9 +175,17 @@ def to_original_key(key):
         (r"^encoder\.pos_conv_embed\.conv\.parametrizations\.weight\.original1$", "encoder.pos_conv.0.weight_v", None),
         (r"^encoder\.pos_conv_embed\.conv\.bias$", "encoder.pos_conv.0.bias", None),
         (r"^encoder\.layer_norm\.", "encoder.layer_norm.", None),
-        (r"^encoder\.layers\.(\d+)\.attention\.gru_rel_pos_linear\.", r"encoder.layers.\1.self_attn.grep_linear.", None),
+        (
+            r"^encoder\.layers\.(\d+)\.attention\.gru_rel_pos_linear\.",
+            r"encoder.layers.\1.self_attn.grep_linear.",
+            None,
+        ),
         (r"^encoder\.layers\.(\d+)\.attention\.gru_rel_pos_const$", r"encoder.layers.\1.self_attn.grep_a", None),
-        (r"^encoder\.layers\.(\d+)\.attention\.rel_attn_embed\.", r"encoder.layers.\1.self_attn.relative_attention_bias.", None),
+        (
+            r"^encoder\.layers\.(\d+)\.attention\.rel_attn_embed\.",
+            r"encoder.layers.\1.self_attn.relative_attention_bias.",
+            None,
+        ),
         (r"^encoder\.layers\.(\d+)\.attention\.", r"encoder.layers.\1.self_attn.", None),
         (r"^encoder\.layers\.(\d+)\.layer_norm\.", r"encoder.layers.\1.self_attn_layer_norm.", None),
         (r"^encoder\.layers\.(\d+)\.feed_forward\.intermediate_dense\.", r"encoder.layers.\1.fc1.", None),
@@ -147,11 +201,18 @@ def to_original_key(key):
 
 def original_model_cfg(family, stable):
     return {
-        "_name": family, "extractor_mode": "layer_norm" if stable else "default", "conv_bias": stable,
-        "conv_feature_layers": "[(32,10,5)] + [(32,3,2)] * 4 + [(32,2,2)] * 2", "encoder_embed_dim": 64,
-        "encoder_layers": 3, "encoder_attention_heads": 4, "encoder_ffn_embed_dim": 96, "conv_pos": 16,
-        "conv_pos_groups": 4, "layer_norm_first": stable,
-    }  # fmt: skip
+        "_name": family,
+        "extractor_mode": "layer_norm" if stable else "default",
+        "conv_bias": stable,
+        "conv_feature_layers": "[(32,10,5)] + [(32,3,2)] * 4 + [(32,2,2)] * 2",
+        "encoder_embed_dim": 64,
+        "encoder_layers": 3,
+        "encoder_attention_heads": 4,
+        "encoder_ffn_embed_dim": 96,
+        "conv_pos": 16,
+        "conv_pos_groups": 4,
+        "layer_norm_first": stable,
+    }
 
 
 @pytest.fixture
@@ -199,7 +260,9 @@ def structured_cfg(config_cls, mode_enum, model_cfg, task):
     return cfg
 
 
-@pytest.mark.parametrize("layout", ["cfg_dict", "cfg_dictconfig", "args_over_cfg", "fine_tuned", "fine_tuned_args", "normalized"])
+@pytest.mark.parametrize(
+    "layout", ["cfg_dict", "cfg_dictconfig", "args_over_cfg", "fine_tuned", "fine_tuned_args", "normalized"]
+)
 def test_a_fairseq_wav2vec2_checkpoint_matches_transformers(tmp_path, layout, request, caplog):
     import argparse
     import sys
@@ -212,29 +275,44 @@ def test_a_fairseq_wav2vec2_checkpoint_matches_transformers(tmp_path, layout, re
     model_cfg = original_model_cfg("wav2vec2", stable)
     task = {"_name": "audio_pretraining", "normalize": layout == "normalized"}
     # Extra training state of a real run: numpy scalars, task_state dictionaries.
-    checkpoint = {"optimizer_history": [{"num_updates": np.int64(400000), "lr": np.float64(5e-4)}],
-                  "extra_state": {"best": np.float32(2.5), "train_iterator": {"epoch": 3}}, "task_state": {}}  # fmt: skip
+    checkpoint = {
+        "optimizer_history": [{"num_updates": np.int64(400000), "lr": np.float64(5e-4)}],
+        "extra_state": {"best": np.float32(2.5), "train_iterator": {"epoch": 3}},
+        "task_state": {},
+    }
     if layout == "cfg_dict":
         checkpoint.update(cfg={"model": model_cfg, "task": task}, args=None)
     elif layout == "cfg_dictconfig":
-        checkpoint.update(cfg=structured_cfg(*request.getfixturevalue("fake_fairseq_classes"), model_cfg, task), args=None)
+        checkpoint.update(
+            cfg=structured_cfg(*request.getfixturevalue("fake_fairseq_classes"), model_cfg, task), args=None
+        )
     elif layout == "args_over_cfg":  # fairseq reads args when both are set; cfg here describes another model
-        checkpoint.update(args=argparse.Namespace(**{**task, **model_cfg}), cfg={"model": {**model_cfg, "encoder_layers": 7}, "task": task})
+        checkpoint.update(
+            args=argparse.Namespace(**{**task, **model_cfg}),
+            cfg={"model": {**model_cfg, "encoder_layers": 7}, "task": task},
+        )
     elif layout in ("fine_tuned", "fine_tuned_args", "normalized"):
         state = {f"w2v_encoder.w2v_model.{k}": v for k, v in state.items()}
         state.update({"w2v_encoder.proj.weight": torch.zeros(12, 64), "w2v_encoder.proj.bias": torch.zeros(12)})
         w2v_args = {"model": model_cfg, "task": task}
         if layout == "fine_tuned_args":
-            checkpoint.update(args=argparse.Namespace(_name="wav2vec_ctc", w2v_args=argparse.Namespace(**{**task, **model_cfg})), cfg=None)
+            checkpoint.update(
+                args=argparse.Namespace(_name="wav2vec_ctc", w2v_args=argparse.Namespace(**{**task, **model_cfg})),
+                cfg=None,
+            )
         else:
-            checkpoint.update(cfg={"model": {"_name": "wav2vec_ctc", "w2v_args": w2v_args}, "task": {"normalize": task["normalize"]}})
+            checkpoint.update(
+                cfg={"model": {"_name": "wav2vec_ctc", "w2v_args": w2v_args}, "task": {"normalize": task["normalize"]}}
+            )
     checkpoint["model"] = state
     torch.save(checkpoint, tmp_path / "w2v.pt")
     for name in [n for n in sys.modules if n == "fairseq" or n.startswith("fairseq.")]:
         del sys.modules[name]  # the loader must not need fairseq
     with caplog.at_level("INFO"):
         teacher = load_teacher("fairseq", path=str(tmp_path / "w2v.pt"))
-    assert teacher.num_layers == 3 and not teacher.has_codewords and teacher.normalize_waveform == (layout == "normalized")
+    assert (
+        teacher.num_layers == 3 and not teacher.has_codewords and teacher.normalize_waveform == (layout == "normalized")
+    )
     assert max_diff_against(reference, teacher, normalize=layout == "normalized") < 1e-4
     if layout.startswith("fine_tuned"):
         assert "dropped w2v_encoder.proj" in caplog.text
@@ -244,8 +322,15 @@ def test_a_fairseq_wav2vec2_checkpoint_matches_transformers(tmp_path, layout, re
 def test_the_original_wavlm_checkpoint_matches_transformers(tmp_path, stable):
     _, reference = write_hf(tmp_path, "wavlm_stable_for_ctc" if stable else "wavlm")
     state = {to_original_key(k): v for k, v in reference.state_dict().items()}
-    cfg = {**original_model_cfg("wavlm", stable), "relative_position_embedding": True, "num_buckets": 32,
-           "max_distance": 64, "gru_rel_pos": True, "normalize": stable, "conv_bias": reference.config.conv_bias}  # fmt: skip
+    cfg = {
+        **original_model_cfg("wavlm", stable),
+        "relative_position_embedding": True,
+        "num_buckets": 32,
+        "max_distance": 64,
+        "gru_rel_pos": True,
+        "normalize": stable,
+        "conv_bias": reference.config.conv_bias,
+    }
     cfg.pop("_name")
     torch.save({"cfg": cfg, "model": state}, tmp_path / "WavLM-tiny.pt")
     teacher = load_teacher("wavlm", path=str(tmp_path / "WavLM-tiny.pt"))
@@ -300,26 +385,70 @@ def test_the_mini_students_distill_from_every_teacher_type_with_a_codebook_for_t
     (tmp_path / "teacher.yaml").write_text(yaml.safe_dump({"teacher": teacher, "teacher_conf": conf}))
     data = tiny_corpus["data"]
     codebook = tmp_path / "codebook.npz"
-    subprocess.run([sys.executable, "-m", "espnet_distill.bin.teacher_codebook", "--teacher_yaml", str(tmp_path / "teacher.yaml"),
-                    "--wav_scp", str(data / "train" / "wav.scp"), "--layer", "2", "--num_codewords", "8",
-                    "--max_utterances", "10", "--out", str(codebook)], check=True, capture_output=True)  # fmt: skip
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "espnet_distill.bin.teacher_codebook",
+            "--teacher_yaml",
+            str(tmp_path / "teacher.yaml"),
+            "--wav_scp",
+            str(data / "train" / "wav.scp"),
+            "--layer",
+            "2",
+            "--num_codewords",
+            "8",
+            "--max_utterances",
+            "10",
+            "--out",
+            str(codebook),
+        ],
+        check=True,
+        capture_output=True,
+    )
     for name in ("train", "dev"):
         write_speech_shape(data / name, tmp_path / "shapes" / name / "speech_shape")
     conf_args = ",".join(f"{k}={v}" for k, v in conf.items())
     exp = tmp_path / "exp"
-    cmd = [sys.executable, "-m", "espnet_distill.bin.distill_train",
-           "--config", str(REPO_ROOT / "egs/mini_synth/asr1/conf/distill/deep_thin_reg_kl.yaml"),
-           "--teacher", teacher, "--teacher_conf", conf_args, "--model_conf", f"codebook={codebook}",
-           "--train_data_path_and_name_and_type", f"{data}/train/wav.scp,speech,sound",
-           "--train_shape_file", str(tmp_path / "shapes" / "train" / "speech_shape"),
-           "--valid_data_path_and_name_and_type", f"{data}/dev/wav.scp,speech,sound",
-           "--valid_shape_file", str(tmp_path / "shapes" / "dev" / "speech_shape"),
-           "--batch_bins", "150000", "--num_workers", "0", "--max_epoch", "1", "--num_iters_per_epoch", "2",
-           "--model_conf", "frontend_steps=0", "--output_dir", str(exp)]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "espnet_distill.bin.distill_train",
+        "--config",
+        str(REPO_ROOT / "egs/mini_synth/asr1/conf/distill/deep_thin_reg_kl.yaml"),
+        "--teacher",
+        teacher,
+        "--teacher_conf",
+        conf_args,
+        "--model_conf",
+        f"codebook={codebook}",
+        "--train_data_path_and_name_and_type",
+        f"{data}/train/wav.scp,speech,sound",
+        "--train_shape_file",
+        str(tmp_path / "shapes" / "train" / "speech_shape"),
+        "--valid_data_path_and_name_and_type",
+        f"{data}/dev/wav.scp,speech,sound",
+        "--valid_shape_file",
+        str(tmp_path / "shapes" / "dev" / "speech_shape"),
+        "--batch_bins",
+        "150000",
+        "--num_workers",
+        "0",
+        "--max_epoch",
+        "1",
+        "--num_iters_per_epoch",
+        "2",
+        "--model_conf",
+        "frontend_steps=0",
+        "--output_dir",
+        str(exp),
+    ]
     result = subprocess.run(cmd, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-3000:]
     summary = __import__("json").loads((exp / "distill_summary.json").read_text())
     valid = summary["final"]["valid"]
     assert valid["discriminative"] > 0 and valid["regression"] > 0  # both losses computed and finite
     _, encoder, description = load_student(exp)
-    assert description["teacher"] == teacher and description["encoder_conf"]["num_layers"] == 3  # deep-thin: the teacher's depth
+    assert (
+        description["teacher"] == teacher and description["encoder_conf"]["num_layers"] == 3
+    )  # deep-thin: the teacher's depth

@@ -2,7 +2,17 @@
 
 import pytest
 
-from espnet_distill.text.tokens import BLANK, SOS_EOS, UNK, Tokenizer, char_tokens, read_token_list, train_bpe, transcripts, write_token_list
+from espnet_distill.text.tokens import (
+    BLANK,
+    SOS_EOS,
+    UNK,
+    Tokenizer,
+    char_tokens,
+    read_token_list,
+    train_bpe,
+    transcripts,
+    write_token_list,
+)
 
 
 def test_char_tokens_round_trip(tiny_corpus, tmp_path):

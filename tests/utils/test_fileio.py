@@ -31,4 +31,8 @@ def test_atomic_write_gives_the_usual_permissions(tmp_path):
         f.write("x")
     with open(tmp_path / "b.txt", "w") as f:
         f.write("x")
-    assert (tmp_path / "a.txt").stat().st_mode & 0o777 == (tmp_path / "b.txt").stat().st_mode & 0o777 == 0o666 & ~fileio._UMASK
+    assert (
+        (tmp_path / "a.txt").stat().st_mode & 0o777
+        == (tmp_path / "b.txt").stat().st_mode & 0o777
+        == 0o666 & ~fileio._UMASK
+    )

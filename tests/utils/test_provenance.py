@@ -18,8 +18,14 @@ def step(tmp_path):
     out = tmp_path / "out"
 
     def decide(record=True, clear=False, **args):
-        return begin(out, args or {"extra": ""}, {"config": tmp_path / "conf.yaml", "upstream": tmp_path / "upstream.txt"},
-                     outputs=[out / "result"], clear=clear, record=record)  # fmt: skip
+        return begin(
+            out,
+            args or {"extra": ""},
+            {"config": tmp_path / "conf.yaml", "upstream": tmp_path / "upstream.txt"},
+            outputs=[out / "result"],
+            clear=clear,
+            record=record,
+        )
 
     def run_it(**args):
         decision = decide(**args)
@@ -82,7 +88,9 @@ def test_an_unfinished_run_resumes_and_a_changed_one_is_cleared_keeping_logs(ste
     assert (out / "checkpoint.pth").exists()
     (root / "conf.yaml").write_text("lr: 0.3\n")
     decision = decide(clear=True)
-    assert decision.run and "config" in decision.reason and "removed its outputs (2 entries; logs kept)" in decision.reason
+    assert (
+        decision.run and "config" in decision.reason and "removed its outputs (2 entries; logs kept)" in decision.reason
+    )
     assert sorted(p.name for p in out.iterdir()) == [STAMP, "log", "train.log"]
 
 

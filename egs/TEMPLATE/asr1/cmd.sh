@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Job runners of the data-parallel stages (utils/jobs/common.sh describes them).
 # Choose the backend with cmd_backend, or ESPNET_DISTILL_CMD_BACKEND in the environment.
 cmd_backend=${ESPNET_DISTILL_CMD_BACKEND:-local}

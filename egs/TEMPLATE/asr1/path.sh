@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by every recipe script: activates the environment that tools/install.sh
 # created (as Kaldi's and ESPnet's path.sh do, it installs nothing).
 ESPNET_DISTILL_ROOT=${ESPNET_DISTILL_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)}

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Where the corpora and the teacher of this recipe live (nothing is downloaded).
 # Override with environment variables, e.g. LIBRISPEECH=/corpora ./run.sh
 LIBRISPEECH=${LIBRISPEECH:-downloads}   # holds LibriSpeech/{train-clean-100,...,test-other}

@@ -25,6 +25,7 @@ USAGE
   exit 2
 }
 
+# shellcheck disable=SC2034  # the options are read by the runner that sources this file (local.sh, slurm.sh)
 jobs_parse_args() {
   max_jobs_run=0
   num_threads=""

@@ -15,6 +15,7 @@ for ((i = job_start; i <= job_end; i++)); do
   mkdir -p "$(dirname "${log}")"
   keep_earlier_log "${log}"
   job_argv "$i"
+  # shellcheck disable=SC2016,SC2028  # the job script's own lines, written as they are
   {
     echo '#!/usr/bin/env bash'
     printf 'cd %q\n' "${PWD}"
