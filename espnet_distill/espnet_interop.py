@@ -13,15 +13,24 @@ fine-tuned ``config.yaml`` as they load their own:
 
 The registration happens when ``espnet2.tasks.asr`` is imported (at once if it
 already is), so that ``import espnet_distill`` itself stays light.
+
+The same import hook keeps ESPnet's import-time prints off standard output
+(``QUIET_MODULES``: "Failed to import Flash Attention, using ESPnet default"
+on every machine without ``flash_attn``): they go to the log at debug level.
 """
 
+import contextlib
 import importlib.abc
 import importlib.machinery
+import io
+import logging
 import sys
 import threading
 from typing import Any, Dict, Optional
 
 ESPNET_ASR_MODULE = "espnet2.tasks.asr"
+# ESPnet modules that print while being imported.
+QUIET_MODULES = ("espnet.nets.pytorch_backend.transformer.attention",)
 ENCODER_NAME = "student_transformer"
 MODEL_NAME = "ctc_student"
 # Keys ESPnet's ASRTask.build_model reads that this project's task has no option for.
@@ -66,8 +75,9 @@ def register(asr_module: Optional[Any] = None) -> None:
             return
         if asr_module is None:
             asr_module = importlib.import_module(ESPNET_ASR_MODULE)
+        # Imported here, not at the top: `import espnet_distill` must not import ESPnet.
         from espnet_distill.asr.model import CTCASRModel
-        from espnet_distill.tasks.components import FRONTENDS, TransformerStudentEncoder
+        from espnet_distill.components import FRONTENDS, TransformerStudentEncoder
 
         for name, cls in FRONTENDS.items():
             _add(asr_module.frontend_choices, name, cls)
@@ -77,7 +87,8 @@ def register(asr_module: Optional[Any] = None) -> None:
 
 
 class _RegisteringLoader(importlib.abc.Loader):
-    """Runs ESPnet's module as its own loader would, then :func:`register`."""
+    """Runs ESPnet's module as its own loader would (its prints to standard output logged instead, for
+    :data:`QUIET_MODULES`), then :func:`register` for the ASR task."""
 
     def __init__(self, inner: importlib.abc.Loader) -> None:
         self.inner = inner
@@ -86,6 +97,13 @@ class _RegisteringLoader(importlib.abc.Loader):
         return self.inner.create_module(spec)
 
     def exec_module(self, module: Any) -> None:
+        if module.__name__ in QUIET_MODULES:
+            printed = io.StringIO()
+            with contextlib.redirect_stdout(printed):
+                self.inner.exec_module(module)
+            for line in printed.getvalue().splitlines():
+                logging.debug("%s: %s", module.__name__, line)
+            return
         self.inner.exec_module(module)
         register(module)
 
@@ -94,10 +112,10 @@ class _RegisteringLoader(importlib.abc.Loader):
 
 
 class _AfterImportFinder(importlib.abc.MetaPathFinder):
-    """Finds ``espnet2.tasks.asr`` with the other finders and wraps its loader."""
+    """Finds ``espnet2.tasks.asr`` (and :data:`QUIET_MODULES`) with the other finders and wraps its loader."""
 
     def find_spec(self, fullname: str, path: Any, target: Any = None) -> Optional[importlib.machinery.ModuleSpec]:
-        if fullname != ESPNET_ASR_MODULE:
+        if fullname != ESPNET_ASR_MODULE and fullname not in QUIET_MODULES:
             return None
         for finder in sys.meta_path:
             if finder is self or not hasattr(finder, "find_spec"):
@@ -111,10 +129,10 @@ class _AfterImportFinder(importlib.abc.MetaPathFinder):
 
 
 def install() -> None:
-    """Register now if ESPnet's ASR task is imported, else when it is."""
+    """Register now if ESPnet's ASR task is imported, else when it is (and quiet :data:`QUIET_MODULES`)."""
     if ESPNET_ASR_MODULE in sys.modules:
         register(sys.modules[ESPNET_ASR_MODULE])
-    elif not any(isinstance(f, _AfterImportFinder) for f in sys.meta_path):
+    if not any(isinstance(f, _AfterImportFinder) for f in sys.meta_path):
         sys.meta_path.insert(0, _AfterImportFinder())
 
 
@@ -126,7 +144,7 @@ def espnet_config(config: Dict[str, Any]) -> Dict[str, Any]:
     ``init_student`` (the distillation exp dir the weights started from) is
     dropped: the model file holds the weights.
     """
-    from espnet_distill.tasks.components import canonical_encoder
+    from espnet_distill.components import canonical_encoder
 
     out = {**ESPNET_DEFAULTS, **config}
     out["encoder"] = canonical_encoder(out.get("encoder"))

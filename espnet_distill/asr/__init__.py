@@ -1,1 +1,1 @@
-"""CTC fine-tuning of distilled students (and of the teacher), and decoding."""
+"""The CTC model of fine-tuned students (and of the teacher)."""

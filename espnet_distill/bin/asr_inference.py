@@ -13,9 +13,9 @@ from typing import List, Optional
 
 import torch
 
-from espnet_distill.asr.inference import CTCDecoder, DecodeOptions, load_asr_model
 from espnet_distill.data.audio import AudioError
 from espnet_distill.data.kaldi_dir import DataDirError, c_sort_key, read_kaldi_map
+from espnet_distill.inference.decode import CTCDecoder, DecodeOptions, load_asr_model
 from espnet_distill.text.tokens import Tokenizer
 from espnet_distill.utils.checkpoint import CheckpointError
 from espnet_distill.utils.config import str2bool

@@ -33,7 +33,7 @@ import yaml
 
 from espnet_distill.bin.benchmark import model_arg, read_utterances, timed_passes
 from espnet_distill.data.kaldi_dir import read_kaldi_map
-from espnet_distill.export.onnx import read_waves, spread
+from espnet_distill.inference.decode import read_waves, spread
 from espnet_distill.utils.fileio import atomic_write
 from espnet_distill.utils.log import setup_logging
 
@@ -78,8 +78,9 @@ def benchmark_model(
     work: Path,
     calibration: Optional[List[np.ndarray]],
 ) -> Dict[str, Any]:
-    from espnet_distill.asr.inference import load_asr_model
-    from espnet_distill.export.onnx import FP32_NAME, INT8_NAME, CTCInference, OnnxCTC, export_onnx
+    from espnet_distill.export.onnx import export_onnx
+    from espnet_distill.inference.decode import CTCInference, load_asr_model
+    from espnet_distill.inference.onnx_runtime import FP32_NAME, INT8_NAME, OnnxCTC
 
     trained = path.is_dir()
     exp = path if trained else _random_exp(path, args.vocab, work / f"{name}_exp")

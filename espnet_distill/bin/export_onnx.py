@@ -49,8 +49,8 @@ def main(argv: Optional[List[str]] = None) -> None:
     setup_logging()
     import torch
 
-    from espnet_distill.asr.inference import load_asr_model, min_samples
-    from espnet_distill.export.onnx import export_onnx, read_waves, spread
+    from espnet_distill.export.onnx import export_onnx
+    from espnet_distill.inference.decode import load_asr_model, min_samples, read_waves, spread
 
     torch.set_num_threads(1)
     try:

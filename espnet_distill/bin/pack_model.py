@@ -27,8 +27,8 @@ from typing import Iterator, List, Optional
 
 import yaml
 
-from espnet_distill.asr.inference import CHECKPOINT_PREFERENCE
 from espnet_distill.espnet_interop import espnet_config
+from espnet_distill.utils.checkpoint import preferred_model_file
 from espnet_distill.utils.log import setup_logging
 
 
@@ -71,9 +71,10 @@ def pack_model(exp_dir: Path, out: Path, checkpoint: Optional[str] = None, bpemo
     if not isinstance(config, dict) or not isinstance(config.get("token_list"), list):
         raise PackError(f"{config_file}: not the config of a fine-tuning run (no token list in it)")
     if checkpoint is None:
-        checkpoint = next((name for name in CHECKPOINT_PREFERENCE if (exp_dir / name).is_file()), None)
-        if checkpoint is None:
-            raise PackError(f"{exp_dir}: none of {', '.join(CHECKPOINT_PREFERENCE)}; has training finished?")
+        try:
+            checkpoint = preferred_model_file(exp_dir).name
+        except FileNotFoundError as e:
+            raise PackError(str(e)) from e
     elif not (exp_dir / checkpoint).is_file():
         raise PackError(f"{exp_dir / checkpoint}: no such model file")
     config = espnet_config(config)

@@ -47,7 +47,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     with contextlib.redirect_stdout(sys.stderr):
         import torch
 
-        from espnet_distill.asr.transcribe import (
+        from espnet_distill.inference.transcribe import (
             OnnxBackend,
             TorchBackend,
             TranscribeError,

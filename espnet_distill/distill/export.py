@@ -14,21 +14,17 @@ from typing import Any, Dict, List, Tuple
 import torch
 import yaml
 
-from espnet_distill.utils.checkpoint import load_checkpoint, training_checkpoint_globals
+from espnet_distill.components import encoder_choices, frontend_choices
+from espnet_distill.frontend.conv import teacher_frontend_defaults
+from espnet_distill.student.presets import TeacherShape
+from espnet_distill.teacher import load_teacher
+from espnet_distill.utils.checkpoint import load_checkpoint, preferred_model_file, training_checkpoint_globals
 from espnet_distill.utils.fileio import atomic_write
 
 STUDENT_PREFIXES = ("frontend.", "encoder.")
-CHECKPOINT_PREFERENCE = ("valid.loss.ave.pth", "valid.loss.best.pth", "latest.pth")
 # Buffers of data statistics, not learned weights: not counted as parameters, and
 # kept when a structure is trained from scratch (see ``load_student_statistics``).
 STATISTICS = ("running_mean", "running_var", "cmvn_mean", "cmvn_istd")
-
-
-def _source_checkpoint(exp_dir: Path) -> Path:
-    for name in CHECKPOINT_PREFERENCE:
-        if (exp_dir / name).exists():
-            return exp_dir / name
-    raise FileNotFoundError(f"{exp_dir}: no {', '.join(CHECKPOINT_PREFERENCE)}; has the training finished?")
 
 
 def _final_stats(exp_dir: Path) -> Dict[str, Any]:
@@ -65,7 +61,7 @@ def _throughput(exp_dir: Path) -> Dict[str, float]:
 def export_student(exp_dir: Path) -> Path:
     """Write ``student.pth``, ``student.yaml`` and ``distill_summary.json`` into ``exp_dir``."""
     config = yaml.safe_load((exp_dir / "config.yaml").read_text(encoding="utf-8"))
-    source = _source_checkpoint(exp_dir)
+    source = preferred_model_file(exp_dir)
     state = load_checkpoint(source)
     student = {k: v for k, v in state.items() if k.startswith(STUDENT_PREFIXES)}
     with atomic_write(exp_dir / "student.pth", mode="wb") as f:
@@ -101,7 +97,6 @@ def export_student(exp_dir: Path) -> Path:
 
 def build_student(description: Dict[str, Any]) -> Tuple[torch.nn.Module, torch.nn.Module]:
     """The front-end and encoder of a ``student.yaml`` description (random weights)."""
-    from espnet_distill.tasks.components import encoder_choices, frontend_choices
 
     frontend = frontend_choices().get_class(description["frontend"])(**description["frontend_conf"])
     encoder = encoder_choices().get_class(description["encoder"])(
@@ -151,9 +146,6 @@ def export_teacher_as_student(teacher_yaml: Path, out_dir: Path) -> Path:
     Fine-tuning then treats the teacher like any distilled student: the
     reference row of every comparison.
     """
-    from espnet_distill.student.presets import TeacherShape
-    from espnet_distill.tasks.distill import teacher_frontend_defaults
-    from espnet_distill.teacher import load_teacher
 
     spec = yaml.safe_load(Path(teacher_yaml).read_text(encoding="utf-8"))
     teacher = load_teacher(spec["teacher"], **spec.get("teacher_conf", {}))

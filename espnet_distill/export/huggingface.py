@@ -24,7 +24,10 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 import torch
 import yaml
 
+from espnet_distill.frontend.conv import HUBERT_BASE_CONV, conv_layer_list
+from espnet_distill.inference.decode import load_asr_model
 from espnet_distill.text.tokens import BLANK, SOS_EOS, SPACE, UNK
+from espnet_distill.utils.checkpoint import load_checkpoint
 
 STUDENT_FILES = ("student.yaml", "student.pth")
 
@@ -37,7 +40,6 @@ def hubert_config(
     frontend: str, frontend_conf: Mapping[str, Any], encoder_conf: Mapping[str, Any], source: str
 ) -> Dict[str, Any]:
     """``HubertConfig`` keys of a student's front-end and encoder configuration."""
-    from espnet_distill.frontend.conv import HUBERT_BASE_CONV, conv_layer_list
 
     if frontend != "wav_cnn":
         raise ExportError(
@@ -153,8 +155,6 @@ def _write_processor(out_dir: Path, token_list: List[str], token_type: str) -> b
 
 
 def _fine_tuned(exp_dir: Path, checkpoint: Optional[str]) -> Tuple[Dict[str, Any], Dict[str, torch.Tensor], str]:
-    from espnet_distill.asr.inference import load_asr_model
-
     model, args = load_asr_model(exp_dir, checkpoint)  # strict and safe: the weights fit config.yaml
     return vars(args), model.state_dict(), str(exp_dir / "config.yaml")
 
@@ -165,8 +165,6 @@ def export_hf(exp_dir: Path, out_dir: Path, checkpoint: Optional[str] = None) ->
     Returns the ``transformers`` class written.
     """
     from transformers import HubertConfig, HubertForCTC, HubertModel
-
-    from espnet_distill.utils.checkpoint import load_checkpoint
 
     if all((exp_dir / name).is_file() for name in STUDENT_FILES):
         description = yaml.safe_load((exp_dir / "student.yaml").read_text(encoding="utf-8"))

@@ -12,9 +12,8 @@ calibration audio, static quantization of the convolutions; the front-end's
 spectrum and filterbank stay float (see :func:`quantize_int8`).
 
 The exported graph computes the same function as the PyTorch model in a form
-ONNX Runtime runs faster (:func:`export_ready`), and :class:`OnnxCTC` turns off
-one of ONNX Runtime's fusions that slows it down (``DISABLED_OPTIMIZERS``, also
-recorded in ``model.json`` for other runtimes' users).
+ONNX Runtime runs faster (:func:`export_ready`); the sessions that run it are
+:class:`espnet_distill.inference.onnx_runtime.OnnxCTC`.
 """
 
 import json
@@ -23,33 +22,27 @@ import shutil
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
 import torch
 
 from espnet_distill.asr.model import CTCASRModel
+from espnet_distill.data.kaldi_dir import read_kaldi_map
 from espnet_distill.frontend.fbank import BatchedKaldiFbank
+from espnet_distill.inference.decode import CTCInference, load_asr_model, min_samples
+from espnet_distill.inference.onnx_runtime import (
+    DISABLED_OPTIMIZERS,
+    FP32_NAME,
+    INT8_NAME,
+    META_NAME,
+    OnnxCTC,
+    greedy_ids,
+)
+from espnet_distill.scoring.sclite import score
+from espnet_distill.text.tokens import Tokenizer
 
 SAMPLE_RATE = 16000
-FP32_NAME, INT8_NAME, META_NAME = "model.onnx", "model.int8.onnx", "model.json"
-# ONNX Runtime's fusion of residual Add + LayerNorm into SkipLayerNormalization makes these graphs slower
-# on x86 (paper-scale Fbank student, 1 thread: int8 RTF 0.0162 fused, 0.0137 not); sessions turn it off.
-DISABLED_OPTIMIZERS = ["SkipLayerNormFusion"]
-
-
-class CTCInference(torch.nn.Module):
-    """The export's forward: front-end, encoder and CTC log-softmax (ESPnet's ``encode`` slices by the
-    longest length, a data-dependent step an exported graph cannot hold; the valid frames are the same)."""
-
-    def __init__(self, model: CTCASRModel) -> None:
-        super().__init__()
-        self.frontend, self.encoder, self.ctc = model.frontend, model.encoder, model.ctc
-
-    def forward(self, speech: torch.Tensor, lengths: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
-        feats, feat_lengths = self.frontend(speech, lengths)
-        encoded, encoded_lengths, _ = self.encoder(feats, feat_lengths)
-        return self.ctc.log_softmax(encoded), encoded_lengths
 
 
 def export_ready(model: torch.nn.Module) -> torch.nn.Module:
@@ -173,32 +166,6 @@ def quantize_int8(
     return {"dynamic": dynamic, "static": convs, "float": front}
 
 
-def greedy_ids(log_probs: np.ndarray, length: int) -> List[int]:
-    """Best path, repeats merged, blanks (id 0) removed."""
-    best = log_probs[:length].argmax(-1).tolist()
-    return [t for i, t in enumerate(best) if t != 0 and (i == 0 or t != best[i - 1])]
-
-
-class OnnxCTC:
-    """An exported model run by ONNX Runtime (``threads`` intra-op threads)."""
-
-    def __init__(self, path: Path, threads: int = 1) -> None:
-        import onnxruntime as ort
-
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        self.session = ort.InferenceSession(
-            str(path), options, providers=["CPUExecutionProvider"], disabled_optimizers=DISABLED_OPTIMIZERS
-        )
-
-    def __call__(self, speech: np.ndarray, lengths: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-        log_probs, frame_lengths = self.session.run(
-            None, {"speech": speech.astype(np.float32), "lengths": lengths.astype(np.int64)}
-        )
-        return log_probs, frame_lengths
-
-
 @dataclass
 class Parity:
     """What :func:`check_parity` measured on a data dir."""
@@ -248,9 +215,6 @@ def check_parity(
     if int8 is not None:
         parity.int8_identical_hypotheses = sum(hyps["onnx_int8"][u] == hyps["pytorch"][u] for u in waves)
     if reference_text is not None and score_dir is not None:
-        from espnet_distill.data.kaldi_dir import read_kaldi_map
-        from espnet_distill.scoring.sclite import score
-
         refs = read_kaldi_map(reference_text, allow_empty_value=True)
         for name, text in hyps.items():
             (score_dir / name).mkdir(parents=True, exist_ok=True)
@@ -288,8 +252,6 @@ def export_onnx(
     log-probabilities must be within ``tolerance`` of PyTorch's and its greedy
     hypotheses identical, else :class:`ValueError`.
     """
-    from espnet_distill.asr.inference import load_asr_model, min_samples
-    from espnet_distill.text.tokens import Tokenizer
 
     model, args = load_asr_model(exp_dir, checkpoint)
     tokenizer = Tokenizer(args.token_list, args.token_type, args.bpemodel)
@@ -355,20 +317,3 @@ def export_onnx(
         shutil.rmtree(staging, ignore_errors=True)
     logging.info("exported %s to %s (%s)", exp_dir, out_dir, ", ".join(files))
     return ExportResult(out_dir, [*files, META_NAME], parity)
-
-
-def read_waves(wav_scp: Mapping[str, str], shortest: int, limit: Optional[int] = None) -> Dict[str, np.ndarray]:
-    """``wav.scp`` entries as float waveforms in [-1, 1] (errors name the utterance)."""
-    from espnet_distill.asr.inference import read_checked
-
-    items: Sequence = list(wav_scp.items())[:limit] if limit else list(wav_scp.items())
-    return {utt: read_checked(utt, spec, shortest).numpy() for utt, spec in items}
-
-
-def spread(entries: Mapping[str, str], count: int) -> Dict[str, str]:
-    """``count`` entries evenly spaced over ``entries`` (a data dir is sorted by speaker: its first
-    utterances are one voice)."""
-    keys = list(entries)
-    if count <= 0 or count >= len(keys):
-        return dict(entries)
-    return {keys[i * len(keys) // count]: entries[keys[i * len(keys) // count]] for i in range(count)}

@@ -98,3 +98,14 @@ def conv_features(
             x = block.layer_norm(x)
         x = torch.nn.functional.gelu(x)
     return x.transpose(1, 2), lengths
+
+
+def teacher_frontend_defaults(teacher) -> dict:
+    """The CNN of ``teacher`` (a :class:`~espnet_distill.teacher.hubert.HubertTeacher`), as the
+    ``frontend_conf`` values of ``wav_cnn``."""
+    extractor = teacher.model.feature_extractor
+    return {
+        "conv_layers": [list(layer) for layer in extractor_layers(extractor)],
+        "extractor_mode": "group_norm" if normalizes_over_time(extractor) else "layer_norm",
+        "conv_bias": extractor.conv_layers[0].conv.bias is not None,
+    }

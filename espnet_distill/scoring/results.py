@@ -15,7 +15,7 @@ from typing import Dict, List, Sequence
 
 import yaml
 
-from espnet_distill.utils.checkpoint import load_checkpoint
+from espnet_distill.utils.checkpoint import load_checkpoint, preferred_model_file
 
 COLUMNS = ["dataset", "params", "fine-tuning set", "Snt", "Wrd", "Corr", "Sub", "Del", "Ins", "Err", "S.Err", "RTF"]
 
@@ -48,11 +48,11 @@ def model_params(asr_exp: Path) -> int:
 
     Cached: RESULTS.md's tables and its summary both ask, and a checkpoint is read once.
     """
-    for name in ("valid.cer_ctc.ave.pth", "valid.loss.ave.pth", "latest.pth"):
-        if (asr_exp / name).exists():
-            state = load_checkpoint(asr_exp / name)
-            return sum(v.numel() for k, v in state.items() if v.is_floating_point() and not k.endswith("num_updates"))
-    return 0
+    try:
+        state = load_checkpoint(preferred_model_file(asr_exp))
+    except FileNotFoundError:
+        return 0
+    return sum(v.numel() for k, v in state.items() if v.is_floating_point() and not k.endswith("num_updates"))
 
 
 @functools.lru_cache(maxsize=None)

@@ -1,1 +1,1 @@
-"""ESPnet task classes of this project, with their component registries."""
+"""ESPnet task classes of this project (distillation, CTC fine-tuning) and their trainer."""

@@ -29,11 +29,11 @@ from espnet2.utils.get_default_kwargs import get_default_kwargs
 from espnet2.utils.nested_dict_action import NestedDictAction
 from espnet2.utils.types import str2bool, str_or_none
 
+from espnet_distill import components
 from espnet_distill.asr.model import CTCASRModel
 from espnet_distill.data.collate import PadCollate
 from espnet_distill.distill.export import load_student_statistics, load_student_weights
 from espnet_distill.espnet_interop import ESPNET_DEFAULTS, espnet_config
-from espnet_distill.tasks import components
 from espnet_distill.tasks.abs_task import SafeTask
 from espnet_distill.text.tokens import TOKEN_TYPES, Tokenizer, read_token_list
 

@@ -17,22 +17,21 @@ n best checkpoints.  Components are chosen by name:
 import argparse
 import inspect
 import logging
-from typing import Any, Callable, Dict, Optional, Tuple
+from typing import Callable, Optional, Tuple
 
 from espnet2.train.class_choices import ClassChoices
 from espnet2.utils.get_default_kwargs import get_default_kwargs
 from espnet2.utils.nested_dict_action import NestedDictAction
 from espnet2.utils.types import str_or_none
 
+from espnet_distill import components
 from espnet_distill.data.collate import PadCollate
 from espnet_distill.distill.model import DistillModel
-from espnet_distill.frontend.conv import extractor_layers, normalizes_over_time
+from espnet_distill.frontend.conv import teacher_frontend_defaults
 from espnet_distill.student.heads import AbsPredictionHeads, LayerToLayerHeads, MultiTaskHeads
 from espnet_distill.student.presets import TeacherShape, resolve_encoder_conf
-from espnet_distill.tasks import components
 from espnet_distill.tasks.abs_task import SafeTask
 from espnet_distill.teacher import LOADERS, load_teacher
-from espnet_distill.teacher.hubert import HubertTeacher
 
 frontend_choices = components.frontend_choices()
 encoder_choices = components.encoder_choices()
@@ -43,16 +42,6 @@ head_choices = ClassChoices(
     default="multitask",
 )
 INIT_FROM_TEACHER = ("frontend", "encoder")
-
-
-def teacher_frontend_defaults(teacher: HubertTeacher) -> Dict[str, Any]:
-    """The teacher's CNN, as ``frontend_conf`` values of ``wav_cnn``."""
-    extractor = teacher.model.feature_extractor
-    return {
-        "conv_layers": [list(layer) for layer in extractor_layers(extractor)],
-        "extractor_mode": "group_norm" if normalizes_over_time(extractor) else "layer_norm",
-        "conv_bias": extractor.conv_layers[0].conv.bias is not None,
-    }
 
 
 class DistillTask(SafeTask):

@@ -18,7 +18,7 @@ import logging
 import time
 import types
 from pathlib import Path
-from typing import Any, Iterator, List
+from typing import Any, Callable, Iterator, List, Optional
 
 import torch
 from espnet2.train.trainer import Trainer
@@ -31,6 +31,7 @@ from espnet_distill.utils.checkpoint import (
     training_checkpoint_globals,
 )
 from espnet_distill.utils.fileio import atomic_write
+from espnet_distill.utils.progress import ProgressFile
 
 THROUGHPUT_LOG = "throughput.jsonl"
 DDP_CHECK = "ddp_check.json"
@@ -91,11 +92,13 @@ def espnet_loads_checked() -> Iterator[None]:
 
 
 class _AudioCounter:
-    """Wraps a batch iterator and counts the seconds of audio it yields."""
+    """Wraps a batch iterator and counts the seconds of audio it yields; ``on_step(steps)`` is called
+    after each step (when the trainer asks for the next batch)."""
 
-    def __init__(self, iterator, sample_rate: int = 16000) -> None:
+    def __init__(self, iterator, sample_rate: int = 16000, on_step: Optional[Callable[[int], None]] = None) -> None:
         self.iterator = iterator
         self.sample_rate = sample_rate
+        self.on_step = on_step
         self.audio_seconds = 0.0
         self.steps = 0
 
@@ -105,6 +108,8 @@ class _AudioCounter:
                 self.audio_seconds += float(batch["speech_lengths"].sum()) / self.sample_rate
             self.steps += 1
             yield utt_ids, batch
+            if self.on_step is not None:  # the step on this batch is done
+                self.on_step(self.steps)
 
 
 def weights_checksum(model: torch.nn.Module) -> List[float]:
@@ -117,8 +122,12 @@ def weights_checksum(model: torch.nn.Module) -> List[float]:
 
 
 class SafeTrainer(Trainer):
-    """ESPnet's trainer, resuming without unpickling code, logging training throughput and,
-    under DDP, checking at the end that every rank holds the same weights."""
+    """ESPnet's trainer, resuming without unpickling code, logging training throughput, writing its
+    progress (``progress.json``, see :mod:`espnet_distill.utils.progress`) and, under DDP, checking at
+    the end that every rank holds the same weights."""
+
+    _progress: Optional[ProgressFile] = None
+    _steps_per_epoch: int = 0  # the last epoch's, when the iterator has no length
 
     @classmethod
     def run(
@@ -142,6 +151,9 @@ class SafeTrainer(Trainer):
             trainer_options=trainer_options,
             distributed_option=distributed_option,
         )
+        if cls._progress is not None and cls._progress.progress is not None:
+            total = cls._progress.progress.total
+            cls._progress.update(max(total, cls._progress.progress.step), total, done=True)
         if distributed_option.distributed:
             cls.check_ranks_in_sync(model, Path(trainer_options.output_dir), distributed_option)
 
@@ -207,6 +219,17 @@ class SafeTrainer(Trainer):
         cls, model, iterator, optimizers, schedulers, scaler, reporter, summary_writer, options, distributed_option
     ) -> bool:
         counter = _AudioCounter(iterator)
+        if not distributed_option.distributed or distributed_option.dist_rank == 0:
+            output_dir = Path(options.output_dir)
+            if cls._progress is None or cls._progress.path.parent != output_dir:
+                cls._progress = ProgressFile(output_dir)
+            try:
+                per_epoch = len(iterator)
+            except TypeError:
+                per_epoch = cls._steps_per_epoch
+            done_before = (reporter.epoch - 1) * per_epoch
+            total = options.max_epoch * per_epoch
+            counter.on_step = lambda steps: cls._progress.update(done_before + steps, total)
         start = time.perf_counter()
         result = super().train_one_epoch(
             model=model,
@@ -220,6 +243,7 @@ class SafeTrainer(Trainer):
             distributed_option=distributed_option,
         )
         seconds = time.perf_counter() - start
+        cls._steps_per_epoch = counter.steps
         if not distributed_option.distributed or distributed_option.dist_rank == 0:
             record = {
                 "epoch": reporter.epoch,

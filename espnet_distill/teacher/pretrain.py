@@ -27,6 +27,7 @@ from espnet_distill.data.audio import INT16_SCALE, read_audio
 from espnet_distill.data.kaldi_dir import DataDirError, read_kaldi_map
 from espnet_distill.utils.checkpoint import CheckpointError, load_checkpoint, load_state_into, require_entry
 from espnet_distill.utils.fileio import atomic_write
+from espnet_distill.utils.progress import ProgressFile
 
 SAMPLES_PER_FRAME = 320
 RECEPTIVE_FIELD = 400
@@ -303,6 +304,7 @@ def pretrain(
     model.train()
     start_time, steps_this_call = time.time(), 0
     audio_seconds = 0.0
+    progress = ProgressFile(out_dir)
     while step < config.max_steps:
         rng = random.Random(config.seed * 1000 + epoch)
         batches = train.batches(config.batch_seconds, config.crop_seconds, rng)
@@ -321,6 +323,7 @@ def pretrain(
             step += 1
             steps_this_call += 1
             audio_seconds += float(lengths.sum()) / 16000.0
+            progress.update(step, config.max_steps, loss=loss.item() if step % 25 == 0 else None)
             if step % 25 == 0:
                 logging.info(
                     "step %d: loss %.3f, masked acc %.3f, lr %.2e",
@@ -344,6 +347,7 @@ def pretrain(
             _save_checkpoint(checkpoint_path, model, optimizer, scheduler, step, epoch, history, config)
             return {"step": step, "finished": False}
     wall = time.time() - start_time
+    progress.update(step, config.max_steps, done=True)
     final = [h for h in history if h.get("type") == "valid"][-1]
     with atomic_write(out_dir / "teacher.pt", "wb") as f:
         torch.save({"config": kwargs, "model": model.state_dict()}, f)

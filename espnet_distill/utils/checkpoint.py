@@ -30,6 +30,19 @@ NO_TRUST_OPTION = (
 )
 
 
+# The model file of a trained exp dir (fine-tuning or distillation), in order of preference: ESPnet's
+# n-best average by dev CER (fine-tuning only), by dev loss, the best epoch by dev loss, the last epoch.
+MODEL_FILE_PREFERENCE = ("valid.cer_ctc.ave.pth", "valid.loss.ave.pth", "valid.loss.best.pth", "latest.pth")
+
+
+def preferred_model_file(exp_dir: PathLike) -> Path:
+    """The first of :data:`MODEL_FILE_PREFERENCE` in ``exp_dir``; :class:`FileNotFoundError` naming them if none."""
+    for name in MODEL_FILE_PREFERENCE:
+        if (Path(exp_dir) / name).is_file():
+            return Path(exp_dir) / name
+    raise FileNotFoundError(f"{exp_dir}: none of {', '.join(MODEL_FILE_PREFERENCE)}; has training finished?")
+
+
 class CheckpointError(ValueError):
     """A checkpoint is missing, truncated, unsafe or not in the expected layout."""
 

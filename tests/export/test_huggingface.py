@@ -7,9 +7,9 @@ import pytest
 import torch
 import yaml
 
-from espnet_distill.asr.inference import CTCDecoder, DecodeOptions, load_asr_model
 from espnet_distill.distill.export import build_student, load_student
 from espnet_distill.export.huggingface import ExportError, export_hf
+from espnet_distill.inference.decode import CTCDecoder, DecodeOptions, load_asr_model
 from espnet_distill.text.tokens import Tokenizer
 from tests.conftest import tiny_batch
 from tests.tasks.test_asr_task import setup, train  # noqa: F401  (the tiny fine-tuning's fixture)

@@ -12,9 +12,10 @@ import pytest
 import torch
 import yaml
 
-from espnet_distill.asr.inference import load_asr_model
 from espnet_distill.data.kaldi_dir import read_kaldi_map
-from espnet_distill.export.onnx import CTCInference, OnnxCTC, export_graph, export_onnx, read_waves
+from espnet_distill.export.onnx import export_graph, export_onnx
+from espnet_distill.inference.decode import CTCInference, load_asr_model, read_waves
+from espnet_distill.inference.onnx_runtime import OnnxCTC
 from espnet_distill.tasks.asr import ASRTask
 from tests.tasks.test_asr_task import setup, train  # noqa: F401  (the tiny fine-tuning's fixture)
 

@@ -9,15 +9,16 @@ import pytest
 import torch
 import yaml
 
-from espnet_distill.asr.inference import CTCDecoder, DecodeOptions, load_asr_model
 from espnet_distill.bin.speech_shape import write_speech_shape
 from espnet_distill.data.audio import AudioError
 from espnet_distill.data.kaldi_dir import read_kaldi_map
 from espnet_distill.distill.export import export_teacher_as_student, load_student
+from espnet_distill.inference.decode import CTCDecoder, DecodeOptions, load_asr_model
 from espnet_distill.tasks.asr import ASRTask
 from espnet_distill.teacher import load_teacher
 from espnet_distill.text.tokens import Tokenizer, char_tokens, transcripts, write_token_list
 from espnet_distill.utils.checkpoint import load_checkpoint
+from espnet_distill.utils.progress import read_progress
 from tests.conftest import tiny_batch, write_wav
 
 FINETUNE = """
@@ -103,6 +104,8 @@ def test_the_exported_teacher_is_the_teacher(setup, tiny_teacher_path, tiny_corp
 
 def test_finetuning_starts_from_the_student_and_freezing_holds_the_encoder(setup, tiny_corpus, tmp_path):
     train(setup, tiny_corpus, tmp_path / "frozen", "--model_conf", "freeze_encoder_steps=100")
+    progress = read_progress(tmp_path / "frozen")  # ESPnet's trainer reported its steps: 2 epochs of 3
+    assert (progress.step, progress.total, progress.done) == (6, 6, True)
     trained = load_checkpoint(tmp_path / "frozen" / "latest.pth")
     initial = load_checkpoint(setup / "teacher_student" / "student.pth")
     for key, value in initial.items():  # frozen for all 6 steps: still the teacher's weights

@@ -9,10 +9,10 @@ import pytest
 import torch
 import yaml
 
-from espnet_distill.asr.inference import CTCDecoder, DecodeOptions, load_asr_model, read_checked
 from espnet_distill.bin.pack_model import PackError, pack_model
 from espnet_distill.data.kaldi_dir import read_kaldi_map
 from espnet_distill.espnet_interop import espnet_config
+from espnet_distill.inference.decode import CTCDecoder, DecodeOptions, load_asr_model, read_checked
 from espnet_distill.text.tokens import Tokenizer
 from tests.tasks.test_asr_task import setup, train  # noqa: F401  (the tiny fine-tuning's fixture)
 

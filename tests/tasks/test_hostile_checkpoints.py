@@ -12,8 +12,8 @@ import pytest
 import torch
 import yaml
 
-from espnet_distill.asr.inference import load_asr_model
 from espnet_distill.distill.export import export_student, load_student
+from espnet_distill.inference.decode import load_asr_model
 from espnet_distill.tasks.asr import ASRTask
 from espnet_distill.tasks.distill import DistillTask
 from espnet_distill.tasks.trainer import GUARDED_MODULES

@@ -13,6 +13,7 @@ from espnet_distill.data.audio import INT16_SCALE, read_audio
 from espnet_distill.data.kaldi_dir import read_kaldi_map
 from espnet_distill.teacher import load_teacher
 from espnet_distill.teacher.pretrain import LabelledAudio, PretrainConfig, num_model_frames, pretrain
+from espnet_distill.utils.progress import read_progress
 
 TINY = dict(
     conv_channels=16,
@@ -75,10 +76,14 @@ def test_pretraining_lowers_the_loss_and_writes_a_teacher(tiny_corpus, kmeans_di
     partial = pretrain(train, train, 8, config, tmp_path, stop_after=12)
     assert partial == {"step": 12, "finished": False}
     assert not (tmp_path / "teacher.pt").exists()
+    progress = read_progress(tmp_path)  # what the console's progress shows: not done, out of 30 steps
+    assert progress.total == 30 and 0 < progress.step <= 12 and not progress.done
     with pytest.raises(ValueError, match=r"checkpoint.pt was written with encoder_dim=32, now 48"):
         pretrain(train, train, 8, PretrainConfig(**{**TINY, "encoder_dim": 48}), tmp_path)
     results = pretrain(train, train, 8, config, tmp_path)
     assert results["finished"] and results["step"] == 30
+    progress = read_progress(tmp_path)
+    assert (progress.step, progress.total, progress.run_start_step, progress.done) == (30, 30, 13, True)
     history = json.loads((tmp_path / "results.json").read_text())
     valid = torch.load(tmp_path / "checkpoint.pt", weights_only=True)["history"]
     losses = [h["loss"] for h in valid if h["type"] == "valid"]

@@ -131,45 +131,14 @@ fi
 . ./cmd.sh
 
 case "${token_type}" in bpe | char) ;; *) echo "$0: option --token_type takes bpe or char, not '${token_type}'" >&2; exit 2 ;; esac
+for kind in ${finetune_models}; do
+  case "${kind}" in
+    teacher | distilled | scratch) ;;
+    *) echo "$0: option --finetune_models takes teacher, distilled and scratch, not '${kind}'" >&2; exit 2 ;;
+  esac
+done
 
-# Training jobs (stages 5 and 7) run through train_job, at most --train_jobs at a time;
-# wait_train_jobs waits for them all and fails naming every job that failed.
-# Small models use two cores poorly: on 2 cores, two 1-thread jobs train 1.5x
-# faster than one 2-thread job after the other.
-train_failures=$(mktemp)
-trap 'rm -f "${train_failures}"' EXIT
-train_job_opts=()
-if [ "${train_jobs}" -gt 1 ]; then
-  if [ "${train_threads}" -le 0 ]; then
-    train_threads=$(( $(nproc) / train_jobs ))
-    [ "${train_threads}" -ge 1 ] || train_threads=1
-  fi
-fi
-[ "${train_threads}" -gt 0 ] && train_job_opts=(--num_threads "${train_threads}")
-train_job() {  # <name> <command> [<arg> ...]
-  local name=$1
-  shift
-  if [ "${train_jobs}" -le 1 ]; then
-    "$@" || { log "Error: ${name} failed"; exit 1; }
-    return 0
-  fi
-  while [ "$(jobs -rp | wc -l)" -ge "${train_jobs}" ]; do
-    wait -n || true
-  done
-  ( "$@" || echo "${name}" >>"${train_failures}" ) &
-}
-wait_train_jobs() {
-  wait
-  if [ -s "${train_failures}" ]; then
-    log "Error: failed: $(tr '\n' ' ' <"${train_failures}")(see their train.log)"
-    exit 1
-  fi
-}
-
-make_results() {  # RESULTS.md and plots/ from exp/ (stages 9 and 10)
-  # shellcheck disable=SC2086
-  python -m espnet_distill.bin.make_results --exp_dir exp --sets ${test_sets} ${valid_set} --train_set "${train_set}" --out RESULTS.md
-}
+# --- Derived values -------------------------------------------------------------
 
 # A repeat (--seed N) trains with that seed into its own exp dirs; the teacher is shared.
 seed_args=""
@@ -185,6 +154,156 @@ all_sets=(${train_set} ${extra_sets} ${valid_set} ${test_sets})
 [ -n "${feats_sets}" ] && feat_sets=(${feats_sets}) || feat_sets=("${all_sets[@]}")
 [ -n "${cmvn_set}" ] || cmvn_set=${train_set}
 [ -n "${ssl_set}" ] || ssl_set=${train_set}
+kmeans_dir=exp/hubert_kmeans
+pretrain_dir=exp/hubert_pretrain
+# The teacher checkpoint later stages read: --teacher_path, or the one stage 4 pretrains
+# (--teacher_path and its --teacher_sha256 are then unused).
+if [ -n "${teacher_format}" ]; then
+  teacher_kind=${teacher_format}
+  teacher_ckpt=${teacher_path}
+else
+  teacher_kind=torchaudio
+  teacher_ckpt=${pretrain_dir}/teacher.pt
+  teacher_sha256=""
+fi
+if [ "${distill_configs}" = all ]; then
+  distill_configs=$(ls conf/distill/*.yaml)
+fi
+distill_stats_dir=exp/distill_stats
+teacher_inputs=(--input "teacher=${teacher_dir}/teacher.yaml" --input "teacher_checkpoint=${teacher_ckpt}")
+[ -n "${finetune_sets}" ] || finetune_sets=${train_set}
+[ -n "${decode_sets}" ] || decode_sets="${valid_set} ${test_sets}"
+if [ "${token_type}" = bpe ]; then
+  token_dir=data/token_list/bpe_${bpe_model_type}${nbpe}
+else
+  token_dir=data/token_list/${token_type}
+fi
+bpe_opts=()
+[ "${token_type}" = bpe ] && bpe_opts=(--bpemodel "${token_dir}/bpe.model")
+if [ "${beam_size}" -gt 1 ]; then decode_name=decode_ctc_beam${beam_size}; else decode_name=decode_ctc_greedy; fi
+
+# --- Functions of the stages ------------------------------------------------------
+# Training jobs (stages 4, 5 and 7) are queued by train_job; run_train_jobs runs them, at most
+# --train_jobs at a time, shows their progress (step, loss, ETA; bin/watch_progress), and fails naming
+# every job that failed.
+# Small models use two cores poorly: on 2 cores, two 1-thread jobs train 1.5x
+# faster than one 2-thread job after the other.
+train_failures=$(mktemp)
+trap 'rm -f "${train_failures}"' EXIT
+train_job_opts=()
+if [ "${train_jobs}" -gt 1 ]; then
+  if [ "${train_threads}" -le 0 ]; then
+    train_threads=$(( $(nproc) / train_jobs ))
+    [ "${train_threads}" -ge 1 ] || train_threads=1
+  fi
+fi
+[ "${train_threads}" -gt 0 ] && train_job_opts=(--num_threads "${train_threads}")
+queued_jobs=()
+train_job() {  # <exp dir> <command> [<arg> ...]: queue a training job; run_train_jobs runs the queue
+  queued_jobs+=("$1"$'\t'"$(printf '%q ' "${@:2}")")
+}
+run_train_jobs() {  # <label>: the queued jobs, --train_jobs at a time, their progress on the console
+  local label=$1 job dir watcher pids=() dirs=()
+  [ "${#queued_jobs[@]}" -gt 0 ] || return 0
+  for job in "${queued_jobs[@]}"; do dirs+=("${job%%$'\t'*}"); done
+  python -m espnet_distill.bin.watch_progress --label "${label}" --parallel "${train_jobs}" --parent $$ "${dirs[@]}" &
+  watcher=$!
+  for job in "${queued_jobs[@]}"; do
+    dir=${job%%$'\t'*}
+    if [ "${train_jobs}" -le 1 ]; then
+      eval "${job#*$'\t'}" || echo "${dir}" >>"${train_failures}"
+      continue
+    fi
+    while [ "${#pids[@]}" -ge "${train_jobs}" ]; do
+      wait -n "${pids[@]}" || true
+      local alive=()
+      for pid in "${pids[@]}"; do kill -0 "${pid}" 2>/dev/null && alive+=("${pid}"); done
+      pids=("${alive[@]}")
+    done
+    ( eval "${job#*$'\t'}" || echo "${dir}" >>"${train_failures}" ) &
+    pids+=($!)
+  done
+  [ "${#pids[@]}" -eq 0 ] || wait "${pids[@]}" || true
+  stop_watcher "${watcher}"
+  queued_jobs=()
+  if [ -s "${train_failures}" ]; then
+    log "Error: failed: $(tr '\n' ' ' <"${train_failures}")(see their train.log)"
+    exit 1
+  fi
+}
+
+make_results() {  # RESULTS.md and plots/ from exp/ (stages 9 and 10)
+  # shellcheck disable=SC2086
+  python -m espnet_distill.bin.make_results --exp_dir exp --sets ${test_sets} ${valid_set} --train_set "${train_set}" --out RESULTS.md
+}
+
+speech_shape_of() {  # <set>: writes exp/distill_stats/<set>/speech_shape unless it is up to date
+  local dir=${distill_stats_dir}/$1
+  if needs_run "speech shapes" "${dir}" --input "wav=data/$1/wav.scp" --output "${dir}/speech_shape"; then
+    python -m espnet_distill.bin.speech_shape "data/$1" "${dir}/speech_shape"
+    step_done "${dir}"
+  fi
+}
+
+distill_one() {  # <config> <exp dir>
+  local conf=$1 dir=$2
+  # shellcheck disable=SC2086
+  ${cuda_cmd} "${train_job_opts[@]}" --gpu "${ngpu}" "${dir}/train.log" \
+    python -m espnet_distill.bin.distill_train --config "${conf}" --teacher_yaml "${teacher_dir}/teacher.yaml" \
+    --train_data_path_and_name_and_type "data/${ssl_set}/wav.scp,speech,sound" \
+    --train_shape_file "${distill_stats_dir}/${ssl_set}/speech_shape" \
+    --valid_data_path_and_name_and_type "data/${valid_set}/wav.scp,speech,sound" \
+    --valid_shape_file "${distill_stats_dir}/${valid_set}/speech_shape" \
+    --fbank_stats "data/${cmvn_set}/feats_stats.npz" \
+    --ngpu "${ngpu}" --resume true --output_dir "${dir}" ${seed_args} ${distill_args} || return 1
+  python -m espnet_distill.bin.check_student --data_dir "data/${valid_set}" "${dir}" && step_done "${dir}"
+}
+
+finetune_config_of() {  # <train set>: its config from --finetune_configs, else --finetune_config
+  local entry
+  for entry in ${finetune_configs}; do
+    [ "${entry%%=*}" = "$1" ] && { echo "${entry#*=}"; return 0; }
+  done
+  echo "${finetune_config}"
+}
+
+finetune_one() {  # <student dir> <init weights> <front-end> <train set> <exp dir>
+  local student=$1 init=$2 frontend=$3 ftset=$4 dir=$5
+  # shellcheck disable=SC2086
+  ${cuda_cmd} "${train_job_opts[@]}" --gpu "${ngpu}" "${dir}/train.log" \
+    python -m espnet_distill.bin.asr_train --config "$(finetune_config_of "${ftset}")" --frontend "${frontend}" \
+    --init_student "${student}" --init_student_weights "${init}" \
+    --token_list "${token_dir}/tokens.txt" --token_type "${token_type}" "${bpe_opts[@]}" \
+    --train_data_path_and_name_and_type "data/${ftset}/wav.scp,speech,sound" \
+    --train_data_path_and_name_and_type "data/${ftset}/text,text,text" \
+    --train_shape_file "${distill_stats_dir}/${ftset}/speech_shape" \
+    --valid_data_path_and_name_and_type "data/${valid_set}/wav.scp,speech,sound" \
+    --valid_data_path_and_name_and_type "data/${valid_set}/text,text,text" \
+    --valid_shape_file "${distill_stats_dir}/${valid_set}/speech_shape" \
+    --ngpu "${ngpu}" --resume true --output_dir "${dir}" ${seed_args} ${finetune_args} || return 1
+  step_done "${dir}"
+}
+
+# The models to fine-tune (stages 7-8): "<name> <student dir> <init weights>" in asr_models.  The
+# from-scratch ones depend on the distilled students' structures, so this runs after stage 5.
+asr_models=()
+set_asr_models() {
+  asr_models=()
+  for kind in ${finetune_models}; do
+    case "${kind}" in
+      teacher) asr_models+=("teacher${exp_suffix} exp/teacher_student true") ;;
+      distilled) for conf in ${distill_configs}; do
+          name=$(basename "${conf}" .yaml); asr_models+=("${name}${exp_suffix} exp/distill_${name}${exp_suffix} true"); done ;;
+      scratch)  # one per structure: students that differ only in their loss share it (named after the first)
+        student_dirs=()
+        for conf in ${distill_configs}; do student_dirs+=("exp/distill_$(basename "${conf}" .yaml)${exp_suffix}"); done
+        for student in $(python -m espnet_distill.bin.scratch_models "${student_dirs[@]}"); do
+          name=${student#exp/distill_}; asr_models+=("scratch_${name} ${student} false"); done ;;
+    esac
+  done
+}
+
+# --- Stages -----------------------------------------------------------------------
 
 if [ "${stage}" -le 1 ] && [ "${stop_stage}" -ge 1 ]; then
   stage_start=${SECONDS}
@@ -208,19 +327,6 @@ if [ "${stage}" -le 2 ] && [ "${stop_stage}" -ge 2 ]; then
       --feat_dim "${feat_dim}" "data/${dset}" "exp/make_fbank/${dset}" "fbank/${dset}"
   done
   log "Stage 2 done in $((SECONDS - stage_start))s"
-fi
-
-kmeans_dir=exp/hubert_kmeans
-pretrain_dir=exp/hubert_pretrain
-# The teacher checkpoint later stages read: --teacher_path, or the one stage 4 pretrains
-# (--teacher_path and its --teacher_sha256 are then unused).
-if [ -n "${teacher_format}" ]; then
-  teacher_kind=${teacher_format}
-  teacher_ckpt=${teacher_path}
-else
-  teacher_kind=torchaudio
-  teacher_ckpt=${pretrain_dir}/teacher.pt
-  teacher_sha256=""
 fi
 
 if [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then
@@ -252,10 +358,12 @@ if [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ]; then
       --input "valid_targets=${kmeans_dir}/${valid_set}/labels" --input "train_wav=data/${ssl_set}/wav.scp" \
       --input "valid_wav=data/${valid_set}/wav.scp" --output "${teacher_ckpt}"; then
     log "Stage 4: pretraining a HuBERT teacher in ${pretrain_dir} (log: ${pretrain_dir}/train.log)"
-    ${cuda_cmd} "${pretrain_dir}/log/hubert_pretrain.log" \
+    # shellcheck disable=SC2086
+    train_job "${pretrain_dir}" ${cuda_cmd} "${pretrain_dir}/log/hubert_pretrain.log" \
       python -m espnet_distill.bin.hubert_pretrain --config "${pretrain_config}" \
       --train_data "data/${ssl_set}" --valid_data "data/${valid_set}" \
       --label_dir "${kmeans_dir}" --out_dir "${pretrain_dir}"
+    run_train_jobs "Stage 4"
     step_done "${pretrain_dir}"
   fi
   if needs_run "Stage 4: teacher check" "${teacher_dir}" --input "checkpoint=${teacher_ckpt}" \
@@ -269,34 +377,6 @@ if [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ]; then
   fi
   log "Stage 4 done in $((SECONDS - stage_start))s"
 fi
-
-if [ "${distill_configs}" = all ]; then
-  distill_configs=$(ls conf/distill/*.yaml)
-fi
-distill_stats_dir=exp/distill_stats
-teacher_inputs=(--input "teacher=${teacher_dir}/teacher.yaml" --input "teacher_checkpoint=${teacher_ckpt}")
-
-speech_shape_of() {  # <set>: writes exp/distill_stats/<set>/speech_shape unless it is up to date
-  local dir=${distill_stats_dir}/$1
-  if needs_run "speech shapes" "${dir}" --input "wav=data/$1/wav.scp" --output "${dir}/speech_shape"; then
-    python -m espnet_distill.bin.speech_shape "data/$1" "${dir}/speech_shape"
-    step_done "${dir}"
-  fi
-}
-
-distill_one() {  # <config> <exp dir>
-  local conf=$1 dir=$2
-  # shellcheck disable=SC2086
-  ${cuda_cmd} "${train_job_opts[@]}" --gpu "${ngpu}" "${dir}/train.log" \
-    python -m espnet_distill.bin.distill_train --config "${conf}" --teacher_yaml "${teacher_dir}/teacher.yaml" \
-    --train_data_path_and_name_and_type "data/${ssl_set}/wav.scp,speech,sound" \
-    --train_shape_file "${distill_stats_dir}/${ssl_set}/speech_shape" \
-    --valid_data_path_and_name_and_type "data/${valid_set}/wav.scp,speech,sound" \
-    --valid_shape_file "${distill_stats_dir}/${valid_set}/speech_shape" \
-    --fbank_stats "data/${cmvn_set}/feats_stats.npz" \
-    --ngpu "${ngpu}" --resume true --output_dir "${dir}" ${seed_args} ${distill_args} || return 1
-  python -m espnet_distill.bin.check_student --data_dir "data/${valid_set}" "${dir}" && step_done "${dir}"
-}
 
 if [ "${stage}" -le 5 ] && [ "${stop_stage}" -ge 5 ]; then
   stage_start=${SECONDS}
@@ -319,16 +399,8 @@ if [ "${stage}" -le 5 ] && [ "${stop_stage}" -ge 5 ]; then
     chmod +x "${dir}/run.sh"
     train_job "${dir}" distill_one "${conf}" "${dir}"
   done
-  wait_train_jobs
+  run_train_jobs "Stage 5"
   log "Stage 5 done in $((SECONDS - stage_start))s"
-fi
-
-[ -n "${finetune_sets}" ] || finetune_sets=${train_set}
-[ -n "${decode_sets}" ] || decode_sets="${valid_set} ${test_sets}"
-if [ "${token_type}" = bpe ]; then
-  token_dir=data/token_list/bpe_${bpe_model_type}${nbpe}
-else
-  token_dir=data/token_list/${token_type}
 fi
 
 if [ "${stage}" -le 6 ] && [ "${stop_stage}" -ge 6 ]; then
@@ -344,51 +416,9 @@ if [ "${stage}" -le 6 ] && [ "${stop_stage}" -ge 6 ]; then
   log "Stage 6 done in $((SECONDS - stage_start))s"
 fi
 
-# The models to fine-tune: "<name> <student dir> <init weights>"
-asr_models=()
-for kind in ${finetune_models}; do
-  case "${kind}" in
-    teacher) asr_models+=("teacher${exp_suffix} exp/teacher_student true") ;;
-    distilled) for conf in ${distill_configs}; do
-        name=$(basename "${conf}" .yaml); asr_models+=("${name}${exp_suffix} exp/distill_${name}${exp_suffix} true"); done ;;
-    scratch)  # one per structure: students that differ only in their loss share it (named after the first)
-      student_dirs=()
-      for conf in ${distill_configs}; do student_dirs+=("exp/distill_$(basename "${conf}" .yaml)${exp_suffix}"); done
-      for student in $(python -m espnet_distill.bin.scratch_models "${student_dirs[@]}"); do
-        name=${student#exp/distill_}; asr_models+=("scratch_${name} ${student} false"); done ;;
-    *) log "Error: --finetune_models takes teacher, distilled and scratch, not '${kind}'"; exit 2 ;;
-  esac
-done
-bpe_opts=()
-[ "${token_type}" = bpe ] && bpe_opts=(--bpemodel "${token_dir}/bpe.model")
-
-finetune_config_of() {  # <train set>: its config from --finetune_configs, else --finetune_config
-  local entry
-  for entry in ${finetune_configs}; do
-    [ "${entry%%=*}" = "$1" ] && { echo "${entry#*=}"; return 0; }
-  done
-  echo "${finetune_config}"
-}
-
-finetune_one() {  # <student dir> <init weights> <front-end> <train set> <exp dir>
-  local student=$1 init=$2 frontend=$3 ftset=$4 dir=$5
-  # shellcheck disable=SC2086
-  ${cuda_cmd} "${train_job_opts[@]}" --gpu "${ngpu}" "${dir}/train.log" \
-    python -m espnet_distill.bin.asr_train --config "$(finetune_config_of "${ftset}")" --frontend "${frontend}" \
-    --init_student "${student}" --init_student_weights "${init}" \
-    --token_list "${token_dir}/tokens.txt" --token_type "${token_type}" "${bpe_opts[@]}" \
-    --train_data_path_and_name_and_type "data/${ftset}/wav.scp,speech,sound" \
-    --train_data_path_and_name_and_type "data/${ftset}/text,text,text" \
-    --train_shape_file "${distill_stats_dir}/${ftset}/speech_shape" \
-    --valid_data_path_and_name_and_type "data/${valid_set}/wav.scp,speech,sound" \
-    --valid_data_path_and_name_and_type "data/${valid_set}/text,text,text" \
-    --valid_shape_file "${distill_stats_dir}/${valid_set}/speech_shape" \
-    --ngpu "${ngpu}" --resume true --output_dir "${dir}" ${seed_args} ${finetune_args} || return 1
-  step_done "${dir}"
-}
-
 if [ "${stage}" -le 7 ] && [ "${stop_stage}" -ge 7 ]; then
   stage_start=${SECONDS}
+  set_asr_models
   if [[ " ${finetune_models} " == *" teacher "* ]] && needs_run "Stage 7: teacher export" exp/teacher_student \
       "${teacher_inputs[@]}" --output exp/teacher_student/student.pth; then
     log "Stage 7: the teacher in the student format: exp/teacher_student"
@@ -416,14 +446,13 @@ if [ "${stage}" -le 7 ] && [ "${stop_stage}" -ge 7 ]; then
       train_job "${dir}" finetune_one "${student}" "${init}" "${frontend}" "${ftset}" "${dir}"
     done
   done
-  wait_train_jobs
+  run_train_jobs "Stage 7"
   log "Stage 7 done in $((SECONDS - stage_start))s"
 fi
 
-if [ "${beam_size}" -gt 1 ]; then decode_name=decode_ctc_beam${beam_size}; else decode_name=decode_ctc_greedy; fi
-
 if [ "${stage}" -le 8 ] && [ "${stop_stage}" -ge 8 ]; then
   stage_start=${SECONDS}
+  set_asr_models
   for ftset in ${finetune_sets}; do
     for model in "${asr_models[@]}"; do
       read -r name _ _ <<<"${model}"

@@ -72,8 +72,11 @@ pretrain_step() {
     --input "train_wav=data/${ssl_set}/wav.scp" --input "valid_wav=data/${valid_set}/wav.scp" \
     --output "${dir}/teacher.pt" || return 0
   log "${what}: pretraining in ${dir} (log: ${dir}/train.log)"
+  python -m espnet_distill.bin.watch_progress --label "${what%%:*}" --parent $$ "${dir}" &
+  local watcher=$!
   ${cuda_cmd} "${dir}/log/hubert_pretrain.log" python -m espnet_distill.bin.hubert_pretrain --config "${config}" \
     --train_data "data/${ssl_set}" --valid_data "data/${valid_set}" --label_dir "${targets}" --out_dir "${dir}"
+  stop_watcher "${watcher}"
   step_done "${dir}"
 }
 

@@ -23,3 +23,15 @@ needs_run() {
 step_done() {
   python -m espnet_distill.bin.stage_stamp finish "$1"
 }
+
+# stop_watcher <pid>: a progress watcher (bin/watch_progress) whose jobs have ended gets up to 5 s to
+# print its last line and exit, then is stopped.
+stop_watcher() {
+  local pid=$1 _
+  for _ in 1 2 3 4 5 6 7 8 9 10; do
+    kill -0 "${pid}" 2>/dev/null || break
+    sleep 0.5
+  done
+  kill "${pid}" 2>/dev/null || true
+  wait "${pid}" 2>/dev/null || true
+}

@@ -17,17 +17,13 @@
 # RESULTS.md and plots/ are regenerated from exp/ after the grid and at the end;
 # rerunning skips finished work.
 #
-#   local/run_study.sh                       # the grid, then seeds 2 and 3
-#   local/run_study.sh --seed_jobs 2         # the seeds side by side (1 thread each)
-#   local/run_study.sh --size small          # a third of the audio (the step budgets stay)
-#   local/run_study.sh --seeds "" --nj 2     # the grid only; other options go to run.sh
+#   local/run_study.sh                                 # the grid, then seeds 2 and 3
+#   local/run_study.sh --seed_jobs 2                   # the seeds side by side (1 thread each)
+#   local/run_study.sh --size small                    # a third of the audio (the step budgets stay)
+#   local/run_study.sh --seeds "" --run_args "--nj 2"  # the grid only, with an option of run.sh
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-
-log() {
-  local fname=${BASH_SOURCE[1]##*/}
-  echo -e "$(date '+%Y-%m-%dT%H:%M:%S') (${fname}:${BASH_LINENO[0]}:${FUNCNAME[1]}) $*"
-}
+. utils/stage_steps.sh
 
 size=default
 seeds="2 3"
@@ -36,16 +32,21 @@ repeat="conf/distill/deep_thin_reg_kl.yaml conf/distill/deep_thin_reg_kl_fbank.y
 # reg_kl first: the from-scratch models are named after the first config of each structure.
 grid="deep_thin_reg_kl deep_thin_reg_kl_fbank deep_thin_reg deep_thin_reg_fbank
   shallow_wide_reg_kl shallow_wide_reg_kl_fbank shallow_wide_reg shallow_wide_reg_fbank"
-# Options of this script come first; everything after them goes to run.sh.
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --size) size=$2; shift 2 ;;
-    --seeds) seeds=$2; shift 2 ;;
-    --seed_jobs) seed_jobs=$2; shift 2 ;;
-    --repeat) repeat=$2; shift 2 ;;
-    *) break ;;
-  esac
-done
+run_args=""
+help_message="Usage: $0 [options]
+Options:
+  --size <default|small|tiny>  the corpus size (default: ${size})
+  --seeds <\"N ...\">            the repeats of the key comparisons (default: \"${seeds}\"; \"\": none)
+  --seed_jobs <n>              repeats side by side (default: ${seed_jobs})
+  --repeat <\"config ...\">      the distillation configs repeated with each seed (default: \"${repeat}\")
+  --run_args <\"options\">       options for every run.sh call, e.g. \"--nj 2\" (default: \"${run_args}\")"
+. utils/parse_options.sh
+if [ $# -ne 0 ]; then
+  printf '%s\n' "${help_message}" >&2
+  exit 2
+fi
+# shellcheck disable=SC2206  # run_args is a list of options, split as the shell splits a command line
+run_opts=(${run_args})
 grid_configs=""
 for name in ${grid}; do grid_configs+="conf/distill/${name}.yaml "; done
 
@@ -53,7 +54,7 @@ study_opts=(--local_data_opts "--size ${size}" --finetune_configs "train_10pct=c
             --finetune_sets "train train_10pct")
 start=${SECONDS}
 log "The grid: ${grid_configs}the teacher and the structures from scratch"
-./run.sh "${study_opts[@]}" --distill_configs "${grid_configs}" "$@"
+./run.sh "${study_opts[@]}" --distill_configs "${grid_configs}" "${run_opts[@]}"
 log "The grid done in $((SECONDS - start))s"
 
 repeat_seed() {  # <seed> [<run.sh option> ...]
@@ -61,13 +62,13 @@ repeat_seed() {  # <seed> [<run.sh option> ...]
   shift
   # Stages 5-8; the report (stage 9) comes once at the end, over the grid's benchmark.
   ./run.sh "${study_opts[@]}" --stage 5 --stop_stage 8 --seed "${seed}" --finetune_models "distilled scratch" \
-    --distill_configs "${repeat}" "$@"
+    --distill_configs "${repeat}" "${run_opts[@]}" "$@"
 }
 start=${SECONDS}
 if [ "${seed_jobs}" -le 1 ]; then
   for seed in ${seeds}; do
     log "Seed ${seed}"
-    repeat_seed "${seed}" "$@"
+    repeat_seed "${seed}"
   done
 else
   # Seeds side by side, one training job each (threads shared out), logs in exp/study_seed<N>.log.
@@ -78,7 +79,7 @@ else
   for seed in ${seeds}; do
     while [ "$(jobs -rp | wc -l)" -ge "${seed_jobs}" ]; do wait -n || true; done
     log "Seed ${seed} (log: exp/study_seed${seed}.log)"
-    repeat_seed "${seed}" --train_jobs 1 --train_threads "${threads}" "$@" >"exp/study_seed${seed}.log" 2>&1 &
+    repeat_seed "${seed}" --train_jobs 1 --train_threads "${threads}" >"exp/study_seed${seed}.log" 2>&1 &
     pids+=("$!:${seed}")
   done
   for entry in "${pids[@]}"; do
@@ -91,5 +92,5 @@ else
 fi
 [ -z "${seeds}" ] || log "Seeds ${seeds} done in $((SECONDS - start))s"
 # The report over everything: the grid, its benchmark and the repeats.
-./run.sh "${study_opts[@]}" --stage 9 --distill_configs "${grid_configs}" "$@"
+./run.sh "${study_opts[@]}" --stage 9 --distill_configs "${grid_configs}" "${run_opts[@]}"
 log "Done: RESULTS.md and plots/"

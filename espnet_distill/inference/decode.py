@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
+import numpy as np
 import torch
 from espnet.nets.batch_beam_search import BatchBeamSearch
 from espnet.nets.scorers.ctc import CTCPrefixScorer
@@ -19,9 +20,9 @@ from espnet.nets.scorers.length_bonus import LengthBonus
 
 from espnet_distill.asr.model import CTCASRModel
 from espnet_distill.data.audio import INT16_SCALE, AudioError, read_audio
+from espnet_distill.tasks.asr import ASRTask
 from espnet_distill.text.tokens import SOS_EOS, Tokenizer
-
-CHECKPOINT_PREFERENCE = ("valid.cer_ctc.ave.pth", "valid.loss.ave.pth", "valid.loss.best.pth", "latest.pth")
+from espnet_distill.utils.checkpoint import preferred_model_file
 
 
 def load_asr_model(exp_dir: Path, checkpoint: Optional[str] = None) -> Tuple[CTCASRModel, argparse.Namespace]:
@@ -30,13 +31,8 @@ def load_asr_model(exp_dir: Path, checkpoint: Optional[str] = None) -> Tuple[CTC
     Loaded through ``ASRTask.build_model_from_file``: nothing pickled runs, and a
     model file that does not fit the config is an error naming the file and the key.
     """
-    from espnet_distill.tasks.asr import ASRTask
-
-    if checkpoint is None:
-        checkpoint = next((name for name in CHECKPOINT_PREFERENCE if (exp_dir / name).exists()), None)
-        if checkpoint is None:
-            raise FileNotFoundError(f"{exp_dir}: none of {', '.join(CHECKPOINT_PREFERENCE)}; has training finished?")
-    model, args = ASRTask.build_model_from_file(exp_dir / "config.yaml", exp_dir / checkpoint)
+    model_file = preferred_model_file(exp_dir) if checkpoint is None else exp_dir / checkpoint
+    model, args = ASRTask.build_model_from_file(exp_dir / "config.yaml", model_file)
     return model.eval(), args
 
 
@@ -116,3 +112,32 @@ class CTCDecoder:
         for start in range(0, len(order), self.options.batch_size):
             batch = order[start : start + self.options.batch_size]
             yield from zip(batch, self.decode_batch([good[u] for u in batch]))
+
+
+class CTCInference(torch.nn.Module):
+    """The export's forward: front-end, encoder and CTC log-softmax (ESPnet's ``encode`` slices by the
+    longest length, a data-dependent step an exported graph cannot hold; the valid frames are the same)."""
+
+    def __init__(self, model: CTCASRModel) -> None:
+        super().__init__()
+        self.frontend, self.encoder, self.ctc = model.frontend, model.encoder, model.ctc
+
+    def forward(self, speech: torch.Tensor, lengths: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        feats, feat_lengths = self.frontend(speech, lengths)
+        encoded, encoded_lengths, _ = self.encoder(feats, feat_lengths)
+        return self.ctc.log_softmax(encoded), encoded_lengths
+
+
+def read_waves(wav_scp: Mapping[str, str], shortest: int, limit: Optional[int] = None) -> Dict[str, np.ndarray]:
+    """``wav.scp`` entries as float waveforms in [-1, 1] (errors name the utterance)."""
+    items: Sequence = list(wav_scp.items())[:limit] if limit else list(wav_scp.items())
+    return {utt: read_checked(utt, spec, shortest).numpy() for utt, spec in items}
+
+
+def spread(entries: Mapping[str, str], count: int) -> Dict[str, str]:
+    """``count`` entries evenly spaced over ``entries`` (a data dir is sorted by speaker: its first
+    utterances are one voice)."""
+    keys = list(entries)
+    if count <= 0 or count >= len(keys):
+        return dict(entries)
+    return {keys[i * len(keys) // count]: entries[keys[i * len(keys) // count]] for i in range(count)}

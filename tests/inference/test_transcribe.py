@@ -9,9 +9,9 @@ import pytest
 import soundfile as sf
 import torch
 
-from espnet_distill.asr.transcribe import TranscribeError, chunked_log_probs, decode_log_probs, load_audio
 from espnet_distill.data.audio import INT16_SCALE, read_audio
 from espnet_distill.data.kaldi_dir import read_kaldi_map
+from espnet_distill.inference.transcribe import TranscribeError, chunked_log_probs, decode_log_probs, load_audio
 from espnet_distill.text.tokens import Tokenizer
 from tests.export.test_onnx import exps  # noqa: F401  (tiny wav_cnn and fbank models that emit text)
 from tests.tasks.test_asr_task import setup  # noqa: F401

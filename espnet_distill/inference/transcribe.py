@@ -21,9 +21,15 @@ from pathlib import Path
 from typing import Callable, List, Optional, Tuple
 
 import numpy as np
+import soundfile as sf
 import torch
+import torchaudio
+from espnet.nets.batch_beam_search import BatchBeamSearch
+from espnet.nets.scorers.ctc import CTCPrefixScorer
 
-from espnet_distill.text.tokens import SOS_EOS, Tokenizer
+from espnet_distill.inference.decode import CTCInference, load_asr_model, min_samples
+from espnet_distill.inference.onnx_runtime import FP32_NAME, INT8_NAME, META_NAME, OnnxCTC, greedy_ids
+from espnet_distill.text.tokens import SOS_EOS, Tokenizer, read_token_list
 
 SAMPLE_RATE = 16000
 RESAMPLER = dict(
@@ -37,8 +43,6 @@ class TranscribeError(ValueError):
 
 def load_audio(path: Path) -> np.ndarray:
     """A recording as float32 mono samples in [-1, 1] at 16 kHz."""
-    import soundfile as sf
-    import torchaudio
 
     try:
         samples, rate = sf.read(str(path), dtype="float64", always_2d=True)
@@ -68,9 +72,6 @@ class Backend:
 
 class TorchBackend(Backend):
     def __init__(self, exp_dir: Path, checkpoint: Optional[str] = None) -> None:
-        from espnet_distill.asr.inference import load_asr_model, min_samples
-        from espnet_distill.export.onnx import CTCInference
-
         model, args = load_asr_model(exp_dir, checkpoint)
         self.forward = CTCInference(model).eval()
         self.token_list = list(args.token_list)
@@ -86,9 +87,6 @@ class TorchBackend(Backend):
 
 class OnnxBackend(Backend):
     def __init__(self, onnx_dir: Path, int8: bool = False, threads: int = 1) -> None:
-        from espnet_distill.export.onnx import FP32_NAME, INT8_NAME, META_NAME, OnnxCTC
-        from espnet_distill.text.tokens import read_token_list
-
         meta_file = onnx_dir / META_NAME
         if not meta_file.is_file():
             raise FileNotFoundError(f"{onnx_dir}: no {META_NAME}; is it an export_onnx directory?")
@@ -151,12 +149,9 @@ class _Precomputed(torch.nn.Module):
 
 def decode_log_probs(log_probs: np.ndarray, tokenizer: Tokenizer, beam_size: int = 1) -> str:
     """Greedy CTC, or ESPnet's CTC prefix beam search, on ``(frames, vocab)`` log-probabilities."""
-    from espnet_distill.export.onnx import greedy_ids
 
     if beam_size <= 1:
         return tokenizer.decode(greedy_ids(log_probs, len(log_probs)))
-    from espnet.nets.batch_beam_search import BatchBeamSearch
-    from espnet.nets.scorers.ctc import CTCPrefixScorer
 
     token_list = tokenizer.token_list
     eos = token_list.index(SOS_EOS)
