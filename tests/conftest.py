@@ -22,9 +22,29 @@ def repo_root() -> Path:
     return REPO_ROOT
 
 
+def require_programs(*names: str) -> None:
+    """Skip, saying so, when a program the test needs is not installed (tools/install.sh installs them)."""
+    missing = [name for name in names if shutil.which(name) is None]
+    if missing:
+        pytest.skip(f"{', '.join(missing)} not installed (tools/install.sh installs the Debian packages)")
+
+
+@pytest.fixture(scope="session")
+def sclite() -> None:
+    """sclite (Debian's sctk) is installed, or the test is skipped saying so."""
+    from espnet_distill.scoring.sclite import find_sclite
+
+    try:
+        find_sclite()
+    except FileNotFoundError as e:
+        pytest.skip(str(e))
+
+
 @pytest.fixture(scope="session")
 def tiny_corpus(tmp_path_factory) -> Dict[str, Path]:
-    """The mini corpus at its tiny size: data dirs of train, train_10pct, dev, test."""
+    """The mini corpus at its tiny size: data dirs of train, train_10pct, dev, test (synthesized with
+    espeak-ng and flite: skipped, saying so, without them)."""
+    require_programs("espeak-ng", "flite")
     root = tmp_path_factory.mktemp("tiny_corpus")
     plan = mini_synth.plan_corpus(mini_synth.default_sentences(), size="tiny", seed=1)
     mini_synth.write_plan(plan, root / "plan")

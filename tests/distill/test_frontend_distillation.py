@@ -13,6 +13,8 @@ from espnet_distill.tasks.distill import DistillTask
 from tests.conftest import REPO_ROOT, tiny_batch
 from tests.tasks.test_distill_task import TINY_TRAINING, data_args, distill_cmd, run_ok, shapes  # noqa: F401
 
+pytestmark = pytest.mark.slow  # the full tier: trains models or runs a recipe
+
 FBANK_CONFIG = REPO_ROOT / "egs/mini_synth/asr1/conf/distill/deep_thin_reg_kl_fbank.yaml"
 
 

@@ -19,6 +19,8 @@ from espnet_distill.features.fbank import FbankOptions
 from espnet_distill.tasks.asr import ASRTask
 from tests.conftest import REPO_ROOT
 
+pytestmark = pytest.mark.slow  # the full tier: trains models or runs a recipe
+
 RECIPE = REPO_ROOT / "egs" / "librispeech" / "asr1"
 LIBRILIGHT_FOLDS = LIBRILIGHT_FOLDS_1H + ("9h/clean", "9h/other")
 DATA_DIRS = [

@@ -21,6 +21,8 @@ from espnet_distill.utils.checkpoint import load_checkpoint
 from tests.conftest import REPO_ROOT, write_wav
 from tests.features.kaldi_reference import compare_with_kaldi
 
+pytestmark = pytest.mark.slow  # the full tier: trains models or runs a recipe
+
 SETS = ("train", "train_10pct", "dev", "test")
 
 
@@ -341,6 +343,13 @@ def test_finetuning_decoding_scoring_and_results_at_tiny_size(distilled, teacher
     backends = {f"{b}@{t}" for b in ("pytorch_fp32", "onnx_fp32", "onnx_int8") for t in (1, 4)}
     assert report["models"][0]["model"] == exported[0].name and set(report["models"][0]["rtf"]) == backends
     assert "| onnx_int8 |" in deploy.stdout
+    # RESULTS.md gained the deployment tables: the int8 CER beside PyTorch's, and the timings.
+    results = (target / "RESULTS.md").read_text()
+    section = results.split("## Deployment (stage 10: ONNX export, int8)", 1)[1]
+    assert f"| {exported[0].name} | {parity['utterances']} | {parity['cer']['pytorch']:.1f} |" in section
+    assert "| onnx_int8 |" in section
+    meta = json.loads((exported[0] / "model.json").read_text())
+    assert meta["int8"]["static_convs"] >= 1 and meta["int8"]["calibration_utterances"] > 0  # calibrated on train
     again = run(["./run.sh", "--stage", "10", "--stop_stage", "10", *options, "--valid_set", "test"], target)
     assert "ONNX export of" not in again.stdout and "skip: up to date" in again.stdout
 

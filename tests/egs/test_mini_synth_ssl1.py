@@ -15,6 +15,8 @@ from espnet_distill.data.kaldi_dir import read_kaldi_map
 from espnet_distill.teacher import CheckpointError, load_teacher
 from tests.conftest import REPO_ROOT
 
+pytestmark = pytest.mark.slow  # the full tier: trains models or runs a recipe
+
 TINY_PRETRAIN = {
     "conv_channels": 16,
     "encoder_layers": 2,

@@ -14,6 +14,8 @@ from espnet_distill.text.tokens import Tokenizer
 from tests.conftest import tiny_batch
 from tests.tasks.test_asr_task import setup, train  # noqa: F401  (the tiny fine-tuning's fixture)
 
+pytestmark = pytest.mark.slow  # the full tier: trains models or runs a recipe
+
 transformers = pytest.importorskip("transformers")
 
 

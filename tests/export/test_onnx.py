@@ -19,6 +19,8 @@ from espnet_distill.inference.onnx_runtime import OnnxCTC
 from espnet_distill.tasks.asr import ASRTask
 from tests.tasks.test_asr_task import setup, train  # noqa: F401  (the tiny fine-tuning's fixture)
 
+pytestmark = pytest.mark.slow  # the full tier: trains models or runs a recipe
+
 pytest.importorskip("onnxruntime")
 pytest.importorskip("onnxscript")
 

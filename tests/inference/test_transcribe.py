@@ -16,6 +16,8 @@ from espnet_distill.text.tokens import Tokenizer
 from tests.export.test_onnx import exps  # noqa: F401  (tiny wav_cnn and fbank models that emit text)
 from tests.tasks.test_asr_task import setup  # noqa: F401
 
+pytestmark = pytest.mark.slow  # the full tier: trains models or runs a recipe
+
 
 def first_utterance(tiny_corpus, index=0):
     utt, spec = list(read_kaldi_map(tiny_corpus["data"] / "test" / "wav.scp").items())[index]

@@ -4,6 +4,8 @@ import pytest
 
 from espnet_distill.scoring.sclite import parse_result, score, score_dir
 
+pytestmark = pytest.mark.usefixtures("sclite")  # skipped, saying so, without sclite
+
 
 def write(path, table):
     path.write_text("".join(f"{k} {v}\n" if v else f"{k}\n" for k, v in table.items()))

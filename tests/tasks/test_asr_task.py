@@ -21,6 +21,8 @@ from espnet_distill.utils.checkpoint import load_checkpoint
 from espnet_distill.utils.progress import read_progress
 from tests.conftest import tiny_batch, write_wav
 
+pytestmark = pytest.mark.slow  # the full tier: trains models or runs a recipe
+
 FINETUNE = """
 frontend: wav_cnn
 encoder: transformer

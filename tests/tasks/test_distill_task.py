@@ -21,6 +21,8 @@ from espnet_distill.tasks.distill import DistillTask
 from espnet_distill.utils.checkpoint import load_checkpoint, training_checkpoint_globals
 from tests.conftest import REPO_ROOT, tiny_batch
 
+pytestmark = pytest.mark.slow  # the full tier: trains models or runs a recipe
+
 CONFIGS = sorted(REPO_ROOT.glob("egs/*/asr1/conf/distill/*.yaml"))
 TINY_TRAINING = [
     "--batch_type",

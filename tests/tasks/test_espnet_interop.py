@@ -16,6 +16,8 @@ from espnet_distill.inference.decode import CTCDecoder, DecodeOptions, load_asr_
 from espnet_distill.text.tokens import Tokenizer
 from tests.tasks.test_asr_task import setup, train  # noqa: F401  (the tiny fine-tuning's fixture)
 
+pytestmark = pytest.mark.slow  # the full tier: trains models or runs a recipe
+
 BEAM = 3
 
 

@@ -25,6 +25,8 @@ from tests.tasks.test_distill_task import TINY_TRAINING, data_args, shapes  # no
 from tests.teacher.test_pretrain import TINY as TINY_PRETRAIN
 from tests.teacher.test_pretrain import kmeans_dir  # noqa: F401  (fixture)
 
+pytestmark = pytest.mark.slow  # the full tier: trains models or runs a recipe
+
 DISTILL_CONFIG = REPO_ROOT / "egs/mini_synth/asr1/conf/distill/deep_thin_reg.yaml"
 # Two epochs, both kept: the n-best averaging at the end loads both epoch files.
 SHORT = ["--max_epoch", "2", "--num_iters_per_epoch", "2", "--keep_nbest_models", "2"]
