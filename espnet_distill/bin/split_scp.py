@@ -1,7 +1,11 @@
 """Split an scp file into N contiguous parts, optionally keeping speakers whole.
 
+The parts are the listed outputs, or with ``--nj N`` the N files named by one
+output pattern with ``JOB`` in it (Kaldi's ``JOB=1:N`` convention).
+
 Example:
     python -m espnet_distill.bin.split_scp data/train/wav.scp split/wav.1.scp split/wav.2.scp
+    python -m espnet_distill.bin.split_scp --nj 4 data/train/wav.scp split4/wav.JOB.scp
     python -m espnet_distill.bin.split_scp --utt2spk data/train/utt2spk data/train/wav.scp a.scp b.scp
 """
 
@@ -19,11 +23,19 @@ def main(argv: Optional[List[str]] = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--utt2spk", type=Path, default=None, help="keep speakers in one part")
     parser.add_argument("scp", type=Path)
-    parser.add_argument("outputs", type=Path, nargs="+")
+    parser.add_argument("outputs", type=str, nargs="+", help="the parts, or with --nj one pattern with JOB in it")
+    parser.add_argument("--nj", type=int, default=None, help="the number of parts of an output pattern")
     args = parser.parse_args(argv)
     setup_logging()
+    outputs = [Path(o) for o in args.outputs]
+    if args.nj is not None:
+        if len(args.outputs) != 1 or "JOB" not in args.outputs[0] or args.nj < 1:
+            parser.error("--nj N takes one output pattern with JOB in it, e.g. split/wav.JOB.scp, and N >= 1")
+        outputs = [Path(args.outputs[0].replace("JOB", str(n))) for n in range(1, args.nj + 1)]
+        for out in outputs:
+            out.parent.mkdir(parents=True, exist_ok=True)
     try:
-        split_scp(args.scp, args.outputs, utt2spk=args.utt2spk)
+        split_scp(args.scp, outputs, utt2spk=args.utt2spk)
     except DataDirError as e:
         logging.error("%s", e)
         raise SystemExit(1) from e

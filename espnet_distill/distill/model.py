@@ -17,9 +17,9 @@ from espnet2.train.abs_espnet_model import AbsESPnetModel
 
 from espnet_distill.distill.codewords import build_codeword_head, load_codebook, teacher_logits_from_codebook
 from espnet_distill.losses import codeword_kl, regression_terms
-from espnet_distill.student.encoder import padding_mask
 from espnet_distill.student.heads import AbsPredictionHeads
 from espnet_distill.teacher.hubert import HubertTeacher, TeacherOutput
+from espnet_distill.utils.masks import padding_mask
 
 
 def crop_batch(

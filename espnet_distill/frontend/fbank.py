@@ -30,7 +30,7 @@ from torchaudio.models.wav2vec2.components import FeatureProjection
 
 from espnet_distill.data.audio import INT16_SCALE
 from espnet_distill.features.fbank import CMVNStats, FbankOptions
-from espnet_distill.student.encoder import padding_mask
+from espnet_distill.utils.masks import padding_mask
 
 
 class BatchedKaldiFbank(torch.nn.Module):

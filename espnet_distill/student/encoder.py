@@ -13,16 +13,7 @@ import torch
 from espnet2.asr.encoder.abs_encoder import AbsEncoder
 from torchaudio.models.wav2vec2.components import _get_encoder
 
-
-def padding_mask(lengths: torch.Tensor, max_len: int) -> torch.Tensor:
-    """``(batch, max_len)``, True on padding frames."""
-    return torch.arange(max_len, device=lengths.device)[None, :] >= lengths[:, None]
-
-
-def attention_bias(pad: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    """The additive attention mask torchaudio's layers take: ``(batch, 1, T, T)``."""
-    batch, max_len = pad.shape
-    return (-10000.0 * pad[:, None, None, :].to(dtype)).expand(batch, 1, max_len, max_len)
+from espnet_distill.utils.masks import attention_bias, padding_mask
 
 
 class TransformerStudentEncoder(AbsEncoder):

@@ -37,3 +37,16 @@ def test_split_scp_writes_contiguous_parts(tmp_path):
     assert [t.count("\n") for t in texts] == [3, 2, 2]
     with pytest.raises(DataDirError, match="cannot split 7 lines into 8 parts"):
         split_scp(scp, [tmp_path / f"o{n}" for n in range(8)])
+
+
+def test_the_cli_splits_into_a_job_pattern(tmp_path):
+    from espnet_distill.bin.split_scp import main
+
+    scp = tmp_path / "wav.scp"
+    scp.write_text("".join(f"u{i} /x/u{i}.wav\n" for i in range(7)))
+    main(["--nj", "3", str(scp), str(tmp_path / "split3" / "wav.JOB.scp")])
+    parts = [(tmp_path / "split3" / f"wav.{n}.scp").read_text() for n in (1, 2, 3)]
+    assert "".join(parts) == scp.read_text() and [p.count("\n") for p in parts] == [3, 2, 2]
+    with pytest.raises(SystemExit) as e:
+        main(["--nj", "3", str(scp), str(tmp_path / "wav.scp.out")])  # no JOB in the pattern
+    assert e.value.code == 2

@@ -31,9 +31,7 @@ num_utts=$(wc -l <"${data}/wav.scp")
 logdir=${decode_dir}/logdir
 rm -rf "${logdir}" "${decode_dir}/text"
 mkdir -p "${logdir}"
-split_outputs=()
-for ((n = 1; n <= nj; n++)); do split_outputs+=("${logdir}/wav.${n}.scp"); done
-python -m espnet_distill.bin.split_scp "${data}/wav.scp" "${split_outputs[@]}"
+python -m espnet_distill.bin.split_scp --nj "${nj}" "${data}/wav.scp" "${logdir}/wav.JOB.scp"
 
 ${cmd} --num_threads 1 JOB=1:"${nj}" "${logdir}/asr_inference.JOB.log" \
   python -m espnet_distill.bin.asr_inference --asr_exp "${asr_exp}" --wav_scp "${logdir}/wav.JOB.scp" \

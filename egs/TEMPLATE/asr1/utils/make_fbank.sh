@@ -41,9 +41,7 @@ num_utts=$(wc -l <"${data}/wav.scp")
 [ "${nj}" -le "${num_utts}" ] || nj=${num_utts}
 split_dir=${feats_dir}/split${nj}
 mkdir -p "${split_dir}" "${log_dir}"
-split_outputs=()
-for ((n = 1; n <= nj; n++)); do split_outputs+=("${split_dir}/wav.${n}.scp"); done
-python -m espnet_distill.bin.split_scp "${data}/wav.scp" "${split_outputs[@]}"
+python -m espnet_distill.bin.split_scp --nj "${nj}" "${data}/wav.scp" "${split_dir}/wav.JOB.scp"
 
 # ${cmd} is unquoted on purpose: it may carry runner options, e.g. "utils/jobs/slurm.sh --mem 4G".
 ${cmd} JOB=1:"${nj}" "${log_dir}/make_fbank.JOB.log" \

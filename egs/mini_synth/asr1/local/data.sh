@@ -40,9 +40,7 @@ log "planning the corpus in ${corpus_dir}"
 python -m espnet_distill.bin.mini_synth plan --size "${size}" --seed "${seed}" --out_dir "${corpus_dir}"
 
 log "synthesizing with ${nj} jobs (logs: ${log_dir}/synth.*.log)"
-split_outputs=()
-for ((n = 1; n <= nj; n++)); do split_outputs+=("${corpus_dir}/split${nj}/plan.${n}"); done
-python -m espnet_distill.bin.split_scp "${corpus_dir}/plan" "${split_outputs[@]}"
+python -m espnet_distill.bin.split_scp --nj "${nj}" "${corpus_dir}/plan" "${corpus_dir}/split${nj}/plan.JOB"
 ${train_cmd} JOB=1:"${nj}" "${log_dir}/synth.JOB.log" \
   python -m espnet_distill.bin.mini_synth synth --plan "${corpus_dir}/split${nj}/plan.JOB" \
   --wav_dir "${corpus_dir}/wav"
