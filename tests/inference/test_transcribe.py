@@ -1,5 +1,6 @@
 """transcribe: any format and rate, chunked long recordings stitched without seams, bad files, both backends."""
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -13,6 +14,7 @@ from espnet_distill.data.audio import INT16_SCALE, read_audio
 from espnet_distill.data.kaldi_dir import read_kaldi_map
 from espnet_distill.inference.transcribe import TranscribeError, chunked_log_probs, decode_log_probs, load_audio
 from espnet_distill.text.tokens import Tokenizer
+from tests.conftest import REPO_ROOT, write_wav
 from tests.export.test_onnx import exps  # noqa: F401  (tiny wav_cnn and fbank models that emit text)
 from tests.tasks.test_asr_task import setup  # noqa: F401
 
@@ -153,3 +155,50 @@ def test_beam_search_on_log_probs_scores_at_least_the_greedy_labels():
     assert set(greedy) <= set("AB ") and set(beam) <= set("AB ") and len(greedy) > 5
     assert ctc_log_likelihood(beam) >= ctc_log_likelihood(greedy) - 1e-4
     assert decode_log_probs(log_probs, tokenizer, 50) == decode_log_probs(log_probs, tokenizer, len(tokens) - 1)
+
+
+RELEASED = REPO_ROOT / "egs" / "mini_synth" / "asr1" / "pretrained" / "asr_mini_fbank"
+
+
+def score_chars(tmp_path, name, refs, hyps):
+    from espnet_distill.scoring.sclite import score
+
+    d = tmp_path / name
+    d.mkdir()
+    (d / "ref").write_text("".join(f"{k} {v}\n" for k, v in refs.items()))
+    (d / "hyp").write_text("".join(f"{k} {v}\n" for k, v in hyps.items()))
+    return score(d / "ref", d / "hyp", None, d, chars=True).err
+
+
+def test_a_minute_of_speech_against_the_transcripts_it_was_made_from(tiny_corpus, sclite, tmp_path):
+    """The released mini Fbank student (ONNX int8) on a recording of over 60 s joined from the tiny corpus's
+    dev, test and train utterances: its CER against the joined transcripts is close to that of the same
+    utterances decoded one by one, so long-form decoding (chunks, stitching) loses nothing material."""
+    for line in (RELEASED / "SHA256SUMS").read_text().splitlines():
+        digest, name = line.split()
+        assert hashlib.sha256((RELEASED / name).read_bytes()).hexdigest() == digest, name
+    files, texts, total = [], {}, 0.0
+    for data_set in ("dev", "test", "train"):
+        text = read_kaldi_map(tiny_corpus["data"] / data_set / "text")
+        for utt, spec in read_kaldi_map(tiny_corpus["data"] / data_set / "wav.scp").items():
+            if total >= 62.0:
+                break
+            samples, _ = read_audio(utt, spec)
+            files.append(write_wav(tmp_path / "utts" / f"{utt}.wav", samples))
+            texts[utt] = text[utt]
+            total += len(samples) / 16000
+    joined = np.concatenate([sf.read(str(f), dtype="int16")[0] for f in files])
+    long = write_wav(tmp_path / "long.wav", joined)
+    cmd = [sys.executable, "-m", "espnet_distill.bin.transcribe", "--model", str(RELEASED), "--int8", "true"]
+    result = subprocess.run([*cmd, "--format", "json", str(long)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    whole = json.loads(result.stdout)
+    assert whole["chunks"] >= 3 and whole["duration"] == pytest.approx(total, abs=0.01)
+    result = subprocess.run([*cmd, *map(str, files)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    one_by_one = dict(line.split(" ", 1) if " " in line else (line, "") for line in result.stdout.splitlines())
+    joined_ref = {"long": " ".join(texts.values())}
+    long_cer = score_chars(tmp_path, "long", joined_ref, {"long": whole["text"]})
+    separate_cer = score_chars(tmp_path, "separate", joined_ref, {"long": " ".join(one_by_one[str(f)] for f in files)})
+    assert separate_cer < 60.0  # a real recognizer of these voices, not noise
+    assert long_cer <= separate_cer + 3.0, (long_cer, separate_cer)
