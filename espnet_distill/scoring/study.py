@@ -2,10 +2,11 @@
 
 Each fine-tuned experiment ``exp/asr_<model>_<set>`` is described from its own
 files: the model's kind (the teacher, a distilled student, a structure from
-scratch), its structure, loss and front-end (from the distillation config name
-and ``config.yaml``), its parameters, and the CER/WER and decoding RTF of each
-scored set.  Experiments that differ only in a ``_seed<N>`` suffix of the model
-name are repeats: the summary gives their mean and sample standard deviation.
+scratch), its front-end, structure and loss (``student_source.json``, which the
+ASR task writes from the student's files), its seed and fine-tuning set
+(``config.yaml``), its parameters, and the CER/WER and decoding RTF of each
+scored set.  Experiments of the same model and set with other seeds are
+repeats: the summary gives their mean and sample standard deviation.
 
 Plots (PNG, matplotlib): test error against parameters and against decoding
 RTF, one point per model and fine-tuning set (full and low-resource sets
@@ -20,35 +21,47 @@ import re
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import yaml
 
 from espnet_distill.scoring.results import finetune_set, model_params
 from espnet_distill.utils.checkpoint import load_checkpoint, training_checkpoint_globals
+from espnet_distill.utils.provenance import STUDENT_SOURCE
 
 SEED = re.compile(r"^(?P<model>.+)_seed(?P<seed>\d+)$")
 
 
 @dataclass
 class Experiment:
-    """One fine-tuned model: what it is and its scores per decoded set."""
+    """One fine-tuned model: what it is and its scores per decoded set.
 
-    model: str  # e.g. deep_thin_reg_kl, scratch_deep_thin_reg_kl, teacher (seed suffix removed)
+    What it is comes from the fine-tuning's ``student_source.json`` (written by the ASR task from the
+    student's own files: kind, front-end, structure, loss).  Exp dirs written before that file existed
+    fall back to the recipe's naming (``scratch_<config>``, ``<structure>_<loss>[_fbank]``).
+    """
+
+    model: str  # the exp dir's model name, e.g. deep_thin_reg_kl, scratch_deep_thin_reg_kl, teacher (no seed suffix)
     seed: int
     finetune_set: str
     frontend: str
     params: int
     scores: Dict[str, Dict] = field(default_factory=dict)  # decoded set -> score.json
+    source: Optional[Dict[str, Any]] = None  # student_source.json, if the fine-tuning wrote one
 
     @property
     def kind(self) -> str:
+        if self.source:
+            return self.source["kind"]
         if self.model == "teacher":
             return "teacher"
         return "scratch" if self.model.startswith("scratch_") else "distilled"
 
     @property
     def structure(self) -> str:
+        if self.source:
+            st = self.source["structure"]
+            return f"{st['num_layers']} x {st['output_size']}, FFN {st['ffn_dim']}"
         name = self.model[len("scratch_") :] if self.kind == "scratch" else self.model
         for structure in ("shallow_wide", "deep_thin"):
             if name.startswith(structure):
@@ -56,9 +69,18 @@ class Experiment:
         return "teacher" if self.kind == "teacher" else name
 
     @property
+    def shape(self) -> Optional[Tuple[int, int]]:
+        """(layers, width), when known from the files."""
+        if not self.source:
+            return None
+        return self.source["structure"]["num_layers"], self.source["structure"]["output_size"]
+
+    @property
     def loss(self) -> str:
         if self.kind != "distilled":
             return "-"
+        if self.source:
+            return self.source.get("loss") or "?"
         return "reg + KL" if "_reg_kl" in self.model else "reg"
 
 
@@ -78,10 +100,17 @@ def read_experiments(exp_root: Path) -> List[Experiment]:
             name = name[: -len(ftset) - 1]
         config = yaml.safe_load((asr_exp / "config.yaml").read_text(encoding="utf-8"))
         seed = int(config.get("seed", 0))
-        match = SEED.match(name)
-        if match:
-            name, seed = match.group("model"), int(match.group("seed"))
-        experiments.append(Experiment(name, seed, ftset, config.get("frontend", "?"), model_params(asr_exp), scores))
+        source_file = asr_exp / STUDENT_SOURCE
+        source = json.loads(source_file.read_text(encoding="utf-8")) if source_file.is_file() else None
+        if source is not None:
+            if name.endswith(f"_seed{seed}"):  # a repeat's exp dir: grouped with the other seeds
+                name = name[: -len(f"_seed{seed}")]
+        else:
+            match = SEED.match(name)
+            if match:
+                name, seed = match.group("model"), int(match.group("seed"))
+        frontend = (source or {}).get("frontend") or config.get("frontend", "?")
+        experiments.append(Experiment(name, seed, ftset, frontend, model_params(asr_exp), scores, source))
     return experiments
 
 
@@ -174,30 +203,45 @@ class Comparison:
     b: Summary
 
 
-def pairs(summaries: Sequence[Summary]) -> List[Comparison]:
-    """The paper's comparisons among the summaries, each between models on the same fine-tuning set.
+def _deeper_and_thinner(e: Experiment, f: Experiment) -> bool:
+    if e.shape and f.shape:
+        return e.shape[0] > f.shape[0] and e.shape[1] < f.shape[1]
+    return e.structure == "deep_thin" and f.structure == "shallow_wide"
 
-    - loss: ``<x>_reg_kl<y>`` against ``<x>_reg<y>``;
-    - front-end: ``<x>_fbank`` against ``<x>``;
-    - structure: ``deep_thin<x>`` against ``shallow_wide<x>``;
+
+def pairs(summaries: Sequence[Summary]) -> List[Comparison]:
+    """The paper's comparisons among the summaries, each between two models fine-tuned on the same set that
+    differ in one thing, told apart by their facts (kind, front-end, structure, loss):
+
+    - loss: reg + KL against reg (same front-end and structure);
+    - front-end: fbank against wav_cnn (same structure and loss);
+    - structure: deeper and thinner against shallower and wider (same front-end and loss);
     - distillation: a student against its structure from scratch (same structure and front-end).
     """
-    by_name = {(s.first.model, s.first.finetune_set): s for s in summaries}
+    questions = {
+        "reg + KL vs reg": lambda e, f: e.loss == "reg + KL"
+        and f.loss == "reg"
+        and e.structure == f.structure
+        and e.frontend == f.frontend,
+        "fbank vs wav_cnn": lambda e, f: e.frontend == "fbank"
+        and f.frontend == "wav_cnn"
+        and e.structure == f.structure
+        and e.loss == f.loss,
+        "deep-thin vs shallow-wide": lambda e, f: e.loss == f.loss
+        and e.frontend == f.frontend
+        and _deeper_and_thinner(e, f),
+    }
     found = []
     for s in summaries:
         e = s.first
         if e.kind != "distilled":
             continue
-        candidates = []
-        if "_reg_kl" in e.model:
-            candidates.append(("reg + KL vs reg", e.model.replace("_reg_kl", "_reg", 1)))
-        if e.model.endswith("_fbank"):
-            candidates.append(("fbank vs wav_cnn", e.model[: -len("_fbank")]))
-        if e.model.startswith("deep_thin"):
-            candidates.append(("deep-thin vs shallow-wide", "shallow_wide" + e.model[len("deep_thin") :]))
-        for question, other in candidates:
-            if (other, e.finetune_set) in by_name:
-                found.append(Comparison(question, s, by_name[(other, e.finetune_set)]))
+        for question, same_but_one in questions.items():
+            for t in summaries:
+                f = t.first
+                if t is not s and f.kind == "distilled" and f.finetune_set == e.finetune_set and same_but_one(e, f):
+                    found.append(Comparison(question, s, t))
+                    break
         for t in summaries:
             f = t.first
             if (

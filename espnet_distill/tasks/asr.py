@@ -15,9 +15,10 @@ nothing is frozen, whatever ``model_conf`` says (freezing keeps pretrained weigh
 """
 
 import argparse
+import json
 import logging
 from pathlib import Path
-from typing import Callable, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, Optional, Tuple
 
 import numpy as np
 import yaml
@@ -36,6 +37,8 @@ from espnet_distill.distill.export import load_student_statistics, load_student_
 from espnet_distill.espnet_interop import ESPNET_DEFAULTS, espnet_config
 from espnet_distill.tasks.abs_task import SafeTask
 from espnet_distill.text.tokens import TOKEN_TYPES, Tokenizer, read_token_list
+from espnet_distill.utils.fileio import atomic_write
+from espnet_distill.utils.provenance import STUDENT_SOURCE
 
 frontend_choices = components.frontend_choices()
 encoder_choices = components.encoder_choices()
@@ -57,6 +60,44 @@ class TokenizeText:
                 raise ValueError(f"utterance {uid!r}: empty transcript")
             data["text"] = np.asarray(ids, dtype=np.int64)
         return data
+
+
+def student_source(student_dir: Path, init_weights: bool) -> Dict[str, Any]:
+    """What a fine-tuning starts from, read from the student's files (not from any directory name).
+
+    ``kind``: ``teacher`` (the teacher exported as a student), ``distilled`` or ``scratch`` (the
+    structure with random weights); ``frontend`` and ``structure`` (layers, width, FFN) from its
+    ``student.yaml``; ``loss`` (``reg`` or ``reg + KL``, distilled students only) and the distillation
+    config from the distillation run's ``config.yaml``.
+    """
+    description = yaml.safe_load((student_dir / "student.yaml").read_text(encoding="utf-8"))
+    encoder_conf = description.get("encoder_conf", {})
+    if description.get("source") == "teacher":
+        kind = "teacher"
+    else:
+        kind = "distilled" if init_weights else "scratch"
+    source: Dict[str, Any] = {
+        "init_student": str(student_dir),
+        "init_student_weights": init_weights,
+        "kind": kind,
+        "frontend": description.get("frontend"),
+        "structure": {k: encoder_conf.get(k) for k in ("num_layers", "output_size", "ffn_dim")},
+        "loss": None,
+        "distill_config": None,
+    }
+    distill_config = student_dir / "config.yaml"
+    if kind == "distilled" and distill_config.is_file():
+        config = yaml.safe_load(distill_config.read_text(encoding="utf-8")) or {}
+        weight = float((config.get("model_conf") or {}).get("discriminative_weight") or 0.0)
+        source["loss"] = "reg + KL" if weight > 0 else "reg"
+        source["distill_config"] = config.get("config")
+    return source
+
+
+def write_student_source(output_dir: Path, student_dir: Path, init_weights: bool) -> None:
+    output_dir.mkdir(parents=True, exist_ok=True)
+    with atomic_write(output_dir / STUDENT_SOURCE) as f:
+        json.dump(student_source(student_dir, init_weights), f, indent=2)
 
 
 class ASRTask(SafeTask):
@@ -142,6 +183,8 @@ class ASRTask(SafeTask):
             cls.student_structure(args)
         frontend = frontend_choices.get_class(args.frontend)(**args.frontend_conf)
         encoder = encoder_choices.get_class(args.encoder)(input_size=frontend.output_size(), **args.encoder_conf)
+        if args.init_student is not None and getattr(args, "output_dir", None):
+            write_student_source(Path(args.output_dir), Path(args.init_student), bool(args.init_student_weights))
         if args.init_student is not None and args.init_student_weights:
             load_student_weights(Path(args.init_student), frontend, encoder)
             logging.info("front-end and encoder initialised from %s", args.init_student)

@@ -27,6 +27,10 @@ from typing import Dict, List, Mapping, Optional, Sequence, Union
 
 from espnet_distill.utils.fileio import atomic_write, sha256_file
 
+# A fine-tuning's record of what it started from (kind, front-end, structure, loss): written by the
+# ASR task (espnet_distill.tasks.asr.student_source), read by RESULTS.md's study (scoring.study).
+STUDENT_SOURCE = "student_source.json"
+
 PathLike = Union[str, Path]
 STAMP = ".stage_inputs.json"
 

@@ -13,10 +13,15 @@ from espnet_distill.scoring import study
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
-def fake_asr_exp(exp: Path, model: str, ftset: str, frontend: str, params: int, cer: dict, seed: int = 1) -> None:
-    """An exp/asr_<model>_<ftset> with a checkpoint of ``params`` weights and a score.json per set."""
+def fake_asr_exp(
+    exp: Path, model: str, ftset: str, frontend: str, params: int, cer: dict, seed: int = 1, source=None
+) -> None:
+    """An exp/asr_<model>_<ftset> with a checkpoint of ``params`` weights and a score.json per set (and,
+    given ``source``, the student_source.json the ASR task writes)."""
     d = exp / f"asr_{model}_{ftset}"
     d.mkdir(parents=True)
+    if source is not None:
+        (d / "student_source.json").write_text(json.dumps({"frontend": frontend, "loss": None, **source}))
     (d / "config.yaml").write_text(
         yaml.safe_dump(
             {
@@ -148,3 +153,69 @@ def test_comparisons_claim_only_differences_beyond_the_seed_spread(tmp_path):
         study.judge(by_question[("fbank vs wav_cnn", "deep_thin_reg_kl_fbank")], "test", {})[2]
         == "no seed spread measured"
     )
+
+
+def shape(layers, width, ffn):
+    return {"num_layers": layers, "output_size": width, "ffn_dim": ffn}
+
+
+def test_what_a_model_is_comes_from_its_files_not_its_name(tmp_path):
+    """Exp dirs named nothing like the recipe's: kind, front-end, structure and loss come from
+    student_source.json, and the paper's comparisons pair models by those facts."""
+    exp = tmp_path / "exp"
+    thin, wide = shape(4, 160, 160), shape(2, 256, 1024)
+    cer = {"dev": 50.0, "test": 50.0}
+    fake_asr_exp(
+        exp, "alpha", "train", "wav_cnn", 900, cer, source={"kind": "distilled", "structure": thin, "loss": "reg + KL"}
+    )
+    fake_asr_exp(
+        exp,
+        "beta",
+        "train",
+        "fbank",
+        900,
+        {"dev": 40.0, "test": 41.0},
+        source={"kind": "distilled", "structure": thin, "loss": "reg + KL"},
+    )
+    fake_asr_exp(
+        exp,
+        "beta_seed2",
+        "train",
+        "fbank",
+        900,
+        {"dev": 42.0, "test": 43.0},
+        seed=2,
+        source={"kind": "distilled", "structure": thin, "loss": "reg + KL"},
+    )
+    fake_asr_exp(exp, "gamma", "train", "fbank", 900, cer, source={"kind": "scratch", "structure": thin})
+    fake_asr_exp(
+        exp, "delta", "train", "wav_cnn", 900, cer, source={"kind": "distilled", "structure": thin, "loss": "reg"}
+    )
+    fake_asr_exp(
+        exp,
+        "epsilon",
+        "train",
+        "wav_cnn",
+        2000,
+        cer,
+        source={"kind": "distilled", "structure": wide, "loss": "reg + KL"},
+    )
+    fake_asr_exp(
+        exp, "zeta", "train", "wav_cnn", 3000, cer, source={"kind": "teacher", "structure": shape(4, 256, 1024)}
+    )
+    summaries = study.summarize(study.read_experiments(exp))
+    by_model = {s.first.model: s for s in summaries}
+    assert by_model["beta"].seeds == [1, 2] and "beta_seed2" not in by_model
+    assert (by_model["gamma"].first.kind, by_model["zeta"].first.kind, by_model["delta"].first.loss) == (
+        "scratch",
+        "teacher",
+        "reg",
+    )
+    assert by_model["alpha"].first.structure == "4 x 160, FFN 160"
+    found = {(c.question, c.a.first.model, c.b.first.model) for c in study.pairs(summaries)}
+    assert found == {
+        ("reg + KL vs reg", "alpha", "delta"),
+        ("fbank vs wav_cnn", "beta", "alpha"),
+        ("deep-thin vs shallow-wide", "alpha", "epsilon"),
+        ("distilled vs from scratch", "beta", "gamma"),
+    }

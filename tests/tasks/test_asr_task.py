@@ -1,5 +1,6 @@
 """CTC fine-tuning and decoding at the tiny size: teacher export, init, freezing, bad audio."""
 
+import json
 import re
 import subprocess
 import sys
@@ -108,6 +109,8 @@ def test_finetuning_starts_from_the_student_and_freezing_holds_the_encoder(setup
     train(setup, tiny_corpus, tmp_path / "frozen", "--model_conf", "freeze_encoder_steps=100")
     progress = read_progress(tmp_path / "frozen")  # ESPnet's trainer reported its steps: 2 epochs of 3
     assert (progress.step, progress.total, progress.done) == (6, 6, True)
+    source = json.loads((tmp_path / "frozen" / "student_source.json").read_text())  # what RESULTS.md reads
+    assert (source["kind"], source["frontend"], source["structure"]["num_layers"]) == ("teacher", "wav_cnn", 3)
     trained = load_checkpoint(tmp_path / "frozen" / "latest.pth")
     initial = load_checkpoint(setup / "teacher_student" / "student.pth")
     for key, value in initial.items():  # frozen for all 6 steps: still the teacher's weights
@@ -117,6 +120,7 @@ def test_finetuning_starts_from_the_student_and_freezing_holds_the_encoder(setup
     # Without freezing the encoder moves; from scratch it starts elsewhere.
     train(setup, tiny_corpus, tmp_path / "scratch", "--init_student_weights", "false")
     scratch = load_checkpoint(tmp_path / "scratch" / "latest.pth")
+    assert json.loads((tmp_path / "scratch" / "student_source.json").read_text())["kind"] == "scratch"
     key = "encoder.transformer.layers.0.feed_forward.output_dense.weight"
     assert (scratch[key] - initial[key]).abs().max() > 1e-2
 
