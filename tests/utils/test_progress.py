@@ -115,3 +115,14 @@ def test_the_cli_stops_when_its_parent_is_gone(tmp_path):
     parent.wait()
     assert watcher.wait(timeout=30) == 0
     assert watcher.stdout.read() == ""  # never started, never done: no summary
+
+
+def test_on_a_terminal_each_job_gets_a_bar(tmp_path):
+    progress = ProgressFile(tmp_path / "a", min_interval=0)
+    (tmp_path / "a").mkdir()
+    progress.update(7, 10, loss=0.5)
+    progress.update(10, 10, done=True)
+    stream = io.StringIO()
+    states = watch("Stage 7", [tmp_path / "a"], tty=True, stream=stream, poll=0.01)
+    assert states[0].done
+    assert "a: 100%" in stream.getvalue() and "10/10" in stream.getvalue() and "loss 0.5" in stream.getvalue()
