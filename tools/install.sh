@@ -17,6 +17,13 @@ debian_probes=(/usr/bin/espeak-ng /usr/bin/flite /usr/bin/sox /usr/share/games/f
 missing=()
 say() { echo "tools/install.sh: $*" >&2; }
 
+# One install at a time: recipes started side by side (two seeds, ssl1 and asr1) wait here for the
+# first to finish instead of building the same venv at once.
+if command -v flock >/dev/null; then
+  exec 9>"${tools_dir}/.install.lock"
+  flock 9
+fi
+
 # --- Debian packages -------------------------------------------------------
 absent=()
 for i in "${!debian_packages[@]}"; do

@@ -102,6 +102,11 @@ class _AudioCounter:
         self.audio_seconds = 0.0
         self.steps = 0
 
+    def __len__(self) -> int:
+        # ESPnet's trainer sets its log interval from the epoch's length (every 5%): without it,
+        # every 100 steps, which a 50-step epoch never reaches (no loss in train.log).
+        return len(self.iterator)
+
     def __iter__(self):
         for utt_ids, batch in self.iterator:
             if "speech_lengths" in batch:
