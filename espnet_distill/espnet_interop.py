@@ -50,6 +50,7 @@ ESPNET_DEFAULTS: Dict[str, Any] = dict(
 )
 
 _lock = threading.Lock()
+_logger = logging.getLogger(__name__)
 _registered = False
 
 
@@ -102,7 +103,9 @@ class _RegisteringLoader(importlib.abc.Loader):
             with contextlib.redirect_stdout(printed):
                 self.inner.exec_module(module)
             for line in printed.getvalue().splitlines():
-                logging.debug("%s: %s", module.__name__, line)
+                # A module logger: logging.debug() itself would configure the root logger (basicConfig)
+                # before the program does, and every INFO line of ESPnet's trainer would be lost.
+                _logger.debug("%s: %s", module.__name__, line)
             return
         self.inner.exec_module(module)
         register(module)
