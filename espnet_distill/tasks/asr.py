@@ -72,10 +72,12 @@ def student_source(student_dir: Path, init_weights: bool) -> Dict[str, Any]:
     """
     description = yaml.safe_load((student_dir / "student.yaml").read_text(encoding="utf-8"))
     encoder_conf = description.get("encoder_conf", {})
-    if description.get("source") == "teacher":
+    if not init_weights:
+        kind = "scratch"  # the structure with random weights, whatever it came from
+    elif description.get("source") == "teacher":
         kind = "teacher"
     else:
-        kind = "distilled" if init_weights else "scratch"
+        kind = "distilled"
     source: Dict[str, Any] = {
         "init_student": str(student_dir),
         "init_student_weights": init_weights,
