@@ -32,8 +32,7 @@ import torch
 import yaml
 
 from espnet_distill.bin.benchmark import model_arg, read_utterances, timed_passes
-from espnet_distill.data.kaldi_dir import read_kaldi_map
-from espnet_distill.inference.decode import read_waves, spread
+from espnet_distill.inference.decode import calibration_waves
 from espnet_distill.utils.fileio import atomic_write
 from espnet_distill.utils.log import setup_logging
 
@@ -174,8 +173,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     waves = [w[0].numpy() for w in read_utterances(args.data_dir, args.max_utts)]
     calibration = None
     if args.calibration_dir is not None:
-        entries = spread(read_kaldi_map(args.calibration_dir / "wav.scp"), args.calibration_utts)
-        calibration = list(read_waves(entries, 1).values())
+        calibration = calibration_waves(args.calibration_dir, args.calibration_utts)
     rows = []
     with tempfile.TemporaryDirectory() as work, contextlib.redirect_stdout(io.StringIO()):
         for name, path in args.model:

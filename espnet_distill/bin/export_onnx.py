@@ -50,7 +50,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     import torch
 
     from espnet_distill.export.onnx import export_onnx
-    from espnet_distill.inference.decode import load_asr_model, min_samples, read_waves, spread
+    from espnet_distill.inference.decode import calibration_waves, load_asr_model, min_samples, read_waves
 
     torch.set_num_threads(1)
     try:
@@ -62,11 +62,7 @@ def main(argv: Optional[List[str]] = None) -> None:
             waves = read_waves(read_kaldi_map(args.data_dir / "wav.scp"), shortest, args.max_utts or None)
             reference_text = args.data_dir / "text" if (args.data_dir / "text").is_file() else None
         if args.calibration_dir is not None:
-            calibration = list(
-                read_waves(
-                    spread(read_kaldi_map(args.calibration_dir / "wav.scp"), args.calibration_utts), shortest
-                ).values()
-            )
+            calibration = calibration_waves(args.calibration_dir, args.calibration_utts, shortest)
         result = export_onnx(
             args.exp_dir, args.out_dir, args.checkpoint, args.int8, waves, reference_text, args.tolerance, calibration
         )

@@ -141,3 +141,10 @@ def spread(entries: Mapping[str, str], count: int) -> Dict[str, str]:
     if count <= 0 or count >= len(keys):
         return dict(entries)
     return {keys[i * len(keys) // count]: entries[keys[i * len(keys) // count]] for i in range(count)}
+
+
+def calibration_waves(data_dir: Path, count: int, shortest: int = 1) -> List[np.ndarray]:
+    """``count`` waveforms spread over ``data_dir``'s ``wav.scp``: the audio that calibrates int8 activations."""
+    from espnet_distill.data.kaldi_dir import read_kaldi_map
+
+    return list(read_waves(spread(read_kaldi_map(data_dir / "wav.scp"), count), shortest).values())

@@ -62,7 +62,9 @@ class TokenizeText:
         return data
 
 
-def student_source(student_dir: Path, init_weights: bool) -> Dict[str, Any]:
+def student_source(
+    student_dir: Path, init_weights: bool, description: Optional[Dict[str, Any]] = None
+) -> Dict[str, Any]:
     """What a fine-tuning starts from, read from the student's files (not from any directory name).
 
     ``kind``: ``teacher`` (the teacher exported as a student), ``distilled`` or ``scratch`` (the
@@ -70,7 +72,8 @@ def student_source(student_dir: Path, init_weights: bool) -> Dict[str, Any]:
     ``student.yaml``; ``loss`` (``reg`` or ``reg + KL``, distilled students only) and the distillation
     config from the distillation run's ``config.yaml``.
     """
-    description = yaml.safe_load((student_dir / "student.yaml").read_text(encoding="utf-8"))
+    if description is None:
+        description = yaml.safe_load((student_dir / "student.yaml").read_text(encoding="utf-8"))
     encoder_conf = description.get("encoder_conf", {})
     if not init_weights:
         kind = "scratch"  # the structure with random weights, whatever it came from
@@ -96,10 +99,12 @@ def student_source(student_dir: Path, init_weights: bool) -> Dict[str, Any]:
     return source
 
 
-def write_student_source(output_dir: Path, student_dir: Path, init_weights: bool) -> None:
+def write_student_source(
+    output_dir: Path, student_dir: Path, init_weights: bool, description: Optional[Dict[str, Any]] = None
+) -> None:
     output_dir.mkdir(parents=True, exist_ok=True)
     with atomic_write(output_dir / STUDENT_SOURCE) as f:
-        json.dump(student_source(student_dir, init_weights), f, indent=2)
+        json.dump(student_source(student_dir, init_weights, description), f, indent=2)
 
 
 class ASRTask(SafeTask):
@@ -162,8 +167,9 @@ class ASRTask(SafeTask):
         return ()
 
     @classmethod
-    def student_structure(cls, args: argparse.Namespace) -> None:
-        """Fill ``frontend_conf``/``encoder_conf`` from ``--init_student``'s ``student.yaml``; YAML keys win."""
+    def student_structure(cls, args: argparse.Namespace) -> Dict[str, Any]:
+        """Fill ``frontend_conf``/``encoder_conf`` from ``--init_student``'s ``student.yaml``; YAML keys win.
+        Returns the ``student.yaml``."""
         description = yaml.safe_load((Path(args.init_student) / "student.yaml").read_text(encoding="utf-8"))
         for part in ("frontend", "encoder"):
             if components.canonical_encoder(getattr(args, part)) != components.canonical_encoder(description[part]):
@@ -172,6 +178,7 @@ class ASRTask(SafeTask):
                     f"{description[part]} {part}; make them agree"
                 )
             setattr(args, f"{part}_conf", {**description[f"{part}_conf"], **getattr(args, f"{part}_conf")})
+        return description
 
     @classmethod
     def inference_args(cls, args: argparse.Namespace) -> argparse.Namespace:
@@ -181,12 +188,13 @@ class ASRTask(SafeTask):
     @classmethod
     def build_model(cls, args: argparse.Namespace) -> CTCASRModel:
         token_list = read_token_list(args.token_list) if isinstance(args.token_list, str) else list(args.token_list)
-        if args.init_student is not None:
-            cls.student_structure(args)
+        description = cls.student_structure(args) if args.init_student is not None else None
         frontend = frontend_choices.get_class(args.frontend)(**args.frontend_conf)
         encoder = encoder_choices.get_class(args.encoder)(input_size=frontend.output_size(), **args.encoder_conf)
         if args.init_student is not None and getattr(args, "output_dir", None):
-            write_student_source(Path(args.output_dir), Path(args.init_student), bool(args.init_student_weights))
+            write_student_source(
+                Path(args.output_dir), Path(args.init_student), bool(args.init_student_weights), description
+            )
         if args.init_student is not None and args.init_student_weights:
             load_student_weights(Path(args.init_student), frontend, encoder)
             logging.info("front-end and encoder initialised from %s", args.init_student)
