@@ -18,6 +18,7 @@ from espnet_distill.data.kaldi_dir import DataDirError, c_sort_key, read_kaldi_m
 from espnet_distill.inference.decode import CTCDecoder, DecodeOptions, load_asr_model
 from espnet_distill.text.tokens import Tokenizer
 from espnet_distill.utils.checkpoint import CheckpointError
+from espnet_distill.utils.cli import run
 from espnet_distill.utils.config import str2bool
 from espnet_distill.utils.fileio import atomic_write
 from espnet_distill.utils.log import setup_logging
@@ -62,4 +63,4 @@ def main(argv: Optional[List[str]] = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

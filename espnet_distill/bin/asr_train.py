@@ -18,6 +18,7 @@ from typing import List, Optional
 
 from espnet_distill.tasks.asr import ASRTask
 from espnet_distill.utils.checkpoint import CheckpointError
+from espnet_distill.utils.cli import run
 
 
 def main(argv: Optional[List[str]] = None) -> None:
@@ -31,4 +32,4 @@ def main(argv: Optional[List[str]] = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

@@ -42,6 +42,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from espnet_distill.data.audio import INT16_SCALE, read_audio
 from espnet_distill.data.kaldi_dir import read_kaldi_map
 from espnet_distill.distill.export import build_student, load_student
+from espnet_distill.utils.cli import run
 from espnet_distill.utils.fileio import atomic_write
 from espnet_distill.utils.log import setup_logging
 
@@ -249,4 +250,4 @@ def main(argv: Optional[List[str]] = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

@@ -33,6 +33,7 @@ import yaml
 
 from espnet_distill.bin.benchmark import model_arg, read_utterances, timed_passes
 from espnet_distill.inference.decode import calibration_waves
+from espnet_distill.utils.cli import run
 from espnet_distill.utils.fileio import atomic_write
 from espnet_distill.utils.log import setup_logging
 
@@ -114,8 +115,8 @@ def benchmark_model(
         for key, file in (("onnx_fp32", FP32_NAME), ("onnx_int8", INT8_NAME)):
             session = OnnxCTC(onnx_dir / file, threads)
             backends[key] = lambda wave, s=session: s(wave[None], np.array([len(wave)]))
-        for key, run in backends.items():
-            row["rtf"][f"{key}@{threads}"], _ = timed_passes(run, waves, audio_seconds, args.warmup, args.repeats)
+        for key, backend in backends.items():
+            row["rtf"][f"{key}@{threads}"], _ = timed_passes(backend, waves, audio_seconds, args.warmup, args.repeats)
             logging.info("%s %s at %d threads: RTF %.4f", name, key, threads, row["rtf"][f"{key}@{threads}"])
     return row
 
@@ -197,4 +198,4 @@ def main(argv: Optional[List[str]] = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

@@ -19,6 +19,7 @@ from espnet_distill.data.audio import INT16_SCALE, AudioError, read_audio
 from espnet_distill.data.kaldi_dir import DataDirError, read_kaldi_map
 from espnet_distill.distill.export import load_student
 from espnet_distill.utils.checkpoint import CheckpointError
+from espnet_distill.utils.cli import run
 from espnet_distill.utils.log import setup_logging
 
 
@@ -65,4 +66,4 @@ def main(argv: Optional[List[str]] = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

@@ -23,6 +23,7 @@ import yaml
 from espnet_distill.data.audio import INT16_SCALE, AudioError, read_audio
 from espnet_distill.data.kaldi_dir import DataDirError, read_kaldi_map
 from espnet_distill.teacher import LOADERS, CheckpointError, load_teacher
+from espnet_distill.utils.cli import run
 from espnet_distill.utils.config import str2bool
 from espnet_distill.utils.fileio import atomic_write
 from espnet_distill.utils.log import setup_logging
@@ -72,4 +73,4 @@ def main(argv: Optional[List[str]] = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

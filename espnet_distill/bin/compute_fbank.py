@@ -24,6 +24,7 @@ from tqdm import tqdm
 from espnet_distill.data.audio import AudioError, read_audio
 from espnet_distill.data.kaldi_dir import DataDirError, read_kaldi_map
 from espnet_distill.features.fbank import CMVNStats, FbankOptions, compute_fbank, num_frames
+from espnet_distill.utils.cli import run
 from espnet_distill.utils.config import parse_with_config, str2bool
 from espnet_distill.utils.fileio import tmp_path_for
 from espnet_distill.utils.log import setup_logging
@@ -112,4 +113,4 @@ def main(argv: Optional[List[str]] = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

@@ -30,6 +30,7 @@ import yaml
 from espnet_distill.distill.export import export_student
 from espnet_distill.tasks.distill import DistillTask
 from espnet_distill.utils.checkpoint import CheckpointError
+from espnet_distill.utils.cli import run
 
 
 def teacher_yaml_args(argv: List[str]) -> List[str]:
@@ -69,4 +70,4 @@ def main(argv: Optional[List[str]] = None) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    run(main)

@@ -14,6 +14,7 @@ from typing import List, Optional
 
 import espnet_distill  # noqa: F401  (registers the components in ESPnet's ASR task)
 from espnet_distill.tasks.trainer import espnet_loads_checked
+from espnet_distill.utils.cli import run
 
 
 def main(argv: Optional[List[str]] = None) -> None:
@@ -24,4 +25,4 @@ def main(argv: Optional[List[str]] = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

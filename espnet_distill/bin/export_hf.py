@@ -21,6 +21,7 @@ from typing import List, Optional
 
 from espnet_distill.export.huggingface import ExportError, export_hf
 from espnet_distill.utils.checkpoint import CheckpointError
+from espnet_distill.utils.cli import run
 from espnet_distill.utils.log import setup_logging
 
 
@@ -48,4 +49,4 @@ def main(argv: Optional[List[str]] = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

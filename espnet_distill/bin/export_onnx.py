@@ -23,6 +23,7 @@ from typing import List, Optional
 from espnet_distill.data.audio import AudioError
 from espnet_distill.data.kaldi_dir import DataDirError, read_kaldi_map
 from espnet_distill.utils.checkpoint import CheckpointError
+from espnet_distill.utils.cli import run
 from espnet_distill.utils.config import str2bool
 from espnet_distill.utils.log import setup_logging
 
@@ -74,4 +75,4 @@ def main(argv: Optional[List[str]] = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

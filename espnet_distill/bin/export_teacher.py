@@ -11,6 +11,7 @@ from typing import List, Optional
 
 from espnet_distill.distill.export import export_teacher_as_student
 from espnet_distill.teacher import CheckpointError
+from espnet_distill.utils.cli import run
 from espnet_distill.utils.log import setup_logging
 
 
@@ -28,4 +29,4 @@ def main(argv: Optional[List[str]] = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

@@ -27,6 +27,7 @@ from espnet_distill.teacher.kmeans_labels import (
     utterance_features,
 )
 from espnet_distill.utils.checkpoint import CheckpointError
+from espnet_distill.utils.cli import run
 from espnet_distill.utils.config import parse_with_config
 from espnet_distill.utils.fileio import atomic_write
 from espnet_distill.utils.log import setup_logging
@@ -88,4 +89,4 @@ def main(argv: Optional[List[str]] = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

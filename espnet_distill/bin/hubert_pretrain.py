@@ -21,6 +21,7 @@ import yaml
 from espnet_distill.data.audio import AudioError
 from espnet_distill.data.kaldi_dir import DataDirError
 from espnet_distill.teacher.pretrain import LabelledAudio, PretrainConfig, pretrain, set_threads
+from espnet_distill.utils.cli import run
 from espnet_distill.utils.config import parse_with_config, str2bool
 from espnet_distill.utils.fileio import atomic_write
 from espnet_distill.utils.log import setup_logging
@@ -62,4 +63,4 @@ def main(argv: Optional[List[str]] = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import List, Optional
 
 from espnet_distill.data.librispeech import CorpusError, prepare
+from espnet_distill.utils.cli import run
 from espnet_distill.utils.log import setup_logging
 
 
@@ -41,4 +42,4 @@ def main(argv: Optional[List[str]] = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

@@ -21,6 +21,7 @@ from typing import List, Optional
 
 from espnet_distill.scoring import study
 from espnet_distill.scoring.results import collect, render
+from espnet_distill.utils.cli import run
 from espnet_distill.utils.fileio import atomic_write
 from espnet_distill.utils.log import setup_logging
 
@@ -104,4 +105,4 @@ def main(argv: Optional[List[str]] = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

@@ -15,6 +15,7 @@ from typing import List, Optional
 
 from espnet_distill.data.kaldi_dir import DataDirError
 from espnet_distill.text.tokens import TOKEN_TYPES, char_tokens, train_bpe, transcripts, write_token_list
+from espnet_distill.utils.cli import run
 from espnet_distill.utils.log import setup_logging
 
 
@@ -41,4 +42,4 @@ def main(argv: Optional[List[str]] = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

@@ -18,6 +18,7 @@ import kaldiio
 
 from espnet_distill.data.kaldi_dir import DataDirError, read_kaldi_map, write_kaldi_map
 from espnet_distill.features.fbank import CMVNStats
+from espnet_distill.utils.cli import run
 from espnet_distill.utils.fileio import atomic_write
 from espnet_distill.utils.log import setup_logging
 
@@ -69,4 +70,4 @@ def main(argv: Optional[List[str]] = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

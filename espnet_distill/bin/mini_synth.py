@@ -28,6 +28,7 @@ from espnet_distill.data.mini_synth import (
     write_data_dirs,
     write_plan,
 )
+from espnet_distill.utils.cli import run
 from espnet_distill.utils.log import setup_logging
 
 
@@ -73,4 +74,4 @@ def main(argv: Optional[List[str]] = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

@@ -23,6 +23,7 @@ import numpy as np
 from espnet2.utils.nested_dict_action import NestedDictAction
 
 from espnet_distill.tasks.distill import DistillTask
+from espnet_distill.utils.cli import run
 from espnet_distill.utils.fileio import atomic_write
 from espnet_distill.utils.log import setup_logging
 
@@ -95,4 +96,4 @@ def main(argv: Optional[List[str]] = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

@@ -29,6 +29,7 @@ import yaml
 
 from espnet_distill.espnet_interop import espnet_config
 from espnet_distill.utils.checkpoint import preferred_model_file
+from espnet_distill.utils.cli import run
 from espnet_distill.utils.log import setup_logging
 
 
@@ -128,4 +129,4 @@ def main(argv: Optional[List[str]] = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

@@ -26,6 +26,7 @@ import torch
 
 from espnet_distill.teacher import load_teacher
 from espnet_distill.utils.checkpoint import CheckpointError, load_checkpoint, require_entry
+from espnet_distill.utils.cli import run
 from espnet_distill.utils.fileio import atomic_write
 from espnet_distill.utils.log import setup_logging
 
@@ -117,4 +118,4 @@ def main(argv: Optional[List[str]] = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

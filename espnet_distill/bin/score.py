@@ -17,6 +17,7 @@ from typing import List, Optional
 from espnet_distill.data.audio import AudioError, audio_info
 from espnet_distill.data.kaldi_dir import DataDirError, c_sort_key, read_kaldi_map
 from espnet_distill.scoring.sclite import score_dir
+from espnet_distill.utils.cli import run
 from espnet_distill.utils.fileio import atomic_write
 from espnet_distill.utils.log import setup_logging
 
@@ -75,4 +76,4 @@ def main(argv: Optional[List[str]] = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

@@ -18,6 +18,8 @@ from typing import Iterable, List, Optional
 
 import yaml
 
+from espnet_distill.utils.cli import run
+
 STRUCTURE_KEYS = ("frontend", "frontend_conf", "encoder", "encoder_conf")
 
 
@@ -55,4 +57,4 @@ def main(argv: Optional[List[str]] = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

@@ -16,6 +16,7 @@ from typing import List, Optional
 
 from espnet_distill.data.kaldi_dir import DataDirError
 from espnet_distill.data.split import split_scp
+from espnet_distill.utils.cli import run
 from espnet_distill.utils.log import setup_logging
 
 
@@ -42,4 +43,4 @@ def main(argv: Optional[List[str]] = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
+from espnet_distill.utils.cli import run
 from espnet_distill.utils.config import str2bool
 from espnet_distill.utils.provenance import begin, finish, read_stamp
 
@@ -98,4 +99,4 @@ def main(argv: Optional[List[str]] = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

@@ -17,6 +17,7 @@ from espnet_distill.data.audio import AudioError
 from espnet_distill.data.kaldi_dir import DataDirError
 from espnet_distill.teacher import CheckpointError, load_teacher
 from espnet_distill.teacher.codebook import fit_codebook, save_codebook
+from espnet_distill.utils.cli import run
 from espnet_distill.utils.log import setup_logging
 
 
@@ -45,4 +46,4 @@ def main(argv: Optional[List[str]] = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 from typing import List, Optional
 
+from espnet_distill.utils.cli import run
 from espnet_distill.utils.config import str2bool
 from espnet_distill.utils.log import setup_logging
 
@@ -98,4 +99,4 @@ def main(argv: Optional[List[str]] = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

@@ -19,6 +19,7 @@ from espnet_distill.data.kaldi_dir import (
     write_kaldi_map,
     write_spk2utt,
 )
+from espnet_distill.utils.cli import run
 from espnet_distill.utils.log import setup_logging
 
 
@@ -40,4 +41,4 @@ def main(argv: Optional[List[str]] = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import List, Optional
 
+from espnet_distill.utils.cli import run
 from espnet_distill.utils.progress import duration, watch
 
 
@@ -35,4 +36,4 @@ def main(argv: Optional[List[str]] = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)
