@@ -45,6 +45,7 @@ from espnet_distill.distill.export import build_student, load_student
 from espnet_distill.utils.cli import run
 from espnet_distill.utils.fileio import atomic_write
 from espnet_distill.utils.log import setup_logging
+from espnet_distill.utils.machine import machine_description, machine_line
 
 SAMPLE_RATE = 16000
 
@@ -173,6 +174,7 @@ def benchmark(args: argparse.Namespace) -> Dict[str, Any]:
             result["speedup_vs_wav_cnn"] = results[twin]["rtf"] / result["rtf"]
             result["params_vs_wav_cnn"] = result["params"] / results[twin]["params"] - 1.0
     return {
+        "machine": machine_description(),
         "data_dir": str(args.data_dir),
         "utterances": len(waves),
         "audio_seconds": audio_seconds,
@@ -189,6 +191,7 @@ def to_markdown(report: Dict[str, Any]) -> str:
     lines = [
         f"Batch 1, {report['num_threads']} thread(s), {report['utterances']} utterances of {report['data_dir']} "
         f"({report['audio_seconds']:.1f} s of audio), median of {report['repeats']} passes; front-end + encoder.",
+        f"Measured on {machine_line(report['machine'])}." if "machine" in report else "",
         "",
         f"| model | front-end | params | front-end params | GMACs per s of audio | RTF | speed-up vs {report['reference']} "
         "| vs its wav_cnn twin (speed, params) |",

@@ -36,6 +36,7 @@ from espnet_distill.inference.decode import calibration_waves
 from espnet_distill.utils.cli import run
 from espnet_distill.utils.fileio import atomic_write
 from espnet_distill.utils.log import setup_logging
+from espnet_distill.utils.machine import machine_description, machine_line
 
 SAMPLE_RATE = 16000
 
@@ -182,6 +183,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     reference_name = args.reference or rows[0]["model"]
     reference = next(r for r in rows if r["model"] == reference_name)["rtf"][f"pytorch_fp32@{args.threads[0]}"]
     report = {
+        "machine": machine_description(),
         "data_dir": str(args.data_dir),
         "utterances": len(waves),
         "audio_seconds": sum(len(w) for w in waves) / SAMPLE_RATE,
@@ -191,7 +193,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     }
     with atomic_write(args.out_dir / "deploy.json") as f:
         json.dump(report, f, indent=2)
-    markdown = to_markdown(rows, reference, args.threads)
+    markdown = f"Measured on {machine_line(report['machine'])}.\n\n" + to_markdown(rows, reference, args.threads)
     with atomic_write(args.out_dir / "deploy.md") as f:
         f.write(markdown)
     print(markdown, end="")

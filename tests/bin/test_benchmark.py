@@ -7,6 +7,7 @@ import torch
 import yaml
 
 from espnet_distill.bin import benchmark
+from espnet_distill.utils.machine import machine_description, machine_line
 
 SMALL_CONV = [[32, 10, 5], [32, 3, 2], [32, 3, 2], [32, 3, 2], [32, 3, 2], [32, 2, 2], [32, 2, 2]]
 ENCODER = dict(output_size=48, num_layers=2, attention_heads=4, ffn_dim=96, pos_conv_kernel=16, pos_conv_groups=4)
@@ -78,6 +79,9 @@ def test_benchmark_writes_tables_with_speedups(tiny_corpus, tmp_path):
     assert 0 < fbank["rtf"] < 1 and fbank["macs_per_second"] > 0 and not fbank["trained"]
     table = (out / "benchmark.md").read_text()
     assert table.count("\n| ") == 3 and "(wav_cnn)" in table
+    # The figures say which CPU they come from (int8 and AVX-512 speed-ups depend on it).
+    assert report["machine"] == machine_description()
+    assert f"Measured on {machine_line(report['machine'])}." in table
 
 
 def test_bad_model_paths_are_named(tiny_corpus, tmp_path):
