@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install what is missing (tools/install.sh), then run the tests.
-#   tools/run_tests.sh          the fast tier: the unit tests, without the ones that train models or run a
-#                               recipe (marked slow); about a minute on 2 cores
+#   tools/run_tests.sh          the fast tier, about a minute on 2 cores: the unit tests and short checks
+#                               that train tiny models for a few steps; not the tests marked slow (recipe
+#                               runs, the documented commands, longer trainings and exports)
 #   tools/run_tests.sh --all    every test (about 12 minutes; .ci/run runs this)
 # Other arguments go to pytest, e.g. tools/run_tests.sh -k fbank
 set -euo pipefail
