@@ -47,9 +47,9 @@ want_stamp=$(cat "${tools_dir}/requirements.txt" "${root}/setup.py" | sha256sum 
 if [ -f "${stamp}" ] && [ "$(cat "${stamp}")" = "${want_stamp}" ] && [ -x "${venv}/bin/python" ]; then
   : # up to date
 elif ! command -v "${python}" >/dev/null; then
-  missing+=("Python 3.10 or newer (${python} not found; set PYTHON=/path/to/python3)")
-elif ! "${python}" -c 'import sys; sys.exit(sys.version_info < (3, 10))'; then
-  missing+=("Python 3.10 or newer (${python} is $("${python}" --version 2>&1))")
+  missing+=("Python 3.11 or newer (${python} not found; set PYTHON=/path/to/python3)")
+elif ! "${python}" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+  missing+=("Python 3.11 or newer (${python} is $("${python}" --version 2>&1))")
 else
   say "creating ${venv} with the pinned packages (a few minutes; log: ${install_log})"
   start=${SECONDS}

@@ -193,5 +193,5 @@ def test_installer_lists_what_is_missing(tmp_path):
     (tmp_path / "setup.py").write_text("")
     result = bash("tools/install.sh", tmp_path, {"PYTHON": "/nonexistent/python3"})
     assert result.returncode == 1
-    assert "missing:" in result.stderr and "Python 3.10 or newer (/nonexistent/python3 not found" in result.stderr
+    assert "missing:" in result.stderr and "Python 3.11 or newer (/nonexistent/python3 not found" in result.stderr
     assert not (tools / "venv").exists()
