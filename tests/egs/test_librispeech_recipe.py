@@ -137,6 +137,26 @@ def test_missing_corpora_and_teacher_say_what_to_put_where(recipe, tmp_path):
     assert f"--teacher_path '{tmp_path / 'hubert_base_ls960.pt'}' does not exist" in result.stdout
 
 
+def test_gpu_commands_without_a_gpu_stop_before_any_work(recipe):
+    """The README's GPU commands, as written, on a machine without a GPU: one clear error, nothing run."""
+    target, _, env = recipe
+    env = {**env, "CUDA_VISIBLE_DEVICES": ""}  # on a GPU machine too, no device is visible
+    for command, ngpu in [
+        (["./run.sh"], 1),
+        (["./run.sh", "--stage", "5", "--ngpu", "4"], 4),
+        (["./run.sh", "--distill_configs", "all"], 1),
+    ]:
+        result = run(command, target, env, check=False)
+        assert result.returncode == 1, command
+        message = result.stdout + result.stderr
+        assert f"--ngpu {ngpu}: no CUDA device is visible" in message and "--ngpu 0" in message, message
+        assert "Stage 1" not in result.stdout and "Stage 5" not in result.stdout, result.stdout
+        assert "Traceback" not in message
+    # The CPU stages still run with the recipe's default --ngpu 1.
+    result = run(["./run.sh", "--stop_stage", "2", "--nj", "2"], target, env)
+    assert "Successfully finished" in result.stdout
+
+
 EXPECTED = yaml.safe_load((RECIPE / "conf" / "expected_sizes.yaml").read_text())
 
 

@@ -39,6 +39,7 @@ Options:
   --seeds <\"N ...\">            the repeats of the key comparisons (default: \"${seeds}\"; \"\": none)
   --seed_jobs <n>              repeats side by side (default: ${seed_jobs})
   --repeat <\"config ...\">      the distillation configs repeated with each seed (default: \"${repeat}\")
+  --grid <\"name ...\">          the students of the grid, conf/distill/<name>.yaml (default: all eight)
   --run_args <\"options\">       options for every run.sh call, e.g. \"--nj 2\" (default: \"${run_args}\")"
 . utils/parse_options.sh
 if [ $# -ne 0 ]; then
