@@ -579,6 +579,7 @@ def load_teacher(name: str, **conf: Any) -> HubertTeacher:
         actual = sha256_file(path)
         if actual != str(expected).lower():
             raise CheckpointError(
-                f"{path}: sha256 {actual} is not the expected {expected}; the file is not the released one"
+                f"{path}: sha256 {actual} is not the expected {expected} (teacher_conf.sha256, or --teacher_sha256 "
+                f"/ {path.name}.sha256 in a recipe): the file is not the one it should be"
             )
     return LOADERS[name](**conf)

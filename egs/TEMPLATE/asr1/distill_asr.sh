@@ -51,7 +51,7 @@ cmvn_set=""                # the set whose CMVN statistics the Fbank front-end u
 # Teacher
 teacher_format=""          # fairseq|huggingface|wavlm|torchaudio|espnet: use --teacher_path; empty: pretrain one
 teacher_path=""            # checkpoint file (Hugging Face: model directory) of --teacher_format
-teacher_sha256=""          # the expected SHA-256 of the --teacher_path file, checked whenever it is loaded
+teacher_sha256=""          # the expected SHA-256 of the --teacher_path file, checked whenever it is loaded (default: <path>.sha256)
 trust_checkpoint=false     # true: allow pickled code in --teacher_path (only for files you trust)
 kmeans_config=conf/hubert_kmeans.yaml
 pretrain_config=conf/hubert_pretrain.yaml
@@ -99,7 +99,7 @@ Options:
   --cmvn_set <name>      CMVN statistics of the Fbank front-end (default: the train set)
   --teacher_format <f>   fairseq|huggingface|wavlm|torchaudio|espnet; empty: pretrain a teacher (default: \"${teacher_format}\")
   --teacher_path <p>     checkpoint of --teacher_format (default: \"${teacher_path}\")
-  --teacher_sha256 <h>   expected SHA-256 of the --teacher_path file (default: \"${teacher_sha256}\")
+  --teacher_sha256 <h>   expected SHA-256 of the --teacher_path file (default: its <path>.sha256 file, if any)
   --trust_checkpoint <b> load pickled code in --teacher_path (default: ${trust_checkpoint})
   --kmeans_config <yaml> k-means targets of the pretrained teacher (default: ${kmeans_config})
   --pretrain_config <y>  HuBERT pretraining (default: ${pretrain_config})
@@ -138,6 +138,42 @@ for kind in ${finetune_models}; do
   esac
 done
 
+last_stage=10
+if [ "${stage}" -gt "${stop_stage}" ] || [ "${stage}" -gt "${last_stage}" ] || [ "${stop_stage}" -lt 1 ]; then
+  echo "$0: --stage ${stage} --stop_stage ${stop_stage} selects no stage (the stages are 1 to ${last_stage})" >&2
+  exit 2
+fi
+# The training stages (4: pretraining, without --teacher_format; 5: distillation; 7: fine-tuning) on GPUs:
+# checked before any work.
+runs_stage() { [ "${stage}" -le "$1" ] && [ "${stop_stage}" -ge "$1" ]; }
+if [ "${ngpu}" -gt 0 ] && { { [ -z "${teacher_format}" ] && runs_stage 4; } || runs_stage 5 || runs_stage 7; }; then
+  visible=$(python -c 'import torch; print(torch.cuda.device_count())' 2>/dev/null) || visible=0
+  if [ "${visible}" -lt "${ngpu}" ]; then
+    if [ "${visible}" -eq 0 ]; then what="no CUDA device is visible"; else what="only ${visible} CUDA devices are visible"; fi
+    echo "$0: error: --ngpu ${ngpu}: ${what} (CUDA_VISIBLE_DEVICES='${CUDA_VISIBLE_DEVICES-unset}');" \
+      "train on the CPU with --ngpu 0, or run stages 4-7 on a machine with ${ngpu} GPUs" >&2
+    exit 1
+  fi
+fi
+
+# One run of a recipe directory at a time: a second run.sh here would race the first on the same
+# files.  Repeats (--seed N) write their own exp dirs, so they may run side by side, but not beside a
+# plain run.  The lock is released when this script and every job it started have ended.
+mkdir -p exp
+exec 9>>exp/.run.lock
+if [ -n "${seed}" ]; then lock_mode=-s; else lock_mode=-x; fi
+if ! flock -n "${lock_mode}" 9; then
+  echo "$0: error: another run of this recipe is running in ${PWD} (it holds exp/.run.lock); wait for it to end, or stop it" >&2
+  exit 1
+fi
+if [ -n "${seed}" ]; then
+  exec 8>>"exp/.run_seed${seed}.lock"
+  if ! flock -n 8; then
+    echo "$0: error: another run with --seed ${seed} is running in ${PWD} (it holds exp/.run_seed${seed}.lock)" >&2
+    exit 1
+  fi
+fi
+
 # --- Derived values -------------------------------------------------------------
 
 # A repeat (--seed N) trains with that seed into its own exp dirs; the teacher is shared.
@@ -158,9 +194,15 @@ kmeans_dir=exp/hubert_kmeans
 pretrain_dir=exp/hubert_pretrain
 # The teacher checkpoint later stages read: --teacher_path, or the one stage 4 pretrains
 # (--teacher_path and its --teacher_sha256 are then unused).
+# A teacher file's expected SHA-256 travels with it: --teacher_sha256, else <teacher_path>.sha256 beside
+# the file (sha256sum's format; the released teacher has one), else none.
 if [ -n "${teacher_format}" ]; then
   teacher_kind=${teacher_format}
   teacher_ckpt=${teacher_path}
+  if [ -z "${teacher_sha256}" ] && [ -f "${teacher_path}.sha256" ]; then
+    teacher_sha256=$(cut -d' ' -f1 "${teacher_path}.sha256")
+    [ -n "${teacher_sha256}" ] || { echo "$0: error: ${teacher_path}.sha256 holds no checksum" >&2; exit 1; }
+  fi
 else
   teacher_kind=torchaudio
   teacher_ckpt=${pretrain_dir}/teacher.pt

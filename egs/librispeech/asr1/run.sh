@@ -12,8 +12,9 @@ cd "$(dirname "${BASH_SOURCE[0]}")"
 # Sets up a fresh machine (Debian packages, tools/venv); quick once done. path.sh only activates.
 "${ESPNET_DISTILL_ROOT:-$(cd ../../.. && pwd)}/tools/install.sh"
 . ./db.sh
+. utils/supervise.sh  # stopping run.sh stops the stages and their jobs
 
-./distill_asr.sh \
+run_supervised ./distill_asr.sh \
   --train_set train_960 \
   --valid_set dev_clean \
   --test_sets "test_clean test_other" \

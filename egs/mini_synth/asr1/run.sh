@@ -7,7 +7,10 @@
 # fine-tuned on both labelled sets.
 #
 # The teacher is the released pretrained/hubert_mini.pt, made by ../ssl1/run.sh
-# (two HuBERT iterations on data/ssl; its sha256 is checked at every load).
+# (two HuBERT iterations on data/ssl; its sha256, in pretrained/hubert_mini.pt.sha256
+# beside it, is checked at every load).  Another teacher:
+#   ./run.sh --teacher_format fairseq --teacher_path /path/to/hubert_base_ls960.pt
+# (checked against <path>.sha256 when that file exists, or --teacher_sha256 when given).
 # To pretrain a teacher here instead (stages 3-4, one iteration):
 #   ./run.sh --teacher_format ""
 # Every option of distill_asr.sh can be given here, e.g.
@@ -20,9 +23,9 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 # Sets up a fresh machine (Debian packages, tools/venv); quick once done. path.sh only activates.
 "${ESPNET_DISTILL_ROOT:-$(cd ../../.. && pwd)}/tools/install.sh"
+. utils/supervise.sh  # stopping run.sh stops the stages and their jobs
 
-teacher=pretrained/hubert_mini.pt
-./distill_asr.sh \
+run_supervised ./distill_asr.sh \
   --train_set train \
   --ssl_set ssl \
   --extra_sets train_10pct \
@@ -30,8 +33,7 @@ teacher=pretrained/hubert_mini.pt
   --test_sets test \
   --fbank_config conf/fbank.yaml \
   --teacher_format torchaudio \
-  --teacher_path "${teacher}" \
-  --teacher_sha256 "$(cut -d' ' -f1 "${teacher}.sha256")" \
+  --teacher_path pretrained/hubert_mini.pt \
   --distill_configs "conf/distill/deep_thin_reg_kl.yaml conf/distill/deep_thin_reg_kl_fbank.yaml" \
   --finetune_sets "train train_10pct" \
   --finetune_configs "train_10pct=conf/finetune/ctc_low.yaml" \

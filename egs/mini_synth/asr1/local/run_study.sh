@@ -46,8 +46,13 @@ if [ $# -ne 0 ]; then
   printf '%s\n' "${help_message}" >&2
   exit 2
 fi
-# shellcheck disable=SC2206  # run_args is a list of options, split as the shell splits a command line
-run_opts=(${run_args})
+# run_args is a list of options, split as the shell splits a command line (quotes group words:
+# --run_args "--distill_args '--max_epoch 1'"); a quoting mistake is an error here, not in run.sh.
+run_opts=()
+if ! eval "run_opts=(${run_args})" 2>/dev/null; then
+  echo "$0: option --run_args: cannot split '${run_args}' into options (unbalanced quotes?)" >&2
+  exit 2
+fi
 grid_configs=""
 for name in ${grid}; do grid_configs+="conf/distill/${name}.yaml "; done
 

@@ -1,0 +1,155 @@
+"""What a recipe's run.sh does around its stages: stage ranges, the teacher's checksum, one run at a time,
+and stopping its jobs when it is stopped.  Each test runs the mini recipe's real run.sh in a copy."""
+
+import contextlib
+import fcntl
+import os
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from tests.conftest import REPO_ROOT, write_wav
+from tests.egs.teacher_files import write_fairseq_teacher
+
+MINI = REPO_ROOT / "egs" / "mini_synth" / "asr1"
+RELEASED = MINI / "pretrained" / "hubert_mini.pt"
+
+
+def _env():
+    return {**os.environ, "ESPNET_DISTILL_ROOT": str(REPO_ROOT)}
+
+
+def run(args, cwd, timeout=300):
+    return subprocess.run(args, cwd=cwd, capture_output=True, text=True, env=_env(), timeout=timeout)
+
+
+@pytest.fixture
+def recipe(tmp_path):
+    """The mini recipe copied, with a one-utterance dev set (what the teacher check runs on)."""
+    target = tmp_path / "asr1"
+    shutil.copytree(MINI, target, symlinks=False, ignore=shutil.ignore_patterns("data", "fbank", "exp", "downloads"))
+    dev = target / "data" / "dev"
+    dev.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    wav = write_wav(tmp_path / "u1.wav", (rng.standard_normal(16000) * 3000).astype(np.int16))
+    (dev / "wav.scp").write_text(f"spk-u1 {wav}\n")
+    return target
+
+
+def test_a_stage_range_that_selects_no_stage_is_an_error(recipe):
+    for args in (["--stage", "99"], ["--stage", "3", "--stop_stage", "2"], ["--stop_stage", "0"]):
+        result = run(["./run.sh", *args], recipe)
+        assert result.returncode == 2, (args, result.stdout, result.stderr)
+        assert "selects no stage (the stages are 1 to 10)" in result.stderr, args
+        assert "Successfully finished" not in result.stdout and "Stage" not in result.stdout
+
+
+def _teacher_yaml(recipe):
+    return yaml.safe_load((recipe / "exp" / "teacher" / "teacher.yaml").read_text())
+
+
+@pytest.mark.slow  # loads the teacher four times
+def test_the_teachers_checksum_travels_with_its_path(recipe, tmp_path):
+    stage4 = ["./run.sh", "--stage", "4", "--stop_stage", "4"]
+    # The released teacher: checked against pretrained/hubert_mini.pt.sha256, which teacher.yaml keeps.
+    result = run(stage4, recipe)
+    assert result.returncode == 0, result.stdout + result.stderr
+    released_sha = (RELEASED.parent / "hubert_mini.pt.sha256").read_text().split()[0]
+    assert _teacher_yaml(recipe)["teacher_conf"]["sha256"] == released_sha
+    # A user's teacher in another format: not the released one, and not refused for it.
+    user = write_fairseq_teacher(RELEASED, tmp_path / "hubert_base_ls960.pt")
+    result = run([*stage4, "--teacher_format", "fairseq", "--teacher_path", str(user)], recipe)
+    assert result.returncode == 0, result.stdout + result.stderr
+    conf = _teacher_yaml(recipe)
+    assert conf["teacher"] == "fairseq" and conf["teacher_conf"]["path"] == str(user)
+    assert "sha256" not in conf["teacher_conf"]
+    # ... checked when the user gives a checksum, or keeps one beside the file.
+    result = run([*stage4, "--teacher_format", "fairseq", "--teacher_path", str(user), "--teacher_sha256", "00ff"], recipe)
+    assert result.returncode == 1 and "is not the expected 00ff" in result.stdout + result.stderr
+    (tmp_path / "hubert_base_ls960.pt.sha256").write_text("abcd  hubert_base_ls960.pt\n")
+    result = run([*stage4, "--teacher_format", "fairseq", "--teacher_path", str(user)], recipe)
+    assert result.returncode == 1 and "is not the expected abcd" in result.stdout + result.stderr
+
+
+@contextlib.contextmanager
+def _holding(path: Path, shared: bool):
+    """Hold ``path`` as flock(1) does for another run.sh (this test's own open file, its own lock)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def test_one_run_of_a_recipe_dir_at_a_time(recipe):
+    lock = recipe / "exp" / ".run.lock"
+    with _holding(lock, shared=False):
+        for args in (["--stop_stage", "1"], ["--stage", "5", "--seed", "2"]):
+            result = run(["./run.sh", *args], recipe)
+            assert result.returncode == 1, args
+            assert "another run of this recipe is running" in result.stderr and "exp/.run.lock" in result.stderr
+            assert "Stage" not in result.stdout
+    # Repeats with another seed run beside each other: a seed run passes a shared holder (then
+    # fails for want of data, which says it got past the lock); a plain run does not.
+    with _holding(lock, shared=True):
+        result = run(["./run.sh", "--stage", "6", "--stop_stage", "6", "--seed", "3"], recipe)
+        assert "another run" not in result.stderr and "Stage 6" in result.stdout
+        result = run(["./run.sh", "--stop_stage", "1"], recipe)
+        assert result.returncode == 1 and "another run of this recipe is running" in result.stderr
+    with _holding(recipe / "exp" / ".run_seed3.lock", shared=False):
+        result = run(["./run.sh", "--stage", "6", "--stop_stage", "6", "--seed", "3"], recipe)
+        assert result.returncode == 1 and "another run with --seed 3 is running" in result.stderr
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie is gone for our purpose.
+    stat = Path(f"/proc/{pid}/stat")
+    return stat.exists() and stat.read_text().split(") ", 1)[1][0] != "Z"
+
+
+@pytest.mark.slow
+def test_stopping_run_sh_stops_its_stages_and_their_jobs(recipe, tmp_path):
+    pids = tmp_path / "pids"
+    # Stage 1's local/data.sh stands for a long job: it starts a child and waits on it.
+    (recipe / "local" / "data.sh").write_text(
+        f"#!/usr/bin/env bash\nsleep 300 &\necho $$ $! >{pids}\nwait\n", encoding="utf-8"
+    )
+    proc = subprocess.Popen(
+        ["./run.sh", "--stop_stage", "1"],
+        cwd=recipe,
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.time() + 120
+    while not (pids.exists() and pids.read_text().strip()) and time.time() < deadline:
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.2)
+    started = [int(p) for p in pids.read_text().split()]
+    assert all(_alive(p) for p in started)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 143 and "stopping" in err
+    deadline = time.time() + 15
+    while any(_alive(p) for p in started) and time.time() < deadline:
+        time.sleep(0.2)
+    left = [p for p in started if _alive(p)]
+    for p in left:
+        os.kill(p, signal.SIGKILL)
+    assert not left, "run.sh was stopped but its jobs ran on"
+    # The lock went with them: the next run is not refused.
+    result = run(["./run.sh", "--stage", "6", "--stop_stage", "6"], recipe)
+    assert "another run" not in result.stderr and "Stage 6" in result.stdout
