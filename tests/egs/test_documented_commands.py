@@ -94,7 +94,9 @@ def _check(text: str, result: subprocess.CompletedProcess, cwd: Path, recipe: Pa
     if text in ("egs/mini_synth/asr1/run.sh", "./run.sh") and "main" not in ran:
         assert "Successfully finished" in out
         teacher = yaml.safe_load((recipe / "exp" / "teacher" / "teacher.yaml").read_text())
-        assert teacher["teacher_conf"]["path"].endswith("pretrained/hubert_mini.pt")  # the released teacher
+        assert teacher["teacher_conf"]["path"].endswith("pretrained/hubert_mini.pt")  # the released teacher,
+        sidecar = recipe / "pretrained" / "hubert_mini.pt.sha256"  # checked against the checksum beside it
+        assert teacher["teacher_conf"]["sha256"] == sidecar.read_text().split()[0]
         assert (recipe / "RESULTS.md").is_file() and (recipe / "exp" / "deploy" / "benchmark" / "deploy.json").is_file()
         ran["main"] = (recipe / "exp" / "distill_deep_thin_reg_kl" / "student.pth").stat().st_mtime_ns
     elif text.startswith("./run.sh --stage") or text == "./run.sh":
@@ -179,6 +181,8 @@ def test_a_users_teacher_in_another_format_runs_through_the_recipe(mini, tmp_pat
         assert "Successfully finished" in result.stdout
     teacher_yaml = yaml.safe_load((recipe / "exp" / "teacher" / "teacher.yaml").read_text())
     assert teacher_yaml["teacher"] == "fairseq" and teacher_yaml["teacher_conf"]["path"] == str(teacher)
+    assert "sha256" not in teacher_yaml["teacher_conf"]  # not the released one's
+    assert (recipe / "exp" / "asr_deep_thin_reg_kl_train" / "decode_ctc_greedy" / "test" / "score.json").is_file()
 
 
 @pytest.mark.slow

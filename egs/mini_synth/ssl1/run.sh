@@ -17,6 +17,12 @@ cd "$(dirname "${BASH_SOURCE[0]}")"
 # Sets up a fresh machine (Debian packages, tools/venv); quick once done. path.sh only activates.
 "${ESPNET_DISTILL_ROOT:-$(cd ../../.. && pwd)}/tools/install.sh"
 . utils/stage_steps.sh
+# Stopping this script stops its jobs: the stages run as a supervised child (utils/supervise.sh).
+if [ -z "${_ESPNET_DISTILL_SUPERVISED:-}" ]; then
+  . utils/supervise.sh
+  _ESPNET_DISTILL_SUPERVISED=1 run_supervised "./$(basename "$0")" "$@"
+  exit 0
+fi
 SECONDS=0
 run_args=$(printf ' %q' "$0" "$@")
 
@@ -54,6 +60,18 @@ if [ $# -ne 0 ]; then
 fi
 . ./path.sh
 . ./cmd.sh
+
+if [ "${stage}" -gt "${stop_stage}" ] || [ "${stage}" -gt 6 ] || [ "${stop_stage}" -lt 1 ]; then
+  echo "$0: --stage ${stage} --stop_stage ${stop_stage} selects no stage (the stages are 1 to 6)" >&2
+  exit 2
+fi
+# One run of this recipe dir at a time (the lock goes when every job of this run has ended).
+mkdir -p exp
+exec 9>>exp/.run.lock
+if ! flock -n 9; then
+  echo "$0: error: another run of this recipe is running in ${PWD} (it holds exp/.run.lock)" >&2
+  exit 1
+fi
 
 # kmeans_step <dir> <config> [<hubert_kmeans option> ...]: targets of ssl_set and valid_set.
 kmeans_step() {
