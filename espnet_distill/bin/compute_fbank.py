@@ -3,7 +3,10 @@
 Writes ``<out_prefix>.ark`` and ``.scp`` (kaldiio), ``.utt2num_frames`` and
 ``.stats.npz`` (global CMVN statistics of this job).  Every file is written
 under a temporary name and renamed only when the whole job succeeded, so a bad
-utterance leaves nothing half-written.
+utterance leaves nothing half-written; a rerun removes the temporary files of
+a run that was killed.  Options that cannot give features (``--num_mel_bins 0``,
+a negative frame length ...) are usage errors, and a ``segments`` file beside
+the ``wav.scp`` is refused.
 
 Example:
     python -m espnet_distill.bin.compute_fbank --config conf/fbank.yaml \\
@@ -19,14 +22,22 @@ from pathlib import Path
 from typing import List, Optional
 
 import kaldiio
+import yaml
 from tqdm import tqdm
 
 from espnet_distill.data.audio import AudioError, read_audio
-from espnet_distill.data.kaldi_dir import DataDirError, read_kaldi_map
-from espnet_distill.features.fbank import CMVNStats, FbankOptions, compute_fbank, num_frames
-from espnet_distill.utils.cli import run
-from espnet_distill.utils.config import parse_with_config, str2bool
-from espnet_distill.utils.fileio import tmp_path_for
+from espnet_distill.data.kaldi_dir import DataDirError, read_wav_scp
+from espnet_distill.features.fbank import (
+    CMVNStats,
+    FbankOptions,
+    FbankOptionsError,
+    check_options,
+    compute_fbank,
+    num_frames,
+)
+from espnet_distill.utils.cli import UserError, run
+from espnet_distill.utils.config import ConfigError, parse_with_config, str2bool
+from espnet_distill.utils.fileio import remove_stale_tmp_files, tmp_path_for
 from espnet_distill.utils.log import setup_logging
 
 OUTPUT_SUFFIXES = (".ark", ".scp", ".utt2num_frames", ".stats.npz")
@@ -42,6 +53,7 @@ def get_parser() -> argparse.ArgumentParser:
         type_ = str2bool if isinstance(value, bool) else type(value)
         parser.add_argument(f"--{field.name}", type=type_, default=value)
     parser.add_argument("--log_level", default="INFO")
+    parser.add_argument("--config", type=Path, help="YAML file of default options")
     return parser
 
 
@@ -51,15 +63,17 @@ def compute_job(wav_scp: Path, out_prefix: Path, opts: FbankOptions) -> int:
     Returns the number of utterances.  Raises :class:`AudioError` or
     :class:`DataDirError` naming the bad utterance; then no output exists.
     """
-    entries = read_kaldi_map(wav_scp)
+    check_options(opts)
+    entries = read_wav_scp(wav_scp)
     if not entries:
         raise DataDirError(f"{wav_scp}: no utterances")
     out_prefix.parent.mkdir(parents=True, exist_ok=True)
     final = {s: Path(f"{out_prefix}{s}") for s in OUTPUT_SUFFIXES}
     tmp = {s: tmp_path_for(p) for s, p in final.items()}
-    for path in final.values():  # never leave a stale output of an earlier run
+    for path in final.values():  # never leave a stale output of an earlier run, nor its temporary files
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
+        remove_stale_tmp_files(path)
     stats = CMVNStats(opts.num_mel_bins)
     try:
         with (
@@ -97,8 +111,25 @@ def compute_job(wav_scp: Path, out_prefix: Path, opts: FbankOptions) -> int:
     return len(entries)
 
 
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    """Parse the options; a missing or malformed ``--config`` file and a nonsensical value are one-line errors."""
+    parser = get_parser()
+    config = parser.parse_known_args(argv)[0].config
+    if config is not None and not config.is_file():
+        raise UserError(f"{config}: no such --config file")
+    try:
+        args = parse_with_config(parser, argv)
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{config}: not valid YAML: {' '.join(str(e).split())}") from e
+    try:
+        check_options(FbankOptions(**{f.name: getattr(args, f.name) for f in fields(FbankOptions)}))
+    except FbankOptionsError as e:
+        parser.error(f"{e}" + (f" (options from {config} and the command line)" if config is not None else ""))
+    return args
+
+
 def main(argv: Optional[List[str]] = None) -> None:
-    args = parse_with_config(get_parser(), argv)
+    args = parse_args(argv)
     setup_logging(level=args.log_level)
     if args.wav_scp is None or args.out_prefix is None:
         raise SystemExit("compute_fbank: --wav_scp and --out_prefix are required")

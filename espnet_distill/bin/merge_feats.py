@@ -19,8 +19,10 @@ import kaldiio
 from espnet_distill.data.kaldi_dir import DataDirError, read_kaldi_map, write_kaldi_map
 from espnet_distill.features.fbank import CMVNStats
 from espnet_distill.utils.cli import run
-from espnet_distill.utils.fileio import atomic_write
+from espnet_distill.utils.fileio import atomic_write, remove_stale_tmp_files
 from espnet_distill.utils.log import setup_logging
+
+OUTPUTS = ("utt2num_frames", "feats_stats.npz", "cmvn.ark", "feats.scp")
 
 
 def merge(data_dir: Path, prefix: Path, nj: int) -> int:
@@ -44,6 +46,8 @@ def merge(data_dir: Path, prefix: Path, nj: int) -> int:
     missing = [u for u in wanted if u not in feats]
     if missing:
         raise DataDirError(f"{prefix}.*.scp: no features for utterance {missing[0]!r}")
+    for name in OUTPUTS:  # temporary files of a merge that was killed
+        remove_stale_tmp_files(data_dir / name)
     write_kaldi_map(data_dir / "utt2num_frames", frames)
     with atomic_write(data_dir / "feats_stats.npz", "wb") as f:
         stats.save_npz(f)

@@ -14,16 +14,19 @@ from pathlib import Path
 from typing import List, Optional
 
 from espnet_distill.data.audio import AudioError, audio_info
-from espnet_distill.data.kaldi_dir import DataDirError, read_kaldi_map
+from espnet_distill.data.kaldi_dir import DataDirError, read_wav_scp
 from espnet_distill.utils.cli import run
-from espnet_distill.utils.fileio import atomic_write
+from espnet_distill.utils.fileio import atomic_write, remove_stale_tmp_files
 from espnet_distill.utils.log import setup_logging
 
 
 def write_speech_shape(data_dir: Path, out: Path, sample_rate: int = 16000) -> int:
-    """Write ``out`` for ``data_dir/wav.scp``; returns the number of utterances."""
+    """Write ``out`` for ``data_dir/wav.scp``; returns the number of utterances.
+
+    A ``segments`` file in ``data_dir`` is refused (training reads whole files).
+    """
     lines = []
-    for utt, spec in read_kaldi_map(data_dir / "wav.scp").items():
+    for utt, spec in read_wav_scp(data_dir / "wav.scp").items():
         if spec.rstrip().endswith("|"):
             raise AudioError(
                 f"utterance {utt!r}: piped wav.scp entries are not supported for training; dump them to files"
@@ -36,6 +39,7 @@ def write_speech_shape(data_dir: Path, out: Path, sample_rate: int = 16000) -> i
         if frames == 0:
             raise AudioError(f"utterance {utt!r}: {spec} holds no samples")
         lines.append(f"{utt} {frames}\n")
+    remove_stale_tmp_files(out)  # of a run that was killed
     with atomic_write(out) as f:
         f.writelines(lines)
     return len(lines)

@@ -1,14 +1,16 @@
 """Reading the audio that ``wav.scp`` points to, with errors that name the utterance.
 
 An entry is either a path (any format libsndfile reads: wav, flac, ...) or a
-Kaldi pipe command ending in ``|`` whose standard output is a WAV stream.
+Kaldi pipe command ending in ``|`` whose standard output is a WAV stream.  A
+pipe runs under bash with ``pipefail``; a failure of any of its commands, or a
+WAV stream shorter than its header declares, is an error.
 """
 
 import io
 import struct
 import subprocess
 from pathlib import Path
-from typing import Optional, Tuple
+from typing import BinaryIO, Optional, Tuple
 
 import numpy as np
 import soundfile
@@ -20,38 +22,81 @@ class AudioError(ValueError):
     """An utterance's audio is missing, unreadable or not in the expected format."""
 
 
-def _declared_wav_data_size(path: Path) -> Optional[Tuple[int, int]]:
-    """Return ``(data_offset, declared_size)`` of a RIFF/WAVE file, None if not WAV.
+def _declared_wav_data_size(f: BinaryIO) -> Optional[Tuple[int, int]]:
+    """Return ``(data_offset, declared_size)`` of a RIFF/WAVE stream, None if not WAV.
 
     Used to detect truncation, which libsndfile silently tolerates.
     """
-    with open(path, "rb") as f:
-        header = f.read(12)
-        if len(header) < 12 or header[:4] != b"RIFF" or header[8:12] != b"WAVE":
+    header = f.read(12)
+    if len(header) < 12 or header[:4] != b"RIFF" or header[8:12] != b"WAVE":
+        return None
+    while True:
+        chunk = f.read(8)
+        if len(chunk) < 8:
             return None
-        while True:
-            chunk = f.read(8)
-            if len(chunk) < 8:
-                return None
-            chunk_id, size = chunk[:4], struct.unpack("<I", chunk[4:])[0]
-            if chunk_id == b"data":
-                return f.tell(), size
-            f.seek(size + (size & 1), io.SEEK_CUR)
+        chunk_id, size = chunk[:4], struct.unpack("<I", chunk[4:])[0]
+        if chunk_id == b"data":
+            return f.tell(), size
+        f.seek(size + (size & 1), io.SEEK_CUR)
+
+
+def _size_is_known(size: int) -> bool:
+    """False for the data sizes of a WAV streamed by a writer that could not seek back to its header:
+    0 or 0xFFFFFFFF, or sox's placeholder near 2 GiB (0x7FFFF000 rounded down to whole frames)."""
+    return size not in (0, 0xFFFFFFFF) and not 0x7FFF0000 <= size <= 0x7FFFF000
+
+
+def _missing_bytes(f: BinaryIO, total: int) -> Optional[Tuple[int, int]]:
+    """``(declared, present)`` data sizes of a WAV stream of ``total`` bytes that holds less than its
+    header declares; None when it is complete, not WAV, or of unknown size."""
+    declared = _declared_wav_data_size(f)
+    if declared is None:
+        return None
+    offset, size = declared
+    if not _size_is_known(size):
+        return None
+    present = total - offset
+    return (size, present) if present < size else None
+
+
+def check_not_truncated(path: Path) -> None:
+    """Raise :class:`AudioError` naming ``path`` when it is a WAV file holding less audio than its header declares."""
+    with open(path, "rb") as f:
+        missing = _missing_bytes(f, Path(path).stat().st_size)
+    if missing is not None:
+        raise AudioError(
+            f"{path} is truncated: its header declares {missing[0]} bytes of audio but only {missing[1]} are present"
+        )
 
 
 def _check_not_truncated(utt_id: str, path: Path) -> None:
-    declared = _declared_wav_data_size(path)
-    if declared is None:
-        return
-    offset, size = declared
-    if size in (0, 0xFFFFFFFF):  # streamed WAV: size unknown when it was written
-        return
-    present = path.stat().st_size - offset
-    if present < size:
+    try:
+        check_not_truncated(path)
+    except AudioError as e:
+        raise AudioError(f"utterance {utt_id!r}: {e}") from e
+
+
+def _run_pipe(utt_id: str, command: str) -> bytes:
+    """The standard output of a ``wav.scp`` pipe command, checked to have succeeded and be complete.
+
+    The command runs under bash with ``pipefail``, so the failure of any part
+    of a pipeline counts, not only that of its last command.
+    """
+    proc = subprocess.run(["bash", "-o", "pipefail", "-c", command], capture_output=True)
+    if proc.returncode != 0:
+        stderr = " ".join(proc.stderr.decode(errors="replace").split())  # one line
+        stderr = stderr if len(stderr) <= 300 else "..." + stderr[-300:]
         raise AudioError(
-            f"utterance {utt_id!r}: {path} is truncated: its header declares "
-            f"{size} bytes of audio but only {present} are present"
+            f"utterance {utt_id!r}: command {command!r} failed (exit {proc.returncode})"
+            + (f": {stderr}" if stderr else "")
         )
+    missing = _missing_bytes(io.BytesIO(proc.stdout), len(proc.stdout))
+    if missing is not None:
+        raise AudioError(
+            f"utterance {utt_id!r}: the output of command {command!r} is truncated: its WAV header declares "
+            f"{missing[0]} bytes of audio but only {missing[1]} came"
+        )
+    return proc.stdout
 
 
 def read_audio(utt_id: str, spec: str, expected_rate: Optional[int] = 16000) -> Tuple[np.ndarray, int]:
@@ -68,13 +113,7 @@ def read_audio(utt_id: str, spec: str, expected_rate: Optional[int] = 16000) -> 
     spec = spec.strip()
     if spec.endswith("|"):
         command = spec[:-1]
-        proc = subprocess.run(command, shell=True, capture_output=True)
-        if proc.returncode != 0:
-            raise AudioError(
-                f"utterance {utt_id!r}: command {command!r} failed "
-                f"(exit {proc.returncode}): {proc.stderr.decode(errors='replace').strip()}"
-            )
-        source, where = io.BytesIO(proc.stdout), f"the output of {command!r}"
+        source, where = io.BytesIO(_run_pipe(utt_id, command)), f"the output of {command!r}"
     else:
         path = Path(spec)
         if not path.is_file():

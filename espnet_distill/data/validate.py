@@ -1,9 +1,11 @@
 """A strict validator of Kaldi data directories.
 
-Checks that every file parses, ids are unique and sorted under ``LC_ALL=C``,
-``utt2spk``, ``spk2utt``, ``text``, ``wav.scp``, ``feats.scp`` and the
-per-utterance tables agree, and transcripts are not empty.  Optionally checks
-audio headers and feature matrices.
+Checks that every file parses, ids are unique, free of whitespace and sorted
+under ``LC_ALL=C``, single-value files (``utt2spk``, ``utt2dur`` ...) have two
+fields a line, ``utt2spk``, ``spk2utt``, ``text``, ``wav.scp``, ``feats.scp``
+and the per-utterance tables agree, transcripts are not empty, and there is no
+``segments`` file (not supported).  Optionally checks audio headers and
+feature matrices.
 """
 
 import logging
@@ -14,6 +16,7 @@ from espnet_distill.data.audio import audio_info, read_audio
 from espnet_distill.data.kaldi_dir import (
     DataDirError,
     c_sort_key,
+    check_no_segments,
     read_kaldi_map,
     read_spk2utt,
     utt2spk_to_spk2utt,
@@ -21,6 +24,15 @@ from espnet_distill.data.kaldi_dir import (
 
 PathLike = Union[str, Path]
 PER_UTT_FILES = ("text", "wav.scp", "feats.scp", "utt2dur", "utt2num_frames")
+# Files of one value per id (a second field means an id or a value with whitespace in it);
+# text and wav.scp are free text after the id (words; a path or a pipe command).
+LAYOUTS = {
+    "utt2spk": "<utt> <spk>",
+    "feats.scp": "<utt> <ark>:<offset>",
+    "utt2dur": "<utt> <seconds>",
+    "utt2num_frames": "<utt> <frames>",
+    "spk2gender": "<spk> <m|f>",
+}
 
 
 def _compare_ids(data_dir: Path, name: str, ids: List[str], utts: List[str]) -> None:
@@ -56,7 +68,8 @@ def validate_data_dir(
     data_dir = Path(data_dir)
     if not data_dir.is_dir():
         raise DataDirError(f"{data_dir}: not a directory")
-    utt2spk = read_kaldi_map(data_dir / "utt2spk", check_sorted=True)
+    check_no_segments(data_dir / "wav.scp")
+    utt2spk = read_kaldi_map(data_dir / "utt2spk", check_sorted=True, layout=LAYOUTS["utt2spk"])
     if not utt2spk:
         raise DataDirError(f"{data_dir}/utt2spk: no utterances")
     utts = list(utt2spk)
@@ -82,6 +95,8 @@ def validate_data_dir(
             raise DataDirError(f"{data_dir}/spk2utt: speaker {spk!r} of utt2spk is missing")
     if list(spk2utt) != list(expected):
         raise DataDirError(f"{data_dir}/spk2utt: speakers are not sorted (use LC_ALL=C sort)")
+    if (data_dir / "spk2gender").exists():
+        _check_spk2gender(data_dir, list(expected))
 
     required = {"text": need_text, "wav.scp": need_wav, "feats.scp": need_feats}
     tables = {}
@@ -91,7 +106,7 @@ def validate_data_dir(
             if required.get(name, False):
                 raise DataDirError(f"{data_dir}: {name} is missing")
             continue
-        table = read_kaldi_map(path, check_sorted=True, allow_empty_value=(name == "text"))
+        table = read_kaldi_map(path, check_sorted=True, allow_empty_value=(name == "text"), layout=LAYOUTS.get(name))
         _compare_ids(data_dir, name, list(table), utts)
         tables[name] = table
 
@@ -127,6 +142,20 @@ def validate_data_dir(
     counts = {"utterances": len(utts), "speakers": len(spk2utt)}
     logging.info("%s: valid (%d utterances, %d speakers)", data_dir, len(utts), len(spk2utt))
     return counts
+
+
+def _check_spk2gender(data_dir: Path, speakers: List[str]) -> None:
+    """``spk2gender``, when present, gives ``m`` or ``f`` for exactly the speakers of ``utt2spk``."""
+    path = data_dir / "spk2gender"
+    genders = read_kaldi_map(path, check_sorted=True, layout=LAYOUTS["spk2gender"])
+    for spk, gender in genders.items():
+        if spk not in speakers:
+            raise DataDirError(f"{path}: speaker {spk!r} is not in utt2spk")
+        if gender not in ("m", "f"):
+            raise DataDirError(f"{path}: speaker {spk!r}: gender {gender!r}, expected m or f")
+    for spk in speakers:
+        if spk not in genders:
+            raise DataDirError(f"{path}: speaker {spk!r} of utt2spk is missing")
 
 
 def _check_feats(

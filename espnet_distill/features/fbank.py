@@ -7,8 +7,9 @@ torchaudio's ``compliance.kaldi.fbank``; the stage writes exactly what the
 on-the-fly Fbank front-end computes from the same waveform.
 """
 
+import math
 import zlib
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Optional, Union
 
@@ -32,6 +33,62 @@ class FbankOptions:
     energy_floor: float = 0.0
     remove_dc_offset: bool = True
     snip_edges: bool = True
+
+
+class FbankOptionsError(ValueError):
+    """An fbank option has a value that cannot give features (the message names the option)."""
+
+
+def check_options(opts: FbankOptions) -> None:
+    """Raise :class:`FbankOptionsError` naming the first option whose value makes no sense.
+
+    The limits are Kaldi's: at least 3 mel bins, none of them empty; windows of
+    at least 2 samples; ``0 <= low_freq < high_freq <= sample_rate / 2`` (a
+    ``high_freq <= 0`` is an offset from the Nyquist frequency).
+    """
+
+    def bad(name: str, why: str) -> FbankOptionsError:
+        return FbankOptionsError(f"fbank option {name}={getattr(opts, name)!r}: {why}")
+
+    for field in fields(FbankOptions):
+        value = getattr(opts, field.name)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise bad(field.name, "must be a finite number")
+    if opts.num_mel_bins < 3:
+        raise bad("num_mel_bins", "must be at least 3")
+    if opts.sample_rate <= 0:
+        raise bad("sample_rate", "must be positive")
+    if opts.frame_length <= 0 or int(opts.sample_rate * opts.frame_length / 1000) < 2:
+        raise bad("frame_length", f"must be positive and span at least 2 samples at {opts.sample_rate} Hz")
+    if opts.frame_shift <= 0 or int(opts.sample_rate * opts.frame_shift / 1000) < 1:
+        raise bad("frame_shift", f"must be positive and span at least 1 sample at {opts.sample_rate} Hz")
+    if opts.dither < 0:
+        raise bad("dither", "must be 0 (none) or positive")
+    if not 0.0 <= opts.preemphasis_coefficient <= 1.0:
+        raise bad("preemphasis_coefficient", "must be between 0 and 1")
+    if opts.energy_floor < 0:
+        raise bad("energy_floor", "must be 0 or positive")
+    nyquist = opts.sample_rate / 2
+    high = opts.high_freq if opts.high_freq > 0 else nyquist + opts.high_freq
+    if not 0.0 <= opts.low_freq < nyquist:
+        raise bad("low_freq", f"must be at least 0 and below the Nyquist frequency {nyquist:g} Hz")
+    if not opts.low_freq < high <= nyquist:
+        raise bad(
+            "high_freq",
+            f"gives a top frequency of {high:g} Hz, which must be above low_freq={opts.low_freq:g} "
+            f"and at most the Nyquist frequency {nyquist:g} Hz",
+        )
+    window = int(opts.sample_rate * opts.frame_length / 1000)
+    padded = 1 << (window - 1).bit_length()
+    banks, _ = kaldi.get_mel_banks(
+        opts.num_mel_bins, padded, float(opts.sample_rate), opts.low_freq, opts.high_freq, 100.0, -500.0, 1.0
+    )
+    empty = int((~(banks > 0).any(dim=1)).sum())
+    if empty:
+        raise bad(
+            "num_mel_bins",
+            f"too many for a {padded}-point FFT between {opts.low_freq:g} and {high:g} Hz: {empty} of the bins would be empty",
+        )
 
 
 def num_frames(num_samples: int, opts: FbankOptions) -> int:

@@ -14,7 +14,7 @@ import torch
 from sklearn.cluster import MiniBatchKMeans
 
 from espnet_distill.data.audio import INT16_SCALE, read_audio
-from espnet_distill.data.kaldi_dir import read_kaldi_map
+from espnet_distill.data.kaldi_dir import read_wav_scp
 from espnet_distill.teacher.hubert import HubertTeacher
 from espnet_distill.utils.fileio import atomic_write
 
@@ -26,7 +26,7 @@ def teacher_layer_frames(teacher: HubertTeacher, wav_scp: PathLike, layer: int, 
     if not 0 <= layer <= teacher.num_layers:
         raise ValueError(f"layer {layer} is outside 0..{teacher.num_layers}")
     frames = []
-    for utt, spec in list(read_kaldi_map(wav_scp).items())[:max_utterances]:
+    for utt, spec in list(read_wav_scp(wav_scp).items())[:max_utterances]:
         samples, _ = read_audio(utt, spec)
         wave = torch.as_tensor(samples / INT16_SCALE, dtype=torch.float32)[None]
         frames.append(teacher(wave).hidden_states[layer][0].numpy())

@@ -24,7 +24,7 @@ from torchaudio.models import hubert_pretrain_model
 from torchaudio.models.wav2vec2 import components as torchaudio_components
 
 from espnet_distill.data.audio import INT16_SCALE, read_audio
-from espnet_distill.data.kaldi_dir import DataDirError, read_kaldi_map
+from espnet_distill.data.kaldi_dir import DataDirError, read_kaldi_map, read_wav_scp
 from espnet_distill.utils.checkpoint import CheckpointError, load_checkpoint, load_state_into, require_entry
 from espnet_distill.utils.fileio import atomic_write
 from espnet_distill.utils.progress import ProgressFile
@@ -111,7 +111,7 @@ class LabelledAudio:
     """Waveforms of a data dir with their frame labels, checked to agree in length."""
 
     def __init__(self, data_dir: Path, labels_file: Path) -> None:
-        wav_scp = read_kaldi_map(data_dir / "wav.scp")
+        wav_scp = read_wav_scp(data_dir / "wav.scp")
         labels = read_kaldi_map(labels_file)
         self.items: List[Tuple[str, np.ndarray, np.ndarray]] = []
         for utt, spec in wav_scp.items():

@@ -2,10 +2,12 @@
 
 import contextlib
 import hashlib
+import logging
 import os
+import re
 import tempfile
 from pathlib import Path
-from typing import IO, Iterator, Union
+from typing import IO, Iterator, List, Union
 
 PathLike = Union[str, Path]
 
@@ -14,6 +16,35 @@ def tmp_path_for(path: PathLike) -> Path:
     """The temporary name a file is written under before it is renamed to ``path``."""
     path = Path(path)
     return path.with_name(f".{path.name}.tmp{os.getpid()}")
+
+
+def stale_tmp_paths(path: PathLike) -> List[Path]:
+    """Temporary files of ``path`` that another process left behind (it was killed before its rename).
+
+    Only the names this module gives, next to ``path``: :func:`tmp_path_for`'s
+    ``.<name>.tmp<pid>`` (not this process's) and :func:`atomic_write`'s ``.<name>.<8 random>.tmp``.
+    """
+    path = Path(path)
+    own = tmp_path_for(path).name
+    pattern = re.compile(rf"\.{re.escape(path.name)}\.(tmp[0-9]+|[a-z0-9_]{{8}}\.tmp)")
+    if not path.parent.is_dir():
+        return []
+    return sorted(p for p in path.parent.iterdir() if pattern.fullmatch(p.name) and p.name != own and p.is_file())
+
+
+def remove_stale_tmp_files(path: PathLike) -> List[Path]:
+    """Remove :func:`stale_tmp_paths` of ``path``; return them.
+
+    Call it only where no other process writes ``path`` at the same time (a
+    rerun of the job that writes it), so that what is removed is a dead writer's.
+    """
+    removed = []
+    for tmp in stale_tmp_paths(path):
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+            removed.append(tmp)
+            logging.getLogger(__name__).info("removed %s, left by an earlier run that did not finish", tmp)
+    return removed
 
 
 @contextlib.contextmanager

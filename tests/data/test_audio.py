@@ -121,3 +121,34 @@ def test_non_finite_float_samples_are_an_error(tmp_path):
     soundfile.write(str(path), samples, 16000, subtype="FLOAT")
     with pytest.raises(AudioError, match=r"utterance 'u1': .*nan.wav holds non-finite samples"):
         read_audio("u1", str(path))
+
+
+def test_a_pipe_whose_first_command_fails_is_an_error(tmp_path):
+    """Without pipefail only the last command's exit status (cat: 0) counted, and the audio was accepted."""
+    path = write_wav(tmp_path / "u.wav", noise(1600))
+    np.testing.assert_array_equal(read_audio("u1", f"cat {path} | cat |")[0], read_audio("u1", str(path))[0])
+    with pytest.raises(
+        AudioError, match=rf"utterance 'u1': command \"sh -c 'cat {path}; exit 3' \| cat \" failed \(exit 3\)$"
+    ):
+        read_audio("u1", f"sh -c 'cat {path}; exit 3' | cat |")  # all of the audio came, but a command failed
+    with pytest.raises(AudioError, match=r"utterance 'u1': command .* failed \(exit 1\): oops$"):
+        read_audio("u1", f"sh -c 'head -c 2000 {path}; echo oops >&2; exit 1' | cat |")
+
+
+def test_a_pipe_that_stops_early_is_an_error_unless_its_wav_size_is_unknown(tmp_path):
+    samples = noise(1600)
+    path = write_wav(tmp_path / "u.wav", samples)  # 3244 bytes: cat's one write fits the pipe, so it exits 0
+    with pytest.raises(
+        AudioError,
+        match=rf"utterance 'u1': the output of command 'cat {path} \| head -c 2000 ' is truncated: "
+        r"its WAV header declares 3200 bytes of audio but only 1956 came$",
+    ):
+        read_audio("u1", f"cat {path} | head -c 2000 |")
+    # A streamed WAV (the writer could not seek back to its header) declares no size: it is read whole.
+    data = path.read_bytes()
+    assert data[40:44] == (3200).to_bytes(4, "little")
+    for unknown in (0xFFFFFFFF, 0x7FFFF000):  # the "unknown" marker, sox's placeholder
+        streamed = tmp_path / f"streamed{unknown}.wav"
+        streamed.write_bytes(data[:40] + unknown.to_bytes(4, "little") + data[44:])
+        read, _ = read_audio("u1", f"cat {streamed} |")
+        np.testing.assert_array_equal(read, samples.astype(np.float32))

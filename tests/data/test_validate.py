@@ -143,3 +143,95 @@ def test_check_audio_runs_pipe_entries(data_dir_copy, tmp_path):
     wav.write_text("\n".join([f"{utt} cat {tmp_path}/r8k.wav |"] + rows[1:]) + "\n")
     with pytest.raises(AudioError, match=rf"utterance '{utt}': the output of 'cat .*r8k.wav ' is sampled at 8000 Hz"):
         validate_data_dir(data_dir_copy, check_audio=True)
+
+
+def small_dir(root, utt2spk="spkA-u1 spkA\nspkA-u2 spkA\n", spk2utt="spkA spkA-u1 spkA-u2\n"):
+    d = root / "d"
+    d.mkdir()
+    (d / "utt2spk").write_text(utt2spk, encoding="utf-8")
+    (d / "spk2utt").write_text(spk2utt, encoding="utf-8")
+    (d / "text").write_text("spkA-u1 HI\nspkA-u2 HO\n")
+    (d / "wav.scp").write_text("spkA-u1 /x.wav\nspkA-u2 /y.wav\n")
+    return d
+
+
+@pytest.mark.parametrize("name", ["utt2spk", "spk2utt", "text", "wav.scp"])
+def test_a_byte_order_mark_is_named_not_called_unsorted(tmp_path, name):
+    d = small_dir(tmp_path)
+    (d / name).write_bytes(b"\xef\xbb\xbf" + (d / name).read_bytes())
+    with pytest.raises(DataDirError, match=rf"{name}:1: starts with a UTF-8 byte-order mark; remove it"):
+        validate_data_dir(d)
+
+
+def test_utterance_id_with_a_space_is_named_not_a_speaker_disagreement(tmp_path):
+    d = small_dir(tmp_path, utt2spk="spkA u1 spkA\nspkA-u2 spkA\n", spk2utt="spkA spkA u1 spkA-u2\n")
+    with pytest.raises(
+        DataDirError,
+        match=r"utt2spk:1: 'spkA': the line has 3 fields, expected '<utt> <spk>'; ids cannot contain whitespace",
+    ):
+        validate_data_dir(d)
+
+
+def test_utterance_id_with_a_non_ascii_space(tmp_path):
+    d = small_dir(tmp_path, utt2spk="spkA\u00a0u1 spkA\nspkA-u2 spkA\n")
+    with pytest.raises(DataDirError, match=r"utt2spk:1: id 'spkA\\xa0u1' contains the whitespace character U\+00A0"):
+        validate_data_dir(d)
+
+
+@pytest.mark.parametrize(
+    "name, content, layout",
+    [
+        ("utt2dur", "spkA-u1 1.5 s\nspkA-u2 2.0\n", "<utt> <seconds>"),
+        ("utt2num_frames", "spkA-u1 150\nspkA-u2 200 frames\n", "<utt> <frames>"),
+        ("spk2gender", "spkA f m\n", "<spk> <m|f>"),
+    ],
+)
+def test_single_value_files_with_more_fields(tmp_path, name, content, layout):
+    d = small_dir(tmp_path)
+    (d / name).write_text(content)
+    line = 2 if name == "utt2num_frames" else 1
+    with pytest.raises(DataDirError, match=rf"{name}:{line}: .*the line has 3 fields, expected '{layout}'"):
+        validate_data_dir(d)
+
+
+def test_spk2gender_is_checked_when_present(tmp_path):
+    d = small_dir(tmp_path)
+    (d / "spk2gender").write_text("spkA f\n")
+    assert validate_data_dir(d) == {"utterances": 2, "speakers": 1}
+    (d / "spk2gender").write_text("spkA female\n")
+    with pytest.raises(DataDirError, match=r"spk2gender: speaker 'spkA': gender 'female', expected m or f"):
+        validate_data_dir(d)
+    (d / "spk2gender").write_text("spkB m\n")
+    with pytest.raises(DataDirError, match=r"spk2gender: speaker 'spkB' is not in utt2spk"):
+        validate_data_dir(d)
+
+
+def test_segments_are_refused_even_past_the_end_of_the_audio(data_dir_copy):
+    rows = lines(data_dir_copy / "wav.scp")
+    utt = rows[0].split()[0]
+    (data_dir_copy / "segments").write_text(f"{utt} {utt} 0.00 999.00\n")  # far past the end of the audio
+    with pytest.raises(DataDirError) as info:
+        validate_data_dir(data_dir_copy, check_audio=True)
+    assert str(info.value).startswith(f"{data_dir_copy}/segments: segments files are not supported")
+    assert "sox in.wav out.wav trim <start> =<end>" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "command, message",
+    [
+        # the first command fails; without pipefail only cat's exit status 0 counted
+        (
+            "sh -c 'head -c 20000 {path}; exit 1' | cat",
+            r"command \"sh -c 'head -c 20000 .*' \| cat \" failed \(exit 1\)",
+        ),
+        # the WAV stops before the end its header declares (and cat, cut off, may die of SIGPIPE first)
+        ("cat {path} | head -c 30000", r"(the output of )?command 'cat .* \| head -c 30000 ' (is truncated|failed)"),
+    ],
+)
+def test_check_audio_refuses_a_failing_or_short_pipe(data_dir_copy, command, message):
+    wav = data_dir_copy / "wav.scp"
+    rows = lines(wav)
+    utt, path = rows[0].split(maxsplit=1)
+    wav.write_text("\n".join([f"{utt} {command.format(path=path)} |"] + rows[1:]) + "\n")
+    with pytest.raises(AudioError, match=rf"utterance '{utt}': {message}"):
+        validate_data_dir(data_dir_copy, check_audio=True)
