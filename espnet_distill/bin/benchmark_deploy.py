@@ -33,7 +33,8 @@ import yaml
 
 from espnet_distill.bin.benchmark import model_arg, read_utterances, timed_passes
 from espnet_distill.inference.decode import calibration_waves
-from espnet_distill.utils.cli import run
+from espnet_distill.utils.checksums import verify_sums
+from espnet_distill.utils.cli import check_output_dir, run
 from espnet_distill.utils.fileio import atomic_write
 from espnet_distill.utils.log import setup_logging
 from espnet_distill.utils.machine import machine_description, machine_line
@@ -88,6 +89,7 @@ def benchmark_model(
     checkpoint = None if trained else "model.pth"
     onnx_dir = args.out_dir / name
     export_onnx(exp, onnx_dir, checkpoint, int8=True, calibration=calibration)
+    verify_sums(onnx_dir, [FP32_NAME, INT8_NAME])  # the files timed are the ones exported
     model, _ = load_asr_model(exp, checkpoint)
     forward = CTCInference(model).eval()
     buffer = io.BytesIO()
@@ -172,6 +174,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     parser.add_argument("--calibration_utts", type=int, default=32)
     args = parser.parse_args(argv)
     setup_logging()
+    check_output_dir(args.out_dir)  # before any model is built, exported or timed
     waves = [w[0].numpy() for w in read_utterances(args.data_dir, args.max_utts)]
     calibration = None
     if args.calibration_dir is not None:

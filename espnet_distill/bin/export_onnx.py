@@ -3,7 +3,8 @@
 Writes ``<out dir>/model.onnx``, ``model.int8.onnx`` (ONNX Runtime dynamic
 quantization of the MatMul weights and, with ``--calibration_dir``, static
 quantization of the convolutions), ``tokens.txt`` (and ``bpe.model``) and
-``model.json`` (inputs, outputs, parity).  With ``--data_dir`` the export is
+``model.json`` (inputs, outputs, parity), and ``SHA256SUMS`` of these files (``sha256sum -c
+SHA256SUMS`` checks them; ``transcribe`` does before use).  With ``--data_dir`` the export is
 checked before it is kept: on each utterance (alone) the fp32 graph's
 log-probabilities must match PyTorch's within ``--tolerance`` and its greedy
 hypotheses be identical; the int8 graph's agreement and every backend's CER
@@ -23,7 +24,7 @@ from typing import List, Optional
 from espnet_distill.data.audio import AudioError
 from espnet_distill.data.kaldi_dir import DataDirError, read_kaldi_map
 from espnet_distill.utils.checkpoint import CheckpointError
-from espnet_distill.utils.cli import run
+from espnet_distill.utils.cli import check_output_dir, run
 from espnet_distill.utils.config import str2bool
 from espnet_distill.utils.log import setup_logging
 
@@ -48,6 +49,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     parser.add_argument("--calibration_utts", type=int, default=32, help="utterances of --calibration_dir to use")
     args = parser.parse_args(argv)
     setup_logging()
+    check_output_dir(args.out_dir, "export directory")  # before the model is loaded and exported
     import torch
 
     from espnet_distill.export.onnx import export_onnx

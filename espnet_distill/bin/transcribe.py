@@ -4,8 +4,11 @@ Any format and sample rate libsndfile reads (channels averaged, other rates
 resampled to 16 kHz), any length (long recordings in overlapping chunks
 stitched frame by frame), greedy or CTC prefix beam search, PyTorch (an ASR
 exp dir) or ONNX Runtime (an ``export_onnx`` dir) backend.  A file that cannot
-be transcribed is reported on stderr by name and the rest continue; the exit
-status is then 1.
+be transcribed (unreadable, truncated, too short, or failing in the model) is
+reported on stderr by name and the rest continue; the exit status is then 1.
+An ``export_onnx`` dir is checked before use: its files against its
+``SHA256SUMS`` (when it has one), ``tokens.txt`` against the graph's output
+size, and ``model.json``'s frame geometry against the graph.
 
     python -m espnet_distill.bin.transcribe --model exp/asr_deep_thin_reg_kl_train talk.flac meeting.wav
     python -m espnet_distill.bin.transcribe --model exp/onnx_x --int8 true --format json --beam_size 8 *.wav
@@ -24,6 +27,17 @@ from espnet_distill.utils.config import str2bool
 from espnet_distill.utils.log import setup_logging
 
 
+def positive_int(value: str) -> int:
+    """An argparse type: an integer of at least 1."""
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid int value: {value!r}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {number}")
+    return number
+
+
 def main(argv: Optional[List[str]] = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("files", nargs="+", type=Path, help="recordings")
@@ -40,8 +54,12 @@ def main(argv: Optional[List[str]] = None) -> None:
     parser.add_argument(
         "--context_seconds", type=float, default=4.0, help="audio each chunk sees beyond the frames it gives"
     )
-    parser.add_argument("--num_threads", type=int, default=1)
+    parser.add_argument("--num_threads", type=positive_int, default=1, help="intra-op threads (at least 1)")
     args = parser.parse_args(argv)
+    if args.context_seconds < 0 or args.chunk_seconds <= 2 * args.context_seconds:
+        parser.error(
+            f"--chunk_seconds {args.chunk_seconds:g} must exceed twice --context_seconds {args.context_seconds:g} (>= 0)"
+        )
     setup_logging()
     # stdout carries the transcripts only: what libraries print on import (ESPnet's
     # "Failed to import Flash Attention") goes to stderr.
@@ -88,8 +106,9 @@ def main(argv: Optional[List[str]] = None) -> None:
             )
             text = decode_log_probs(log_probs, backend.tokenizer, args.beam_size)
             result = Transcript(str(path), text, len(wave) / 16000, time.perf_counter() - start, chunks)
-        except (TranscribeError, ValueError) as e:
-            logging.error("%s", e)
+        except (ValueError, RuntimeError, MemoryError) as e:  # this file only: the others are still transcribed
+            message = (str(e).strip() or type(e).__name__).splitlines()[0]
+            logging.error("%s", message if message.startswith(str(path)) else f"{path}: {message}")
             failed += 1
             continue
         print(result.line(args.format), flush=True)

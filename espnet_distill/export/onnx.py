@@ -41,6 +41,8 @@ from espnet_distill.inference.onnx_runtime import (
 )
 from espnet_distill.scoring.sclite import score
 from espnet_distill.text.tokens import Tokenizer
+from espnet_distill.utils.checksums import SUMS_NAME, write_sums
+from espnet_distill.utils.cli import check_output_dir
 
 SAMPLE_RATE = 16000
 
@@ -245,6 +247,10 @@ def export_onnx(
 ) -> ExportResult:
     """Export ``exp_dir``'s model (fp32 and int8) with its token list into ``out_dir``, written whole or not at all.
 
+    ``out_dir`` also gets ``SHA256SUMS`` (``sha256sum``'s format, names relative
+    to ``out_dir``) of the files it holds, which ``transcribe`` verifies before use.
+    An ``out_dir`` that cannot be written is refused before anything is done.
+
     ``calibration`` (waveforms, e.g. training utterances) sets the activation
     ranges of the int8 model's statically quantized convolutions (see :func:`quantize_int8`).
 
@@ -253,6 +259,7 @@ def export_onnx(
     hypotheses identical, else :class:`ValueError`.
     """
 
+    check_output_dir(out_dir, "export directory")
     model, args = load_asr_model(exp_dir, checkpoint)
     tokenizer = Tokenizer(args.token_list, args.token_type, args.bpemodel)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -310,10 +317,11 @@ def export_onnx(
             "parity": asdict(parity) if parity else None,
         }
         (staging / META_NAME).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+        write_sums(staging, [*files, META_NAME])
         if out_dir.exists():
             shutil.rmtree(out_dir)
         staging.rename(out_dir)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     logging.info("exported %s to %s (%s)", exp_dir, out_dir, ", ".join(files))
-    return ExportResult(out_dir, [*files, META_NAME], parity)
+    return ExportResult(out_dir, [*files, META_NAME, SUMS_NAME], parity)

@@ -27,9 +27,21 @@ import torchaudio
 from espnet.nets.batch_beam_search import BatchBeamSearch
 from espnet.nets.scorers.ctc import CTCPrefixScorer
 
+from espnet_distill.data.audio import AudioError, check_not_truncated
 from espnet_distill.inference.decode import CTCInference, load_asr_model, min_samples
-from espnet_distill.inference.onnx_runtime import FP32_NAME, INT8_NAME, META_NAME, OnnxCTC, greedy_ids
+from espnet_distill.inference.onnx_runtime import (
+    FP32_NAME,
+    INT8_NAME,
+    META_NAME,
+    TOKENS_NAME,
+    ModelDirError,
+    OnnxCTC,
+    greedy_ids,
+    probe_graph,
+    read_meta,
+)
 from espnet_distill.text.tokens import SOS_EOS, Tokenizer, read_token_list
+from espnet_distill.utils.checksums import verify_sums
 
 SAMPLE_RATE = 16000
 RESAMPLER = dict(
@@ -42,10 +54,17 @@ class TranscribeError(ValueError):
 
 
 def load_audio(path: Path) -> np.ndarray:
-    """A recording as float32 mono samples in [-1, 1] at 16 kHz."""
+    """A recording as float32 mono samples in [-1, 1] at 16 kHz.
+
+    A WAV file shorter than its header declares (an interrupted copy or
+    download, which libsndfile reads without complaint) is an error.
+    """
 
     try:
         samples, rate = sf.read(str(path), dtype="float64", always_2d=True)
+        check_not_truncated(path)
+    except AudioError as e:
+        raise TranscribeError(str(e)) from e
     except (RuntimeError, sf.LibsndfileError, OSError) as e:
         raise TranscribeError(f"{path}: cannot read audio: {e}") from e
     if samples.size == 0:
@@ -86,17 +105,49 @@ class TorchBackend(Backend):
 
 
 class OnnxBackend(Backend):
+    """An ``export_onnx`` dir, checked before use (see :mod:`espnet_distill.inference.onnx_runtime`).
+
+    The files it reads (``model.json``, the model, ``tokens.txt``, the BPE
+    model) are verified against the dir's ``SHA256SUMS`` when it has one; the
+    token list must be as long as the graph's output and ``model.json``'s frame
+    geometry must fit the graph.  Any failure is an error naming the file.
+    """
+
     def __init__(self, onnx_dir: Path, int8: bool = False, threads: int = 1) -> None:
+        model_file = onnx_dir / (INT8_NAME if int8 else FP32_NAME)
+        if (onnx_dir / META_NAME).is_file():
+            verify_sums(onnx_dir, [META_NAME])
+        meta = read_meta(onnx_dir)
         meta_file = onnx_dir / META_NAME
-        if not meta_file.is_file():
-            raise FileNotFoundError(f"{onnx_dir}: no {META_NAME}; is it an export_onnx directory?")
-        meta = json.loads(meta_file.read_text(encoding="utf-8"))
-        self.session = OnnxCTC(onnx_dir / (INT8_NAME if int8 else FP32_NAME), threads)
-        self.token_list = read_token_list(onnx_dir / "tokens.txt")
+        if not model_file.is_file():
+            hint = " (--int8 true reads the int8 model: export with --int8 true)" if int8 else ""
+            raise ModelDirError(f"{model_file}: no such model file{hint}")
+        if not (onnx_dir / TOKENS_NAME).is_file():
+            raise ModelDirError(f"{onnx_dir / TOKENS_NAME}: no such file (an export_onnx directory has one)")
+        read = [model_file.name, TOKENS_NAME]
+        if meta.get("bpemodel"):
+            if not (onnx_dir / meta["bpemodel"]).is_file():
+                raise ModelDirError(f"{onnx_dir / meta['bpemodel']}: no such file ({meta_file} names it as bpemodel)")
+            read.append(meta["bpemodel"])
+        verify_sums(onnx_dir, read)
+        self.session = OnnxCTC(model_file, threads)
+        self.token_list = read_token_list(onnx_dir / TOKENS_NAME)
         bpemodel = str(onnx_dir / meta["bpemodel"]) if meta.get("bpemodel") else None
-        self.tokenizer = Tokenizer(self.token_list, meta["token_type"], bpemodel)
+        try:
+            self.tokenizer = Tokenizer(self.token_list, meta["token_type"], bpemodel)
+        except ValueError as e:
+            raise ModelDirError(f"{meta_file}: {e}") from e
         self.frame_shift = int(meta["frame_shift"])
         self.min_samples = int(meta["min_samples"])
+        vocab = probe_graph(self.session, meta_file, self.frame_shift, self.min_samples)
+        static = self.session.static_vocab()
+        if static is not None and static != vocab:
+            raise ModelDirError(f"{model_file}: its output is declared {static} wide but is {vocab} wide")
+        if len(self.token_list) != vocab:
+            raise ModelDirError(
+                f"{onnx_dir / TOKENS_NAME}: {len(self.token_list)} tokens, but {model_file.name} gives "
+                f"{vocab} log-probabilities per frame: the token list is not the model's"
+            )
 
     def log_probs(self, wave: np.ndarray) -> np.ndarray:
         out, lengths = self.session(wave[None], np.array([len(wave)]))
@@ -136,7 +187,9 @@ def chunked_log_probs(
         pieces.append(out[first - offset : last - offset])
     stitched = np.concatenate(pieces)
     if len(stitched) != total_frames:
-        raise AssertionError(f"stitched {len(stitched)} frames, expected {total_frames}")
+        raise ValueError(
+            f"stitched {len(stitched)} frames, expected {total_frames}: the model's frame_shift or min_samples is not its own"
+        )
     return stitched, len(pieces)
 
 

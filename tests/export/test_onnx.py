@@ -64,7 +64,7 @@ def exps(setup, tiny_corpus, tmp_path_factory):  # noqa: F811
 @pytest.mark.parametrize("frontend", ["wav_cnn", "fbank"])
 def test_one_graph_with_dynamic_batch_and_length_matches_pytorch(exps, tiny_corpus, tmp_path, frontend):
     result = export_onnx(exps[frontend], tmp_path / "onnx", "noisy.pth", int8=True)
-    assert sorted(result.files) == ["model.int8.onnx", "model.json", "model.onnx", "tokens.txt"]
+    assert sorted(result.files) == ["SHA256SUMS", "model.int8.onnx", "model.json", "model.onnx", "tokens.txt"]
     model, _ = load_asr_model(exps[frontend], "noisy.pth")
     wrapper = CTCInference(model).eval()
     session = OnnxCTC(tmp_path / "onnx" / "model.onnx")
