@@ -16,7 +16,7 @@ from typing import List, Optional
 import torch
 
 from espnet_distill.data.audio import INT16_SCALE, AudioError, read_audio
-from espnet_distill.data.kaldi_dir import DataDirError, read_kaldi_map
+from espnet_distill.data.kaldi_dir import DataDirError, read_wav_scp
 from espnet_distill.distill.export import load_student
 from espnet_distill.utils.checkpoint import CheckpointError
 from espnet_distill.utils.cli import run
@@ -31,7 +31,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     setup_logging()
     try:
         frontend, encoder, description = load_student(args.exp_dir)
-        utt, spec = next(iter(read_kaldi_map(args.data_dir / "wav.scp").items()))
+        utt, spec = next(iter(read_wav_scp(args.data_dir / "wav.scp").items()))
         samples, _ = read_audio(utt, spec)
         wave = torch.as_tensor(samples / INT16_SCALE, dtype=torch.float32)[None]
         with torch.no_grad():

@@ -21,7 +21,7 @@ import torch
 import yaml
 
 from espnet_distill.data.audio import INT16_SCALE, AudioError, read_audio
-from espnet_distill.data.kaldi_dir import DataDirError, read_kaldi_map
+from espnet_distill.data.kaldi_dir import DataDirError, read_wav_scp
 from espnet_distill.teacher import LOADERS, CheckpointError, load_teacher
 from espnet_distill.utils.cli import run
 from espnet_distill.utils.config import str2bool
@@ -50,7 +50,7 @@ def main(argv: Optional[List[str]] = None) -> None:
         conf["sha256"] = args.sha256
     try:
         teacher = load_teacher(args.teacher, **conf)
-        utt, spec = next(iter(read_kaldi_map(args.data_dir / "wav.scp").items()))
+        utt, spec = next(iter(read_wav_scp(args.data_dir / "wav.scp").items()))
         samples, _ = read_audio(utt, spec)
         output = teacher(torch.as_tensor(samples / INT16_SCALE, dtype=torch.float32)[None])
     except (CheckpointError, AudioError, DataDirError, ValueError) as e:

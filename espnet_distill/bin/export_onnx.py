@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import List, Optional
 
 from espnet_distill.data.audio import AudioError
-from espnet_distill.data.kaldi_dir import DataDirError, read_kaldi_map
+from espnet_distill.data.kaldi_dir import DataDirError, read_wav_scp
 from espnet_distill.utils.checkpoint import CheckpointError
 from espnet_distill.utils.cli import check_output_dir, run
 from espnet_distill.utils.config import str2bool
@@ -62,7 +62,7 @@ def main(argv: Optional[List[str]] = None) -> None:
             model, _ = load_asr_model(args.exp_dir, args.checkpoint)
             shortest = min_samples(model)
         if args.data_dir is not None:
-            waves = read_waves(read_kaldi_map(args.data_dir / "wav.scp"), shortest, args.max_utts or None)
+            waves = read_waves(read_wav_scp(args.data_dir / "wav.scp"), shortest, args.max_utts or None)
             reference_text = args.data_dir / "text" if (args.data_dir / "text").is_file() else None
         if args.calibration_dir is not None:
             calibration = calibration_waves(args.calibration_dir, args.calibration_utts, shortest)

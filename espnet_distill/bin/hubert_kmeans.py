@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import List, Optional
 
 from espnet_distill.data.audio import AudioError
-from espnet_distill.data.kaldi_dir import DataDirError, read_kaldi_map, write_kaldi_map
+from espnet_distill.data.kaldi_dir import DataDirError, read_wav_scp, write_kaldi_map
 from espnet_distill.teacher import LOADERS, load_teacher
 from espnet_distill.teacher.kmeans_labels import (
     assign_labels,
@@ -66,7 +66,7 @@ def main(argv: Optional[List[str]] = None) -> None:
             teacher = load_teacher(args.teacher, path=args.teacher_path)
             logging.info("clustering layer %d of %s %s", args.layer, args.teacher, args.teacher_path)
             extract = partial(teacher_layer_features, teacher, layer=args.layer)
-        features = {d: extract(read_kaldi_map(d / "wav.scp")) for d in {args.fit_data, *args.data_dirs}}
+        features = {d: extract(read_wav_scp(d / "wav.scp")) for d in {args.fit_data, *args.data_dirs}}
         kmeans = fit_kmeans(features[args.fit_data].values(), args.num_clusters, args.max_frames, args.seed)
         summary = {
             "num_clusters": args.num_clusters,

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import List, Optional
 
 from espnet_distill.data.audio import AudioError, audio_info
-from espnet_distill.data.kaldi_dir import DataDirError, c_sort_key, read_kaldi_map
+from espnet_distill.data.kaldi_dir import DataDirError, c_sort_key, read_kaldi_map, read_wav_scp
 from espnet_distill.scoring.sclite import score_dir
 from espnet_distill.utils.cli import run
 from espnet_distill.utils.fileio import atomic_write
@@ -40,7 +40,7 @@ def real_time_factor(data_dir: Path, decode_dir: Path, nj: int) -> float:
         float((decode_dir / "logdir" / f"output.{n}" / "decode_seconds").read_text()) for n in range(1, nj + 1)
     )
     audio = 0.0
-    for utt, spec in read_kaldi_map(data_dir / "wav.scp").items():
+    for utt, spec in read_wav_scp(data_dir / "wav.scp").items():
         try:
             frames, rate, _ = audio_info(utt, spec)
             audio += frames / rate
