@@ -18,7 +18,7 @@ from espnet_distill.data.kaldi_dir import DataDirError, c_sort_key, read_kaldi_m
 from espnet_distill.inference.decode import CTCDecoder, DecodeOptions, load_asr_model
 from espnet_distill.text.tokens import Tokenizer
 from espnet_distill.utils.checkpoint import CheckpointError
-from espnet_distill.utils.cli import run
+from espnet_distill.utils.cli import check_output_dir, check_output_file, run
 from espnet_distill.utils.config import str2bool
 from espnet_distill.utils.fileio import atomic_write
 from espnet_distill.utils.log import setup_logging
@@ -43,6 +43,9 @@ def main(argv: Optional[List[str]] = None) -> None:
     parser.add_argument("--num_threads", type=int, default=1)
     args = parser.parse_args(argv)
     setup_logging()
+    check_output_dir(args.output_dir)
+    for name in ("text", "decode_seconds"):
+        check_output_file(args.output_dir / name)
     torch.set_num_threads(args.num_threads)
     try:
         model, train_args = load_asr_model(args.asr_exp, args.checkpoint)

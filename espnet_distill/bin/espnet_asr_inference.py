@@ -3,23 +3,50 @@
 The same options as ESPnet's script.  This entry point registers the student
 components in ESPnet's ASR task first (``import espnet_distill``) and has
 ESPnet's model loading go through this project's safe loader, so a model file
-that would unpickle code is refused instead of run.
+that would unpickle code is refused instead of run.  Before ESPnet starts, a
+fine-tuning's ``config.yaml`` and model file are checked as every command of
+this project checks them (``ASRTask.build_model_from_file``): a config without
+a token list or with an unknown key, a model file that is refused, truncated,
+does not fit the config or has another number of CTC outputs than the token
+list is one line naming the file (and the key), exit status 1.
 
     python -m espnet_distill.bin.espnet_asr_inference --asr_train_config exp/asr_x/config.yaml \\
         --asr_model_file exp/asr_x/valid.cer_ctc.ave.pth --ctc_weight 1.0 --lm_weight 0 --beam_size 10 \\
         --data_path_and_name_and_type data/test/wav.scp,speech,sound --output_dir exp/asr_x/espnet_decode
 """
 
+import argparse
+from pathlib import Path
 from typing import List, Optional
 
 import espnet_distill  # noqa: F401  (registers the components in ESPnet's ASR task)
+from espnet_distill.espnet_interop import MODEL_NAME
 from espnet_distill.tasks.trainer import espnet_loads_checked
-from espnet_distill.utils.cli import run
+from espnet_distill.utils.cli import check_output_dir, run
+from espnet_distill.utils.log import setup_logging
+
+
+def check_model_files(args: argparse.Namespace) -> None:
+    """Build the model of ``--asr_train_config`` with ``--asr_model_file``'s weights as this project does, when
+    the config is a fine-tuning's of this project (ESPnet's own models are left to ESPnet)."""
+    from espnet_distill.tasks.asr import ASRTask, read_training_config
+
+    if args.model_tag is not None or (args.asr_train_config is None and args.asr_model_file is None):
+        return
+    config_file = Path(args.asr_train_config or Path(args.asr_model_file).parent / "config.yaml")
+    config = read_training_config(config_file)
+    if config.get("model", MODEL_NAME) != MODEL_NAME:
+        return
+    ASRTask.build_model_from_config(config, config_file, args.asr_model_file)
 
 
 def main(argv: Optional[List[str]] = None) -> None:
     from espnet2.bin import asr_inference
 
+    args = asr_inference.get_parser().parse_args(argv)
+    setup_logging(level=args.log_level)  # ESPnet's own logging.basicConfig then keeps it
+    check_output_dir(Path(args.output_dir))
+    check_model_files(args)
     with espnet_loads_checked():
         asr_inference.main(argv)
 

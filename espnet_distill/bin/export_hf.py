@@ -21,7 +21,7 @@ from typing import List, Optional
 
 from espnet_distill.export.huggingface import ExportError, export_hf
 from espnet_distill.utils.checkpoint import CheckpointError
-from espnet_distill.utils.cli import run
+from espnet_distill.utils.cli import check_output_dir, run
 from espnet_distill.utils.log import setup_logging
 
 
@@ -34,6 +34,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     )
     args = parser.parse_args(argv)
     setup_logging()
+    check_output_dir(args.out_dir, "model directory")
     args.out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{args.out_dir.name}.", dir=args.out_dir.parent))
     try:

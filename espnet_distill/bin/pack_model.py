@@ -14,6 +14,11 @@ for ``Speech2Text.from_pretrained``) gives the arguments of ``Speech2Text``:
     from espnet2.bin.asr_inference import Speech2Text
     from espnet2.main_funcs.pack_funcs import unpack
     speech2text = Speech2Text(**unpack("packed/deep_thin_reg_kl.zip", "unpacked"), ctc_weight=1.0, lm_weight=0.0)
+
+Before anything is written, the model is built from the config and the model
+file loaded into it as every loader of this project does (safely, strictly,
+its CTC size against the token list): what would not unpack into a working
+model is refused with one line naming the file (and the key).
 """
 
 import argparse
@@ -23,13 +28,16 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Iterator, List, Optional
+from typing import Any, Dict, Iterator, List, Optional
 
 import yaml
 
 from espnet_distill.espnet_interop import espnet_config
-from espnet_distill.utils.checkpoint import preferred_model_file
-from espnet_distill.utils.cli import run
+from espnet_distill.tasks.asr import ASRTask
+from espnet_distill.text.tokens import read_token_list
+from espnet_distill.utils.checkpoint import CheckpointError, preferred_model_file
+from espnet_distill.utils.cli import check_output_file, run
+from espnet_distill.utils.config import ConfigError
 from espnet_distill.utils.log import setup_logging
 
 
@@ -48,29 +56,59 @@ def _working_dir(path: Path) -> Iterator[None]:
         os.chdir(previous)
 
 
-def _find_bpemodel(name: str, exp_dir: Path, given: Optional[Path]) -> Path:
+def _find_in_recipe(name: str, exp_dir: Path, given: Optional[Path]) -> Optional[Path]:
+    """A file the config names (relative to the recipe dir the training ran in): ``given``, or ``name`` from
+    here or from a directory above ``exp_dir``; None if none is a file."""
     if given is not None:
         candidates = [given]
     else:
-        # As recorded (relative to the recipe dir the training ran in), from here or from that recipe dir.
         candidates = [Path(name), *(parent / name for parent in exp_dir.resolve().parents)]
-    for candidate in candidates:
-        if candidate.is_file():
-            return candidate
-    raise PackError(f"{exp_dir / 'config.yaml'}: its bpemodel {name} is not found; give it with --bpemodel")
+    return next((candidate for candidate in candidates if candidate.is_file()), None)
+
+
+def _token_list(config: Dict[str, Any], config_file: Path, exp_dir: Path) -> List[str]:
+    """The config's token list: the list itself, or read from the file it names."""
+    token_list = config.get("token_list")
+    if isinstance(token_list, list):
+        return token_list
+    if not isinstance(token_list, str):
+        raise PackError(f"{config_file}: not the config of a fine-tuning run (no token list in it)")
+    path = _find_in_recipe(token_list, exp_dir, None)
+    if path is None:
+        raise PackError(
+            f"{config_file}: its token_list {token_list} is not found (from here nor from a directory above {exp_dir})"
+        )
+    try:
+        return read_token_list(path)
+    except (OSError, ValueError) as e:
+        raise PackError(f"{config_file}: its token_list {path}: {e}") from e
+
+
+def check_model(config: Dict[str, Any], config_file: Path, model_file: Path) -> None:
+    """Build the model of ``config`` and load ``model_file`` into it (safely, strictly), as unpacking will."""
+    try:
+        ASRTask.build_model_from_config(config, config_file, model_file)
+    except (CheckpointError, ConfigError) as e:
+        raise PackError(str(e)) from e
 
 
 def pack_model(exp_dir: Path, out: Path, checkpoint: Optional[str] = None, bpemodel: Optional[Path] = None) -> Path:
-    """Write ``out`` (a .zip or .tar.gz) from a fine-tuning exp dir; returns ``out``."""
+    """Write ``out`` (a .zip or .tar.gz) from a fine-tuning exp dir; returns ``out``.
+
+    Nothing is written unless the model file loads into the model of the config
+    (safely and strictly) and every file the config names is found.
+    """
     from espnet2.main_funcs.pack_funcs import pack
 
+    check_output_file(out, "archive")
     config_file = exp_dir / "config.yaml"
     try:
         config = yaml.safe_load(config_file.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as e:
         raise PackError(f"{config_file}: cannot read the training config: {e}") from e
-    if not isinstance(config, dict) or not isinstance(config.get("token_list"), list):
+    if not isinstance(config, dict):
         raise PackError(f"{config_file}: not the config of a fine-tuning run (no token list in it)")
+    config["token_list"] = _token_list(config, config_file, exp_dir)
     if checkpoint is None:
         try:
             checkpoint = preferred_model_file(exp_dir).name
@@ -78,17 +116,24 @@ def pack_model(exp_dir: Path, out: Path, checkpoint: Optional[str] = None, bpemo
             raise PackError(str(e)) from e
     elif not (exp_dir / checkpoint).is_file():
         raise PackError(f"{exp_dir / checkpoint}: no such model file")
+    check_model(config, config_file, exp_dir / checkpoint)
     config = espnet_config(config)
+    bpe_source = None
+    if config.get("bpemodel"):
+        bpe_source = _find_in_recipe(str(config["bpemodel"]), exp_dir, bpemodel)
+        if bpe_source is None:
+            raise PackError(f"{config_file}: its bpemodel {config['bpemodel']} is not found; give it with --bpemodel")
     member = Path("exp") / exp_dir.resolve().name
-    with tempfile.TemporaryDirectory(prefix=".pack.", dir=out.parent if out.parent.exists() else None) as tmp:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = out.with_name(f".{out.name}.tmp")
+    with tempfile.TemporaryDirectory(prefix=".pack.", dir=out.parent) as tmp:
         stage = Path(tmp)
         (stage / member).mkdir(parents=True)
         shutil.copyfile(exp_dir / checkpoint, stage / member / checkpoint)
         (stage / member / "tokens.txt").write_text("\n".join(config["token_list"]) + "\n", encoding="utf-8")
         options: List[str] = [str(member / "tokens.txt")]
-        if config.get("bpemodel"):
-            source = _find_bpemodel(str(config["bpemodel"]), exp_dir, bpemodel)
-            shutil.copyfile(source, stage / member / "bpe.model")
+        if bpe_source is not None:
+            shutil.copyfile(bpe_source, stage / member / "bpe.model")
             config["bpemodel"] = str(member / "bpe.model")  # unpack rewrites it to where it extracts
             options.append(config["bpemodel"])
         config["output_dir"] = str(member)
@@ -102,9 +147,11 @@ def pack_model(exp_dir: Path, out: Path, checkpoint: Optional[str] = None, bpemo
                 outpath=archive.name,
                 option=options,
             )
-        out.parent.mkdir(parents=True, exist_ok=True)
-        shutil.move(str(archive), out.with_name(f".{out.name}.tmp"))
-        os.replace(out.with_name(f".{out.name}.tmp"), out)
+        try:
+            shutil.move(str(archive), partial)
+            os.replace(partial, out)
+        finally:
+            partial.unlink(missing_ok=True)
     logging.info("packed %s (%s) into %s", exp_dir, checkpoint, out)
     return out
 

@@ -28,8 +28,11 @@ from espnet_distill.utils.checkpoint import preferred_model_file
 def load_asr_model(exp_dir: Path, checkpoint: Optional[str] = None) -> Tuple[CTCASRModel, argparse.Namespace]:
     """The model of an ASR exp dir (its ``config.yaml``) with the weights of ``checkpoint`` (default: the averaged best).
 
-    Loaded through ``ASRTask.build_model_from_file``: nothing pickled runs, and a
-    model file that does not fit the config is an error naming the file and the key.
+    Loaded through ``ASRTask.build_model_from_file``: nothing pickled runs; a
+    ``config.yaml`` without a token list or with an unknown key in a component's
+    ``*_conf`` is an error naming it and the key; a model file whose CTC layer
+    has another size than the token list, or that does not fit the config
+    otherwise, is an error naming the file (and the key).
     """
     model_file = preferred_model_file(exp_dir) if checkpoint is None else exp_dir / checkpoint
     model, args = ASRTask.build_model_from_file(exp_dir / "config.yaml", model_file)

@@ -12,15 +12,22 @@ list, no path back to the student, and the names ESPnet's own ASR task knows
 (``encoder: student_transformer``, ``model: ctc_student``).
 ``--init_student_weights false`` trains the same structure from scratch; then
 nothing is frozen, whatever ``model_conf`` says (freezing keeps pretrained weights).
+
+:meth:`ASRTask.build_model_from_file` (what every command that loads a
+fine-tuned model goes through) checks the ``config.yaml`` before building:
+its token list and each component's ``*_conf`` keys, each error naming the
+file and the key; and the model file's CTC output size against the token list.
 """
 
 import argparse
+import inspect
 import json
 import logging
 from pathlib import Path
-from typing import Any, Callable, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, Mapping, Optional, Tuple, Union
 
 import numpy as np
+import torch
 import yaml
 from espnet2.asr.ctc import CTC
 from espnet2.asr.specaug.abs_specaug import AbsSpecAug
@@ -36,7 +43,10 @@ from espnet_distill.data.collate import PadCollate
 from espnet_distill.distill.export import load_student_statistics, load_student_weights
 from espnet_distill.espnet_interop import ESPNET_DEFAULTS, espnet_config
 from espnet_distill.tasks.abs_task import SafeTask
+from espnet_distill.tasks.trainer import load_training_file
 from espnet_distill.text.tokens import TOKEN_TYPES, Tokenizer, read_token_list
+from espnet_distill.utils.checkpoint import CheckpointError, load_state_into
+from espnet_distill.utils.config import ConfigError
 from espnet_distill.utils.fileio import atomic_write
 from espnet_distill.utils.provenance import STUDENT_SOURCE
 
@@ -105,6 +115,94 @@ def write_student_source(
     output_dir.mkdir(parents=True, exist_ok=True)
     with atomic_write(output_dir / STUDENT_SOURCE) as f:
         json.dump(student_source(student_dir, init_weights, description), f, indent=2)
+
+
+# What the task itself passes to each component besides its ``*_conf`` (a key of those in the conf is an error).
+GIVEN_BY_TASK = {"frontend": (), "specaug": (), "encoder": ("input_size",), "ctc": ("odim", "encoder_output_size")}
+CTC_WEIGHT = "ctc.ctc_lo.weight"
+
+
+def read_training_config(config_file: Path) -> Dict[str, Any]:
+    """A training ``config.yaml`` as a dict; :class:`CheckpointError` naming it if unreadable or not a mapping."""
+    try:
+        config = yaml.safe_load(Path(config_file).read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as e:
+        raise CheckpointError(f"{config_file}: cannot read the training config: {' '.join(str(e).split())}") from e
+    if not isinstance(config, dict):
+        raise CheckpointError(f"{config_file}: not a training config (a YAML mapping)")
+    return config
+
+
+def _check_conf(config_file: Path, part: str, cls: type, conf: Any) -> None:
+    """``<part>_conf`` is a mapping of keyword arguments ``cls`` takes; else a :class:`ConfigError` naming the key."""
+    if conf is None:
+        return
+    if not isinstance(conf, Mapping):
+        raise ConfigError(f"{config_file}: {part}_conf must be a mapping, got {conf!r}")
+    parameters = inspect.signature(cls.__init__).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+        return  # takes any keyword: building it says what it refuses
+    given = GIVEN_BY_TASK.get(part, ())
+    known = [
+        name
+        for name, p in list(parameters.items())[1:]
+        if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY) and name not in given
+    ]
+    for key in conf:
+        if key in given:
+            raise ConfigError(f"{config_file}: {part}_conf: {key!r} is not a {part} option (the task sets it)")
+        if key not in known:
+            raise ConfigError(
+                f"{config_file}: {part}_conf: unknown key {key!r} ({cls.__name__} takes {', '.join(known)})"
+            )
+
+
+def check_token_list(config: Mapping[str, Any], config_file: Path) -> None:
+    """``token_list`` is there: a list of tokens or the path of an existing token list file."""
+    token_list = config.get("token_list")
+    if token_list is None:
+        raise ConfigError(
+            f"{config_file}: no token_list in it (the tokens of the CTC outputs); not the config of a fine-tuning run?"
+        )
+    if isinstance(token_list, str):
+        if not Path(token_list).is_file():
+            raise ConfigError(f"{config_file}: token_list: no such file {token_list}")
+    elif not isinstance(token_list, list) or not token_list or not all(isinstance(t, str) for t in token_list):
+        raise ConfigError(f"{config_file}: token_list must be a non-empty list of tokens or a file, got {token_list!r}")
+
+
+def check_inference_config(config: Mapping[str, Any], config_file: Path) -> None:
+    """What building the model of a fine-tuning ``config.yaml`` reads: each error names the file and the key."""
+    check_token_list(config, config_file)
+    for choices in (frontend_choices, specaug_choices, encoder_choices):
+        name = config.get(choices.name, choices.default)
+        if name is None:
+            if choices.optional:
+                continue
+            raise ConfigError(f"{config_file}: {choices.name} is missing (one of {', '.join(choices.choices())})")
+        cls = choices.classes.get(name.lower()) if isinstance(name, str) else None
+        if cls is None:
+            raise ConfigError(
+                f"{config_file}: {choices.name}: unknown {name!r} (one of {', '.join(map(str, choices.choices()))})"
+            )
+        _check_conf(config_file, choices.name, cls, config.get(f"{choices.name}_conf"))
+    _check_conf(config_file, "ctc", CTC, config.get("ctc_conf"))
+
+
+def check_token_count(state: Any, model: torch.nn.Module, model_file: Path, config_file: Path) -> None:
+    """The model file's CTC layer has one output per token of the config's token list (which sized ``model``'s).
+
+    Only the number of outputs is checked here; any other mismatch is :func:`load_state_into`'s to name.
+    """
+    weight = state.get(CTC_WEIGHT) if isinstance(state, Mapping) else None
+    expected = model.state_dict().get(CTC_WEIGHT)
+    if not isinstance(weight, torch.Tensor) or expected is None or weight.dim() != 2:
+        return
+    if weight.shape[1:] == expected.shape[1:] and weight.shape[0] != expected.shape[0]:
+        raise CheckpointError(
+            f"{model_file}: its CTC layer has {weight.shape[0]} outputs but the token_list of {config_file} has "
+            f"{expected.shape[0]} tokens: the token list is not the one this model was trained with"
+        )
 
 
 class ASRTask(SafeTask):
@@ -184,6 +282,53 @@ class ASRTask(SafeTask):
     def inference_args(cls, args: argparse.Namespace) -> argparse.Namespace:
         """config.yaml holds the whole structure; the weights come from the model file, not ``init_student``."""
         return argparse.Namespace(**espnet_config(vars(args)))
+
+    @classmethod
+    def build_model_from_config(
+        cls,
+        config: Mapping[str, Any],
+        config_file: Path,
+        model_file: Optional[Union[Path, str]] = None,
+        device: str = "cpu",
+    ) -> Tuple[CTCASRModel, argparse.Namespace]:
+        """The model of ``config`` (read from ``config_file``, which errors name) with ``model_file``'s weights.
+
+        The config is checked first (:func:`check_inference_config`); the weights
+        are loaded safely and strictly, after their CTC output size is checked
+        against the token list.
+        """
+        check_inference_config(config, config_file)
+        args = cls.inference_args(argparse.Namespace(**config))
+        try:
+            model = cls.build_model(args)
+        except CheckpointError:
+            raise
+        except (TypeError, ValueError, KeyError) as e:
+            raise ConfigError(f"{config_file}: cannot build the model it describes: {e}") from e
+        if model_file is not None:
+            state = load_training_file(model_file)
+            if isinstance(state, dict) and "module" in state and isinstance(state["module"], dict):
+                state = state["module"]  # DeepSpeed layout
+            check_token_count(state, model, Path(model_file), config_file)
+            load_state_into(model, state, model_file)
+            logging.info("loaded %s into the model of %s", model_file, config_file)
+        return model.to(device), args
+
+    @classmethod
+    def build_model_from_file(
+        cls,
+        config_file: Optional[Union[Path, str]] = None,
+        model_file: Optional[Union[Path, str]] = None,
+        device: str = "cpu",
+    ) -> Tuple[CTCASRModel, argparse.Namespace]:
+        """The model of ``config_file`` (default: ``config.yaml`` beside ``model_file``) with ``model_file``'s
+        weights; see :meth:`build_model_from_config`."""
+        if config_file is None:
+            if model_file is None:
+                raise ValueError("build_model_from_file needs config_file or model_file")
+            config_file = Path(model_file).parent / "config.yaml"
+        config_file = Path(config_file)
+        return cls.build_model_from_config(read_training_config(config_file), config_file, model_file, device)
 
     @classmethod
     def build_model(cls, args: argparse.Namespace) -> CTCASRModel:

@@ -70,7 +70,9 @@ def test_the_teachers_checksum_travels_with_its_path(recipe, tmp_path):
     assert conf["teacher"] == "fairseq" and conf["teacher_conf"]["path"] == str(user)
     assert "sha256" not in conf["teacher_conf"]
     # ... checked when the user gives a checksum, or keeps one beside the file.
-    result = run([*stage4, "--teacher_format", "fairseq", "--teacher_path", str(user), "--teacher_sha256", "00ff"], recipe)
+    result = run(
+        [*stage4, "--teacher_format", "fairseq", "--teacher_path", str(user), "--teacher_sha256", "00ff"], recipe
+    )
     assert result.returncode == 1 and "is not the expected 00ff" in result.stdout + result.stderr
     (tmp_path / "hubert_base_ls960.pt.sha256").write_text("abcd  hubert_base_ls960.pt\n")
     result = run([*stage4, "--teacher_format", "fairseq", "--teacher_path", str(user)], recipe)
