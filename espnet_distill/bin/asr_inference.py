@@ -14,12 +14,12 @@ from typing import List, Optional
 import torch
 
 from espnet_distill.data.audio import AudioError
-from espnet_distill.data.kaldi_dir import DataDirError, c_sort_key, read_kaldi_map
+from espnet_distill.data.kaldi_dir import DataDirError, c_sort_key, read_wav_scp
 from espnet_distill.inference.decode import CTCDecoder, DecodeOptions, load_asr_model
 from espnet_distill.text.tokens import Tokenizer
 from espnet_distill.utils.checkpoint import CheckpointError
 from espnet_distill.utils.cli import check_output_dir, check_output_file, run
-from espnet_distill.utils.config import str2bool
+from espnet_distill.utils.config import positive_int, str2bool
 from espnet_distill.utils.fileio import atomic_write
 from espnet_distill.utils.log import setup_logging
 
@@ -32,15 +32,15 @@ def main(argv: Optional[List[str]] = None) -> None:
     parser.add_argument("--checkpoint", default=None, help="file in --asr_exp (default: the averaged best)")
     parser.add_argument("--wav_scp", type=Path, required=True)
     parser.add_argument("--output_dir", type=Path, required=True)
-    parser.add_argument("--beam_size", type=int, default=1, help="1: greedy CTC; more: CTC prefix beam search")
-    parser.add_argument("--batch_size", type=int, default=8)
+    parser.add_argument("--beam_size", type=positive_int, default=1, help="1: greedy CTC; more: CTC prefix beam search")
+    parser.add_argument("--batch_size", type=positive_int, default=8)
     parser.add_argument(
         "--skip_bad_utterances",
         type=str2bool,
         default=False,
         help="decode the rest when an utterance is unreadable (empty hypothesis)",
     )
-    parser.add_argument("--num_threads", type=int, default=1)
+    parser.add_argument("--num_threads", type=positive_int, default=1)
     args = parser.parse_args(argv)
     setup_logging()
     check_output_dir(args.output_dir)
@@ -51,7 +51,7 @@ def main(argv: Optional[List[str]] = None) -> None:
         model, train_args = load_asr_model(args.asr_exp, args.checkpoint)
         tokenizer = Tokenizer(train_args.token_list, train_args.token_type, train_args.bpemodel)
         decoder = CTCDecoder(model, tokenizer, DecodeOptions(args.beam_size, args.batch_size, args.skip_bad_utterances))
-        wav_scp = read_kaldi_map(args.wav_scp)
+        wav_scp = read_wav_scp(args.wav_scp)
         start = time.perf_counter()
         hyps = dict(decoder.decode(wav_scp))
     except (AudioError, DataDirError, CheckpointError, FileNotFoundError, ValueError) as e:

@@ -23,19 +23,8 @@ from pathlib import Path
 from typing import List, Optional
 
 from espnet_distill.utils.cli import run
-from espnet_distill.utils.config import str2bool
+from espnet_distill.utils.config import positive_int, str2bool
 from espnet_distill.utils.log import setup_logging
-
-
-def positive_int(value: str) -> int:
-    """An argparse type: an integer of at least 1."""
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid int value: {value!r}") from None
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {number}")
-    return number
 
 
 def main(argv: Optional[List[str]] = None) -> None:

@@ -20,6 +20,7 @@ from espnet.nets.scorers.length_bonus import LengthBonus
 
 from espnet_distill.asr.model import CTCASRModel
 from espnet_distill.data.audio import INT16_SCALE, AudioError, read_audio
+from espnet_distill.data.kaldi_dir import read_wav_scp
 from espnet_distill.tasks.asr import ASRTask
 from espnet_distill.text.tokens import SOS_EOS, Tokenizer
 from espnet_distill.utils.checkpoint import preferred_model_file
@@ -103,14 +104,23 @@ class CTCDecoder:
         """``(utt, hypothesis)`` for every entry, shortest-first batches, in ``wav_scp`` order within each batch."""
         shortest = min_samples(self.model)
         good: Dict[str, torch.Tensor] = {}
+        bad: List[AudioError] = []
         for utt, spec in wav_scp.items():
             try:
                 good[utt] = read_checked(utt, spec, shortest)
             except AudioError as e:
-                if not self.options.skip_bad_utterances:
-                    raise
-                logging.warning("skipped (empty hypothesis): %s", e)
-                yield utt, ""
+                bad.append(e)
+                if self.options.skip_bad_utterances:
+                    logging.warning("skipped (empty hypothesis): %s", e)
+                    yield utt, ""
+        if bad and not self.options.skip_bad_utterances:
+            # Every bad utterance is named, then nothing is decoded (a partial output would look complete).
+            for e in bad:
+                logging.error("%s", e)
+            raise AudioError(
+                f"{len(bad)} of {len(wav_scp)} utterances cannot be decoded (each named above; the first: {bad[0]}); "
+                "fix them, or decode the rest with --skip_bad_utterances true"
+            )
         order = sorted(good, key=lambda u: len(good[u]))
         for start in range(0, len(order), self.options.batch_size):
             batch = order[start : start + self.options.batch_size]
@@ -148,6 +158,4 @@ def spread(entries: Mapping[str, str], count: int) -> Dict[str, str]:
 
 def calibration_waves(data_dir: Path, count: int, shortest: int = 1) -> List[np.ndarray]:
     """``count`` waveforms spread over ``data_dir``'s ``wav.scp``: the audio that calibrates int8 activations."""
-    from espnet_distill.data.kaldi_dir import read_kaldi_map
-
-    return list(read_waves(spread(read_kaldi_map(data_dir / "wav.scp"), count), shortest).values())
+    return list(read_waves(spread(read_wav_scp(data_dir / "wav.scp"), count), shortest).values())

@@ -16,6 +16,7 @@ import yaml
 from espnet2.tasks.abs_task import AbsTask
 from espnet2.train.abs_espnet_model import AbsESPnetModel
 
+from espnet_distill.data.kaldi_dir import check_no_segments
 from espnet_distill.tasks.trainer import SafeTrainer, espnet_loads_checked, load_training_file
 from espnet_distill.utils.checkpoint import CheckpointError, load_state_into
 
@@ -27,6 +28,14 @@ class SafeTask(AbsTask):
 
     @classmethod
     def main_worker(cls, args: argparse.Namespace) -> None:
+        # ESPnet's "sound" reader reads whole files: a data dir cut by a segments file would train on
+        # whole recordings, so it is refused by name (data.kaldi_dir.check_no_segments).
+        for path, _, kind in [
+            *(getattr(args, "train_data_path_and_name_and_type", None) or []),
+            *(getattr(args, "valid_data_path_and_name_and_type", None) or []),
+        ]:
+            if kind == "sound":
+                check_no_segments(path)
         with espnet_loads_checked():
             super().main_worker(args)
 

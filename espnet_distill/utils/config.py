@@ -27,6 +27,17 @@ def str2bool(value: str) -> bool:
     raise argparse.ArgumentTypeError(f"expected true or false, got {value!r}")
 
 
+def positive_int(value: str) -> int:
+    """An argparse type: an integer of at least 1 (threads, beams, batch sizes)."""
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid int value: {value!r}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {number}")
+    return number
+
+
 def load_yaml(path: Path) -> Dict[str, Any]:
     """Read a YAML mapping; an empty file is an empty mapping."""
     with open(path, encoding="utf-8") as f:

@@ -68,3 +68,19 @@ def test_teacher_codebook_and_pretraining_and_benchmark(dir_with_segments, tmp_p
     labels.write_text("spkA-rec1 1 2 3\n")
     refused(dir_with_segments, lambda: LabelledAudio(dir_with_segments, labels))
     refused(dir_with_segments, lambda: read_utterances(dir_with_segments, None))
+
+
+def test_training_and_decoding(dir_with_segments, tmp_path):
+    """distill_train and asr_train (ESPnet's sound reader reads whole files) and asr_inference refuse it."""
+    import argparse
+
+    from espnet_distill.tasks.abs_task import SafeTask
+
+    wav_scp = str(dir_with_segments / "wav.scp")
+    for key in ("train_data_path_and_name_and_type", "valid_data_path_and_name_and_type"):
+        args = argparse.Namespace(**{key: [(wav_scp, "speech", "sound")]})
+        refused(dir_with_segments, lambda args=args: SafeTask.main_worker(args))
+
+    from espnet_distill.inference.decode import calibration_waves
+
+    refused(dir_with_segments, lambda: calibration_waves(dir_with_segments, 2))

@@ -1,6 +1,7 @@
 """CTC fine-tuning and decoding at the tiny size: teacher export, init, freezing, bad audio."""
 
 import json
+import logging
 import re
 import subprocess
 import sys
@@ -125,7 +126,7 @@ def test_finetuning_starts_from_the_student_and_freezing_holds_the_encoder(setup
     assert (scratch[key] - initial[key]).abs().max() > 1e-2
 
 
-def test_decoding_greedy_and_beam_and_bad_audio(setup, tiny_corpus, tmp_path):
+def test_decoding_greedy_and_beam_and_bad_audio(setup, tiny_corpus, tmp_path, caplog):
     exp = tmp_path / "exp"
     train(setup, tiny_corpus, exp)
     model, args = load_asr_model(exp)
@@ -147,6 +148,14 @@ def test_decoding_greedy_and_beam_and_bad_audio(setup, tiny_corpus, tmp_path):
     for name, path in bad.items():
         with pytest.raises(AudioError, match=f"utterance {name!r}.*{re.escape(messages[name])}"):
             dict(CTCDecoder(model, tokenizer, DecodeOptions()).decode({**wav_scp, name: str(path)}))
+    # Several bad utterances: each is named, then nothing is decoded.
+    with caplog.at_level(logging.ERROR):
+        with pytest.raises(AudioError, match="3 of 6 utterances cannot be decoded .*--skip_bad_utterances true"):
+            dict(
+                CTCDecoder(model, tokenizer, DecodeOptions()).decode({**wav_scp, **{k: str(v) for k, v in bad.items()}})
+            )
+    for name, message in messages.items():
+        assert any(f"utterance {name!r}" in r.getMessage() and message in r.getMessage() for r in caplog.records)
     skipped = dict(
         CTCDecoder(model, tokenizer, DecodeOptions(skip_bad_utterances=True)).decode(
             {**wav_scp, **{k: str(v) for k, v in bad.items()}}
