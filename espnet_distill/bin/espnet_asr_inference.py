@@ -21,7 +21,7 @@ from typing import List, Optional
 
 import espnet_distill  # noqa: F401  (registers the components in ESPnet's ASR task)
 from espnet_distill.espnet_interop import MODEL_NAME
-from espnet_distill.tasks.trainer import espnet_loads_checked
+from espnet_distill.seams import espnet_loads_safe
 from espnet_distill.utils.cli import check_output_dir, run
 from espnet_distill.utils.log import setup_logging
 
@@ -47,7 +47,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     setup_logging(level=args.log_level)  # ESPnet's own logging.basicConfig then keeps it
     check_output_dir(Path(args.output_dir))
     check_model_files(args)
-    with espnet_loads_checked():
+    with espnet_loads_safe():
         asr_inference.main(argv)
 
 

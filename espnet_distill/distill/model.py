@@ -15,6 +15,7 @@ from espnet2.asr.frontend.abs_frontend import AbsFrontend
 from espnet2.torch_utils.device_funcs import force_gatherable
 from espnet2.train.abs_espnet_model import AbsESPnetModel
 
+from espnet_distill import seams
 from espnet_distill.distill.codewords import build_codeword_head, load_codebook, teacher_logits_from_codebook
 from espnet_distill.losses import codeword_kl, regression_terms
 from espnet_distill.student.heads import AbsPredictionHeads
@@ -140,7 +141,7 @@ class DistillModel(AbsESPnetModel):
 
     def _apply(self, fn, recurse: bool = True):
         super()._apply(fn, recurse)
-        self.teacher._apply(fn)
+        seams.torch_module_apply(self.teacher, fn)
         return self
 
     def teacher_codeword_logits(self, output: TeacherOutput) -> torch.Tensor:

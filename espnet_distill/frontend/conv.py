@@ -15,7 +15,9 @@ import re
 from typing import List, Optional, Sequence, Tuple, Union
 
 import torch
-from torchaudio.models.wav2vec2.components import FeatureExtractor, _get_feature_extractor
+from torchaudio.models.wav2vec2.components import FeatureExtractor
+
+from espnet_distill import seams
 
 ConvSpec = Union[str, Sequence[Sequence[int]]]
 HUBERT_BASE_CONV = "[(512,10,5)] + [(512,3,2)] * 4 + [(512,2,2)] * 2"
@@ -48,7 +50,7 @@ def build_extractor(conv_layers: ConvSpec, mode: str = "group_norm", bias: bool 
     """torchaudio's wav2vec 2.0 / HuBERT feature extractor."""
     if mode not in ("group_norm", "layer_norm"):
         raise ValueError(f"extractor_mode must be group_norm or layer_norm, got {mode!r}")
-    return _get_feature_extractor(mode, conv_layer_list(conv_layers), bias)
+    return seams.torchaudio_build_feature_extractor(mode, conv_layer_list(conv_layers), bias)
 
 
 def extractor_layers(extractor: FeatureExtractor) -> List[Tuple[int, int, int]]:

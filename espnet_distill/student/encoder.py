@@ -11,8 +11,8 @@ from typing import List, Optional, Tuple
 
 import torch
 from espnet2.asr.encoder.abs_encoder import AbsEncoder
-from torchaudio.models.wav2vec2.components import _get_encoder
 
+from espnet_distill.seams import torchaudio_build_encoder, wav2vec2_transformer_preprocess
 from espnet_distill.utils.masks import attention_bias, padding_mask
 
 
@@ -56,7 +56,7 @@ class TransformerStudentEncoder(AbsEncoder):
         if output_size % pos_conv_groups:
             raise ValueError(f"output_size {output_size} is not divisible by pos_conv_groups {pos_conv_groups}")
         self.input_layer = torch.nn.Linear(input_size, output_size) if input_size != output_size else None
-        encoder = _get_encoder(
+        encoder = torchaudio_build_encoder(
             in_features=output_size,
             embed_dim=output_size,
             dropout_input=0.0,
@@ -88,7 +88,7 @@ class TransformerStudentEncoder(AbsEncoder):
         x = x.masked_fill(pad[..., None], 0.0)
         bias = attention_bias(pad, x.dtype)
         transformer = self.transformer
-        x = transformer._preprocess(x)
+        x = wav2vec2_transformer_preprocess(transformer, x)
         states = [x]
         for layer in transformer.layers:
             if not (self.training and transformer.layer_drop > 0 and torch.rand(1).item() < transformer.layer_drop):

@@ -1,7 +1,8 @@
 """The base of both tasks: ESPnet's ``AbsTask`` with no checkpoint loaded unsafely.
 
 Training (``main_worker``: resume, ``--init_param``, n-best averaging) runs
-with ESPnet's own loads routed through the safe loader, and
+with ESPnet's own loads routed through the safe loader and its saves atomic
+(:func:`espnet_distill.seams.espnet_loads_safe`, :func:`espnet_distill.seams.espnet_saves_atomic`), and
 :meth:`SafeTask.build_model_from_file` (ESPnet's generic loader of a trained
 model) builds the model from its ``config.yaml`` and loads the weights
 strictly, naming the file and the key on any mismatch.
@@ -17,8 +18,9 @@ from espnet2.tasks.abs_task import AbsTask
 from espnet2.train.abs_espnet_model import AbsESPnetModel
 
 from espnet_distill.data.kaldi_dir import check_no_segments
-from espnet_distill.tasks.trainer import SafeTrainer, espnet_loads_checked, load_training_file
-from espnet_distill.utils.checkpoint import CheckpointError, load_state_into
+from espnet_distill.seams import espnet_loads_safe, espnet_saves_atomic
+from espnet_distill.tasks.trainer import SafeTrainer
+from espnet_distill.utils.checkpoint import CheckpointError, load_state_into, load_training_file
 
 
 class SafeTask(AbsTask):
@@ -36,7 +38,7 @@ class SafeTask(AbsTask):
         ]:
             if kind == "sound":
                 check_no_segments(path)
-        with espnet_loads_checked():
+        with espnet_loads_safe(), espnet_saves_atomic():
             super().main_worker(args)
 
     @classmethod

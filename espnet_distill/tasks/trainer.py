@@ -7,88 +7,56 @@ holds the same weights (``ddp_check.json``).
 
 ESPnet's trainer also loads files in code this class cannot override: the
 n-best averaging at the end of training, ``--init_param`` and
-``build_model_from_file``.  :func:`espnet_loads_checked` routes the
-``torch.load`` of exactly those ESPnet modules through the safe loader while
-a task runs (:class:`espnet_distill.tasks.abs_task.SafeTask`).
+``build_model_from_file``.  :func:`espnet_distill.seams.espnet_loads_safe`
+routes the ``torch.load`` of exactly those ESPnet modules through the safe
+loader while a task runs (:class:`espnet_distill.tasks.abs_task.SafeTask`),
+and :func:`espnet_distill.seams.espnet_saves_atomic` makes its saves atomic.
 """
 
 import contextlib
+import contextvars
 import json
 import logging
 import time
-import types
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, List, Optional
+from typing import Callable, Iterator, List, Optional
 
 import torch
 from espnet2.train.trainer import Trainer
 
+from espnet_distill.seams import espnet_loads_safe, espnet_saves_atomic
 from espnet_distill.utils.checkpoint import (
     CheckpointError,
-    load_checkpoint,
     load_state_into,
+    load_training_file,
     require_entry,
-    training_checkpoint_globals,
 )
 from espnet_distill.utils.fileio import atomic_write
 from espnet_distill.utils.progress import ProgressFile
 
 THROUGHPUT_LOG = "throughput.jsonl"
 DDP_CHECK = "ddp_check.json"
-# The ESPnet modules on the training and inference paths that call torch.load themselves.
-GUARDED_MODULES = (
-    "espnet2.train.trainer",  # Trainer.resume (also overridden below)
-    "espnet2.main_funcs.average_nbest_models",  # n-best averaging of <N>epoch.pth
-    "espnet2.torch_utils.load_pretrained_model",  # --init_param
-    "espnet2.tasks.abs_task",  # build_model_from_file
-)
-
-
-def load_training_file(path: Any, map_location: Any = "cpu") -> Any:
-    """A file written by ESPnet's trainer (checkpoint, epoch or averaged model), loaded safely."""
-    return load_checkpoint(path, extra_globals=training_checkpoint_globals(), map_location=map_location)
-
-
-class _TorchWithCheckedLoad(types.ModuleType):
-    """``torch`` as seen by a guarded ESPnet module: the same, but ``load`` is the safe loader and
-    ``save`` to a path is atomic (a run killed while writing ``checkpoint.pth`` or ``<N>epoch.pth``
-    leaves the previous file whole, never a truncated one)."""
-
-    def __init__(self) -> None:
-        super().__init__("torch")
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(torch, name)
-
-    @staticmethod
-    def load(f: Any, map_location: Any = None, *args: Any, **kwargs: Any) -> Any:
-        # weights_only=False from ESPnet is ignored: nothing pickled runs.
-        return load_training_file(f, map_location="cpu" if map_location is None else map_location)
-
-    @staticmethod
-    def save(obj: Any, f: Any, *args: Any, **kwargs: Any) -> None:
-        if not isinstance(f, (str, Path)):
-            torch.save(obj, f, *args, **kwargs)
-            return
-        with atomic_write(f, mode="wb") as out:
-            torch.save(obj, out, *args, **kwargs)
 
 
 @contextlib.contextmanager
 def espnet_loads_checked() -> Iterator[None]:
-    """While active, ESPnet's own checkpoint loads (:data:`GUARDED_MODULES`) use the safe loader."""
-    import importlib
-
-    modules = [importlib.import_module(name) for name in GUARDED_MODULES]
-    saved = [module.torch for module in modules]
-    checked = _TorchWithCheckedLoad()
-    for module in modules:
-        module.torch = checked
-    try:
+    """Both ESPnet patches a training run needs: :func:`~espnet_distill.seams.espnet_loads_safe` and
+    :func:`~espnet_distill.seams.espnet_saves_atomic` (kept for callers of this name; new code uses those)."""
+    with espnet_loads_safe(), espnet_saves_atomic():
         yield
-    finally:
-        for module, original in zip(modules, saved):
-            module.torch = original
+
+
+@dataclass
+class _RunState:
+    """What :class:`SafeTrainer` keeps over the epochs of one run."""
+
+    progress: Optional[ProgressFile] = None
+    steps_per_epoch: int = 0  # the last epoch's, when the iterator has no length
+
+
+# ESPnet's trainer is all class methods: the state of the run in progress lives here, not on the class.
+_run_state: contextvars.ContextVar[_RunState] = contextvars.ContextVar("espnet_distill_trainer_run")
 
 
 class _AudioCounter:
@@ -131,9 +99,6 @@ class SafeTrainer(Trainer):
     progress (``progress.json``, see :mod:`espnet_distill.utils.progress`) and, under DDP, checking at
     the end that every rank holds the same weights."""
 
-    _progress: Optional[ProgressFile] = None
-    _steps_per_epoch: int = 0  # the last epoch's, when the iterator has no length
-
     @classmethod
     def run(
         cls,
@@ -146,19 +111,24 @@ class SafeTrainer(Trainer):
         trainer_options,
         distributed_option,
     ) -> None:
-        super().run(
-            model=model,
-            optimizers=optimizers,
-            schedulers=schedulers,
-            train_iter_factory=train_iter_factory,
-            valid_iter_factory=valid_iter_factory,
-            plot_attention_iter_factory=plot_attention_iter_factory,
-            trainer_options=trainer_options,
-            distributed_option=distributed_option,
-        )
-        if cls._progress is not None and cls._progress.progress is not None:
-            total = cls._progress.progress.total
-            cls._progress.update(max(total, cls._progress.progress.step), total, done=True)
+        state = _RunState()
+        token = _run_state.set(state)
+        try:
+            super().run(
+                model=model,
+                optimizers=optimizers,
+                schedulers=schedulers,
+                train_iter_factory=train_iter_factory,
+                valid_iter_factory=valid_iter_factory,
+                plot_attention_iter_factory=plot_attention_iter_factory,
+                trainer_options=trainer_options,
+                distributed_option=distributed_option,
+            )
+        finally:
+            _run_state.reset(token)
+        if state.progress is not None and state.progress.progress is not None:
+            total = state.progress.progress.total
+            state.progress.update(max(total, state.progress.progress.step), total, done=True)
         if distributed_option.distributed:
             cls.check_ranks_in_sync(model, Path(trainer_options.output_dir), distributed_option)
 
@@ -224,17 +194,19 @@ class SafeTrainer(Trainer):
         cls, model, iterator, optimizers, schedulers, scaler, reporter, summary_writer, options, distributed_option
     ) -> bool:
         counter = _AudioCounter(iterator)
+        state = _run_state.get(None) or _RunState()  # outside run(): this epoch's own
         if not distributed_option.distributed or distributed_option.dist_rank == 0:
             output_dir = Path(options.output_dir)
-            if cls._progress is None or cls._progress.path.parent != output_dir:
-                cls._progress = ProgressFile(output_dir)
+            if state.progress is None or state.progress.path.parent != output_dir:
+                state.progress = ProgressFile(output_dir)
+            progress = state.progress
             try:
                 per_epoch = len(iterator)
             except TypeError:
-                per_epoch = cls._steps_per_epoch
+                per_epoch = state.steps_per_epoch
             done_before = (reporter.epoch - 1) * per_epoch
             total = options.max_epoch * per_epoch
-            counter.on_step = lambda steps: cls._progress.update(done_before + steps, total)
+            counter.on_step = lambda steps: progress.update(done_before + steps, total)
         start = time.perf_counter()
         result = super().train_one_epoch(
             model=model,
@@ -248,7 +220,7 @@ class SafeTrainer(Trainer):
             distributed_option=distributed_option,
         )
         seconds = time.perf_counter() - start
-        cls._steps_per_epoch = counter.steps
+        state.steps_per_epoch = counter.steps
         if not distributed_option.distributed or distributed_option.dist_rank == 0:
             record = {
                 "epoch": reporter.epoch,

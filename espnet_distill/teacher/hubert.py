@@ -15,6 +15,7 @@ from torchaudio.models import Wav2Vec2Model
 from torchaudio.models.wav2vec2.wavlm_attention import WavLMSelfAttention
 
 from espnet_distill.frontend.conv import conv_features
+from espnet_distill.seams import wav2vec2_encoder_preprocess, wav2vec2_transformer_preprocess
 
 
 @dataclass
@@ -101,9 +102,9 @@ class HubertTeacher(torch.nn.Module):
             lengths = torch.full((waveforms.shape[0],), waveforms.shape[1], device=waveforms.device)
         waveforms = self.normalized(waveforms, lengths)
         features, frame_lengths = conv_features(self.model.feature_extractor, waveforms, lengths)
-        x, attention_mask = self.model.encoder._preprocess(features, frame_lengths)
+        x, attention_mask = wav2vec2_encoder_preprocess(self.model.encoder, features, frame_lengths)
         transformer = self.model.encoder.transformer
-        x = transformer._preprocess(x)
+        x = wav2vec2_transformer_preprocess(transformer, x)
         hidden_states = [x]
         position_bias = None
         if self.is_wavlm:  # WavLM's attention takes a key padding mask, not an additive mask
@@ -127,7 +128,7 @@ class HubertTeacher(torch.nn.Module):
         positional convolution), ``(batch, frames, dim)``, and frame counts; runs no Transformer layer."""
         waveforms = self.normalized(waveforms, lengths)
         features, frame_lengths = conv_features(self.model.feature_extractor, waveforms, lengths)
-        x, _ = self.model.encoder._preprocess(features, frame_lengths)
+        x, _ = wav2vec2_encoder_preprocess(self.model.encoder, features, frame_lengths)
         return x, frame_lengths
 
     def codeword_logits(self, last_hidden: torch.Tensor) -> torch.Tensor:

@@ -32,10 +32,10 @@ import torch
 import torch.nn.functional as F
 import yaml
 from torchaudio.models import hubert_pretrain_model, wav2vec2_model, wavlm_model
-from torchaudio.models.wav2vec2.utils.import_fairseq import _convert_state_dict as fairseq_to_torchaudio
-from torchaudio.models.wav2vec2.utils.import_fairseq import _map_key as fairseq_key
 
 from espnet_distill.frontend.conv import parse_conv_layers
+from espnet_distill.seams import fairseq_key_to_torchaudio as fairseq_key
+from espnet_distill.seams import fairseq_state_dict_to_torchaudio as fairseq_to_torchaudio
 from espnet_distill.teacher.hubert import HubertTeacher
 from espnet_distill.utils.checkpoint import CheckpointError, load_checkpoint, load_state_into, require_entry
 from espnet_distill.utils.fileio import sha256_file

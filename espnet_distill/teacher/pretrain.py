@@ -10,7 +10,6 @@ distillation stages load it like any real HuBERT checkpoint.
 import json
 import logging
 import math
-import os
 import random
 import time
 from dataclasses import asdict, dataclass
@@ -25,6 +24,7 @@ from torchaudio.models.wav2vec2 import components as torchaudio_components
 
 from espnet_distill.data.audio import INT16_SCALE, read_audio
 from espnet_distill.data.kaldi_dir import DataDirError, read_kaldi_map, read_wav_scp
+from espnet_distill.seams import wav2vec2_encoder_preprocess, wav2vec2_padding_mask
 from espnet_distill.utils.checkpoint import CheckpointError, load_checkpoint, load_state_into, require_entry
 from espnet_distill.utils.fileio import atomic_write
 from espnet_distill.utils.progress import ProgressFile
@@ -180,8 +180,8 @@ def hubert_logits(model, waves: torch.Tensor, lengths: torch.Tensor, labels: tor
     if model.feature_grad_mult is not None and model.feature_grad_mult < 1.0:
         x = torchaudio_components.GradMultiply.apply(x, model.feature_grad_mult)
     penalty = x.float().pow(2).mean()
-    padding_mask = torchaudio_components._get_padding_mask(x, out_lengths)
-    x, attention_mask = model.wav2vec2.encoder._preprocess(x, out_lengths)
+    padding_mask = wav2vec2_padding_mask(x, out_lengths)
+    x, attention_mask = wav2vec2_encoder_preprocess(model.wav2vec2.encoder, x, out_lengths)
     x, mask = model.mask_generator(x, padding_mask)
     x = model.wav2vec2.encoder.transformer(x, attention_mask=attention_mask)
     if x.shape[1] != labels.shape[1]:
@@ -369,4 +369,3 @@ def pretrain(
 def set_threads(num_threads: int) -> None:
     if num_threads > 0:
         torch.set_num_threads(num_threads)
-        os.environ.setdefault("OMP_NUM_THREADS", str(num_threads))

@@ -23,6 +23,8 @@ from typing import Any, List, Mapping, Optional, Sequence, Tuple, Union
 
 import torch
 
+from espnet_distill.seams import numpy_pickle_constructors
+
 PathLike = Union[str, Path]
 NO_TRUST_OPTION = (
     "This entry point has no option to trust a file; if you trust it, load it yourself and "
@@ -77,7 +79,7 @@ def _numpy_globals() -> list:
     import numpy as np
 
     names = ("float64", "float32", "float16", "int64", "int32", "int16", "int8", "uint8", "bool")
-    constructors = [np._core.multiarray.scalar, np._core.multiarray._reconstruct, np.ndarray, np.dtype]
+    constructors = [*numpy_pickle_constructors(), np.ndarray, np.dtype]
     return [*constructors, *{type(np.dtype(name)) for name in names}]
 
 
@@ -132,6 +134,11 @@ def training_checkpoint_globals() -> list:
     import datetime
 
     return [datetime.timedelta]
+
+
+def load_training_file(path: PathLike, map_location: Any = "cpu") -> Any:
+    """A file written by ESPnet's trainer (checkpoint, epoch or averaged model), loaded safely."""
+    return load_checkpoint(path, extra_globals=training_checkpoint_globals(), map_location=map_location)
 
 
 def _unpickler_reason(message: str) -> str:

@@ -10,6 +10,8 @@ from typing import Any, Dict, List, Optional
 
 import yaml
 
+from espnet_distill.seams import argparse_actions
+
 
 class ConfigError(ValueError):
     """A configuration file has an unknown key or a value of the wrong type."""
@@ -80,11 +82,11 @@ def _convert(path: Path, key: str, type_: Any, value: Any) -> Any:
 
 def parse_with_config(parser: argparse.ArgumentParser, argv: Optional[List[str]] = None) -> argparse.Namespace:
     """Parse ``argv``; a ``--config`` YAML file supplies the defaults."""
-    if not any(a.dest == "config" for a in parser._actions):
+    if not any(a.dest == "config" for a in argparse_actions(parser)):
         parser.add_argument("--config", type=Path, help="YAML file of default options")
     args, _ = parser.parse_known_args(argv)
     if args.config is not None:
-        actions = {a.dest: a for a in parser._actions}
+        actions = {a.dest: a for a in argparse_actions(parser)}
         defaults = {}
         for key, value in load_yaml(args.config).items():
             if key not in actions or key in ("help", "config"):

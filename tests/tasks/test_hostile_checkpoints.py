@@ -14,9 +14,9 @@ import yaml
 
 from espnet_distill.distill.export import export_student, load_student
 from espnet_distill.inference.decode import load_asr_model
+from espnet_distill.seams import ATOMIC_SAVE_MODULES, GUARDED_MODULES, atomic_torch_save
 from espnet_distill.tasks.asr import ASRTask
 from espnet_distill.tasks.distill import DistillTask
-from espnet_distill.tasks.trainer import GUARDED_MODULES
 from espnet_distill.teacher.pretrain import LabelledAudio, PretrainConfig, pretrain
 from espnet_distill.utils.checkpoint import CheckpointError, load_checkpoint, training_checkpoint_globals
 from tests.conftest import REPO_ROOT
@@ -24,6 +24,7 @@ from tests.tasks.test_asr_task import asr_train_args, setup  # noqa: F401  (setu
 from tests.tasks.test_distill_task import TINY_TRAINING, data_args, shapes  # noqa: F401  (shapes: fixture)
 from tests.teacher.test_pretrain import TINY as TINY_PRETRAIN
 from tests.teacher.test_pretrain import kmeans_dir  # noqa: F401  (fixture)
+from tests.torch_loads import find_torch_loads
 
 pytestmark = pytest.mark.slow  # the full tier: trains models or runs a recipe
 
@@ -225,31 +226,37 @@ def test_pretraining_resume_refuses_pickled_truncated_and_incomplete_checkpoints
 
 
 def test_every_espnet_module_that_calls_torch_load_is_guarded():
-    """If an ESPnet upgrade adds a torch.load on the path the project runs, this fails."""
+    """If an ESPnet upgrade adds a torch.load (or torch.serialization.load, or an imported load) on the
+    path the project runs, this fails."""
     code = (
         "import json, sys, espnet_distill.bin.asr_train, espnet_distill.bin.distill_train, espnet_distill.bin.asr_inference\n"
-        "found = [name for name, module in list(sys.modules.items()) if name.startswith(('espnet.', 'espnet2.'))\n"
-        "         and (getattr(module, '__file__', None) or '').endswith('.py')\n"
-        "         and 'torch.load(' in open(module.__file__, encoding='utf-8', errors='replace').read()]\n"
-        "print(json.dumps(sorted(found)))"
+        "files = {name: module.__file__ for name, module in list(sys.modules.items()) if name.startswith(('espnet.', 'espnet2.'))\n"
+        "         and (getattr(module, '__file__', None) or '').endswith('.py')}\n"
+        "print(json.dumps(files))"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    found = set(yaml.safe_load(result.stdout.strip().splitlines()[-1]))
+    files = yaml.safe_load(result.stdout.strip().splitlines()[-1])
+    found = {
+        name
+        for name, path in files.items()
+        if find_torch_loads(Path(path).read_text(encoding="utf-8", errors="replace"))
+    }
     # Imported but not called: ESPnet1's transducer loader (custom_torch_load), pulled in by the beam search.
     never_called = {"espnet.nets.pytorch_backend.transducer.utils"}
     assert set(GUARDED_MODULES) <= found
     assert found - never_called <= set(GUARDED_MODULES), found - never_called - set(GUARDED_MODULES)
+    # The atomic-save patch is not vacuous: each module it patches saves with torch.save.
+    for name in ATOMIC_SAVE_MODULES:
+        assert "torch.save(" in Path(files[name]).read_text(encoding="utf-8"), name
 
 
 def test_the_trainers_saves_are_atomic_so_a_crash_mid_write_leaves_the_previous_file(tmp_path):
-    from espnet_distill.tasks.trainer import _TorchWithCheckedLoad
-
     class Unpicklable:
         def __reduce__(self):
             raise RuntimeError("killed mid-write")
 
     target = tmp_path / "checkpoint.pth"
-    _TorchWithCheckedLoad.save({"epoch": 1, "w": torch.ones(3)}, target)
+    atomic_torch_save({"epoch": 1, "w": torch.ones(3)}, target)
     with pytest.raises(RuntimeError, match="killed mid-write"):
-        _TorchWithCheckedLoad.save({"epoch": 2, "w": torch.zeros(3), "x": Unpicklable()}, target)
+        atomic_torch_save({"epoch": 2, "w": torch.zeros(3), "x": Unpicklable()}, target)
     assert torch.load(target, weights_only=True)["epoch"] == 1 and list(tmp_path.iterdir()) == [target]
