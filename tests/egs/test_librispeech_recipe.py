@@ -113,7 +113,7 @@ def test_stages_1_2_on_a_miniature_tree_give_validated_data_dirs_and_features(re
     FbankOptions(**yaml.safe_load((target / "conf" / "fbank.yaml").read_text()))
     # A rerun does nothing.
     again = run(["./run.sh", "--stop_stage", "2", "--nj", "2"], target, env)
-    assert "are up to date" in again.stdout
+    assert "LibriSpeech data dirs: data: skip: up to date" in again.stdout
 
 
 def test_missing_corpora_and_teacher_say_what_to_put_where(recipe, tmp_path):

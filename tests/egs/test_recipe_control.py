@@ -42,6 +42,54 @@ def recipe(tmp_path):
     return target
 
 
+@pytest.fixture
+def failing_installer(tmp_path):
+    """A checkout whose tools/install.sh fails (and leaves a mark): what a machine that cannot be set up gives."""
+    root = tmp_path / "root"
+    (root / "tools").mkdir(parents=True)
+    installer = root / "tools" / "install.sh"
+    installer.write_text(f"#!/bin/sh\necho installing >&2\ntouch {tmp_path / 'installed'}\nexit 1\n")
+    installer.chmod(0o755)
+    # No venv on PATH either: the usage needs nothing that tools/install.sh makes.
+    env = {**os.environ, "ESPNET_DISTILL_ROOT": str(root), "PATH": "/usr/bin:/bin"}
+    return env, tmp_path / "installed"
+
+
+@pytest.mark.parametrize(
+    "recipe_dir, command, usage",
+    [
+        ("mini_synth/asr1", ["./run.sh", "--help"], "Usage: ./distill_asr.sh [options]"),
+        ("mini_synth/asr1", ["./run.sh", "--stage", "5", "-h"], "Usage: ./distill_asr.sh [options]"),
+        ("mini_synth/asr1", ["local/run_study.sh", "--help"], "Usage: local/run_study.sh [options]"),
+        ("librispeech/asr1", ["./run.sh", "--help"], "Usage: ./distill_asr.sh [options]"),
+        ("mini_synth/ssl1", ["./run.sh", "--help"], "Usage: ./run.sh [options]"),
+    ],
+)
+def test_help_prints_the_usage_without_setting_anything_up(failing_installer, recipe_dir, command, usage):
+    env, installed = failing_installer
+    result = subprocess.run(
+        command, cwd=REPO_ROOT / "egs" / recipe_dir, capture_output=True, text=True, env=env, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[0] == usage and "Options:" in result.stdout
+    assert not installed.exists() and result.stderr == ""
+
+
+@pytest.mark.parametrize("recipe_dir", ["mini_synth/asr1", "librispeech/asr1", "mini_synth/ssl1"])
+def test_any_other_command_sets_up_the_machine_first(failing_installer, recipe_dir):
+    env, installed = failing_installer
+    result = subprocess.run(
+        ["./run.sh", "--stop_stage", "1"],
+        cwd=REPO_ROOT / "egs" / recipe_dir,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert result.returncode == 1 and installed.exists() and "installing" in result.stderr
+    assert "Stage" not in result.stdout
+
+
 def test_a_stage_range_that_selects_no_stage_is_an_error(recipe):
     for args in (["--stage", "99"], ["--stage", "3", "--stop_stage", "2"], ["--stop_stage", "0"]):
         result = run(["./run.sh", *args], recipe)

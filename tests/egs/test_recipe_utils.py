@@ -123,6 +123,62 @@ def test_a_rerun_keeps_the_earlier_attempts_logs(tmp_path):
     assert "third attempt" in logs["train.log"] and "# Ended (code 0)" in logs["train.log"]
 
 
+def test_run_parallel_keeps_n_jobs_running_and_names_the_failed_ones(tmp_path):
+    """utils/jobs/parallel.sh: the one scheduler of local.sh's jobs and of a stage's training jobs."""
+    script = textwrap.dedent(
+        f"""\
+        set -euo pipefail
+        . {UTILS}/jobs/parallel.sh
+        job() {{
+          touch "active.$1"
+          ls active.* | wc -l >>"counts"
+          sleep 0.3
+          rm "active.$1"
+          [ "$1" != c ] && [ "$1" != e ]
+        }}
+        sleep 60 &  # another background job of the caller (a progress watcher): not waited for
+        watcher=$!
+        run_parallel 2 job a b c d e
+        echo "failed: ${{parallel_failed[*]}}"
+        run_parallel 0 job f g h
+        echo "failed: ${{parallel_failed[*]}}"
+        kill "${{watcher}}"
+        """
+    )
+    result = bash(script, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["failed: c e", "failed: "]
+    counts = [int(n) for n in (tmp_path / "counts").read_text().split()]
+    assert len(counts) == 8 and max(counts[:5]) == 2 and max(counts[5:]) == 3
+
+
+def test_an_old_done_marker_with_the_same_key_becomes_the_finished_record(tmp_path):
+    """Data dirs made before the content stamps (local/data.sh's data/.<corpus>.done) are not made again."""
+    script = textwrap.dedent(
+        f"""\
+        set -euo pipefail
+        . {UTILS}/stage_steps.sh
+        stamp=(--arg corpus=v3/tiny_seed1 --output data/local/spk2voice)
+        adopt_done_marker data/.mini_synth.done v3/tiny_seed1 data "${{stamp[@]}}"
+        needs_run "data dirs" data "${{stamp[@]}}" || echo skipped
+        """
+    )
+    (tmp_path / "data" / "local").mkdir(parents=True)
+    (tmp_path / "data" / "local" / "spk2voice").write_text("spk1 train espeak en\n")
+    (tmp_path / "data" / ".mini_synth.done").write_text("v3/tiny_seed1\n")
+    result = bash(script, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "data dirs: data: skip: up to date" in result.stdout and "skipped" in result.stdout
+    assert not (tmp_path / "data" / ".mini_synth.done").exists()
+    # A marker of another corpus is only removed: the data dirs are made again.
+    (tmp_path / "data" / ".stage_inputs.json").unlink()
+    (tmp_path / "data" / ".mini_synth.done").write_text("v3/small_seed1\n")
+    result = bash(script, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "data dirs: data: run: no record" in result.stdout and "skipped" not in result.stdout
+    assert not (tmp_path / "data" / ".mini_synth.done").exists()
+
+
 def test_path_sh_only_activates_and_names_the_installer_when_there_is_no_environment(tmp_path):
     path_sh = REPO_ROOT / "egs" / "TEMPLATE" / "asr1" / "path.sh"
     result = bash(f"set -e; ESPNET_DISTILL_ROOT={tmp_path} . {path_sh}; echo activated", tmp_path)

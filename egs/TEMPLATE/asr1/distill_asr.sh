@@ -129,6 +129,8 @@ if [ $# -ne 0 ]; then
 fi
 . ./path.sh
 . ./cmd.sh
+. utils/train_jobs.sh
+. utils/ssl_steps.sh
 
 case "${token_type}" in bpe | char) ;; *) echo "$0: option --token_type takes bpe or char, not '${token_type}'" >&2; exit 2 ;; esac
 for kind in ${finetune_models}; do
@@ -227,11 +229,9 @@ if [ "${beam_size}" -gt 1 ]; then decode_name=decode_ctc_beam${beam_size}; else 
 # --- Functions of the stages ------------------------------------------------------
 # Training jobs (stages 4, 5 and 7) are queued by train_job; run_train_jobs runs them, at most
 # --train_jobs at a time, shows their progress (step, loss, ETA; bin/watch_progress), and fails naming
-# every job that failed.
+# every job that failed (utils/train_jobs.sh).
 # Small models use two cores poorly: on 2 cores, two 1-thread jobs train 1.5x
 # faster than one 2-thread job after the other.
-train_failures=$(mktemp)
-trap 'rm -f "${train_failures}"' EXIT
 train_job_opts=()
 if [ "${train_jobs}" -gt 1 ]; then
   if [ "${train_threads}" -le 0 ]; then
@@ -240,39 +240,6 @@ if [ "${train_jobs}" -gt 1 ]; then
   fi
 fi
 [ "${train_threads}" -gt 0 ] && train_job_opts=(--num_threads "${train_threads}")
-queued_jobs=()
-train_job() {  # <exp dir> <command> [<arg> ...]: queue a training job; run_train_jobs runs the queue
-  queued_jobs+=("$1"$'\t'"$(printf '%q ' "${@:2}")")
-}
-run_train_jobs() {  # <label>: the queued jobs, --train_jobs at a time, their progress on the console
-  local label=$1 job dir watcher pids=() dirs=()
-  [ "${#queued_jobs[@]}" -gt 0 ] || return 0
-  for job in "${queued_jobs[@]}"; do dirs+=("${job%%$'\t'*}"); done
-  python -m espnet_distill.bin.watch_progress --label "${label}" --parallel "${train_jobs}" --parent $$ "${dirs[@]}" &
-  watcher=$!
-  for job in "${queued_jobs[@]}"; do
-    dir=${job%%$'\t'*}
-    if [ "${train_jobs}" -le 1 ]; then
-      eval "${job#*$'\t'}" || echo "${dir}" >>"${train_failures}"
-      continue
-    fi
-    while [ "${#pids[@]}" -ge "${train_jobs}" ]; do
-      wait -n "${pids[@]}" || true
-      local alive=()
-      for pid in "${pids[@]}"; do kill -0 "${pid}" 2>/dev/null && alive+=("${pid}"); done
-      pids=("${alive[@]}")
-    done
-    ( eval "${job#*$'\t'}" || echo "${dir}" >>"${train_failures}" ) &
-    pids+=($!)
-  done
-  [ "${#pids[@]}" -eq 0 ] || wait "${pids[@]}" || true
-  stop_watcher "${watcher}"
-  queued_jobs=()
-  if [ -s "${train_failures}" ]; then
-    log "Error: failed: $(tr '\n' ' ' <"${train_failures}")(see their train.log)"
-    exit 1
-  fi
-}
 
 make_results() {  # RESULTS.md and plots/ from exp/ (stages 9 and 10)
   # shellcheck disable=SC2086
@@ -375,14 +342,8 @@ if [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then
   stage_start=${SECONDS}
   if [ -n "${teacher_format}" ]; then
     log "Stage 3: skipped (the teacher is ${teacher_format} ${teacher_path})"
-  elif needs_run "Stage 3: k-means targets" "${kmeans_dir}" --input "config=${kmeans_config}" \
-      --input "train_wav=data/${ssl_set}/wav.scp" --input "valid_wav=data/${valid_set}/wav.scp" \
-      --output "${kmeans_dir}/summary.json"; then
-    log "Stage 3: k-means targets of MFCC frames: ${kmeans_dir}"
-    ${train_cmd} "${kmeans_dir}/log/hubert_kmeans.log" \
-      python -m espnet_distill.bin.hubert_kmeans --config "${kmeans_config}" --fit_data "data/${ssl_set}" \
-      --data_dirs "data/${ssl_set}" "data/${valid_set}" --out_dir "${kmeans_dir}"
-    step_done "${kmeans_dir}"
+  else
+    kmeans_step "Stage 3" "${kmeans_dir}" "${kmeans_config}" "${ssl_set}" "${valid_set}"
   fi
   log "Stage 3 done in $((SECONDS - stage_start))s"
 fi
@@ -395,18 +356,8 @@ if [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ]; then
         "(e.g. hubert_base_ls960.pt for fairseq, the facebook/hubert-base-ls960 directory for huggingface)."
       exit 1
     fi
-  elif needs_run "Stage 4: HuBERT pretraining" "${pretrain_dir}" --clear true --input "config=${pretrain_config}" \
-      --input "targets=${kmeans_dir}/summary.json" --input "train_targets=${kmeans_dir}/${ssl_set}/labels" \
-      --input "valid_targets=${kmeans_dir}/${valid_set}/labels" --input "train_wav=data/${ssl_set}/wav.scp" \
-      --input "valid_wav=data/${valid_set}/wav.scp" --output "${teacher_ckpt}"; then
-    log "Stage 4: pretraining a HuBERT teacher in ${pretrain_dir} (log: ${pretrain_dir}/train.log)"
-    # shellcheck disable=SC2086
-    train_job "${pretrain_dir}" ${cuda_cmd} "${pretrain_dir}/log/hubert_pretrain.log" \
-      python -m espnet_distill.bin.hubert_pretrain --config "${pretrain_config}" \
-      --train_data "data/${ssl_set}" --valid_data "data/${valid_set}" \
-      --label_dir "${kmeans_dir}" --out_dir "${pretrain_dir}"
-    run_train_jobs "Stage 4"
-    step_done "${pretrain_dir}"
+  else
+    pretrain_step "Stage 4" "${pretrain_dir}" "${pretrain_config}" "${kmeans_dir}" "${ssl_set}" "${valid_set}"
   fi
   if needs_run "Stage 4: teacher check" "${teacher_dir}" --input "checkpoint=${teacher_ckpt}" \
       --arg "format=${teacher_kind}" --arg "path=${teacher_ckpt}" --arg "trust_checkpoint=${trust_checkpoint}" \
@@ -430,7 +381,7 @@ if [ "${stage}" -le 5 ] && [ "${stop_stage}" -ge 5 ]; then
     stamp=(--clear true --input "config=${conf}" "${teacher_inputs[@]}" --input "train_wav=data/${ssl_set}/wav.scp"
            --input "valid_wav=data/${valid_set}/wav.scp" --arg "distill_args=${distill_args}" --arg "seed=${seed}"
            --output "${dir}/student.pth")
-    if [ "$(sed -n 's/^frontend: *//p' "${conf}")" = fbank ]; then
+    if [ "$(python -m espnet_distill.bin.query --default "" "${conf}" frontend)" = fbank ]; then
       stamp+=(--input "fbank_stats=data/${cmvn_set}/feats_stats.npz")
     fi
     needs_run "Stage 5: distillation into ${name}" "${dir}" "${stamp[@]}" || continue
@@ -482,7 +433,7 @@ if [ "${stage}" -le 7 ] && [ "${stop_stage}" -ge 7 ]; then
       speech_shape_of "${ftset}"
       speech_shape_of "${valid_set}"
       # The fine-tuning config names a front-end; each student brings its own (wav_cnn, fbank).
-      frontend=$(sed -n 's/^frontend: *//p' "${student}/student.yaml")
+      frontend=$(python -m espnet_distill.bin.query "${student}/student.yaml" frontend)
       log "Stage 7: fine-tuning ${name} (${frontend} front-end) on ${ftset} (log: ${dir}/train.log)"
       mkdir -p "${dir}"
       train_job "${dir}" finetune_one "${student}" "${init}" "${frontend}" "${ftset}" "${dir}"

@@ -9,8 +9,11 @@
 #   ./run.sh --ngpu 4 --teacher_format huggingface --teacher_path downloads/hubert-base-ls960
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
-# Sets up a fresh machine (Debian packages, tools/venv); quick once done. path.sh only activates.
-"${ESPNET_DISTILL_ROOT:-$(cd ../../.. && pwd)}/tools/install.sh"
+. utils/setup.sh
+# --help prints the options of distill_asr.sh without setting anything up; else the set-up of a fresh
+# machine (Debian packages, tools/venv), quick once done.  path.sh only activates.
+if asks_for_help "$@"; then ./distill_asr.sh --help; exit; fi
+install_tools
 . ./db.sh
 . utils/supervise.sh  # stopping run.sh stops the stages and their jobs
 

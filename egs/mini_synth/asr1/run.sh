@@ -21,8 +21,11 @@
 # one thread each run at once: on 2 cores, 1.5x the throughput of one at a time.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
-# Sets up a fresh machine (Debian packages, tools/venv); quick once done. path.sh only activates.
-"${ESPNET_DISTILL_ROOT:-$(cd ../../.. && pwd)}/tools/install.sh"
+. utils/setup.sh
+# --help prints the options of distill_asr.sh without setting anything up; else the set-up of a fresh
+# machine (Debian packages, tools/venv), quick once done.  path.sh only activates.
+if asks_for_help "$@"; then ./distill_asr.sh --help; exit; fi
+install_tools
 . utils/supervise.sh  # stopping run.sh stops the stages and their jobs
 
 run_supervised ./distill_asr.sh \

@@ -9,22 +9,16 @@
 #   Stage 4: iteration-2 targets: k-means of an iteration-1 layer   -> exp/kmeans_iter2
 #   Stage 5: iteration-2 pretraining                                -> exp/pretrain_iter2/teacher.pt
 #   Stage 6: release: the teacher in float16 with its sha256 and how it was made -> --release_dir
+# Stages 2-5 are the template's stages 3-4 (utils/ssl_steps.sh), once per iteration.
 #
 # Every step records its inputs and reruns only when they change; an interrupted
 # pretraining resumes from its checkpoint.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
-# Sets up a fresh machine (Debian packages, tools/venv); quick once done. path.sh only activates.
-"${ESPNET_DISTILL_ROOT:-$(cd ../../.. && pwd)}/tools/install.sh"
 . utils/stage_steps.sh
-# Stopping this script stops its jobs: the stages run as a supervised child (utils/supervise.sh).
-if [ -z "${_ESPNET_DISTILL_SUPERVISED:-}" ]; then
-  . utils/supervise.sh
-  _ESPNET_DISTILL_SUPERVISED=1 run_supervised "./$(basename "$0")" "$@"
-  exit 0
-fi
 SECONDS=0
-run_args=$(printf ' %q' "$0" "$@")
+run_args=$(printf ' %q' "$0" "$@")  # the command line, for the release (stage 6)
+_args=("$@")  # for the supervised child (parse_options.sh takes no option named _...)
 
 stage=1
 stop_stage=10000
@@ -53,13 +47,24 @@ Options:
   --pretrain_iter2_config <y> (default: ${pretrain_iter2_config})
   --release_dir <dir>         where stage 6 writes <release_name>.pt, .pt.sha256 and .json (default: ${release_dir})
   --release_name <name>       (default: ${release_name})"
-. utils/parse_options.sh
+. utils/parse_options.sh  # --help prints the usage before anything is set up
 if [ $# -ne 0 ]; then
   printf '%s\n' "${help_message}" >&2
   exit 2
 fi
+# The set-up of a fresh machine (utils/setup.sh), then the stages as a supervised child: stopping
+# this script stops its jobs (utils/supervise.sh).
+if [ -z "${_ESPNET_DISTILL_SUPERVISED:-}" ]; then
+  . utils/setup.sh
+  install_tools
+  . utils/supervise.sh
+  _ESPNET_DISTILL_SUPERVISED=1 run_supervised "./$(basename "$0")" "${_args[@]}"
+  exit 0
+fi
 . ./path.sh
 . ./cmd.sh
+. utils/train_jobs.sh
+. utils/ssl_steps.sh
 
 if [ "${stage}" -gt "${stop_stage}" ] || [ "${stage}" -gt 6 ] || [ "${stop_stage}" -lt 1 ]; then
   echo "$0: --stage ${stage} --stop_stage ${stop_stage} selects no stage (the stages are 1 to 6)" >&2
@@ -73,31 +78,6 @@ if ! flock -n 9; then
   exit 1
 fi
 
-# kmeans_step <dir> <config> [<hubert_kmeans option> ...]: targets of ssl_set and valid_set.
-kmeans_step() {
-  local dir=$1 config=$2
-  shift 2
-  ${train_cmd} "${dir}/log/hubert_kmeans.log" python -m espnet_distill.bin.hubert_kmeans --config "${config}" \
-    --fit_data "data/${ssl_set}" --data_dirs "data/${ssl_set}" "data/${valid_set}" --out_dir "${dir}" "$@"
-  step_done "${dir}"
-}
-
-# pretrain_step <what> <dir> <config> <kmeans dir>
-pretrain_step() {
-  local what=$1 dir=$2 config=$3 targets=$4
-  needs_run "${what}" "${dir}" --clear true --input "config=${config}" --input "targets=${targets}/summary.json" \
-    --input "train_targets=${targets}/${ssl_set}/labels" --input "valid_targets=${targets}/${valid_set}/labels" \
-    --input "train_wav=data/${ssl_set}/wav.scp" --input "valid_wav=data/${valid_set}/wav.scp" \
-    --output "${dir}/teacher.pt" || return 0
-  log "${what}: pretraining in ${dir} (log: ${dir}/train.log)"
-  python -m espnet_distill.bin.watch_progress --label "${what%%:*}" --parent $$ "${dir}" &
-  local watcher=$!
-  ${cuda_cmd} "${dir}/log/hubert_pretrain.log" python -m espnet_distill.bin.hubert_pretrain --config "${config}" \
-    --train_data "data/${ssl_set}" --valid_data "data/${valid_set}" --label_dir "${targets}" --out_dir "${dir}"
-  stop_watcher "${watcher}"
-  step_done "${dir}"
-}
-
 if [ "${stage}" -le 1 ] && [ "${stop_stage}" -ge 1 ]; then
   stage_start=${SECONDS}
   log "Stage 1: data preparation (local/data.sh ${local_data_opts})"
@@ -108,37 +88,29 @@ if [ "${stage}" -le 1 ] && [ "${stop_stage}" -ge 1 ]; then
   log "Stage 1 done in $((SECONDS - stage_start))s"
 fi
 
-if [ "${stage}" -le 2 ] && [ "${stop_stage}" -ge 2 ]; then
-  stage_start=${SECONDS}
-  if needs_run "Stage 2: iteration-1 targets" exp/kmeans_iter1 --input "config=${kmeans_iter1_config}" \
-      --input "train_wav=data/${ssl_set}/wav.scp" --input "valid_wav=data/${valid_set}/wav.scp" \
-      --output exp/kmeans_iter1/summary.json; then
-    kmeans_step exp/kmeans_iter1 "${kmeans_iter1_config}"
+# Stages 2-5: the two iterations, each the template's k-means and pretraining steps (utils/ssl_steps.sh).
+# Iteration 1 clusters MFCC frames; iteration 2 the layer of the iteration-1 teacher that its k-means
+# config names.
+for iter in 1 2; do
+  targets_stage=$((2 * iter))
+  pretrain_stage=$((2 * iter + 1))
+  kmeans_config=kmeans_iter${iter}_config
+  pretrain_config=pretrain_iter${iter}_config
+  earlier_teacher=()  # the earlier iteration's teacher, whose layer iteration 2 clusters
+  [ "${iter}" -eq 1 ] || earlier_teacher=("exp/pretrain_iter$((iter - 1))/teacher.pt")
+  if [ "${stage}" -le "${targets_stage}" ] && [ "${stop_stage}" -ge "${targets_stage}" ]; then
+    stage_start=${SECONDS}
+    kmeans_step "Stage ${targets_stage}" "exp/kmeans_iter${iter}" "${!kmeans_config}" "${ssl_set}" "${valid_set}" \
+      "${earlier_teacher[@]}"
+    log "Stage ${targets_stage} done in $((SECONDS - stage_start))s"
   fi
-  log "Stage 2 done in $((SECONDS - stage_start))s"
-fi
-
-if [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then
-  stage_start=${SECONDS}
-  pretrain_step "Stage 3: iteration-1 pretraining" exp/pretrain_iter1 "${pretrain_iter1_config}" exp/kmeans_iter1
-  log "Stage 3 done in $((SECONDS - stage_start))s"
-fi
-
-if [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ]; then
-  stage_start=${SECONDS}
-  if needs_run "Stage 4: iteration-2 targets" exp/kmeans_iter2 --input "config=${kmeans_iter2_config}" \
-      --input "teacher=exp/pretrain_iter1/teacher.pt" --input "train_wav=data/${ssl_set}/wav.scp" \
-      --input "valid_wav=data/${valid_set}/wav.scp" --output exp/kmeans_iter2/summary.json; then
-    kmeans_step exp/kmeans_iter2 "${kmeans_iter2_config}" --teacher torchaudio --teacher_path exp/pretrain_iter1/teacher.pt
+  if [ "${stage}" -le "${pretrain_stage}" ] && [ "${stop_stage}" -ge "${pretrain_stage}" ]; then
+    stage_start=${SECONDS}
+    pretrain_step "Stage ${pretrain_stage}" "exp/pretrain_iter${iter}" "${!pretrain_config}" "exp/kmeans_iter${iter}" \
+      "${ssl_set}" "${valid_set}"
+    log "Stage ${pretrain_stage} done in $((SECONDS - stage_start))s"
   fi
-  log "Stage 4 done in $((SECONDS - stage_start))s"
-fi
-
-if [ "${stage}" -le 5 ] && [ "${stop_stage}" -ge 5 ]; then
-  stage_start=${SECONDS}
-  pretrain_step "Stage 5: iteration-2 pretraining" exp/pretrain_iter2 "${pretrain_iter2_config}" exp/kmeans_iter2
-  log "Stage 5 done in $((SECONDS - stage_start))s"
-fi
+done
 
 if [ "${stage}" -le 6 ] && [ "${stop_stage}" -ge 6 ]; then
   stage_start=${SECONDS}

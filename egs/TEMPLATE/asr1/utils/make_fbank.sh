@@ -5,6 +5,7 @@
 # then validates the data dir, loading every matrix.  Safe to rerun: a finished
 # data dir is skipped unless its wav.scp or the fbank config changed (by content).
 set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/stage_steps.sh"
 
 nj=4
 cmd=utils/jobs/local.sh
@@ -27,14 +28,15 @@ log_dir=$2
 # feats.scp names the arks by absolute path, so the data dir works from anywhere.
 feats_dir=$(realpath -m "$3")
 # Skipped when a finished run had the same wav.scp and config (by content) and its outputs are there.
-stamp=(--input "wav=${data}/wav.scp" --input "config=${fbank_config}" --arg "feat_dim=${feat_dim}"
-  --output "${data}/feats.scp" --output "${data}/utt2num_frames" --output "${data}/feats_stats.npz" --output "${data}/cmvn.ark")
-decision=$(python -m espnet_distill.bin.stage_stamp check "${feats_dir}" "${stamp[@]}")
-echo "$0: ${data}: ${decision}"
-[ "${decision%%:*}" = run ] || exit 0
-# Bad input stops here, before anything is written.
-python -m espnet_distill.bin.validate_data_dir --check_audio true "${data}"
-python -m espnet_distill.bin.stage_stamp begin "${feats_dir}" "${stamp[@]}" >/dev/null
+[ -d "${feats_dir}" ] && new_feats_dir=false || new_feats_dir=true
+needs_run "fbank features of ${data}" "${feats_dir}" --input "wav=${data}/wav.scp" --input "config=${fbank_config}" \
+  --arg "feat_dim=${feat_dim}" --output "${data}/feats.scp" --output "${data}/utt2num_frames" \
+  --output "${data}/feats_stats.npz" --output "${data}/cmvn.ark" || exit 0
+# Bad input stops here, before any feature is written (and leaves no feature dir behind).
+if ! python -m espnet_distill.bin.validate_data_dir --check_audio true "${data}"; then
+  if ${new_feats_dir}; then rm -rf "${feats_dir}"; fi
+  exit 1
+fi
 rm -f "${data}/feats.scp" "${data}/utt2num_frames" "${data}/feats_stats.npz" "${data}/cmvn.ark"
 
 num_utts=$(wc -l <"${data}/wav.scp")
@@ -50,5 +52,5 @@ ${cmd} JOB=1:"${nj}" "${log_dir}/make_fbank.JOB.log" \
 
 python -m espnet_distill.bin.merge_feats --data_dir "${data}" --prefix "${feats_dir}/raw_fbank" --nj "${nj}"
 python -m espnet_distill.bin.validate_data_dir --need_feats true --feat_dim "${feat_dim}" "${data}"
-python -m espnet_distill.bin.stage_stamp finish "${feats_dir}"
-echo "$0: ${data}: features of ${num_utts} utterances in ${feats_dir}"
+step_done "${feats_dir}"
+log "${data}: features of ${num_utts} utterances in ${feats_dir}"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Sourced by the recipe scripts (distill_asr.sh, ssl1/run.sh): one log format, and the
-# run-or-skip decision of each step that writes an output dir (espnet_distill.bin.stage_stamp).
+# Sourced by every recipe script (distill_asr.sh, ssl1/run.sh, local/data.sh, utils/make_fbank.sh, ...):
+# the one log format, and the run-or-skip decision of each step that writes an output dir
+# (espnet_distill.bin.stage_stamp): "needs_run <what> <dir> <inputs> || skip; <command>; step_done <dir>".
 
 # log <message>: a timestamped line naming the calling script, line and function.
 log() {
@@ -22,6 +23,21 @@ needs_run() {
 # step_done <out dir>: the step that writes <out dir> finished.
 step_done() {
   python -m espnet_distill.bin.stage_stamp finish "$1"
+}
+
+# adopt_done_marker <marker> <key> <out dir> [<stage_stamp begin option> ...]: data dirs made before the
+# content stamps were marked finished by a file holding their key (local/data.sh's data/.<corpus>.done).
+# A marker with this key becomes the finished record of <out dir>, so that nothing is redone; any
+# marker is then removed.
+adopt_done_marker() {
+  local marker=$1 key=$2 dir=$3
+  shift 3
+  [ -f "${marker}" ] || return 0
+  if [ "$(cat "${marker}")" = "${key}" ]; then
+    python -m espnet_distill.bin.stage_stamp begin "${dir}" "$@" >/dev/null
+    step_done "${dir}"
+  fi
+  rm -f "${marker}"
 }
 
 # stop_watcher <pid>: a progress watcher (bin/watch_progress) whose jobs have ended gets up to 5 s to

@@ -4,11 +4,7 @@
 # train_1h, train_10min), the FLAC audio left in place.  Corpus roots: db.sh.
 # A rerun with the same corpora does nothing.
 set -euo pipefail
-
-log() {
-  local fname=${BASH_SOURCE[1]##*/}
-  echo -e "$(date '+%Y-%m-%dT%H:%M:%S') (${fname}:${BASH_LINENO[0]}:${FUNCNAME[1]}) $*"
-}
+. utils/stage_steps.sh
 
 data_dirs="train_960 train_clean_100 dev_clean dev_other test_clean test_other train_10h train_1h"
 help_message="Usage: $0 [--data_dirs \"<names>\"]
@@ -45,17 +41,15 @@ if ${need_ll} && { [ -z "${librilight}" ] || [ ! -d "${librilight}/librispeech_f
   exit 1
 fi
 
-stamp="${librispeech} ${librilight} ${data_dirs}"
-done_marker=data/.librispeech.done
-if [ -f "${done_marker}" ] && [ "$(cat "${done_marker}")" = "${stamp}" ]; then
-  log "data dirs of ${stamp} are up to date (remove ${done_marker} to rebuild)"
-  exit 0
-fi
-rm -f "${done_marker}"
+# The data dirs are redone when the corpus roots or the list of data dirs changed.
+stamp=(--arg "librispeech=${librispeech}" --arg "librilight=${librilight}" --arg "data_dirs=${data_dirs}")
+for d in ${data_dirs}; do stamp+=(--output "data/${d}/wav.scp"); done
+adopt_done_marker data/.librispeech.done "${librispeech} ${librilight} ${data_dirs}" data "${stamp[@]}"
+needs_run "LibriSpeech data dirs" data "${stamp[@]}" || exit 0
 corpora=()
 ${need_ls} && corpora+=(--librispeech "${librispeech}")
 ${need_ll} && corpora+=(--librilight "${librilight}")
 # shellcheck disable=SC2086
 python -m espnet_distill.bin.librispeech_data --data_root data --data_dirs ${data_dirs} "${corpora[@]}"
-echo "${stamp}" >"${done_marker}"
+step_done data
 log "done"

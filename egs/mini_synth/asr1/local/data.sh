@@ -1,14 +1,11 @@
 #!/usr/bin/env bash
 # Build the mini corpus: English sentences from Debian's fortunes spoken by
-# 30 synthetic voices (espeak-ng and flite), split by speaker into
-# data/{train,train_10pct,dev,test}.  Deterministic for a given seed; a rerun
-# with the same options does nothing, and an interrupted run resumes.
+# synthetic voices (espeak-ng and flite), split by speaker into the labelled
+# data/{train,train_10pct,dev,test} and the unlabelled data/pool (data/ssl: pool
+# plus train).  Deterministic for a given seed; a rerun with the same options
+# does nothing, and an interrupted run resumes.
 set -euo pipefail
-
-log() {
-  local fname=${BASH_SOURCE[1]##*/}
-  echo -e "$(date '+%Y-%m-%dT%H:%M:%S') (${fname}:${BASH_LINENO[0]}:${FUNCNAME[1]}) $*"
-}
+. utils/stage_steps.sh
 
 size=default   # corpus size: tiny (tests), small, default (about 1 hour of train audio)
 seed=1
@@ -29,12 +26,10 @@ fi
 corpus_version=v3
 corpus_dir=${MINI_SYNTH}/${corpus_version}/${size}_seed${seed}
 log_dir=exp/data_prep/log
-done_marker=data/.mini_synth.done
-if [ -f "${done_marker}" ] && [ "$(cat "${done_marker}")" = "${corpus_dir}" ]; then
-  log "data dirs of ${corpus_dir} are up to date (remove ${done_marker} to rebuild)"
-  exit 0
-fi
-rm -f "${done_marker}"
+# The data dirs are the corpus's: redone when its version, size or seed changed.
+stamp=(--arg "corpus=${corpus_dir}" --output data/local/spk2voice)
+adopt_done_marker data/.mini_synth.done "${corpus_dir}" data "${stamp[@]}"
+needs_run "data dirs of the mini corpus" data "${stamp[@]}" || exit 0
 
 log "planning the corpus in ${corpus_dir}"
 python -m espnet_distill.bin.mini_synth plan --size "${size}" --seed "${seed}" --out_dir "${corpus_dir}"
@@ -49,5 +44,5 @@ log "writing data dirs"
 python -m espnet_distill.bin.mini_synth data_dirs --plan "${corpus_dir}/plan" \
   --wav_dir "${corpus_dir}/wav" --data_root data --seed "${seed}"
 mkdir -p data/local && cp "${corpus_dir}/spk2voice" data/local/spk2voice
-echo "${corpus_dir}" >"${done_marker}"
+step_done data
 log "done"

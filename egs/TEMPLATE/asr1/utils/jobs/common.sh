@@ -96,10 +96,12 @@ job_argv() {
 
 # jobs_check_logs: exit 1 naming every job whose log lacks "# Ended (code 0)".
 jobs_check_logs() {
-  local i log failed=0 code
+  local i log failed=0 code ended
   for ((i = job_start; i <= job_end; i++)); do
     log=$(job_subst "$i" "${job_log}")
-    code=$(sed -n 's/^# Ended (code \([0-9]*\)).*/\1/p' "${log}" 2>/dev/null | tail -n 1)
+    ended=$(grep -a '^# Ended (code [0-9]*)' "${log}" 2>/dev/null | tail -n 1) || true
+    code=""
+    [[ ${ended} =~ ^#\ Ended\ \(code\ ([0-9]+)\) ]] && code=${BASH_REMATCH[1]}
     if [ "${code}" != 0 ]; then
       failed=$((failed + 1))
       echo "$0: job ${i} failed (exit code ${code:-unknown}); see ${log}" >&2

@@ -2,6 +2,7 @@
 # Run jobs on this machine, in parallel; see utils/jobs/common.sh for the interface.
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/parallel.sh"
 jobs_parse_args "$@"
 
 run_one() {
@@ -24,14 +25,6 @@ run_one() {
   } >"${log}" 2>&1 </dev/null
 }
 
-running=0
-for ((i = job_start; i <= job_end; i++)); do
-  if [ "${max_jobs_run}" -gt 0 ] && [ "${running}" -ge "${max_jobs_run}" ]; then
-    wait -n || true
-    running=$((running - 1))
-  fi
-  run_one "$i" &
-  running=$((running + 1))
-done
-wait || true
+# Every job, --max_jobs_run at a time (utils/jobs/parallel.sh); the logs tell which failed.
+run_parallel "${max_jobs_run}" run_one $(seq "${job_start}" "${job_end}")
 jobs_check_logs
