@@ -3,7 +3,7 @@
 Each exp dir's job writes ``progress.json`` (see :mod:`espnet_distill.utils.progress`); this prints,
 for each job, its step out of the total, its latest loss and its ETA, and the stage's ETA: a tqdm bar
 per job when the console is a terminal, else one line every ``--interval`` seconds.  The recipes run
-it beside their training jobs (``run_train_jobs`` in ``distill_asr.sh``).
+it beside their training jobs (``run_train_jobs`` in ``egs/TEMPLATE/asr1/utils/train_jobs.sh``).
 
     python -m espnet_distill.bin.watch_progress --label "Stage 7" --parallel 2 exp/asr_a exp/asr_b
 """
