@@ -57,17 +57,23 @@ def main(argv: Optional[List[str]] = None) -> None:
 
     torch.set_num_threads(1)
     try:
+        model, train_args = load_asr_model(args.exp_dir, args.checkpoint)  # the only load: export_onnx takes it
         waves, reference_text, calibration = None, None, None
-        if args.data_dir is not None or args.calibration_dir is not None:
-            model, _ = load_asr_model(args.exp_dir, args.checkpoint)
-            shortest = min_samples(model)
         if args.data_dir is not None:
-            waves = read_waves(read_wav_scp(args.data_dir / "wav.scp"), shortest, args.max_utts or None)
+            waves = read_waves(read_wav_scp(args.data_dir / "wav.scp"), min_samples(model), args.max_utts or None)
             reference_text = args.data_dir / "text" if (args.data_dir / "text").is_file() else None
         if args.calibration_dir is not None:
-            calibration = calibration_waves(args.calibration_dir, args.calibration_utts, shortest)
+            calibration = calibration_waves(args.calibration_dir, args.calibration_utts, min_samples(model))
         result = export_onnx(
-            args.exp_dir, args.out_dir, args.checkpoint, args.int8, waves, reference_text, args.tolerance, calibration
+            args.exp_dir,
+            args.out_dir,
+            args.checkpoint,
+            args.int8,
+            waves,
+            reference_text,
+            args.tolerance,
+            calibration,
+            loaded=(model, train_args),
         )
     except (AudioError, DataDirError, CheckpointError, FileNotFoundError, ValueError) as e:
         logging.error("%s", e)

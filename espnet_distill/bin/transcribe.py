@@ -50,30 +50,26 @@ def main(argv: Optional[List[str]] = None) -> None:
             f"--chunk_seconds {args.chunk_seconds:g} must exceed twice --context_seconds {args.context_seconds:g} (>= 0)"
         )
     setup_logging()
-    # stdout carries the transcripts only: what libraries print on import (ESPnet's
-    # "Failed to import Flash Attention") goes to stderr.
+    onnx = (args.model / "model.json").is_file()
+    # An ONNX model dir needs neither torch nor ESPnet: the PyTorch backend imports them (and the beam search
+    # imports ESPnet) only when used.  stdout carries the transcripts only: what libraries print on import
+    # (ESPnet's "Failed to import Flash Attention") goes to stderr.
     with contextlib.redirect_stdout(sys.stderr):
-        import torch
+        from espnet_distill.inference.audio import TranscribeError, load_audio
+        from espnet_distill.inference.ctc_search import decode_log_probs
+        from espnet_distill.inference.transcribe import OnnxBackend, TorchBackend, Transcript, chunked_log_probs
 
-        from espnet_distill.inference.transcribe import (
-            OnnxBackend,
-            TorchBackend,
-            TranscribeError,
-            Transcript,
-            chunked_log_probs,
-            decode_log_probs,
-            load_audio,
-        )
-        from espnet_distill.utils.checkpoint import CheckpointError
+        if not onnx or args.beam_size > 1:  # the PyTorch backend, or ESPnet's beam search, runs in torch
+            import torch
 
-    torch.set_num_threads(args.num_threads)
+            torch.set_num_threads(args.num_threads)
     try:
         with contextlib.redirect_stdout(sys.stderr):
-            if (args.model / "model.json").is_file():
+            if onnx:
                 backend = OnnxBackend(args.model, args.int8, args.num_threads)
             else:
                 backend = TorchBackend(args.model, args.checkpoint)
-    except (CheckpointError, FileNotFoundError, ValueError) as e:
+    except (FileNotFoundError, ValueError) as e:  # CheckpointError is a ValueError
         logging.error("%s", e)
         raise SystemExit(1) from e
     failed = 0

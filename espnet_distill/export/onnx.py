@@ -14,15 +14,23 @@ spectrum and filterbank stay float (see :func:`quantize_int8`).
 The exported graph computes the same function as the PyTorch model in a form
 ONNX Runtime runs faster (:func:`export_ready`); the sessions that run it are
 :class:`espnet_distill.inference.onnx_runtime.OnnxCTC`.
+
+Exporting and checking are separate steps: :func:`export_files` writes the
+graphs and tokens; :func:`check_parity` runs the graphs it wrote against
+PyTorch on a data dir's audio and :func:`score_backends` scores each backend
+with sclite.  :func:`export_onnx` runs them in order on one loaded model, in a
+staging directory that becomes the output only when every step succeeded.
 """
 
+import argparse
+import copy
 import json
 import logging
 import shutil
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Dict, List, Mapping, Optional, Sequence
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -30,14 +38,16 @@ import torch
 from espnet_distill.asr.model import CTCASRModel
 from espnet_distill.data.kaldi_dir import read_kaldi_map
 from espnet_distill.frontend.fbank import BatchedKaldiFbank
-from espnet_distill.inference.decode import CTCInference, load_asr_model, min_samples
+from espnet_distill.inference.ctc_search import greedy_ids
+from espnet_distill.inference.decode import load_asr_model, min_samples
+from espnet_distill.inference.forward import CTCInference
 from espnet_distill.inference.onnx_runtime import (
     DISABLED_OPTIMIZERS,
     FP32_NAME,
     INT8_NAME,
     META_NAME,
+    TOKENS_NAME,
     OnnxCTC,
-    greedy_ids,
 )
 from espnet_distill.scoring.sclite import score
 from espnet_distill.text.tokens import Tokenizer
@@ -48,26 +58,33 @@ SAMPLE_RATE = 16000
 
 
 def export_ready(model: torch.nn.Module) -> torch.nn.Module:
-    """``model``, changed in place for export, computing the same function faster in ONNX Runtime.
+    """A copy of ``model`` computing the same function in a form ONNX Runtime runs faster; ``model`` is unchanged.
 
     Parametrized weights (the positional convolution's weight norm) become plain tensors, so the graph
     holds the weight instead of recomputing it on every call and quantization can see it; the Fbank
     front-end computes its spectra as one convolution (:meth:`BatchedKaldiFbank.use_frame_basis`).
     """
-    for module in model.modules():
-        for name in list(getattr(module, "parametrizations", {}) or {}):
-            torch.nn.utils.parametrize.remove_parametrizations(module, name, leave_parametrized=True)
-    for module in model.modules():
+    ready = copy.deepcopy(model)
+    for module in ready.modules():
+        if torch.nn.utils.parametrize.is_parametrized(module):
+            # A deep copy keeps the class torch made for the original parametrized module, and removing a
+            # parametrization deletes its property from that class: the original would lose its weight.
+            # The copy gets a class of its own first (the same attributes), which removal then replaces by
+            # the plain module class, as it would for the original.
+            cls = type(module)
+            attributes = {k: v for k, v in vars(cls).items() if k not in ("__dict__", "__weakref__")}
+            module.__class__ = type(cls.__name__, cls.__bases__, attributes)
+            for name in list(module.parametrizations):
+                torch.nn.utils.parametrize.remove_parametrizations(module, name, leave_parametrized=True)
+    for module in ready.modules():
         if isinstance(module, BatchedKaldiFbank):
             module.use_frame_basis()
-    return model
+    return ready
 
 
 def export_graph(model: CTCASRModel, path: Path, shortest: int) -> None:
-    """``torch.onnx.export`` (dynamo) of :class:`CTCInference` with dynamic batch and length.
-
-    ``model`` is changed by :func:`export_ready` (a deep copy of a parametrized module shares its
-    parametrizations, so the caller passes a model of its own)."""
+    """``torch.onnx.export`` (dynamo) of :class:`CTCInference` of :func:`export_ready` ``(model)`` with dynamic
+    batch and length (``model`` itself is unchanged)."""
     wrapper = CTCInference(export_ready(model)).eval()
     example = (
         torch.randn(2, max(4 * shortest, 16000)) * 0.1,
@@ -170,7 +187,7 @@ def quantize_int8(
 
 @dataclass
 class Parity:
-    """What :func:`check_parity` measured on a data dir."""
+    """What :func:`check_parity` measured on a data dir (and :func:`score_backends`, the CER)."""
 
     utterances: int = 0
     max_abs_diff: float = 0.0  # log-probabilities, valid frames, fp32 graph against PyTorch
@@ -179,26 +196,53 @@ class Parity:
     cer: Dict[str, float] = field(default_factory=dict)  # sclite CER of pytorch / onnx_fp32 / onnx_int8
 
 
-def check_parity(
-    model: CTCASRModel,
-    fp32: Path,
-    int8: Optional[Path],
-    waves: Mapping[str, np.ndarray],
-    tokenizer,
-    reference_text: Optional[Path] = None,
-    score_dir: Optional[Path] = None,
-) -> Parity:
-    """Run PyTorch, the fp32 graph and the int8 graph on each utterance alone; compare log-probs and greedy text.
+Hypotheses = Dict[str, Dict[str, str]]  # backend name -> utterance -> greedy text
 
-    With ``reference_text`` (a Kaldi ``text`` covering ``waves``), each backend's
-    hypotheses are scored with sclite (characters, as stage 8 scores CER) into ``score_dir/<backend>/``.
+
+def export_files(
+    model: CTCASRModel,
+    train_args: argparse.Namespace,
+    out_dir: Path,
+    int8: bool = True,
+    calibration: Optional[Sequence[np.ndarray]] = None,
+) -> Tuple[List[str], Optional[Dict[str, List[str]]]]:
+    """Write the graphs of ``model`` and its token list into the existing directory ``out_dir``.
+
+    ``model.onnx`` (:func:`export_graph`), with ``int8`` ``model.int8.onnx``
+    (:func:`quantize_int8`, ``calibration`` setting its convolutions' ranges),
+    ``tokens.txt``, and ``bpe.model`` for a BPE model.  ``model`` is unchanged.
+    Returns the names written and the int8 nodes by treatment (None without ``int8``).
+    """
+    export_graph(model, out_dir / FP32_NAME, min_samples(model))
+    files = [FP32_NAME]
+    quantized: Optional[Dict[str, List[str]]] = None
+    if int8:
+        int8_front = [f"frontend.{name}" for name in getattr(model.frontend, "int8_layers", ())]
+        quantized = quantize_int8(out_dir / FP32_NAME, out_dir / INT8_NAME, calibration, int8_front)
+        files.append(INT8_NAME)
+    (out_dir / TOKENS_NAME).write_text("\n".join(train_args.token_list) + "\n", encoding="utf-8")
+    files.append(TOKENS_NAME)
+    if train_args.token_type == "bpe" and train_args.bpemodel:
+        shutil.copyfile(train_args.bpemodel, out_dir / "bpe.model")
+        files.append("bpe.model")
+    return files, quantized
+
+
+def check_parity(
+    model: CTCASRModel, onnx_dir: Path, waves: Mapping[str, np.ndarray], tokenizer: Tokenizer
+) -> Tuple[Parity, Hypotheses]:
+    """Run PyTorch and the graphs in ``onnx_dir`` (``model.onnx``, and ``model.int8.onnx`` when there) on each
+    utterance alone; compare the fp32 log-probabilities with PyTorch's and every backend's greedy text.
+
+    Returns what was measured and each backend's hypotheses (``pytorch``,
+    ``onnx_fp32``, ``onnx_int8``), for :func:`score_backends`.
     """
     wrapper = CTCInference(model).eval()
-    sessions = {"onnx_fp32": OnnxCTC(fp32)}
-    if int8 is not None:
-        sessions["onnx_int8"] = OnnxCTC(int8)
+    sessions = {"onnx_fp32": OnnxCTC(onnx_dir / FP32_NAME)}
+    if (onnx_dir / INT8_NAME).is_file():
+        sessions["onnx_int8"] = OnnxCTC(onnx_dir / INT8_NAME)
     parity = Parity()
-    hyps: Dict[str, Dict[str, str]] = {name: {} for name in ("pytorch", *sessions)}
+    hyps: Hypotheses = {name: {} for name in ("pytorch", *sessions)}
     for utt, wave in waves.items():
         speech, lengths = wave[None].astype(np.float32), np.array([len(wave)])
         with torch.no_grad():
@@ -214,18 +258,22 @@ def check_parity(
             hyps[name][utt] = tokenizer.decode(greedy_ids(out[0], n))
         parity.utterances += 1
     parity.identical_hypotheses = sum(hyps["onnx_fp32"][u] == hyps["pytorch"][u] for u in waves)
-    if int8 is not None:
+    if "onnx_int8" in sessions:
         parity.int8_identical_hypotheses = sum(hyps["onnx_int8"][u] == hyps["pytorch"][u] for u in waves)
-    if reference_text is not None and score_dir is not None:
-        refs = read_kaldi_map(reference_text, allow_empty_value=True)
-        for name, text in hyps.items():
-            (score_dir / name).mkdir(parents=True, exist_ok=True)
-            (score_dir / name / "ref").write_text("".join(f"{u} {refs[u]}\n" for u in waves), encoding="utf-8")
-            (score_dir / name / "hyp").write_text("".join(f"{u} {text[u]}\n" for u in waves), encoding="utf-8")
-            parity.cer[name] = score(
-                score_dir / name / "ref", score_dir / name / "hyp", None, score_dir / name, chars=True
-            ).err
-    return parity
+    return parity, hyps
+
+
+def score_backends(hyps: Hypotheses, reference_text: Path, score_dir: Path) -> Dict[str, float]:
+    """Each backend's hypotheses scored with sclite against ``reference_text`` (a Kaldi ``text`` covering them):
+    characters, as stage 8 scores CER, into ``score_dir/<backend>/``.  Returns the CER by backend."""
+    refs = read_kaldi_map(reference_text, allow_empty_value=True)
+    cer = {}
+    for name, text in hyps.items():
+        (score_dir / name).mkdir(parents=True, exist_ok=True)
+        (score_dir / name / "ref").write_text("".join(f"{u} {refs[u]}\n" for u in text), encoding="utf-8")
+        (score_dir / name / "hyp").write_text("".join(f"{u} {text[u]}\n" for u in text), encoding="utf-8")
+        cer[name] = score(score_dir / name / "ref", score_dir / name / "hyp", None, score_dir / name, chars=True).err
+    return cer
 
 
 @dataclass
@@ -244,13 +292,20 @@ def export_onnx(
     reference_text: Optional[Path] = None,
     tolerance: float = 1e-3,
     calibration: Optional[Sequence[np.ndarray]] = None,
+    loaded: Optional[Tuple[CTCASRModel, argparse.Namespace]] = None,
 ) -> ExportResult:
     """Export ``exp_dir``'s model (fp32 and int8) with its token list into ``out_dir``, written whole or not at all.
 
-    ``out_dir`` also gets ``SHA256SUMS`` (``sha256sum``'s format, names relative
-    to ``out_dir``) of the files it holds, which ``transcribe`` verifies before use.
-    An ``out_dir`` that cannot be written is refused before anything is done.
+    The steps, in a staging directory renamed to ``out_dir`` at the end:
+    :func:`export_files` writes the graphs and tokens; with ``waves``,
+    :func:`check_parity` runs them against PyTorch and, with ``reference_text``,
+    :func:`score_backends` scores every backend (into ``parity/``); last
+    ``model.json`` and ``SHA256SUMS`` (``sha256sum``'s format, names relative to
+    ``out_dir``) of the files, which ``transcribe`` verifies before use.
 
+    An ``out_dir`` that cannot be written is refused before anything is done.
+    ``loaded`` is the model of ``exp_dir`` and ``checkpoint`` when the caller has
+    loaded it (:func:`load_asr_model`); it is loaded here otherwise.
     ``calibration`` (waveforms, e.g. training utterances) sets the activation
     ranges of the int8 model's statically quantized convolutions (see :func:`quantize_int8`).
 
@@ -260,34 +315,17 @@ def export_onnx(
     """
 
     check_output_dir(out_dir, "export directory")
-    model, args = load_asr_model(exp_dir, checkpoint)
+    model, args = loaded if loaded is not None else load_asr_model(exp_dir, checkpoint)
     tokenizer = Tokenizer(args.token_list, args.token_type, args.bpemodel)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     try:
-        export_graph(load_asr_model(exp_dir, checkpoint)[0], staging / FP32_NAME, min_samples(model))
-        files = [FP32_NAME]
-        quantized: Optional[Dict[str, List[str]]] = None
-        if int8:
-            int8_front = [f"frontend.{name}" for name in getattr(model.frontend, "int8_layers", ())]
-            quantized = quantize_int8(staging / FP32_NAME, staging / INT8_NAME, calibration, int8_front)
-            files.append(INT8_NAME)
-        (staging / "tokens.txt").write_text("\n".join(args.token_list) + "\n", encoding="utf-8")
-        files.append("tokens.txt")
-        if args.token_type == "bpe" and args.bpemodel:
-            shutil.copyfile(args.bpemodel, staging / "bpe.model")
-            files.append("bpe.model")
+        files, quantized = export_files(model, args, staging, int8, calibration)
         parity = None
         if waves:
-            parity = check_parity(
-                model,
-                staging / FP32_NAME,
-                staging / INT8_NAME if int8 else None,
-                waves,
-                tokenizer,
-                reference_text,
-                staging / "parity",
-            )
+            parity, hyps = check_parity(model, staging, waves, tokenizer)
+            if reference_text is not None:
+                parity.cer = score_backends(hyps, reference_text, staging / "parity")
             if parity.max_abs_diff > tolerance or parity.identical_hypotheses != parity.utterances:
                 raise ValueError(
                     f"{exp_dir}: the ONNX graph does not match PyTorch: max abs diff {parity.max_abs_diff:.2e} "

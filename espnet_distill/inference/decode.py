@@ -1,9 +1,12 @@
-"""CTC decoding of a fine-tuned model: greedy, or prefix beam search with ESPnet's beam search.
+"""CTC decoding of a data dir with a fine-tuned model: batched encoding, then greedy or prefix beam search.
 
-Audio is checked before decoding: an empty file, one shorter than the
-front-end's receptive field, or one at another sample rate is an error naming
-the utterance, unless the caller asks to skip bad utterances (they then get an
-empty hypothesis, which scoring counts as deletions).
+The search is :mod:`espnet_distill.inference.ctc_search`'s (the one
+``transcribe`` uses); the audio is read by
+:func:`espnet_distill.inference.audio.read_utterance`.  Audio is checked before
+decoding: an empty file, one shorter than the front-end's receptive field, or
+one at another sample rate is an error naming the utterance, unless the caller
+asks to skip bad utterances (they then get an empty hypothesis, which scoring
+counts as deletions).
 """
 
 import argparse
@@ -14,15 +17,14 @@ from typing import Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
-from espnet.nets.batch_beam_search import BatchBeamSearch
-from espnet.nets.scorers.ctc import CTCPrefixScorer
-from espnet.nets.scorers.length_bonus import LengthBonus
 
 from espnet_distill.asr.model import CTCASRModel
-from espnet_distill.data.audio import INT16_SCALE, AudioError, read_audio
+from espnet_distill.data.audio import AudioError
 from espnet_distill.data.kaldi_dir import read_wav_scp
+from espnet_distill.inference.audio import read_utterance
+from espnet_distill.inference.ctc_search import beam_ids, collapse, ctc_beam_search
 from espnet_distill.tasks.asr import ASRTask
-from espnet_distill.text.tokens import SOS_EOS, Tokenizer
+from espnet_distill.text.tokens import Tokenizer
 from espnet_distill.utils.checkpoint import preferred_model_file
 
 
@@ -46,13 +48,8 @@ def min_samples(model: CTCASRModel) -> int:
 
 
 def read_checked(utt: str, spec: str, shortest: int, sample_rate: int = 16000) -> torch.Tensor:
-    """One ``wav.scp`` entry as a float waveform in [-1, 1]; :class:`AudioError` names a bad one."""
-    samples, _ = read_audio(utt, spec, expected_rate=sample_rate)
-    if len(samples) < shortest:
-        raise AudioError(
-            f"utterance {utt!r}: {len(samples)} samples is shorter than the front-end's receptive field ({shortest} samples)"
-        )
-    return torch.as_tensor(samples / INT16_SCALE, dtype=torch.float32)
+    """One ``wav.scp`` entry as a float waveform in [-1, 1] (:func:`read_utterance`); :class:`AudioError` names a bad one."""
+    return torch.from_numpy(read_utterance(utt, spec, shortest, sample_rate))
 
 
 @dataclass
@@ -71,18 +68,7 @@ class CTCDecoder:
         self.options = options
         self.beam_search = None
         if options.beam_size > 1:
-            token_list = tokenizer.token_list
-            eos = token_list.index(SOS_EOS)
-            self.beam_search = BatchBeamSearch(
-                scorers={"ctc": CTCPrefixScorer(ctc=model.ctc, eos=eos), "length_bonus": LengthBonus(len(token_list))},
-                weights={"ctc": 1.0, "length_bonus": 0.0},
-                beam_size=options.beam_size,
-                vocab_size=len(token_list),
-                sos=eos,
-                eos=eos,
-                token_list=token_list,
-                pre_beam_score_key=None,
-            ).eval()
+            self.beam_search = ctc_beam_search(model.ctc, tokenizer.token_list, options.beam_size)
 
     @torch.no_grad()
     def decode_batch(self, waves: Sequence[torch.Tensor]) -> List[str]:
@@ -92,11 +78,9 @@ class CTCDecoder:
         texts = []
         for enc, n in zip(encoded, encoded_lengths.tolist()):
             if self.beam_search is None:
-                best = self.model.ctc.argmax(enc[None, :n])[0].tolist()
-                ids = [t for i, t in enumerate(best) if t != 0 and (i == 0 or t != best[i - 1])]
+                ids = collapse(self.model.ctc.argmax(enc[None, :n])[0].tolist())
             else:
-                hyps = self.beam_search(x=enc[:n], maxlenratio=0.0, minlenratio=0.0)
-                ids = [int(t) for t in hyps[0].yseq[1:-1].tolist()]
+                ids = beam_ids(self.beam_search, enc[:n])
             texts.append(self.tokenizer.decode(ids))
         return texts
 
@@ -127,24 +111,10 @@ class CTCDecoder:
             yield from zip(batch, self.decode_batch([good[u] for u in batch]))
 
 
-class CTCInference(torch.nn.Module):
-    """The export's forward: front-end, encoder and CTC log-softmax (ESPnet's ``encode`` slices by the
-    longest length, a data-dependent step an exported graph cannot hold; the valid frames are the same)."""
-
-    def __init__(self, model: CTCASRModel) -> None:
-        super().__init__()
-        self.frontend, self.encoder, self.ctc = model.frontend, model.encoder, model.ctc
-
-    def forward(self, speech: torch.Tensor, lengths: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
-        feats, feat_lengths = self.frontend(speech, lengths)
-        encoded, encoded_lengths, _ = self.encoder(feats, feat_lengths)
-        return self.ctc.log_softmax(encoded), encoded_lengths
-
-
 def read_waves(wav_scp: Mapping[str, str], shortest: int, limit: Optional[int] = None) -> Dict[str, np.ndarray]:
-    """``wav.scp`` entries as float waveforms in [-1, 1] (errors name the utterance)."""
+    """``wav.scp`` entries (the first ``limit``) as float waveforms in [-1, 1] (errors name the utterance)."""
     items: Sequence = list(wav_scp.items())[:limit] if limit else list(wav_scp.items())
-    return {utt: read_checked(utt, spec, shortest).numpy() for utt, spec in items}
+    return {utt: read_utterance(utt, spec, shortest) for utt, spec in items}
 
 
 def spread(entries: Mapping[str, str], count: int) -> Dict[str, str]:

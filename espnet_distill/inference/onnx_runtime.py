@@ -10,7 +10,7 @@ on short probes.  Each failure is a :class:`ModelDirError` naming the file.
 import json
 import math
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 
@@ -41,12 +41,6 @@ def onnxruntime_errors() -> Tuple[type, ...]:
 def _first_line(e: BaseException) -> str:
     text = str(e).strip()
     return text.splitlines()[0] if text else type(e).__name__
-
-
-def greedy_ids(log_probs: np.ndarray, length: int) -> List[int]:
-    """Best path, repeats merged, blanks (id 0) removed."""
-    best = log_probs[:length].argmax(-1).tolist()
-    return [t for i, t in enumerate(best) if t != 0 and (i == 0 or t != best[i - 1])]
 
 
 class OnnxCTC:

@@ -1,8 +1,7 @@
 """Transcription of a person's own recordings: any format libsndfile reads, any length.
 
-- Audio: every channel averaged to mono; another sample rate resampled to 16
-  kHz with torchaudio's windowed-sinc resampler (Kaiser window, librosa's
-  ``kaiser_best`` settings: 64 zero crossings, rolloff 0.9476, beta 14.77).
+- Audio: :func:`espnet_distill.inference.audio.load_audio` (every channel
+  averaged to mono; another sample rate resampled to 16 kHz).
 - Length: a recording longer than ``chunk_seconds`` is run in chunks that
   overlap by ``context_seconds`` on each side.  Chunk starts are whole encoder
   frames, so each chunk's frames are frames of the whole recording; each frame
@@ -11,7 +10,11 @@
   or repeated at a seam (a seam is between two frames, not between two texts).
 - Backends: PyTorch (a fine-tuning exp dir) or ONNX Runtime (an
   ``export_onnx`` dir, fp32 or int8); greedy or CTC prefix beam search
-  (ESPnet's beam search over the log-probabilities).
+  (:mod:`espnet_distill.inference.ctc_search`, over the log-probabilities).
+
+Importing this module, and running the ONNX Runtime backend, imports neither
+torch nor ESPnet: the PyTorch backend imports them when it is built, the beam
+search when it runs, and the resampler when a recording is not at 16 kHz.
 """
 
 import json
@@ -21,14 +24,8 @@ from pathlib import Path
 from typing import Callable, List, Optional, Tuple
 
 import numpy as np
-import soundfile as sf
-import torch
-import torchaudio
-from espnet.nets.batch_beam_search import BatchBeamSearch
-from espnet.nets.scorers.ctc import CTCPrefixScorer
 
-from espnet_distill.data.audio import AudioError, check_not_truncated
-from espnet_distill.inference.decode import CTCInference, load_asr_model, min_samples
+from espnet_distill.inference.audio import SAMPLE_RATE
 from espnet_distill.inference.onnx_runtime import (
     FP32_NAME,
     INT8_NAME,
@@ -36,45 +33,11 @@ from espnet_distill.inference.onnx_runtime import (
     TOKENS_NAME,
     ModelDirError,
     OnnxCTC,
-    greedy_ids,
     probe_graph,
     read_meta,
 )
-from espnet_distill.text.tokens import SOS_EOS, Tokenizer, read_token_list
+from espnet_distill.text.tokens import Tokenizer, read_token_list
 from espnet_distill.utils.checksums import verify_sums
-
-SAMPLE_RATE = 16000
-RESAMPLER = dict(
-    resampling_method="sinc_interp_kaiser", lowpass_filter_width=64, rolloff=0.9475937167399596, beta=14.769656459379492
-)
-
-
-class TranscribeError(ValueError):
-    """A recording that cannot be transcribed; the message names the file."""
-
-
-def load_audio(path: Path) -> np.ndarray:
-    """A recording as float32 mono samples in [-1, 1] at 16 kHz.
-
-    A WAV file shorter than its header declares (an interrupted copy or
-    download, which libsndfile reads without complaint) is an error.
-    """
-
-    try:
-        samples, rate = sf.read(str(path), dtype="float64", always_2d=True)
-        check_not_truncated(path)
-    except AudioError as e:
-        raise TranscribeError(str(e)) from e
-    except (RuntimeError, sf.LibsndfileError, OSError) as e:
-        raise TranscribeError(f"{path}: cannot read audio: {e}") from e
-    if samples.size == 0:
-        raise TranscribeError(f"{path}: holds no samples")
-    if not np.isfinite(samples).all():
-        raise TranscribeError(f"{path}: has non-finite samples (NaN or infinity)")
-    mono = samples.mean(axis=1)
-    if rate != SAMPLE_RATE:
-        mono = torchaudio.functional.resample(torch.from_numpy(mono), rate, SAMPLE_RATE, **RESAMPLER).numpy()
-    return mono.astype(np.float32)
 
 
 class Backend:
@@ -90,7 +53,12 @@ class Backend:
 
 
 class TorchBackend(Backend):
+    """A fine-tuning exp dir run by PyTorch (torch and ESPnet are imported here, not with the module)."""
+
     def __init__(self, exp_dir: Path, checkpoint: Optional[str] = None) -> None:
+        from espnet_distill.inference.decode import load_asr_model, min_samples
+        from espnet_distill.inference.forward import CTCInference
+
         model, args = load_asr_model(exp_dir, checkpoint)
         self.forward = CTCInference(model).eval()
         self.token_list = list(args.token_list)
@@ -98,9 +66,11 @@ class TorchBackend(Backend):
         self.frame_shift = int(model.frontend.frame_shift)
         self.min_samples = min_samples(model)
 
-    @torch.no_grad()
     def log_probs(self, wave: np.ndarray) -> np.ndarray:
-        out, lengths = self.forward(torch.from_numpy(wave)[None], torch.tensor([len(wave)]))
+        import torch
+
+        with torch.no_grad():
+            out, lengths = self.forward(torch.from_numpy(wave)[None], torch.tensor([len(wave)]))
         return out[0, : int(lengths[0])].numpy()
 
 
@@ -191,36 +161,6 @@ def chunked_log_probs(
             f"stitched {len(stitched)} frames, expected {total_frames}: the model's frame_shift or min_samples is not its own"
         )
     return stitched, len(pieces)
-
-
-class _Precomputed(torch.nn.Module):
-    """Stands in for ESPnet's CTC module: its "encoder output" are already log-probabilities."""
-
-    def log_softmax(self, x: torch.Tensor) -> torch.Tensor:
-        return x
-
-
-def decode_log_probs(log_probs: np.ndarray, tokenizer: Tokenizer, beam_size: int = 1) -> str:
-    """Greedy CTC, or ESPnet's CTC prefix beam search, on ``(frames, vocab)`` log-probabilities."""
-
-    if beam_size <= 1:
-        return tokenizer.decode(greedy_ids(log_probs, len(log_probs)))
-
-    token_list = tokenizer.token_list
-    eos = token_list.index(SOS_EOS)
-    search = BatchBeamSearch(
-        scorers={"ctc": CTCPrefixScorer(ctc=_Precomputed(), eos=eos)},
-        weights={"ctc": 1.0},
-        beam_size=min(beam_size, len(token_list) - 1),  # ESPnet's search takes the top beam_size tokens
-        vocab_size=len(token_list),
-        sos=eos,
-        eos=eos,
-        token_list=token_list,
-        pre_beam_score_key=None,
-    )
-    with torch.no_grad():
-        hyps = search(x=torch.from_numpy(log_probs), maxlenratio=0.0, minlenratio=0.0)
-    return tokenizer.decode([int(t) for t in hyps[0].yseq[1:-1].tolist()])
 
 
 @dataclass

@@ -14,7 +14,8 @@ import yaml
 
 from espnet_distill.data.kaldi_dir import read_kaldi_map
 from espnet_distill.export.onnx import export_graph, export_onnx
-from espnet_distill.inference.decode import CTCInference, load_asr_model, read_waves
+from espnet_distill.inference.decode import load_asr_model, read_waves
+from espnet_distill.inference.forward import CTCInference
 from espnet_distill.inference.onnx_runtime import OnnxCTC
 from espnet_distill.tasks.asr import ASRTask
 from tests.tasks.test_asr_task import setup, train  # noqa: F401  (the tiny fine-tuning's fixture)
@@ -133,9 +134,11 @@ def model_convs(exp_dir):
 @pytest.mark.parametrize("frontend", ["wav_cnn", "fbank"])
 def test_the_graph_holds_plain_weights_and_no_fft(exps, tmp_path, frontend):
     """The positional convolution's weight norm is folded into a constant weight (not recomputed per call)
-    and the Fbank spectrum is one MatMul; the graph still computes the model's function."""
+    and the Fbank spectrum is one MatMul; the graph still computes the model's function, and the model
+    exported is left as it was (its weight norm, its FFT)."""
     model, _ = load_asr_model(exps[frontend], "noisy.pth")
     export_graph(model, tmp_path / "model.onnx", 400)
+    assert any(torch.nn.utils.parametrize.is_parametrized(m) for m in model.modules())
     graph = onnx.load(str(tmp_path / "model.onnx")).graph
     weights = {i.name for i in graph.initializer}
     ops = collections.Counter(n.op_type for n in graph.node)
@@ -145,8 +148,10 @@ def test_the_graph_holds_plain_weights_and_no_fft(exps, tmp_path, frontend):
     speech = torch.randn(1, 8000) * 0.1
     with torch.no_grad():
         a, _ = CTCInference(fresh).eval()(speech, torch.tensor([8000]))
+        exported, _ = CTCInference(model).eval()(speech, torch.tensor([8000]))
         session = OnnxCTC(tmp_path / "model.onnx")
         b, _ = session(speech.numpy(), np.array([8000]))
+    assert torch.equal(exported, a)
     np.testing.assert_allclose(b, a.numpy(), atol=1e-4, rtol=0)
 
 

@@ -3,7 +3,9 @@
 A tiny random Fbank model (``benchmark_deploy``'s description-YAML exp dir) stands in for a trained one.
 """
 
+import dataclasses
 import hashlib
+import json
 import logging
 import shutil
 import subprocess
@@ -154,3 +156,66 @@ def test_sha256sums_read_and_verified_as_sha256sum_writes_them(tmp_path):
         verify_sums(tmp_path, ["a.bin"])
     (tmp_path / "SHA256SUMS").write_text(f"{abc.upper()} *./a.bin\n")  # binary mode, upper case, ./ prefix
     assert verify_sums(tmp_path, [Path("a.bin").as_posix()]) is True
+
+
+def test_export_ready_gives_a_plain_copy_and_leaves_the_model_as_it_was(tiny_exp):
+    """The copy holds plain weights (no weight norm recomputed per call) and the frame-basis spectrum; the
+    model keeps its parametrization (a deep copy shares torch's parametrized class: the copy gets its own)."""
+    import torch
+
+    from espnet_distill.export.onnx import export_ready
+    from espnet_distill.inference.decode import load_asr_model
+    from espnet_distill.inference.forward import CTCInference
+
+    model, _ = load_asr_model(tiny_exp, "model.pth")
+    speech = torch.randn(1, 8000, generator=torch.Generator().manual_seed(0)) * 0.1
+    with torch.no_grad():
+        before, _ = CTCInference(model)(speech, torch.tensor([8000]))
+        ready = export_ready(model)
+        after, _ = CTCInference(model)(speech, torch.tensor([8000]))
+        copied, _ = CTCInference(ready)(speech, torch.tensor([8000]))
+    parametrized = torch.nn.utils.parametrize.is_parametrized
+    assert any(parametrized(m) for m in model.modules()) and not any(parametrized(m) for m in ready.modules())
+    assert model.frontend.fbank.frame_basis is None and ready.frontend.fbank.frame_basis is not None
+    assert torch.equal(before, after)
+    torch.testing.assert_close(copied, before, atol=1e-4, rtol=0)
+
+
+def test_the_cli_loads_the_model_once_and_the_parity_check_reads_what_was_written(tiny_exp, tmp_path, monkeypatch):
+    import espnet_distill.export.onnx as onnx_export
+    import espnet_distill.inference.decode as decode
+    from espnet_distill.bin.export_onnx import main
+
+    data = tmp_path / "data"
+    data.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        sf.write(data / f"u{i}.wav", rng.standard_normal(12000 + 4000 * i) * 0.1, 16000, subtype="PCM_16")
+    (data / "wav.scp").write_text("".join(f"u{i} {data / f'u{i}.wav'}\n" for i in range(3)))
+    loads = []
+    real = decode.load_asr_model
+
+    def counted(*args, **kwargs):
+        loads.append(args)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(decode, "load_asr_model", counted)
+    monkeypatch.setattr(onnx_export, "load_asr_model", counted)
+    out_dir = tmp_path / "onnx"
+    with pytest.raises(SystemExit) as exit_:
+        run(
+            main,
+            [str(a) for a in (tiny_exp, out_dir, "--checkpoint", "model.pth", "--data_dir", data)]
+            + ["--calibration_dir", str(data), "--calibration_utts", "2"],
+        )
+    assert exit_.value.code == 0 and len(loads) == 1
+    parity = json.loads((out_dir / "model.json").read_text())["parity"]
+    assert parity["utterances"] == 3 and parity["identical_hypotheses"] == 3 and parity["max_abs_diff"] < 1e-3
+    # The check is a step of its own on an export dir: run again on the files written, it measures the same.
+    from espnet_distill.data.kaldi_dir import read_wav_scp
+    from espnet_distill.text.tokens import Tokenizer
+
+    model, args = real(tiny_exp, "model.pth")
+    waves = decode.read_waves(read_wav_scp(data / "wav.scp"), decode.min_samples(model))
+    again, hyps = onnx_export.check_parity(model, out_dir, waves, Tokenizer(args.token_list, "char", None))
+    assert dataclasses.asdict(again) == parity and set(hyps) == {"pytorch", "onnx_fp32", "onnx_int8"}

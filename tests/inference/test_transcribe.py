@@ -10,9 +10,11 @@ import pytest
 import soundfile as sf
 import torch
 
-from espnet_distill.data.audio import INT16_SCALE, read_audio
+from espnet_distill.data.audio import read_audio
 from espnet_distill.data.kaldi_dir import read_kaldi_map
-from espnet_distill.inference.transcribe import TranscribeError, chunked_log_probs, decode_log_probs, load_audio
+from espnet_distill.inference.audio import TranscribeError, load_audio, read_audio_float
+from espnet_distill.inference.ctc_search import decode_log_probs
+from espnet_distill.inference.transcribe import chunked_log_probs
 from espnet_distill.text.tokens import Tokenizer
 from tests.conftest import REPO_ROOT, write_wav
 from tests.export.test_onnx import exps  # noqa: F401  (tiny wav_cnn and fbank models that emit text)
@@ -23,8 +25,7 @@ pytestmark = pytest.mark.slow  # the full tier: trains models or runs a recipe
 
 def first_utterance(tiny_corpus, index=0):
     utt, spec = list(read_kaldi_map(tiny_corpus["data"] / "test" / "wav.scp").items())[index]
-    samples, _ = read_audio(utt, spec)
-    return (samples / INT16_SCALE).astype(np.float32)
+    return read_audio_float(utt, spec)[0]
 
 
 def test_stereo_and_other_rates_become_16k_mono(tiny_corpus, tmp_path):

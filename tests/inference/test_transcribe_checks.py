@@ -253,7 +253,7 @@ def test_a_reader_that_stops_early_gets_no_traceback(model_dir, tmp_path):
 
 
 def test_load_audio_names_a_truncated_file(tmp_path):
-    from espnet_distill.inference.transcribe import TranscribeError, load_audio
+    from espnet_distill.inference.audio import TranscribeError, load_audio
 
     noise_wav(tmp_path / "whole.wav", 1.0)
     data = (tmp_path / "whole.wav").read_bytes()
