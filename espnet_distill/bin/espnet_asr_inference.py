@@ -29,7 +29,8 @@ from espnet_distill.utils.log import setup_logging
 def check_model_files(args: argparse.Namespace) -> None:
     """Build the model of ``--asr_train_config`` with ``--asr_model_file``'s weights as this project does, when
     the config is a fine-tuning's of this project (ESPnet's own models are left to ESPnet)."""
-    from espnet_distill.tasks.asr import ASRTask, read_training_config
+    from espnet_distill.tasks.abs_task import read_training_config
+    from espnet_distill.tasks.asr import ASRTask
 
     if args.model_tag is not None or (args.asr_train_config is None and args.asr_model_file is None):
         return

@@ -42,8 +42,7 @@ from espnet_distill.asr.model import CTCASRModel
 from espnet_distill.data.collate import PadCollate
 from espnet_distill.distill.export import load_student_statistics, load_student_weights
 from espnet_distill.espnet_interop import ESPNET_DEFAULTS, espnet_config
-from espnet_distill.tasks.abs_task import SafeTask
-from espnet_distill.tasks.trainer import load_training_file
+from espnet_distill.tasks.abs_task import SafeTask, read_training_config, trained_state, training_config_path
 from espnet_distill.text.tokens import TOKEN_TYPES, Tokenizer, read_token_list
 from espnet_distill.utils.checkpoint import CheckpointError, load_state_into
 from espnet_distill.utils.config import ConfigError
@@ -120,17 +119,6 @@ def write_student_source(
 # What the task itself passes to each component besides its ``*_conf`` (a key of those in the conf is an error).
 GIVEN_BY_TASK = {"frontend": (), "specaug": (), "encoder": ("input_size",), "ctc": ("odim", "encoder_output_size")}
 CTC_WEIGHT = "ctc.ctc_lo.weight"
-
-
-def read_training_config(config_file: Path) -> Dict[str, Any]:
-    """A training ``config.yaml`` as a dict; :class:`CheckpointError` naming it if unreadable or not a mapping."""
-    try:
-        config = yaml.safe_load(Path(config_file).read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as e:
-        raise CheckpointError(f"{config_file}: cannot read the training config: {' '.join(str(e).split())}") from e
-    if not isinstance(config, dict):
-        raise CheckpointError(f"{config_file}: not a training config (a YAML mapping)")
-    return config
 
 
 def _check_conf(config_file: Path, part: str, cls: type, conf: Any) -> None:
@@ -306,9 +294,7 @@ class ASRTask(SafeTask):
         except (TypeError, ValueError, KeyError) as e:
             raise ConfigError(f"{config_file}: cannot build the model it describes: {e}") from e
         if model_file is not None:
-            state = load_training_file(model_file)
-            if isinstance(state, dict) and "module" in state and isinstance(state["module"], dict):
-                state = state["module"]  # DeepSpeed layout
+            state = trained_state(model_file)
             check_token_count(state, model, Path(model_file), config_file)
             load_state_into(model, state, model_file)
             logging.info("loaded %s into the model of %s", model_file, config_file)
@@ -323,11 +309,7 @@ class ASRTask(SafeTask):
     ) -> Tuple[CTCASRModel, argparse.Namespace]:
         """The model of ``config_file`` (default: ``config.yaml`` beside ``model_file``) with ``model_file``'s
         weights; see :meth:`build_model_from_config`."""
-        if config_file is None:
-            if model_file is None:
-                raise ValueError("build_model_from_file needs config_file or model_file")
-            config_file = Path(model_file).parent / "config.yaml"
-        config_file = Path(config_file)
+        config_file = training_config_path(config_file, model_file)
         return cls.build_model_from_config(read_training_config(config_file), config_file, model_file, device)
 
     @classmethod
