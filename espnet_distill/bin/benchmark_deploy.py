@@ -44,7 +44,7 @@ SAMPLE_RATE = 16000
 
 def _random_exp(description_yaml: Path, vocab: int, out: Path) -> Path:
     """A fine-tuning exp dir (config.yaml, model.pth) of a description YAML with random weights."""
-    from espnet_distill.tasks.asr import ASRTask
+    from espnet_distill.asr.build import build_ctc_model
 
     description = yaml.safe_load(description_yaml.read_text(encoding="utf-8"))
     tokens = ["<blank>", "<unk>", *[f"t{i}" for i in range(vocab - 3)], "<sos/eos>"]
@@ -64,7 +64,7 @@ def _random_exp(description_yaml: Path, vocab: int, out: Path) -> Path:
         "model_conf": {},
     }
     torch.manual_seed(0)
-    model = ASRTask.build_model(argparse.Namespace(**config))
+    model = build_ctc_model(argparse.Namespace(**config))
     out.mkdir(parents=True, exist_ok=True)
     config["encoder"] = "student_transformer"
     (out / "config.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")

@@ -5,7 +5,7 @@ components in ESPnet's ASR task first (``import espnet_distill``) and has
 ESPnet's model loading go through this project's safe loader, so a model file
 that would unpickle code is refused instead of run.  Before ESPnet starts, a
 fine-tuning's ``config.yaml`` and model file are checked as every command of
-this project checks them (``ASRTask.build_model_from_file``): a config without
+this project checks them (:func:`espnet_distill.asr.build.load_ctc_model`): a config without
 a token list or with an unknown key, a model file that is refused, truncated,
 does not fit the config or has another number of CTC outputs than the token
 list is one line naming the file (and the key), exit status 1.
@@ -29,8 +29,8 @@ from espnet_distill.utils.log import setup_logging
 def check_model_files(args: argparse.Namespace) -> None:
     """Build the model of ``--asr_train_config`` with ``--asr_model_file``'s weights as this project does, when
     the config is a fine-tuning's of this project (ESPnet's own models are left to ESPnet)."""
-    from espnet_distill.tasks.abs_task import read_training_config
-    from espnet_distill.tasks.asr import ASRTask
+    from espnet_distill.asr.build import load_ctc_model
+    from espnet_distill.utils.checkpoint import read_training_config
 
     if args.model_tag is not None or (args.asr_train_config is None and args.asr_model_file is None):
         return
@@ -38,7 +38,7 @@ def check_model_files(args: argparse.Namespace) -> None:
     config = read_training_config(config_file)
     if config.get("model", MODEL_NAME) != MODEL_NAME:
         return
-    ASRTask.build_model_from_config(config, config_file, args.asr_model_file)
+    load_ctc_model(config, config_file, args.asr_model_file)
 
 
 def main(argv: Optional[List[str]] = None) -> None:

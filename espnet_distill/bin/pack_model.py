@@ -32,8 +32,8 @@ from typing import Any, Dict, Iterator, List, Optional
 
 import yaml
 
+from espnet_distill.asr.build import load_ctc_model
 from espnet_distill.espnet_interop import espnet_config
-from espnet_distill.tasks.asr import ASRTask
 from espnet_distill.text.tokens import read_token_list
 from espnet_distill.utils.checkpoint import CheckpointError, preferred_model_file
 from espnet_distill.utils.cli import check_output_file, run
@@ -87,7 +87,7 @@ def _token_list(config: Dict[str, Any], config_file: Path, exp_dir: Path) -> Lis
 def check_model(config: Dict[str, Any], config_file: Path, model_file: Path) -> None:
     """Build the model of ``config`` and load ``model_file`` into it (safely, strictly), as unpacking will."""
     try:
-        ASRTask.build_model_from_config(config, config_file, model_file)
+        load_ctc_model(config, config_file, model_file)
     except (CheckpointError, ConfigError) as e:
         raise PackError(str(e)) from e
 

@@ -18,27 +18,28 @@ from typing import Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
+from espnet_distill.asr.build import load_ctc_model
 from espnet_distill.asr.model import CTCASRModel
 from espnet_distill.data.audio import AudioError
 from espnet_distill.data.kaldi_dir import read_wav_scp
 from espnet_distill.inference.audio import read_utterance
 from espnet_distill.inference.ctc_search import beam_ids, collapse, ctc_beam_search
-from espnet_distill.tasks.asr import ASRTask
 from espnet_distill.text.tokens import Tokenizer
-from espnet_distill.utils.checkpoint import preferred_model_file
+from espnet_distill.utils.checkpoint import preferred_model_file, read_training_config
 
 
 def load_asr_model(exp_dir: Path, checkpoint: Optional[str] = None) -> Tuple[CTCASRModel, argparse.Namespace]:
     """The model of an ASR exp dir (its ``config.yaml``) with the weights of ``checkpoint`` (default: the averaged best).
 
-    Loaded through ``ASRTask.build_model_from_file``: nothing pickled runs; a
+    Loaded through :func:`espnet_distill.asr.build.load_ctc_model`: nothing pickled runs; a
     ``config.yaml`` without a token list or with an unknown key in a component's
     ``*_conf`` is an error naming it and the key; a model file whose CTC layer
     has another size than the token list, or that does not fit the config
     otherwise, is an error naming the file (and the key).
     """
     model_file = preferred_model_file(exp_dir) if checkpoint is None else exp_dir / checkpoint
-    model, args = ASRTask.build_model_from_file(exp_dir / "config.yaml", model_file)
+    config_file = exp_dir / "config.yaml"
+    model, args = load_ctc_model(read_training_config(config_file), config_file, model_file)
     return model.eval(), args
 
 

@@ -11,44 +11,15 @@ strictly, naming the file and the key on any mismatch.
 import argparse
 import logging
 from pathlib import Path
-from typing import Any, Dict, Optional, Tuple, Union
+from typing import Optional, Tuple, Union
 
-import yaml
 from espnet2.tasks.abs_task import AbsTask
 from espnet2.train.abs_espnet_model import AbsESPnetModel
 
 from espnet_distill.data.kaldi_dir import check_no_segments
 from espnet_distill.seams import espnet_loads_safe, espnet_saves_atomic
 from espnet_distill.tasks.trainer import SafeTrainer
-from espnet_distill.utils.checkpoint import CheckpointError, load_state_into, load_training_file
-
-
-def training_config_path(config_file: Optional[Union[Path, str]], model_file: Optional[Union[Path, str]]) -> Path:
-    """``config_file``, or by default the ``config.yaml`` beside ``model_file``."""
-    if config_file is not None:
-        return Path(config_file)
-    if model_file is None:
-        raise ValueError("build_model_from_file needs config_file or model_file")
-    return Path(model_file).parent / "config.yaml"
-
-
-def read_training_config(config_file: Path) -> Dict[str, Any]:
-    """A training ``config.yaml`` as a dict; :class:`CheckpointError` naming it if unreadable or not a mapping."""
-    try:
-        config = yaml.safe_load(Path(config_file).read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as e:
-        raise CheckpointError(f"{config_file}: cannot read the training config: {' '.join(str(e).split())}") from e
-    if not isinstance(config, dict):
-        raise CheckpointError(f"{config_file}: not a training config (a YAML mapping)")
-    return config
-
-
-def trained_state(model_file: Union[Path, str]) -> Any:
-    """The state dict of a trained model file, read safely (DeepSpeed's ``{"module": ...}`` unwrapped)."""
-    state = load_training_file(model_file)
-    if isinstance(state, dict) and "module" in state and isinstance(state["module"], dict):
-        state = state["module"]  # DeepSpeed layout
-    return state
+from espnet_distill.utils.checkpoint import load_state_into, read_training_config, trained_state, training_config_path
 
 
 class SafeTask(AbsTask):

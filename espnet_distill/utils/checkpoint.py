@@ -19,9 +19,10 @@ import pickle
 import re
 import zipfile
 from pathlib import Path
-from typing import Any, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import torch
+import yaml
 
 from espnet_distill.seams import numpy_pickle_constructors
 
@@ -273,3 +274,31 @@ def load_state_into(module: torch.nn.Module, state: Any, path: PathLike, strict:
     if strict and unexpected:
         raise CheckpointError(f"{path}: unexpected key {unexpected[0]!r}")
     module.load_state_dict({k: v for k, v in state.items() if k in expected}, strict=strict)
+
+
+def training_config_path(config_file: Optional[Union[Path, str]], model_file: Optional[Union[Path, str]]) -> Path:
+    """``config_file``, or by default the ``config.yaml`` beside ``model_file``."""
+    if config_file is not None:
+        return Path(config_file)
+    if model_file is None:
+        raise ValueError("build_model_from_file needs config_file or model_file")
+    return Path(model_file).parent / "config.yaml"
+
+
+def read_training_config(config_file: Path) -> Dict[str, Any]:
+    """A training ``config.yaml`` as a dict; :class:`CheckpointError` naming it if unreadable or not a mapping."""
+    try:
+        config = yaml.safe_load(Path(config_file).read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as e:
+        raise CheckpointError(f"{config_file}: cannot read the training config: {' '.join(str(e).split())}") from e
+    if not isinstance(config, dict):
+        raise CheckpointError(f"{config_file}: not a training config (a YAML mapping)")
+    return config
+
+
+def trained_state(model_file: Union[Path, str]) -> Any:
+    """The state dict of a trained model file, read safely (DeepSpeed's ``{"module": ...}`` unwrapped)."""
+    state = load_training_file(model_file)
+    if isinstance(state, dict) and "module" in state and isinstance(state["module"], dict):
+        state = state["module"]  # DeepSpeed layout
+    return state

@@ -59,3 +59,18 @@ def test_transcribe_with_an_onnx_model_imports_torch_only_to_resample_and_espnet
     assert transcribe_imports(recordings, *onnx, str(recordings / "44k.wav")) == {"torch", "torchaudio"}
     beam = transcribe_imports(recordings, *onnx, "--beam_size", "4", str(recordings / "16k.wav"))
     assert beam == {"torch", "espnet"}  # ESPnet's beam search, not its task machinery (espnet2)
+
+
+def test_the_commands_that_load_a_fine_tuned_model_do_not_import_espnets_tasks_or_trainer():
+    """Decoding a data dir (stage 8), packing and the PyTorch path of transcribe build the model with
+    espnet_distill.asr.build: importing espnet2.tasks (its trainer, every model family it registers and
+    transformers) took 5 of asr_inference's 8 s of start-up, paid once per decoding job."""
+    probe = (
+        "import sys, json\n"
+        "import espnet_distill.bin.asr_inference, espnet_distill.bin.pack_model, espnet_distill.inference.decode\n"
+        "print(json.dumps(sorted(m for m in sys.modules if m.startswith(('espnet2.tasks', 'espnet2.train.trainer',"
+        " 'transformers')))))"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO_ROOT)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert json.loads(result.stdout.splitlines()[-1]) == []

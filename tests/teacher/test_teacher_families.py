@@ -369,7 +369,9 @@ def write_teacher(tmp_path, kind):
 
 
 # One of each layer structure (WavLM's gated relative attention, data2vec's positional convolutions, wav2vec 2.0's)
-# and loader family; the loaders themselves are compared with transformers above.
+# and loader family; the loaders themselves are compared with transformers above.  Slow: a codebook and a
+# distillation run in subprocesses, 13 s each (the fast tier keeps the loaders' comparisons above).
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["wavlm_original", "hf_data2vec_audio", "fairseq_wav2vec2"])
 def test_the_mini_students_distill_from_every_teacher_type_with_a_codebook_for_the_kl(tmp_path, tiny_corpus, kind):
     import subprocess
