@@ -146,9 +146,10 @@ PLANS: Dict[Tuple[str, str], Plan] = {
     (MINI, "./run.sh --stage 5 --stop_stage 5"): Plan("mini", append=MINI_TINY),
     (MINI, "./run.sh --teacher_format fairseq --teacher_path /path/to/hubert_base_ls960.pt"): Plan(
         "mini_user_teacher",
-        append=MINI_TINY,
+        append=MINI_TINY + " --distill_configs conf/distill/deep_thin_reg_kl.yaml --finetune_sets train --stop_stage 9",
         subs=(("/path/to/hubert_base_ls960.pt", "{fairseq_teacher}"),),
-        why="a fairseq checkpoint of the released mini teacher stands for HuBERT Base",
+        why="a fairseq checkpoint of the released mini teacher stands for HuBERT Base; one student, fine-tuned on "
+        "train, through scoring and RESULTS.md (the other students and stage 10 run as for the released teacher)",
     ),
     (MINI, "python -m espnet_distill.bin.transcribe --model pretrained/asr_mini_fbank --int8 true rec.wav"): Plan(
         "mini"
