@@ -7,24 +7,21 @@ encoder's name in ESPnet's own ASR task is ``student_transformer`` (ESPnet's
 this project's YAML may say either.
 """
 
-from typing import Optional
-
 from espnet2.asr.encoder.abs_encoder import AbsEncoder
 from espnet2.asr.frontend.abs_frontend import AbsFrontend
 from espnet2.train.class_choices import ClassChoices
 
+from espnet_distill.espnet_interop import (  # noqa: F401 (canonical_encoder: callers' name)
+    ENCODER_NAME,
+    MODEL_NAME,
+    canonical_encoder,
+)
 from espnet_distill.frontend.fbank import FbankFrontend
 from espnet_distill.frontend.wav_cnn import WavCNNFrontend
 from espnet_distill.student.encoder import TransformerStudentEncoder
 
 FRONTENDS = dict(wav_cnn=WavCNNFrontend, fbank=FbankFrontend)
-ENCODERS = dict(transformer=TransformerStudentEncoder, student_transformer=TransformerStudentEncoder)
-ENCODER_ALIASES = dict(transformer="student_transformer")
-
-
-def canonical_encoder(name: Optional[str]) -> Optional[str]:
-    """The name an encoder has in ESPnet's ASR task (``transformer`` -> ``student_transformer``)."""
-    return ENCODER_ALIASES.get(name.lower(), name.lower()) if isinstance(name, str) else name
+ENCODERS = {"transformer": TransformerStudentEncoder, ENCODER_NAME: TransformerStudentEncoder}
 
 
 def frontend_choices() -> ClassChoices:

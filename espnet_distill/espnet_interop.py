@@ -18,10 +18,12 @@ This module holds those names and :func:`espnet_config`, the config in the
 form ESPnet reads; every patch of ESPnet is in :mod:`espnet_distill.seams`.
 """
 
-from typing import Any, Dict
+from typing import Any, Dict, Optional
 
 ENCODER_NAME = "student_transformer"
 MODEL_NAME = "ctc_student"
+# This project's YAML may name its encoder ``transformer``; ESPnet's task knows it as ENCODER_NAME.
+ENCODER_ALIASES = dict(transformer=ENCODER_NAME)
 # Keys ESPnet's ASRTask.build_model reads that this project's task has no option for.
 ESPNET_DEFAULTS: Dict[str, Any] = dict(
     input_size=None,
@@ -47,9 +49,12 @@ def espnet_config(config: Dict[str, Any]) -> Dict[str, Any]:
     ``init_student`` (the distillation exp dir the weights started from) is
     dropped: the model file holds the weights.
     """
-    from espnet_distill.components import canonical_encoder
-
     out = {**ESPNET_DEFAULTS, **config}
     out["encoder"] = canonical_encoder(out.get("encoder"))
     out["init_student"] = None
     return out
+
+
+def canonical_encoder(name: Optional[str]) -> Optional[str]:
+    """The name an encoder has in ESPnet's ASR task (``transformer`` -> ``student_transformer``)."""
+    return ENCODER_ALIASES.get(name.lower(), name.lower()) if isinstance(name, str) else name

@@ -5,8 +5,10 @@ exists, the version it was checked against and the test that guards it.
 
 Private names (of torch, torchaudio, numpy, argparse) are reached only through
 the accessors below (:func:`torchaudio_build_encoder`, ...).  ESPnet is patched
-only by :func:`espnet_loads_safe`, :func:`espnet_saves_atomic` (while a
-task or ESPnet's inference runs) and the two import hooks that
+only by :func:`torch_function_replaced` (while a task or ESPnet's inference
+runs: :func:`espnet_distill.utils.checkpoint.espnet_loads_safe` and
+``espnet_saves_atomic`` plug in the safe loader and the atomic save) and the
+two import hooks that
 ``import espnet_distill`` installs (:func:`install_component_registration`,
 :func:`install_import_print_quieting`).
 
@@ -30,15 +32,12 @@ import importlib.machinery
 import importlib.metadata
 import io
 import logging
-import os
 import platform
 import sys
 import threading
 import types
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Set, Tuple
-
-from espnet_distill.espnet_interop import ENCODER_NAME, MODEL_NAME
 
 _logger = logging.getLogger(__name__)
 SEAMS_DOC = "docs/seams.md"
@@ -259,7 +258,8 @@ def argparse_actions(parser: Any) -> List[Any]:
 
 
 # ---------------------------------------------------------------------------------------------------------
-# ESPnet patch: its own checkpoint loads through the safe loader, its saves atomic (while a task runs)
+# ESPnet patch: its own checkpoint loads through the safe loader, its saves atomic (while a task runs).
+# The replacements are the training files' owner's (utils.checkpoint: espnet_loads_safe, espnet_saves_atomic).
 
 # The ESPnet modules on the training and inference paths that call torch.load themselves.
 GUARDED_MODULES = (
@@ -270,37 +270,6 @@ GUARDED_MODULES = (
 )
 # The ESPnet modules that save training files: checkpoint.pth, <N>epoch.pth, the n-best averages.
 ATOMIC_SAVE_MODULES = ("espnet2.train.trainer", "espnet2.main_funcs.average_nbest_models")
-
-
-def safe_torch_load(f: Any, map_location: Any = None, *args: Any, **kwargs: Any) -> Any:
-    """What ESPnet's ``torch.load`` becomes in :data:`GUARDED_MODULES`: the safe loader on ``f`` (a path).
-
-    Only ``f`` and ``map_location`` (None: CPU) are used. Every other argument
-    is ignored on purpose and logged at debug level: ``weights_only=False``
-    (ESPnet passes it everywhere) because nothing pickled may run here, and
-    ``pickle_module``, ``mmap`` and the like because the safe loader reads the
-    file its own way.
-    """
-    from espnet_distill.utils.checkpoint import load_training_file
-
-    if args or kwargs:
-        _logger.debug("%s: torch.load arguments ignored by the safe loader: %s %s", f, args, sorted(kwargs))
-    return load_training_file(f, map_location="cpu" if map_location is None else map_location)
-
-
-def atomic_torch_save(obj: Any, f: Any, *args: Any, **kwargs: Any) -> None:
-    """What ESPnet's ``torch.save`` becomes in :data:`ATOMIC_SAVE_MODULES`: to a path, written under a
-    temporary name and renamed, so that a run killed while writing ``checkpoint.pth`` or ``<N>epoch.pth``
-    leaves the previous file whole; to a file object, ``torch.save`` itself."""
-    import torch
-
-    from espnet_distill.utils.fileio import atomic_write
-
-    if not isinstance(f, (str, os.PathLike)):
-        torch.save(obj, f, *args, **kwargs)
-        return
-    with atomic_write(f, mode="wb") as out:
-        torch.save(obj, out, *args, **kwargs)
 
 
 class TorchWithOneFunction(types.ModuleType):
@@ -317,7 +286,7 @@ class TorchWithOneFunction(types.ModuleType):
 
 
 @contextlib.contextmanager
-def _torch_function_replaced(module_names: Sequence[str], name: str, replacement: Callable) -> Iterator[None]:
+def torch_function_replaced(module_names: Sequence[str], name: str, replacement: Callable) -> Iterator[None]:
     """While active, ``torch.<name>`` in each of ``module_names`` is ``replacement`` (their ``torch`` swapped)."""
     modules = [importlib.import_module(module_name) for module_name in module_names]
     saved = [module.torch for module in modules]
@@ -328,16 +297,6 @@ def _torch_function_replaced(module_names: Sequence[str], name: str, replacement
     finally:
         for module, original in zip(modules, saved):
             module.torch = original
-
-
-def espnet_loads_safe() -> contextlib.AbstractContextManager:
-    """While active, ESPnet's own checkpoint loads (:data:`GUARDED_MODULES`) are :func:`safe_torch_load`."""
-    return _torch_function_replaced(GUARDED_MODULES, "load", safe_torch_load)
-
-
-def espnet_saves_atomic() -> contextlib.AbstractContextManager:
-    """While active, ESPnet's training saves (:data:`ATOMIC_SAVE_MODULES`) are :func:`atomic_torch_save`."""
-    return _torch_function_replaced(ATOMIC_SAVE_MODULES, "save", atomic_torch_save)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -352,6 +311,8 @@ ImportJob = Callable[[types.ModuleType, Callable[[], None]], None]
 
 _register_lock = threading.Lock()
 _registered = False
+# What register_components adds: {choices name in espnet2.tasks.asr: {name: class}}, given at install.
+_choices_provider: Optional[Callable[[], Dict[str, Dict[str, type]]]] = None
 
 
 class RegistrationError(RuntimeError):
@@ -369,28 +330,24 @@ def _add_choice(choices: Any, name: str, cls: type) -> None:
 
 
 def register_components(asr_module: Optional[Any] = None) -> None:
-    """Add the student front-ends, encoder and CTC model to ESPnet's ASR class choices (idempotent).
+    """Add this project's classes to ESPnet's ASR class choices (idempotent).
 
     ESPnet's ``Speech2Text`` and ``ASRTask.build_model_from_file`` build models
-    from ``espnet2.tasks.asr``'s choices: ``frontend_choices`` get ``wav_cnn``
-    and ``fbank``, ``encoder_choices`` :data:`ENCODER_NAME`, ``model_choices``
-    :data:`MODEL_NAME`.  A name ESPnet already gives another class is a
-    :class:`RegistrationError`.
+    from ``espnet2.tasks.asr``'s choices.  What is added is what the provider given
+    to :func:`install_component_registration` returns
+    (:func:`espnet_distill.components.espnet_asr_choices`: ``wav_cnn`` and ``fbank``
+    front-ends, the ``student_transformer`` encoder, the ``ctc_student`` model).  A
+    name ESPnet already gives another class is a :class:`RegistrationError`.
     """
     global _registered
     with _register_lock:
-        if _registered:
+        if _registered or _choices_provider is None:
             return
         if asr_module is None:
             asr_module = importlib.import_module(ESPNET_ASR_MODULE)
-        # Imported here: `import espnet_distill` must not import ESPnet.
-        from espnet_distill.asr.model import CTCASRModel
-        from espnet_distill.components import FRONTENDS, TransformerStudentEncoder
-
-        for name, cls in FRONTENDS.items():
-            _add_choice(asr_module.frontend_choices, name, cls)
-        _add_choice(asr_module.encoder_choices, ENCODER_NAME, TransformerStudentEncoder)
-        _add_choice(asr_module.model_choices, MODEL_NAME, CTCASRModel)
+        for choices_name, classes in _choices_provider().items():
+            for name, cls in classes.items():
+                _add_choice(getattr(asr_module, choices_name), name, cls)
         _registered = True
 
 
@@ -455,8 +412,11 @@ def _install_hook(module_names: Sequence[str], job: ImportJob) -> None:
         sys.meta_path.insert(0, ImportHook(module_names, job))
 
 
-def install_component_registration() -> None:
-    """:func:`register_components` now if ESPnet's ASR task is imported, else as soon as it is."""
+def install_component_registration(choices: Callable[[], Dict[str, Dict[str, type]]]) -> None:
+    """:func:`register_components` of ``choices()`` now if ESPnet's ASR task is imported, else as soon as it
+    is.  ``choices`` is called then, not now (``import espnet_distill`` must not import torch or ESPnet)."""
+    global _choices_provider
+    _choices_provider = choices
     if ESPNET_ASR_MODULE in sys.modules:
         register_components(sys.modules[ESPNET_ASR_MODULE])
     _install_hook((ESPNET_ASR_MODULE,), register_components_after_import)

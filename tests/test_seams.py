@@ -16,6 +16,7 @@ import pytest
 import torch
 
 from espnet_distill import seams
+from espnet_distill.utils import checkpoint
 from espnet_distill.utils.checkpoint import CheckpointError, load_checkpoint
 from tests.conftest import REPO_ROOT
 from tests.torch_loads import find_torch_loads
@@ -201,9 +202,9 @@ def test_espnet_loads_safe_routes_every_guarded_module_and_ignores_weights_only_
     modules = [importlib.import_module(name) for name in seams.GUARDED_MODULES]
     evil = tmp_path / "evil.pth"
     torch.save({"model": Payload(tmp_path / "ran")}, evil)
-    with seams.espnet_loads_safe():
+    with checkpoint.espnet_loads_safe():
         for module in modules:
-            assert module.torch.load is seams.safe_torch_load
+            assert module.torch.load is checkpoint.safe_torch_load
             assert module.torch.nn is torch.nn and module.torch.save is torch.save  # the rest is torch's
             with pytest.raises(CheckpointError, match="evil.pth: refused to load"):
                 module.torch.load(evil, map_location="cpu", weights_only=False)
@@ -213,18 +214,18 @@ def test_espnet_loads_safe_routes_every_guarded_module_and_ignores_weights_only_
 
 def test_espnet_saves_atomic_replaces_only_save_and_nests_with_the_safe_loads():
     trainer = importlib.import_module("espnet2.train.trainer")
-    with seams.espnet_saves_atomic():
-        assert trainer.torch.save is seams.atomic_torch_save and trainer.torch.load is torch.load
-        with seams.espnet_loads_safe():
-            assert trainer.torch.save is seams.atomic_torch_save
-            assert trainer.torch.load is seams.safe_torch_load
+    with checkpoint.espnet_saves_atomic():
+        assert trainer.torch.save is checkpoint.atomic_torch_save and trainer.torch.load is torch.load
+        with checkpoint.espnet_loads_safe():
+            assert trainer.torch.save is checkpoint.atomic_torch_save
+            assert trainer.torch.load is checkpoint.safe_torch_load
         assert trainer.torch.load is torch.load
     assert trainer.torch is torch
 
 
 def test_atomic_torch_save_writes_file_objects_directly(tmp_path):
     with open(tmp_path / "x.pt", "wb") as f:
-        seams.atomic_torch_save({"w": torch.ones(2)}, f)
+        checkpoint.atomic_torch_save({"w": torch.ones(2)}, f)
     assert torch.load(tmp_path / "x.pt", weights_only=True)["w"].tolist() == [1.0, 1.0]
 
 
@@ -232,7 +233,7 @@ def test_the_two_import_hooks_are_installed_once_each():
     code = (
         "import sys, espnet_distill\n"
         "from espnet_distill import seams\n"
-        "seams.install_component_registration(); seams.install_import_print_quieting()\n"
+        "seams.install_component_registration(espnet_distill._espnet_asr_choices); seams.install_import_print_quieting()\n"
         "hooks = [f for f in sys.meta_path if isinstance(f, seams.ImportHook)]\n"
         "print(sorted((f.job.__name__, f.module_names) for f in hooks))\n"
     )

@@ -29,7 +29,7 @@ from espnet2.train.class_choices import ClassChoices
 from espnet_distill import components
 from espnet_distill.asr.model import CTCASRModel
 from espnet_distill.distill.export import load_student_statistics, load_student_weights
-from espnet_distill.espnet_interop import espnet_config
+from espnet_distill.espnet_interop import ENCODER_NAME, MODEL_NAME, espnet_config
 from espnet_distill.text.tokens import read_token_list
 from espnet_distill.utils.checkpoint import CheckpointError, load_state_into, trained_state
 from espnet_distill.utils.config import ConfigError
@@ -46,6 +46,18 @@ specaug_choices = ClassChoices(
 # What the task itself passes to each component besides its ``*_conf`` (a key of those in the conf is an error).
 GIVEN_BY_TASK = {"frontend": (), "specaug": (), "encoder": ("input_size",), "ctc": ("odim", "encoder_output_size")}
 CTC_WEIGHT = "ctc.ctc_lo.weight"
+
+
+def espnet_asr_choices() -> Dict[str, Dict[str, type]]:
+    """What ``import espnet_distill`` adds to ESPnet's ASR task (``espnet2.tasks.asr``) when it is imported
+    (:func:`espnet_distill.seams.install_component_registration`): the front-ends, the encoder under
+    :data:`~espnet_distill.espnet_interop.ENCODER_NAME` and the CTC model under ``MODEL_NAME``.
+    Beside the builder, so that ESPnet's task and this project's build models from the same classes."""
+    return {
+        "frontend_choices": dict(components.FRONTENDS),
+        "encoder_choices": {ENCODER_NAME: components.TransformerStudentEncoder},
+        "model_choices": {MODEL_NAME: CTCASRModel},
+    }
 
 
 def _check_conf(config_file: Path, part: str, cls: type, conf: Any) -> None:

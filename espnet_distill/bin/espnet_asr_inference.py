@@ -21,7 +21,7 @@ from typing import List, Optional
 
 import espnet_distill  # noqa: F401  (registers the components in ESPnet's ASR task)
 from espnet_distill.espnet_interop import MODEL_NAME
-from espnet_distill.seams import espnet_loads_safe
+from espnet_distill.utils.checkpoint import espnet_loads_safe
 from espnet_distill.utils.cli import check_output_dir, run
 from espnet_distill.utils.log import setup_logging
 

@@ -2,7 +2,7 @@
 
 Training (``main_worker``: resume, ``--init_param``, n-best averaging) runs
 with ESPnet's own loads routed through the safe loader and its saves atomic
-(:func:`espnet_distill.seams.espnet_loads_safe`, :func:`espnet_distill.seams.espnet_saves_atomic`), and
+(:func:`espnet_distill.utils.checkpoint.espnet_loads_safe`, :func:`espnet_distill.utils.checkpoint.espnet_saves_atomic`), and
 :meth:`SafeTask.build_model_from_file` (ESPnet's generic loader of a trained
 model) builds the model from its ``config.yaml`` and loads the weights
 strictly, naming the file and the key on any mismatch.
@@ -17,9 +17,15 @@ from espnet2.tasks.abs_task import AbsTask
 from espnet2.train.abs_espnet_model import AbsESPnetModel
 
 from espnet_distill.data.kaldi_dir import check_no_segments
-from espnet_distill.seams import espnet_loads_safe, espnet_saves_atomic
 from espnet_distill.tasks.trainer import SafeTrainer
-from espnet_distill.utils.checkpoint import load_state_into, read_training_config, trained_state, training_config_path
+from espnet_distill.utils.checkpoint import (
+    espnet_loads_safe,
+    espnet_saves_atomic,
+    load_state_into,
+    read_training_config,
+    trained_state,
+    training_config_path,
+)
 
 
 class SafeTask(AbsTask):

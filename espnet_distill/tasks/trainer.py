@@ -7,25 +7,23 @@ holds the same weights (``ddp_check.json``).
 
 ESPnet's trainer also loads files in code this class cannot override: the
 n-best averaging at the end of training, ``--init_param`` and
-``build_model_from_file``.  :func:`espnet_distill.seams.espnet_loads_safe`
+``build_model_from_file``.  :func:`espnet_distill.utils.checkpoint.espnet_loads_safe`
 routes the ``torch.load`` of exactly those ESPnet modules through the safe
 loader while a task runs (:class:`espnet_distill.tasks.abs_task.SafeTask`),
-and :func:`espnet_distill.seams.espnet_saves_atomic` makes its saves atomic.
+and :func:`espnet_distill.utils.checkpoint.espnet_saves_atomic` makes its saves atomic.
 """
 
-import contextlib
 import contextvars
 import json
 import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, List, Optional
+from typing import Callable, List, Optional
 
 import torch
 from espnet2.train.trainer import Trainer
 
-from espnet_distill.seams import espnet_loads_safe, espnet_saves_atomic
 from espnet_distill.utils.checkpoint import (
     CheckpointError,
     load_state_into,
@@ -37,14 +35,6 @@ from espnet_distill.utils.progress import ProgressFile
 
 THROUGHPUT_LOG = "throughput.jsonl"
 DDP_CHECK = "ddp_check.json"
-
-
-@contextlib.contextmanager
-def espnet_loads_checked() -> Iterator[None]:
-    """Both ESPnet patches a training run needs: :func:`~espnet_distill.seams.espnet_loads_safe` and
-    :func:`~espnet_distill.seams.espnet_saves_atomic` (kept for callers of this name; new code uses those)."""
-    with espnet_loads_safe(), espnet_saves_atomic():
-        yield
 
 
 @dataclass

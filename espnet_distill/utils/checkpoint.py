@@ -14,7 +14,9 @@ built for it (:func:`load_state_into`).
 
 import argparse
 import collections
+import contextlib
 import logging
+import os
 import pickle
 import re
 import zipfile
@@ -24,7 +26,15 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 import torch
 import yaml
 
-from espnet_distill.seams import numpy_pickle_constructors
+from espnet_distill.seams import (
+    ATOMIC_SAVE_MODULES,
+    GUARDED_MODULES,
+    numpy_pickle_constructors,
+    torch_function_replaced,
+)
+from espnet_distill.utils.fileio import atomic_write
+
+_logger = logging.getLogger(__name__)
 
 PathLike = Union[str, Path]
 NO_TRUST_OPTION = (
@@ -302,3 +312,42 @@ def trained_state(model_file: Union[Path, str]) -> Any:
     if isinstance(state, dict) and "module" in state and isinstance(state["module"], dict):
         state = state["module"]  # DeepSpeed layout
     return state
+
+
+# ESPnet's own loads and saves of training files while a task runs (the patch is seams.torch_function_replaced;
+# docs/seams.md says why).
+
+
+def safe_torch_load(f: Any, map_location: Any = None, *args: Any, **kwargs: Any) -> Any:
+    """What ESPnet's ``torch.load`` becomes in :data:`GUARDED_MODULES`: the safe loader on ``f`` (a path).
+
+    Only ``f`` and ``map_location`` (None: CPU) are used. Every other argument
+    is ignored on purpose and logged at debug level: ``weights_only=False``
+    (ESPnet passes it everywhere) because nothing pickled may run here, and
+    ``pickle_module``, ``mmap`` and the like because the safe loader reads the
+    file its own way.
+    """
+    if args or kwargs:
+        _logger.debug("%s: torch.load arguments ignored by the safe loader: %s %s", f, args, sorted(kwargs))
+    return load_training_file(f, map_location="cpu" if map_location is None else map_location)
+
+
+def atomic_torch_save(obj: Any, f: Any, *args: Any, **kwargs: Any) -> None:
+    """What ESPnet's ``torch.save`` becomes in :data:`ATOMIC_SAVE_MODULES`: to a path, written under a
+    temporary name and renamed, so that a run killed while writing ``checkpoint.pth`` or ``<N>epoch.pth``
+    leaves the previous file whole; to a file object, ``torch.save`` itself."""
+    if not isinstance(f, (str, os.PathLike)):
+        torch.save(obj, f, *args, **kwargs)
+        return
+    with atomic_write(f, mode="wb") as out:
+        torch.save(obj, out, *args, **kwargs)
+
+
+def espnet_loads_safe() -> contextlib.AbstractContextManager:
+    """While active, ESPnet's own checkpoint loads (:data:`GUARDED_MODULES`) are :func:`safe_torch_load`."""
+    return torch_function_replaced(GUARDED_MODULES, "load", safe_torch_load)
+
+
+def espnet_saves_atomic() -> contextlib.AbstractContextManager:
+    """While active, ESPnet's training saves (:data:`ATOMIC_SAVE_MODULES`) are :func:`atomic_torch_save`."""
+    return torch_function_replaced(ATOMIC_SAVE_MODULES, "save", atomic_torch_save)

@@ -14,11 +14,16 @@ import yaml
 
 from espnet_distill.distill.export import export_student, load_student
 from espnet_distill.inference.decode import load_asr_model
-from espnet_distill.seams import ATOMIC_SAVE_MODULES, GUARDED_MODULES, atomic_torch_save
+from espnet_distill.seams import ATOMIC_SAVE_MODULES, GUARDED_MODULES
 from espnet_distill.tasks.asr import ASRTask
 from espnet_distill.tasks.distill import DistillTask
 from espnet_distill.teacher.pretrain import LabelledAudio, PretrainConfig, pretrain
-from espnet_distill.utils.checkpoint import CheckpointError, load_checkpoint, training_checkpoint_globals
+from espnet_distill.utils.checkpoint import (
+    CheckpointError,
+    atomic_torch_save,
+    load_checkpoint,
+    training_checkpoint_globals,
+)
 from tests.conftest import REPO_ROOT
 from tests.tasks.test_asr_task import asr_train_args, setup  # noqa: F401  (setup: fixture)
 from tests.tasks.test_distill_task import TINY_TRAINING, data_args, shapes  # noqa: F401  (shapes: fixture)
