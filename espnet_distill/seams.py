@@ -364,7 +364,7 @@ def log_import_prints(module: types.ModuleType, execute: Callable[[], None]) -> 
     with contextlib.redirect_stdout(printed):
         execute()
     for line in printed.getvalue().splitlines():
-        # A module logger: logging.debug() itself would configure the root logger (basicConfig)
+        # A module logger: _logger.debug() itself would configure the root logger (basicConfig)
         # before the program does, and every INFO line of ESPnet's trainer would be lost.
         _logger.debug("%s: %s", module.__name__, line)
 

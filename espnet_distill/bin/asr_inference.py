@@ -23,6 +23,8 @@ from espnet_distill.utils.config import positive_int, str2bool
 from espnet_distill.utils.fileio import atomic_write
 from espnet_distill.utils.log import setup_logging
 
+logger = logging.getLogger(__name__)
+
 
 def main(argv: Optional[List[str]] = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -55,12 +57,12 @@ def main(argv: Optional[List[str]] = None) -> None:
         start = time.perf_counter()
         hyps = dict(decoder.decode(wav_scp))
     except (AudioError, DataDirError, CheckpointError, FileNotFoundError, ValueError) as e:
-        logging.error("%s", e)
+        logger.error("%s", e)
         raise SystemExit(1) from e
     seconds = time.perf_counter() - start
     with atomic_write(args.output_dir / "text") as f:
         f.writelines(f"{utt} {hyps[utt]}\n".rstrip(" \n") + "\n" for utt in sorted(hyps, key=c_sort_key))
-    logging.info("decoded %d utterances in %.1f s: %s", len(hyps), seconds, args.output_dir / "text")
+    logger.info("decoded %d utterances in %.1f s: %s", len(hyps), seconds, args.output_dir / "text")
     with atomic_write(args.output_dir / "decode_seconds") as f:
         f.write(f"{seconds:.3f}\n")
 

@@ -20,6 +20,8 @@ from espnet_distill.tasks.asr import ASRTask
 from espnet_distill.utils.checkpoint import CheckpointError
 from espnet_distill.utils.cli import run
 
+logger = logging.getLogger(__name__)
+
 
 def main(argv: Optional[List[str]] = None) -> None:
     # ESPnet 202511 calls the deprecated torch.cuda.amp.autocast every step; keep the logs readable
@@ -27,7 +29,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     try:
         ASRTask.main(cmd=sys.argv[1:] if argv is None else argv)
     except CheckpointError as e:  # a refused, damaged or mismatched file: the message names it
-        logging.error("%s", e)
+        logger.error("%s", e)
         raise SystemExit(1) from None
 
 

@@ -47,6 +47,8 @@ from espnet_distill.utils.fileio import atomic_write
 from espnet_distill.utils.log import setup_logging
 from espnet_distill.utils.machine import machine_description, machine_line
 
+logger = logging.getLogger(__name__)
+
 SAMPLE_RATE = 16000
 
 
@@ -162,7 +164,7 @@ def benchmark(args: argparse.Namespace) -> Dict[str, Any]:
             "rtf": rtf,
             "rtf_passes": factors,
         }
-        logging.info("%s: %d parameters, RTF %.4f", name, results[name]["params"], rtf)
+        logger.info("%s: %d parameters, RTF %.4f", name, results[name]["params"], rtf)
     reference = args.reference or args.model[0][0]
     if reference not in results:
         raise ValueError(f"--reference {reference!r} is not one of the models: {', '.join(results)}")
@@ -241,7 +243,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     try:
         report = benchmark(args)
     except (FileNotFoundError, ValueError) as e:
-        logging.error("%s", e)
+        logger.error("%s", e)
         raise SystemExit(1) from e
     args.out_dir.mkdir(parents=True, exist_ok=True)
     with atomic_write(args.out_dir / "benchmark.json") as f:

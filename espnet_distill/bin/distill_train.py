@@ -32,6 +32,8 @@ from espnet_distill.tasks.distill import DistillTask
 from espnet_distill.utils.checkpoint import CheckpointError
 from espnet_distill.utils.cli import run
 
+logger = logging.getLogger(__name__)
+
 
 def teacher_yaml_args(argv: List[str]) -> List[str]:
     """Replace ``--teacher_yaml <file>`` (written by the teacher stage) with ``--teacher``/``--teacher_conf``.
@@ -61,7 +63,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     try:
         DistillTask.main(args=args)
     except CheckpointError as e:  # a refused, damaged or mismatched file: the message names it
-        logging.error("%s", e)
+        logger.error("%s", e)
         raise SystemExit(1) from None
     # torchrun sets RANK; espnet2.bin.launch passes --dist_rank (the node's rank with --ngpu > 1)
     rank = int(os.environ.get("RANK", args.dist_rank or 0))

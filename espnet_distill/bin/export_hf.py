@@ -24,6 +24,8 @@ from espnet_distill.utils.checkpoint import CheckpointError
 from espnet_distill.utils.cli import check_output_dir, run
 from espnet_distill.utils.log import setup_logging
 
+logger = logging.getLogger(__name__)
+
 
 def main(argv: Optional[List[str]] = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -43,7 +45,7 @@ def main(argv: Optional[List[str]] = None) -> None:
             shutil.rmtree(args.out_dir)
         staging.rename(args.out_dir)  # whole or not at all
     except (ExportError, CheckpointError, FileNotFoundError) as e:
-        logging.error("%s", e)
+        logger.error("%s", e)
         raise SystemExit(1) from e
     finally:
         shutil.rmtree(staging, ignore_errors=True)

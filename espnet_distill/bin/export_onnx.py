@@ -28,6 +28,8 @@ from espnet_distill.utils.cli import check_output_dir, run
 from espnet_distill.utils.config import str2bool
 from espnet_distill.utils.log import setup_logging
 
+logger = logging.getLogger(__name__)
+
 
 def main(argv: Optional[List[str]] = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -76,10 +78,10 @@ def main(argv: Optional[List[str]] = None) -> None:
             loaded=(model, train_args),
         )
     except (AudioError, DataDirError, CheckpointError, FileNotFoundError, ValueError) as e:
-        logging.error("%s", e)
+        logger.error("%s", e)
         raise SystemExit(1) from e
     if result.parity is not None:
-        logging.info("parity on %s: %s", args.data_dir, json.dumps(dataclasses.asdict(result.parity)))
+        logger.info("parity on %s: %s", args.data_dir, json.dumps(dataclasses.asdict(result.parity)))
 
 
 if __name__ == "__main__":

@@ -14,6 +14,8 @@ from espnet_distill.teacher import CheckpointError
 from espnet_distill.utils.cli import run
 from espnet_distill.utils.log import setup_logging
 
+logger = logging.getLogger(__name__)
+
 
 def main(argv: Optional[List[str]] = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -24,7 +26,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     try:
         export_teacher_as_student(args.teacher_yaml, args.out_dir)
     except (CheckpointError, ValueError, KeyError, OSError) as e:
-        logging.error("%s", e)
+        logger.error("%s", e)
         raise SystemExit(1) from e
 
 

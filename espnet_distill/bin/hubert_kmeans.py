@@ -32,6 +32,8 @@ from espnet_distill.utils.config import parse_with_config
 from espnet_distill.utils.fileio import atomic_write
 from espnet_distill.utils.log import setup_logging
 
+logger = logging.getLogger(__name__)
+
 
 def get_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -64,7 +66,7 @@ def main(argv: Optional[List[str]] = None) -> None:
             extract = utterance_features
         else:
             teacher = load_teacher(args.teacher, path=args.teacher_path)
-            logging.info("clustering layer %d of %s %s", args.layer, args.teacher, args.teacher_path)
+            logger.info("clustering layer %d of %s %s", args.layer, args.teacher, args.teacher_path)
             extract = partial(teacher_layer_features, teacher, layer=args.layer)
         features = {d: extract(read_wav_scp(d / "wav.scp")) for d in {args.fit_data, *args.data_dirs}}
         kmeans = fit_kmeans(features[args.fit_data].values(), args.num_clusters, args.max_frames, args.seed)
@@ -78,13 +80,13 @@ def main(argv: Optional[List[str]] = None) -> None:
             write_kaldi_map(args.out_dir / data_dir.name / "labels", table)
             cluster, rate = majority_rate(labels)
             summary[data_dir.name] = {"majority_cluster": cluster, "majority_rate": rate}
-            logging.info("%s: most frequent cluster %d holds %.3f of frames", data_dir, cluster, rate)
+            logger.info("%s: most frequent cluster %d holds %.3f of frames", data_dir, cluster, rate)
         with atomic_write(args.out_dir / "kmeans.pkl", "wb") as f:
             pickle.dump(kmeans, f)
         with atomic_write(args.out_dir / "summary.json") as f:
             json.dump(summary, f, indent=2)
     except (AudioError, DataDirError, CheckpointError, ValueError) as e:
-        logging.error("%s", e)
+        logger.error("%s", e)
         raise SystemExit(1) from e
 
 

@@ -26,6 +26,8 @@ from espnet_distill.utils.config import parse_with_config, str2bool
 from espnet_distill.utils.fileio import atomic_write
 from espnet_distill.utils.log import setup_logging
 
+logger = logging.getLogger(__name__)
+
 
 def get_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -57,9 +59,9 @@ def main(argv: Optional[List[str]] = None) -> None:
         valid = LabelledAudio(args.valid_data, args.label_dir / args.valid_data.name / "labels")
         results = pretrain(train, valid, num_classes, config, args.out_dir)
     except (AudioError, DataDirError, FileNotFoundError, ValueError) as e:
-        logging.error("%s", e)
+        logger.error("%s", e)
         raise SystemExit(1) from e
-    logging.info("finished: %s", {k: v for k, v in results.items() if k != "config"})
+    logger.info("finished: %s", {k: v for k, v in results.items() if k != "config"})
 
 
 if __name__ == "__main__":

@@ -19,6 +19,8 @@ from espnet_distill.data.librispeech import CorpusError, prepare
 from espnet_distill.utils.cli import run
 from espnet_distill.utils.log import setup_logging
 
+logger = logging.getLogger(__name__)
+
 
 def main(argv: Optional[List[str]] = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -35,10 +37,10 @@ def main(argv: Optional[List[str]] = None) -> None:
     try:
         counts = prepare(args.data_root, args.librispeech, args.librilight, args.data_dirs)
     except CorpusError as e:
-        logging.error("%s", e)
+        logger.error("%s", e)
         raise SystemExit(1) from e
     for name, count in counts.items():
-        logging.info("%s: %d utterances", args.data_root / name, count)
+        logger.info("%s: %d utterances", args.data_root / name, count)
 
 
 if __name__ == "__main__":

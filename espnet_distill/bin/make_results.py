@@ -25,6 +25,8 @@ from espnet_distill.utils.cli import run
 from espnet_distill.utils.fileio import atomic_write
 from espnet_distill.utils.log import setup_logging
 
+logger = logging.getLogger(__name__)
+
 
 def deployment_section(deploy_dir: Path) -> List[str]:
     """Stage 10's exports (``<deploy_dir>/<name>/model.json``: parity and CER of each backend) and its
@@ -101,7 +103,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     text = render(rows, args.sets, extra, head)
     with atomic_write(args.out) as f:
         f.write(text)
-    logging.info("%s: %d tables", args.out, 2 * len(rows))
+    logger.info("%s: %d tables", args.out, 2 * len(rows))
 
 
 if __name__ == "__main__":

@@ -18,6 +18,8 @@ from espnet_distill.text.tokens import TOKEN_TYPES, char_tokens, train_bpe, tran
 from espnet_distill.utils.cli import run
 from espnet_distill.utils.log import setup_logging
 
+logger = logging.getLogger(__name__)
+
 
 def main(argv: Optional[List[str]] = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -31,14 +33,14 @@ def main(argv: Optional[List[str]] = None) -> None:
     try:
         lines = transcripts(args.text)
     except DataDirError as e:
-        logging.error("%s", e)
+        logger.error("%s", e)
         raise SystemExit(1) from e
     if args.token_type == "bpe":
         tokens = train_bpe(lines, args.out_dir / "bpe.model", args.vocab_size, args.bpe_model_type)
     else:
         tokens = char_tokens(lines)
     write_token_list(args.out_dir / "tokens.txt", tokens)
-    logging.info("%s token list of %d entries: %s", args.token_type, len(tokens) + 3, args.out_dir / "tokens.txt")
+    logger.info("%s token list of %d entries: %s", args.token_type, len(tokens) + 3, args.out_dir / "tokens.txt")
 
 
 if __name__ == "__main__":

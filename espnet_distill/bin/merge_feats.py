@@ -22,6 +22,8 @@ from espnet_distill.utils.cli import run
 from espnet_distill.utils.fileio import atomic_write, remove_stale_tmp_files
 from espnet_distill.utils.log import setup_logging
 
+logger = logging.getLogger(__name__)
+
 OUTPUTS = ("utt2num_frames", "feats_stats.npz", "cmvn.ark", "feats.scp")
 
 
@@ -68,9 +70,9 @@ def main(argv: Optional[List[str]] = None) -> None:
     try:
         count = merge(args.data_dir, args.prefix, args.nj)
     except DataDirError as e:
-        logging.error("%s", e)
+        logger.error("%s", e)
         raise SystemExit(1) from e
-    logging.info("%s: features of %d utterances merged", args.data_dir, count)
+    logger.info("%s: features of %d utterances merged", args.data_dir, count)
 
 
 if __name__ == "__main__":

@@ -31,6 +31,8 @@ from espnet_distill.data.mini_synth import (
 from espnet_distill.utils.cli import run
 from espnet_distill.utils.log import setup_logging
 
+logger = logging.getLogger(__name__)
+
 
 def get_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -60,16 +62,16 @@ def main(argv: Optional[List[str]] = None) -> None:
             write_plan(plan, args.out_dir / "plan")
             describe_speakers(args.seed, args.out_dir / "spk2voice", pool_speakers=CORPUS_SIZES[args.size][2])
             counts = ", ".join(f"{split} {len(utts)}" for split, utts in plan.items())
-            logging.info("planned utterances from %d sentences: %s", len(sentences), counts)
+            logger.info("planned utterances from %d sentences: %s", len(sentences), counts)
         elif args.command == "synth":
             rendered = synthesize(args.plan, args.wav_dir)
-            logging.info("%s: rendered %d new utterances", args.plan, rendered)
+            logger.info("%s: rendered %d new utterances", args.plan, rendered)
         else:
             hours = write_data_dirs(args.plan, args.wav_dir, args.data_root, seed=args.seed)
             for name, value in hours.items():
-                logging.info("%s/%s: %.3f hours", args.data_root, name, value)
+                logger.info("%s/%s: %.3f hours", args.data_root, name, value)
     except (AudioError, DataDirError, FileNotFoundError, ValueError, RuntimeError) as e:
-        logging.error("%s", e)
+        logger.error("%s", e)
         raise SystemExit(1) from e
 
 

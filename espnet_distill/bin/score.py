@@ -21,6 +21,8 @@ from espnet_distill.utils.cli import run
 from espnet_distill.utils.fileio import atomic_write
 from espnet_distill.utils.log import setup_logging
 
+logger = logging.getLogger(__name__)
+
 
 def merge_hypotheses(decode_dir: Path, nj: int) -> int:
     """``logdir/output.{1..nj}/text`` into ``decode_dir/text``, sorted; returns the count."""
@@ -61,11 +63,11 @@ def main(argv: Optional[List[str]] = None) -> None:
         scores = score_dir(args.data_dir, args.decode_dir)
         scores["rtf"] = real_time_factor(args.data_dir, args.decode_dir, args.nj)
     except (DataDirError, ValueError, RuntimeError, FileNotFoundError) as e:
-        logging.error("%s", e)
+        logger.error("%s", e)
         raise SystemExit(1) from e
     with atomic_write(args.decode_dir / "score.json") as f:
         json.dump(scores, f, indent=2)
-    logging.info(
+    logger.info(
         "%s: %d utterances, WER %.1f%%, CER %.1f%%, RTF %.3f",
         args.decode_dir,
         count,

@@ -19,6 +19,8 @@ from espnet_distill.utils.cli import run
 from espnet_distill.utils.fileio import atomic_write, remove_stale_tmp_files
 from espnet_distill.utils.log import setup_logging
 
+logger = logging.getLogger(__name__)
+
 
 def write_speech_shape(data_dir: Path, out: Path, sample_rate: int = 16000) -> int:
     """Write ``out`` for ``data_dir/wav.scp``; returns the number of utterances.
@@ -55,9 +57,9 @@ def main(argv: Optional[List[str]] = None) -> None:
     try:
         count = write_speech_shape(args.data_dir, args.out, args.sample_rate)
     except (AudioError, DataDirError) as e:
-        logging.error("%s", e)
+        logger.error("%s", e)
         raise SystemExit(1) from e
-    logging.info("wrote %s (%d utterances)", args.out, count)
+    logger.info("wrote %s (%d utterances)", args.out, count)
 
 
 if __name__ == "__main__":

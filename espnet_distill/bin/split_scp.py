@@ -19,6 +19,8 @@ from espnet_distill.data.split import split_scp
 from espnet_distill.utils.cli import run
 from espnet_distill.utils.log import setup_logging
 
+logger = logging.getLogger(__name__)
+
 
 def main(argv: Optional[List[str]] = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -38,7 +40,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     try:
         split_scp(args.scp, outputs, utt2spk=args.utt2spk)
     except DataDirError as e:
-        logging.error("%s", e)
+        logger.error("%s", e)
         raise SystemExit(1) from e
 
 

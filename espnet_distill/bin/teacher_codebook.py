@@ -20,6 +20,8 @@ from espnet_distill.teacher.codebook import fit_codebook, save_codebook
 from espnet_distill.utils.cli import run
 from espnet_distill.utils.log import setup_logging
 
+logger = logging.getLogger(__name__)
+
 
 def main(argv: Optional[List[str]] = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -39,10 +41,10 @@ def main(argv: Optional[List[str]] = None) -> None:
         teacher = load_teacher(spec["teacher"], **spec.get("teacher_conf", {}))
         codewords = fit_codebook(teacher, args.wav_scp, args.layer, args.num_codewords, args.max_utterances, args.seed)
     except (CheckpointError, AudioError, DataDirError, ValueError, KeyError, OSError) as e:
-        logging.error("%s", e)
+        logger.error("%s", e)
         raise SystemExit(1) from e
     save_codebook(args.out, codewords, args.layer)
-    logging.info("wrote %d codewords of teacher layer %d to %s", len(codewords), args.layer, args.out)
+    logger.info("wrote %d codewords of teacher layer %d to %s", len(codewords), args.layer, args.out)
 
 
 if __name__ == "__main__":

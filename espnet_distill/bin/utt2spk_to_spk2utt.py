@@ -22,6 +22,8 @@ from espnet_distill.data.kaldi_dir import (
 from espnet_distill.utils.cli import run
 from espnet_distill.utils.log import setup_logging
 
+logger = logging.getLogger(__name__)
+
 
 def main(argv: Optional[List[str]] = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -36,7 +38,7 @@ def main(argv: Optional[List[str]] = None) -> None:
         else:
             write_spk2utt(args.output, utt2spk_to_spk2utt(read_kaldi_map(args.input)))
     except DataDirError as e:
-        logging.error("%s", e)
+        logger.error("%s", e)
         raise SystemExit(1) from e
 
 

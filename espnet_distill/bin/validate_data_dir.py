@@ -17,6 +17,8 @@ from espnet_distill.utils.cli import run
 from espnet_distill.utils.config import str2bool
 from espnet_distill.utils.log import setup_logging
 
+logger = logging.getLogger(__name__)
+
 
 def main(argv: Optional[List[str]] = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -40,7 +42,7 @@ def main(argv: Optional[List[str]] = None) -> None:
             feat_dim=args.feat_dim,
         )
     except (DataDirError, AudioError) as e:
-        logging.error("%s", e)
+        logger.error("%s", e)
         raise SystemExit(1) from e
 
 

@@ -21,6 +21,8 @@ from espnet_distill.teacher import load_teacher
 from espnet_distill.utils.checkpoint import load_checkpoint, preferred_model_file, training_checkpoint_globals
 from espnet_distill.utils.fileio import atomic_write
 
+logger = logging.getLogger(__name__)
+
 STUDENT_PREFIXES = ("frontend.", "encoder.")
 # Buffers of data statistics, not learned weights: not counted as parameters, and
 # kept when a structure is trained from scratch (see ``load_student_statistics``).
@@ -86,7 +88,7 @@ def export_student(exp_dir: Path) -> Path:
     summary = {"params": description["params"], **_throughput(exp_dir), "final": _final_stats(exp_dir)}
     with atomic_write(exp_dir / "distill_summary.json") as f:
         json.dump(summary, f, indent=2)
-    logging.info(
+    logger.info(
         "exported the student (%d parameters) from %s to %s",
         params["frontend"] + params["encoder"],
         source,
@@ -185,7 +187,7 @@ def export_teacher_as_student(teacher_yaml: Path, out_dir: Path) -> Path:
     )
     with atomic_write(out_dir / "student.yaml") as f:
         yaml.safe_dump(description, f, sort_keys=False)
-    logging.info(
+    logger.info(
         "exported the teacher (%d parameters without its codeword head) to %s", description["params"]["total"], out_dir
     )
     return out_dir / "student.pth"

@@ -29,6 +29,8 @@ from espnet_distill.inference.decode import load_asr_model
 from espnet_distill.text.tokens import BLANK, SOS_EOS, SPACE, UNK
 from espnet_distill.utils.checkpoint import load_checkpoint
 
+logger = logging.getLogger(__name__)
+
 STUDENT_FILES = ("student.yaml", "student.pth")
 
 
@@ -134,7 +136,7 @@ def _write_processor(out_dir: Path, token_list: List[str], token_type: str) -> b
         json.dumps(ctc_vocabulary(token_list), ensure_ascii=False, indent=1), encoding="utf-8"
     )
     if token_type != "char":
-        logging.warning(
+        logger.warning(
             "%s token lists have no transformers CTC tokenizer; wrote the model and vocab.json only", token_type
         )
         return False
@@ -197,5 +199,5 @@ def export_hf(exp_dir: Path, out_dir: Path, checkpoint: Optional[str] = None) ->
     model.save_pretrained(str(out_dir), safe_serialization=True)
     if token_list is not None:
         _write_processor(out_dir, token_list, token_type)
-    logging.info("wrote %s (%s) to %s", type(model).__name__, source, out_dir)
+    logger.info("wrote %s (%s) to %s", type(model).__name__, source, out_dir)
     return type(model).__name__

@@ -15,6 +15,8 @@ from torchaudio.models.wav2vec2.components import FeatureProjection
 
 from espnet_distill.frontend.conv import HUBERT_BASE_CONV, ConvSpec, build_extractor, conv_features, conv_layer_list
 
+logger = logging.getLogger(__name__)
+
 
 class WavCNNFrontend(AbsFrontend):
     """Waveform CNN + projection, as in HuBERT; padding-invariant (see :mod:`.conv`).
@@ -75,9 +77,9 @@ class WavCNNFrontend(AbsFrontend):
         projection = teacher_model.encoder.feature_projection
         if projection.projection.weight.shape == self.projection.projection.weight.shape:
             self.projection.load_state_dict(projection.state_dict())
-            logging.info("wav_cnn front-end: CNN and projection initialised from the teacher")
+            logger.info("wav_cnn front-end: CNN and projection initialised from the teacher")
         else:
-            logging.info(
+            logger.info(
                 "wav_cnn front-end: CNN initialised from the teacher; projection %s is new (teacher's is %s)",
                 tuple(self.projection.projection.weight.shape),
                 tuple(projection.projection.weight.shape),

@@ -27,6 +27,8 @@ from espnet_distill.inference.ctc_search import beam_ids, collapse, ctc_beam_sea
 from espnet_distill.text.tokens import Tokenizer
 from espnet_distill.utils.checkpoint import preferred_model_file, read_training_config
 
+logger = logging.getLogger(__name__)
+
 
 def load_asr_model(exp_dir: Path, checkpoint: Optional[str] = None) -> Tuple[CTCASRModel, argparse.Namespace]:
     """The model of an ASR exp dir (its ``config.yaml``) with the weights of ``checkpoint`` (default: the averaged best).
@@ -96,12 +98,12 @@ class CTCDecoder:
             except AudioError as e:
                 bad.append(e)
                 if self.options.skip_bad_utterances:
-                    logging.warning("skipped (empty hypothesis): %s", e)
+                    logger.warning("skipped (empty hypothesis): %s", e)
                     yield utt, ""
         if bad and not self.options.skip_bad_utterances:
             # Every bad utterance is named, then nothing is decoded (a partial output would look complete).
             for e in bad:
-                logging.error("%s", e)
+                logger.error("%s", e)
             raise AudioError(
                 f"{len(bad)} of {len(wav_scp)} utterances cannot be decoded (each named above; the first: {bad[0]}); "
                 "fix them, or decode the rest with --skip_bad_utterances true"

@@ -43,11 +43,6 @@ class Score:
     err: float
     s_err: float
 
-    def as_row(self) -> List[str]:
-        return [str(self.snt), str(self.wrd)] + [
-            f"{v:.1f}" for v in (self.corr, self.sub, self.dele, self.ins, self.err, self.s_err)
-        ]
-
 
 def _trn_lines(table: Mapping[str, str], utt2spk: Mapping[str, str], chars: bool) -> List[str]:
     lines = []

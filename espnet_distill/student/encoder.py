@@ -15,6 +15,8 @@ from espnet2.asr.encoder.abs_encoder import AbsEncoder
 from espnet_distill.seams import torchaudio_build_encoder, wav2vec2_transformer_preprocess
 from espnet_distill.utils.masks import attention_bias, padding_mask
 
+logger = logging.getLogger(__name__)
+
 
 class TransformerStudentEncoder(AbsEncoder):
     """A Transformer encoder with HuBERT's positional convolution.
@@ -127,4 +129,4 @@ class TransformerStudentEncoder(AbsEncoder):
                 mine.load_state_dict(theirs.state_dict())
         except RuntimeError as e:
             raise ValueError(f"encoder_conf does not match the teacher's layers, cannot init_from_teacher: {e}") from e
-        logging.info("transformer encoder: positional conv and %d layers initialised from the teacher", self.num_layers)
+        logger.info("transformer encoder: positional conv and %d layers initialised from the teacher", self.num_layers)

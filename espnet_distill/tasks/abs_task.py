@@ -27,6 +27,8 @@ from espnet_distill.utils.checkpoint import (
     training_config_path,
 )
 
+logger = logging.getLogger(__name__)
+
 
 class SafeTask(AbsTask):
     """``AbsTask`` whose training and model loading never unpickle code."""
@@ -64,5 +66,5 @@ class SafeTask(AbsTask):
         model = cls.build_model(args)
         if model_file is not None:
             load_state_into(model, trained_state(model_file), model_file)
-            logging.info("loaded %s into the model of %s", model_file, config_file)
+            logger.info("loaded %s into the model of %s", model_file, config_file)
         return model.to(device), args

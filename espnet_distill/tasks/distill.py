@@ -33,6 +33,8 @@ from espnet_distill.student.presets import TeacherShape, resolve_encoder_conf
 from espnet_distill.tasks.abs_task import SafeTask
 from espnet_distill.teacher import LOADERS, load_teacher
 
+logger = logging.getLogger(__name__)
+
 frontend_choices = components.frontend_choices()
 encoder_choices = components.encoder_choices()
 head_choices = ClassChoices(
@@ -109,7 +111,7 @@ class DistillTask(SafeTask):
     def build_model(cls, args: argparse.Namespace) -> DistillModel:
         teacher = load_teacher(args.teacher, **args.teacher_conf)
         shape = TeacherShape.of(teacher.model)
-        logging.info("teacher: %s %s, %s", args.teacher, args.teacher_conf.get("path"), shape)
+        logger.info("teacher: %s %s, %s", args.teacher, args.teacher_conf.get("path"), shape)
 
         encoder_conf = (
             resolve_encoder_conf(args.encoder_conf, shape)
@@ -143,10 +145,10 @@ class DistillTask(SafeTask):
         if copies_frontend:
             frontend.init_from_teacher(teacher.model)
             if model_conf.get("frontend_steps"):
-                logging.info("the front-end is copied from the teacher: frontend_steps set to 0 (no stage A)")
+                logger.info("the front-end is copied from the teacher: frontend_steps set to 0 (no stage A)")
                 model_conf["frontend_steps"] = 0
         elif "frontend" in args.init_from_teacher:
-            logging.info(
+            logger.info(
                 "a %s front-end cannot be copied from the teacher; it is distilled (model_conf.frontend_steps)",
                 args.frontend,
             )

@@ -33,6 +33,8 @@ from espnet_distill.utils.checkpoint import (
 from espnet_distill.utils.fileio import atomic_write
 from espnet_distill.utils.progress import ProgressFile
 
+logger = logging.getLogger(__name__)
+
 THROUGHPUT_LOG = "throughput.jsonl"
 DDP_CHECK = "ddp_check.json"
 
@@ -145,7 +147,7 @@ class SafeTrainer(Trainer):
             )
         if not identical:
             raise RuntimeError(f"DDP ranks finished with different weights; see {output_dir / DDP_CHECK}")
-        logging.info("DDP check: all %d ranks hold identical weights", len(gathered))
+        logger.info("DDP check: all %d ranks hold identical weights", len(gathered))
 
     @classmethod
     def resume(
@@ -176,8 +178,8 @@ class SafeTrainer(Trainer):
         if reporter.get_epoch() > 0 and not epoch_file.exists():
             with atomic_write(epoch_file, mode="wb") as out:
                 torch.save(states["model"], out)
-            logging.info("wrote the missing %s from %s", epoch_file, checkpoint)
-        logging.info("resumed from %s at epoch %d", checkpoint, reporter.get_epoch())
+            logger.info("wrote the missing %s from %s", epoch_file, checkpoint)
+        logger.info("resumed from %s at epoch %d", checkpoint, reporter.get_epoch())
 
     @classmethod
     def train_one_epoch(
@@ -221,7 +223,7 @@ class SafeTrainer(Trainer):
             }
             with (Path(options.output_dir) / THROUGHPUT_LOG).open("a", encoding="utf-8") as f:
                 f.write(json.dumps(record) + "\n")
-            logging.info(
+            logger.info(
                 "epoch %d: %.1f s of audio per second on this rank",
                 reporter.epoch,
                 counter.audio_seconds / max(seconds, 1e-9),

@@ -18,6 +18,8 @@ import sentencepiece as spm
 from espnet_distill.data.kaldi_dir import read_kaldi_map
 from espnet_distill.utils.fileio import atomic_write
 
+logger = logging.getLogger(__name__)
+
 PathLike = Union[str, Path]
 BLANK, UNK, SOS_EOS, SPACE = "<blank>", "<unk>", "<sos/eos>", "<space>"
 TOKEN_TYPES = ("bpe", "char")
@@ -76,7 +78,7 @@ def train_bpe(lines: Sequence[str], model_path: PathLike, vocab_size: int, model
         tmp_model.replace(model_path)
     processor = spm.SentencePieceProcessor(model_file=str(model_path))
     pieces = [processor.id_to_piece(i) for i in range(processor.get_piece_size())]
-    logging.info("sentencepiece %s model with %d pieces: %s", model_type, len(pieces), model_path)
+    logger.info("sentencepiece %s model with %d pieces: %s", model_type, len(pieces), model_path)
     return [p for p in pieces if p != UNK]
 
 

@@ -216,7 +216,7 @@ def load_checkpoint(
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")
     if trust:
-        logging.warning("%s: loading with weights_only=False: pickled code in it will run", path)
+        _logger.warning("%s: loading with weights_only=False: pickled code in it will run", path)
     stand_ins: List[Tuple[type, str]] = []
     while True:
         try:
