@@ -39,9 +39,9 @@ import torch
 import yaml
 from torch.utils.flop_counter import FlopCounterMode
 
+from espnet_distill.data.audio import read_audio
 from espnet_distill.data.kaldi_dir import read_wav_scp
 from espnet_distill.distill.export import build_student, load_student
-from espnet_distill.inference.audio import read_audio_float
 from espnet_distill.utils.cli import run
 from espnet_distill.utils.fileio import atomic_write
 from espnet_distill.utils.log import setup_logging
@@ -84,7 +84,7 @@ def macs_per_second(frontend: torch.nn.Module, encoder: torch.nn.Module, seconds
 def read_utterances(data_dir: Path, max_utts: Optional[int]) -> List[torch.Tensor]:
     waves = []
     for utt, spec in read_wav_scp(data_dir / "wav.scp").items():
-        samples, _ = read_audio_float(utt, spec, expected_rate=SAMPLE_RATE)
+        samples, _ = read_audio(utt, spec, expected_rate=SAMPLE_RATE)
         waves.append(torch.from_numpy(samples)[None])
         if max_utts is not None and len(waves) >= max_utts:
             break

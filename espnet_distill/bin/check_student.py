@@ -15,12 +15,14 @@ from typing import List, Optional
 
 import torch
 
-from espnet_distill.data.audio import INT16_SCALE, AudioError, read_audio
+from espnet_distill.data.audio import AudioError, read_audio
 from espnet_distill.data.kaldi_dir import DataDirError, read_wav_scp
 from espnet_distill.distill.export import load_student
 from espnet_distill.utils.checkpoint import CheckpointError
 from espnet_distill.utils.cli import run
 from espnet_distill.utils.log import setup_logging
+
+logger = logging.getLogger(__name__)
 
 
 def main(argv: Optional[List[str]] = None) -> None:
@@ -33,15 +35,15 @@ def main(argv: Optional[List[str]] = None) -> None:
         frontend, encoder, description = load_student(args.exp_dir)
         utt, spec = next(iter(read_wav_scp(args.data_dir / "wav.scp").items()))
         samples, _ = read_audio(utt, spec)
-        wave = torch.as_tensor(samples / INT16_SCALE, dtype=torch.float32)[None]
+        wave = torch.from_numpy(samples)[None]
         with torch.no_grad():
             feats, lengths = frontend(wave, torch.tensor([wave.shape[1]]))
             output, _, _ = encoder(feats, lengths)
     except (CheckpointError, AudioError, DataDirError, ValueError, OSError) as e:
-        logging.error("%s", e)
+        logger.error("%s", e)
         raise SystemExit(1) from e
     if not torch.isfinite(output).all():
-        logging.error("%s: the student's output on %s is not finite", args.exp_dir, utt)
+        logger.error("%s: the student's output on %s is not finite", args.exp_dir, utt)
         raise SystemExit(1)
     summary = json.loads((args.exp_dir / "distill_summary.json").read_text(encoding="utf-8"))
     valid = summary["final"].get("valid", {})
@@ -50,7 +52,7 @@ def main(argv: Optional[List[str]] = None) -> None:
         for k, v in valid.items()
         if k.startswith(("l1_", "cos_")) or k in ("regression", "discriminative", "loss")
     }
-    logging.info(
+    logger.info(
         "%s: %s + %s, %d parameters; %s -> %s frames of %d dims; final dev losses %s; %.1f s of audio per second over %d steps",
         args.exp_dir,
         description["frontend"],

@@ -20,13 +20,15 @@ from typing import List, Optional
 import torch
 import yaml
 
-from espnet_distill.data.audio import INT16_SCALE, AudioError, read_audio
+from espnet_distill.data.audio import AudioError, read_audio
 from espnet_distill.data.kaldi_dir import DataDirError, read_wav_scp
 from espnet_distill.teacher import LOADERS, CheckpointError, load_teacher
 from espnet_distill.utils.cli import run
 from espnet_distill.utils.config import str2bool
 from espnet_distill.utils.fileio import atomic_write
 from espnet_distill.utils.log import setup_logging
+
+logger = logging.getLogger(__name__)
 
 
 def main(argv: Optional[List[str]] = None) -> None:
@@ -52,9 +54,9 @@ def main(argv: Optional[List[str]] = None) -> None:
         teacher = load_teacher(args.teacher, **conf)
         utt, spec = next(iter(read_wav_scp(args.data_dir / "wav.scp").items()))
         samples, _ = read_audio(utt, spec)
-        output = teacher(torch.as_tensor(samples / INT16_SCALE, dtype=torch.float32)[None])
+        output = teacher(torch.from_numpy(samples)[None])
     except (CheckpointError, AudioError, DataDirError, ValueError) as e:
-        logging.error("%s", e)
+        logger.error("%s", e)
         raise SystemExit(1) from e
     info = {
         "format": args.teacher,
@@ -69,7 +71,7 @@ def main(argv: Optional[List[str]] = None) -> None:
         json.dump(info, f, indent=2)
     with atomic_write(args.out_dir / "teacher.yaml") as f:
         yaml.safe_dump({"teacher": args.teacher, "teacher_conf": conf}, f)
-    logging.info("teacher: %s", info)
+    logger.info("teacher: %s", info)
 
 
 if __name__ == "__main__":

@@ -15,8 +15,6 @@ from typing import BinaryIO, Optional, Tuple
 import numpy as np
 import soundfile
 
-INT16_SCALE = 32768.0
-
 
 class AudioError(ValueError):
     """An utterance's audio is missing, unreadable or not in the expected format."""
@@ -100,11 +98,15 @@ def _run_pipe(utt_id: str, command: str) -> bytes:
 
 
 def read_audio(utt_id: str, spec: str, expected_rate: Optional[int] = 16000) -> Tuple[np.ndarray, int]:
-    """Read one ``wav.scp`` entry as mono float32 samples at int16 scale, whatever its encoding.
+    """Read one ``wav.scp`` entry as mono float32 samples in [-1, 1], whatever its encoding.
 
-    16-bit PCM gives exactly its integer samples; wider PCM and float files are
-    scaled to the same range (full scale = 32768), so features do not depend on
-    how a signal was stored.
+    This is the package's one reader of a data dir's audio: models take these
+    samples as they are, and Kaldi features scale them to int16 range where
+    their convention needs it (:func:`espnet_distill.features.fbank.kaldi_waveform`).
+    libsndfile scales every encoding to the same range (full scale = 1; 16-bit
+    PCM gives exactly its integers / 32768), so neither models nor features
+    depend on how a signal was stored.  A float file may hold samples beyond
+    [-1, 1]; they are kept as they are.
 
     Returns ``(samples, sample_rate)``.  Raises :class:`AudioError` naming the
     utterance and file when the audio is missing, truncated, corrupt, empty,
@@ -134,7 +136,7 @@ def read_audio(utt_id: str, spec: str, expected_rate: Optional[int] = 16000) -> 
         raise AudioError(f"utterance {utt_id!r}: {where} holds no samples")
     if not np.isfinite(samples).all():
         raise AudioError(f"utterance {utt_id!r}: {where} holds non-finite samples (NaN or infinity)")
-    return (samples[:, 0] * INT16_SCALE).astype(np.float32), rate
+    return samples[:, 0].astype(np.float32), rate
 
 
 def audio_info(utt_id: str, spec: str) -> Tuple[int, int, int]:

@@ -22,6 +22,8 @@ from espnet_distill.data.kaldi_dir import (
     utt2spk_to_spk2utt,
 )
 
+logger = logging.getLogger(__name__)
+
 PathLike = Union[str, Path]
 PER_UTT_FILES = ("text", "wav.scp", "feats.scp", "utt2dur", "utt2num_frames")
 # Files of one value per id (a second field means an id or a value with whitespace in it);
@@ -69,20 +71,43 @@ def validate_data_dir(
     if not data_dir.is_dir():
         raise DataDirError(f"{data_dir}: not a directory")
     check_no_segments(data_dir / "wav.scp")
+    utt2spk = _read_utt2spk(data_dir)
+    utts = list(utt2spk)
+    spk2utt = _check_spk2utt(data_dir, utt2spk)
+    if (data_dir / "spk2gender").exists():
+        _check_spk2gender(data_dir, list(spk2utt))
+
+    required = {"text": need_text, "wav.scp": need_wav, "feats.scp": need_feats}
+    tables = _read_per_utt_tables(data_dir, utts, required)
+    _check_table_values(data_dir, tables)
+    if check_audio and "wav.scp" in tables:
+        _check_audio(tables["wav.scp"], sample_rate)
+    if feat_dim is not None and "feats.scp" in tables:
+        _check_feats(data_dir, tables["feats.scp"], tables.get("utt2num_frames"), feat_dim)
+
+    counts = {"utterances": len(utts), "speakers": len(spk2utt)}
+    logger.info("%s: valid (%d utterances, %d speakers)", data_dir, len(utts), len(spk2utt))
+    return counts
+
+
+def _read_utt2spk(data_dir: Path) -> Dict[str, str]:
+    """Read ``utt2spk``: not empty, sorted, and sorted by speaker too (as Kaldi needs)."""
     utt2spk = read_kaldi_map(data_dir / "utt2spk", check_sorted=True, layout=LAYOUTS["utt2spk"])
     if not utt2spk:
         raise DataDirError(f"{data_dir}/utt2spk: no utterances")
-    utts = list(utt2spk)
-
     # Kaldi needs utt2spk sorted by utterance to be sorted by speaker too.
-    speakers = [utt2spk[u] for u in utts]
+    speakers = list(utt2spk.values())
     for previous, (utt, spk) in zip(speakers, list(utt2spk.items())[1:]):
         if c_sort_key(spk) < c_sort_key(previous):
             raise DataDirError(
                 f"{data_dir}/utt2spk: utterance {utt!r} of speaker {spk!r} sorts after a "
                 f"speaker {previous!r} utterance; prefix utterance ids with the speaker id"
             )
+    return utt2spk
 
+
+def _check_spk2utt(data_dir: Path, utt2spk: Dict[str, str]) -> Dict[str, List[str]]:
+    """Read ``spk2utt`` and check it is exactly the inverse of ``utt2spk``, in sorted order."""
     spk2utt = read_spk2utt(data_dir / "spk2utt")
     expected = utt2spk_to_spk2utt(utt2spk)
     for spk, spk_utts in spk2utt.items():
@@ -95,10 +120,11 @@ def validate_data_dir(
             raise DataDirError(f"{data_dir}/spk2utt: speaker {spk!r} of utt2spk is missing")
     if list(spk2utt) != list(expected):
         raise DataDirError(f"{data_dir}/spk2utt: speakers are not sorted (use LC_ALL=C sort)")
-    if (data_dir / "spk2gender").exists():
-        _check_spk2gender(data_dir, list(expected))
+    return spk2utt
 
-    required = {"text": need_text, "wav.scp": need_wav, "feats.scp": need_feats}
+
+def _read_per_utt_tables(data_dir: Path, utts: List[str], required: Dict[str, bool]) -> Dict[str, Dict[str, str]]:
+    """Read each per-utterance file present (raising on a required one missing) with the ids of ``utt2spk``."""
     tables = {}
     for name in PER_UTT_FILES:
         path = data_dir / name
@@ -109,7 +135,11 @@ def validate_data_dir(
         table = read_kaldi_map(path, check_sorted=True, allow_empty_value=(name == "text"), layout=LAYOUTS.get(name))
         _compare_ids(data_dir, name, list(table), utts)
         tables[name] = table
+    return tables
 
+
+def _check_table_values(data_dir: Path, tables: Dict[str, Dict[str, str]]) -> None:
+    """Transcripts are not empty; durations and frame counts are positive numbers."""
     for utt, words in tables.get("text", {}).items():
         if not words.strip():
             raise DataDirError(f"{data_dir}/text: utterance {utt!r} has an empty transcript")
@@ -122,26 +152,21 @@ def validate_data_dir(
             if number <= 0:
                 raise DataDirError(f"{data_dir}/{name}: utterance {utt!r}: bad value {value!r}")
 
-    if check_audio and "wav.scp" in tables:
-        for utt, spec in tables["wav.scp"].items():
-            if spec.endswith("|"):
-                # A pipe has no header to look at: run it (read_audio names the utterance and the command).
-                read_audio(utt, spec, expected_rate=sample_rate)
-                continue
-            num_samples, rate, channels = audio_info(utt, spec)
-            if channels != 1:
-                raise DataDirError(f"utterance {utt!r}: {spec} has {channels} channels; expected mono")
-            if sample_rate is not None and rate != sample_rate:
-                raise DataDirError(f"utterance {utt!r}: {spec} is sampled at {rate} Hz; expected {sample_rate} Hz")
-            if num_samples == 0:
-                raise DataDirError(f"utterance {utt!r}: {spec} holds no samples")
 
-    if feat_dim is not None and "feats.scp" in tables:
-        _check_feats(data_dir, tables["feats.scp"], tables.get("utt2num_frames"), feat_dim)
-
-    counts = {"utterances": len(utts), "speakers": len(spk2utt)}
-    logging.info("%s: valid (%d utterances, %d speakers)", data_dir, len(utts), len(spk2utt))
-    return counts
+def _check_audio(wav_scp: Dict[str, str], sample_rate: Optional[int]) -> None:
+    """Each ``wav.scp`` entry is readable, mono, non-empty and at ``sample_rate`` (pipes are run)."""
+    for utt, spec in wav_scp.items():
+        if spec.endswith("|"):
+            # A pipe has no header to look at: run it (read_audio names the utterance and the command).
+            read_audio(utt, spec, expected_rate=sample_rate)
+            continue
+        num_samples, rate, channels = audio_info(utt, spec)
+        if channels != 1:
+            raise DataDirError(f"utterance {utt!r}: {spec} has {channels} channels; expected mono")
+        if sample_rate is not None and rate != sample_rate:
+            raise DataDirError(f"utterance {utt!r}: {spec} is sampled at {rate} Hz; expected {sample_rate} Hz")
+        if num_samples == 0:
+            raise DataDirError(f"utterance {utt!r}: {spec} holds no samples")
 
 
 def _check_spk2gender(data_dir: Path, speakers: List[str]) -> None:
@@ -164,6 +189,7 @@ def _check_feats(
     utt2num_frames: Optional[Dict[str, str]],
     feat_dim: int,
 ) -> None:
+    """Each ``feats.scp`` matrix loads, is ``(frames, feat_dim)``, finite, and agrees with ``utt2num_frames``."""
     import kaldiio
     import numpy as np
 

@@ -5,17 +5,30 @@ int16 scale, 25 ms Povey windows every 10 ms, pre-emphasis 0.97, DC removal,
 ``energy_floor`` 0 and, for evaluation data, no dither.  The computation is
 torchaudio's ``compliance.kaldi.fbank``; the stage writes exactly what the
 on-the-fly Fbank front-end computes from the same waveform.
+
+Waveforms everywhere in the package are float samples in [-1, 1], as
+:func:`espnet_distill.data.audio.read_audio` gives them and models take them;
+:func:`kaldi_waveform` is the one place that scales them to Kaldi's int16 range,
+called by every Kaldi feature computation (:func:`compute_fbank`, the Fbank
+front-end's batched filterbank, the MFCCs of HuBERT's first k-means labels).
 """
 
 import math
 import zlib
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Optional, Union
 
 import numpy as np
 import torch
 import torchaudio.compliance.kaldi as kaldi
+
+INT16_SCALE = 32768.0  # Kaldi's full scale: its features take samples at int16 scale
+
+
+def kaldi_waveform(waveform: torch.Tensor) -> torch.Tensor:
+    """A waveform in [-1, 1] at Kaldi's int16 scale, in its own dtype (exact: the scale is a power of two)."""
+    return waveform * INT16_SCALE
 
 
 @dataclass(frozen=True)
@@ -109,13 +122,14 @@ def compute_fbank(
     computed in float64.
 
     Args:
-        samples: 1-D waveform at int16 scale (values in [-32768, 32767]).
+        samples: 1-D waveform in [-1, 1] (:func:`espnet_distill.data.audio.read_audio`);
+            scaled to int16 range here (:func:`kaldi_waveform`).
         seed_key: with dither, the utterance id that seeds the noise, so that
             features are reproducible and independent of job splitting.
     """
     # float64 inside: float32 Kaldi implementations differ from exact
     # arithmetic by up to 1e-3 in weak bins (pre-emphasis cancels low frequencies).
-    waveform = torch.as_tensor(samples).to(torch.float64).reshape(1, -1)
+    waveform = kaldi_waveform(torch.as_tensor(samples).to(torch.float64).reshape(1, -1))
     generator_state = None
     if opts.dither > 0.0:
         generator_state = torch.random.get_rng_state()
@@ -196,8 +210,3 @@ class CMVNStats:
         matrix[0, -1] = self.count
         matrix[1, :-1] = self.sum_square
         return matrix
-
-
-def options_dict(opts: FbankOptions) -> dict:
-    """The options as a plain dict (for resolved configs)."""
-    return asdict(opts)

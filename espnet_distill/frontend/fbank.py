@@ -28,9 +28,10 @@ from espnet2.asr.specaug.specaug import SpecAug
 from torchaudio.compliance.kaldi import get_mel_banks
 from torchaudio.models.wav2vec2.components import FeatureProjection
 
-from espnet_distill.data.audio import INT16_SCALE
-from espnet_distill.features.fbank import CMVNStats, FbankOptions
+from espnet_distill.features.fbank import CMVNStats, FbankOptions, kaldi_waveform
 from espnet_distill.utils.masks import padding_mask
+
+logger = logging.getLogger(__name__)
 
 
 class BatchedKaldiFbank(torch.nn.Module):
@@ -101,7 +102,9 @@ class BatchedKaldiFbank(torch.nn.Module):
         return frames.clamp(min=0)
 
     def forward(self, waveform: torch.Tensor, lengths: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
-        """``(batch, samples)`` at int16 scale to ``(batch, frames, mels)`` and frame counts."""
+        """``(batch, samples)`` in [-1, 1] to ``(batch, frames, mels)`` and frame counts; the samples are
+        scaled to Kaldi's int16 range first (:func:`~espnet_distill.features.fbank.kaldi_waveform`)."""
+        waveform = kaldi_waveform(waveform)
         if waveform.shape[1] < self.window_size:
             waveform = torch.nn.functional.pad(waveform, (0, self.window_size - waveform.shape[1]))
         if self.frame_basis is not None:  # framing and the spectrum as one strided convolution
@@ -163,7 +166,7 @@ class FbankFrontend(AbsFrontend):
         if stats_file is not None:
             self.load_stats(stats_file)
         else:
-            logging.info("fbank front-end without stats_file: CMVN statistics must come from a saved model")
+            logger.info("fbank front-end without stats_file: CMVN statistics must come from a saved model")
         self.specaug = SpecAug(**specaug_conf) if specaug_conf else None
         conv_channels = conv_channels or output_dim
         self.conv = torch.nn.Conv1d(mels, 2 * conv_channels, conv_kernel, stride=2, padding=conv_kernel // 2)
@@ -197,7 +200,7 @@ class FbankFrontend(AbsFrontend):
         if input.dim() == 3:  # feats.scp input: the Fbank stage's features
             feats, lengths = input, input_lengths
         else:
-            feats, lengths = self.fbank(input * INT16_SCALE, input_lengths)
+            feats, lengths = self.fbank(input, input_lengths)
         feats = (feats - self.cmvn_mean) * self.cmvn_istd
         if self.specaug is not None and self.training:
             feats, _ = self.specaug(feats, lengths)

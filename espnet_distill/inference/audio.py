@@ -1,10 +1,10 @@
 """Audio for inference: float32 samples in [-1, 1] at 16 kHz, from a data dir's ``wav.scp`` or from any recording.
 
-- :func:`read_audio_float`: one ``wav.scp`` entry (a file or a Kaldi pipe), read
+- :func:`read_utterance`: one ``wav.scp`` entry (a file or a Kaldi pipe), read
   by :func:`espnet_distill.data.audio.read_audio` (mono, 16 kHz, checked, errors
-  naming the utterance), as the models take it; :func:`read_utterance` also
-  checks its length against a model's receptive field.  Data-dir decoding, the
-  ONNX parity check, int8 calibration and the benchmarks read through them.
+  naming the utterance, samples as the models take them), its length checked
+  against a model's receptive field.  Data-dir decoding, the ONNX parity check,
+  int8 calibration and the benchmarks read through it.
 - :func:`load_audio`: a person's recording for ``transcribe``: any format
   libsndfile reads, every channel averaged to mono, another sample rate
   resampled to 16 kHz with torchaudio's windowed-sinc resampler (Kaiser window,
@@ -16,12 +16,11 @@ are imported when a recording needs resampling.
 """
 
 from pathlib import Path
-from typing import Optional, Tuple
 
 import numpy as np
 import soundfile as sf
 
-from espnet_distill.data.audio import INT16_SCALE, AudioError, check_not_truncated, read_audio
+from espnet_distill.data.audio import AudioError, check_not_truncated, read_audio
 
 SAMPLE_RATE = 16000
 RESAMPLER = dict(
@@ -33,22 +32,11 @@ class TranscribeError(ValueError):
     """A recording that cannot be transcribed; the message names the file."""
 
 
-def read_audio_float(utt_id: str, spec: str, expected_rate: Optional[int] = SAMPLE_RATE) -> Tuple[np.ndarray, int]:
-    """:func:`~espnet_distill.data.audio.read_audio` (its checks and errors), as float32 samples in [-1, 1].
-
-    ``read_audio`` gives samples at int16 scale, what Kaldi features take; this is
-    the one place inference scales them back (exactly: the scale is a power of
-    two).  It belongs in :mod:`espnet_distill.data.audio`, beside ``read_audio``.
-    """
-    samples, rate = read_audio(utt_id, spec, expected_rate=expected_rate)
-    return samples / INT16_SCALE, rate
-
-
 def read_utterance(utt: str, spec: str, shortest: int = 1, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
-    """One ``wav.scp`` entry as float32 samples in [-1, 1] (:func:`read_audio_float`); an :class:`AudioError`
-    names the utterance when it has fewer than ``shortest`` samples (a model's receptive field: the shortest
-    input that gives one frame)."""
-    samples, _ = read_audio_float(utt, spec, sample_rate)
+    """One ``wav.scp`` entry as float32 samples in [-1, 1] (:func:`~espnet_distill.data.audio.read_audio`);
+    an :class:`AudioError` names the utterance when it has fewer than ``shortest`` samples (a model's
+    receptive field: the shortest input that gives one frame)."""
+    samples, _ = read_audio(utt, spec, expected_rate=sample_rate)
     if len(samples) < shortest:
         raise AudioError(
             f"utterance {utt!r}: {len(samples)} samples is shorter than the front-end's receptive field ({shortest} samples)"

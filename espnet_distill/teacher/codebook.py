@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from sklearn.cluster import MiniBatchKMeans
 
-from espnet_distill.data.audio import INT16_SCALE, read_audio
+from espnet_distill.data.audio import read_audio
 from espnet_distill.data.kaldi_dir import read_wav_scp
 from espnet_distill.teacher.hubert import HubertTeacher
 from espnet_distill.utils.fileio import atomic_write
@@ -28,7 +28,7 @@ def teacher_layer_frames(teacher: HubertTeacher, wav_scp: PathLike, layer: int, 
     frames = []
     for utt, spec in list(read_wav_scp(wav_scp).items())[:max_utterances]:
         samples, _ = read_audio(utt, spec)
-        wave = torch.as_tensor(samples / INT16_SCALE, dtype=torch.float32)[None]
+        wave = torch.from_numpy(samples)[None]
         frames.append(teacher(wave).hidden_states[layer][0].numpy())
     return np.concatenate(frames)
 

@@ -18,7 +18,8 @@ import torchaudio.functional as AF
 from sklearn.cluster import MiniBatchKMeans
 from tqdm import tqdm
 
-from espnet_distill.data.audio import INT16_SCALE, read_audio
+from espnet_distill.data.audio import read_audio
+from espnet_distill.features.fbank import kaldi_waveform
 from espnet_distill.teacher.hubert import HubertTeacher
 
 PathLike = Union[str, Path]
@@ -26,8 +27,9 @@ LABEL_SHIFT_MS = 20.0
 
 
 def mfcc_features(samples: np.ndarray, sample_rate: int = 16000) -> np.ndarray:
-    """13 MFCCs with deltas and delta-deltas, mean-normalized per utterance: ``(frames, 39)``."""
-    waveform = torch.as_tensor(samples, dtype=torch.float32).reshape(1, -1)
+    """13 MFCCs with deltas and delta-deltas, mean-normalized per utterance: ``(frames, 39)``, of
+    ``samples`` in [-1, 1] (Kaldi's MFCCs, of the samples at int16 scale: :func:`kaldi_waveform`)."""
+    waveform = kaldi_waveform(torch.as_tensor(samples, dtype=torch.float32).reshape(1, -1))
     mfcc = kaldi.mfcc(
         waveform,
         sample_frequency=float(sample_rate),
@@ -58,7 +60,7 @@ def teacher_layer_features(teacher: HubertTeacher, wav_scp: Mapping[str, str], l
     features = {}
     for utt, spec in tqdm(wav_scp.items(), desc=f"teacher layer {layer}", mininterval=10):
         samples, _ = read_audio(utt, spec)
-        wave = torch.as_tensor(samples / INT16_SCALE, dtype=torch.float32)[None]
+        wave = torch.from_numpy(samples)[None]
         features[utt] = teacher(wave).hidden_states[layer][0].numpy()
     return features
 

@@ -12,20 +12,29 @@ def noise(num, channels=1):
     return RNG.integers(-2000, 2000, size=shape)
 
 
-def test_reads_int16_scale_samples(tmp_path):
+def test_reads_float_samples_in_minus_one_to_one(tmp_path):
     samples = noise(1600)
     path = write_wav(tmp_path / "a.wav", samples)
     read, rate = read_audio("utt1", str(path))
     assert rate == 16000 and read.dtype == np.float32
-    np.testing.assert_array_equal(read, samples.astype(np.float32))
+    np.testing.assert_array_equal(read, samples.astype(np.float32) / 32768)  # exactly: a power of two
     assert audio_info("utt1", str(path)) == (1600, 16000, 1)
+
+
+def test_full_scale_int16_reads_within_minus_one_to_one(tmp_path):
+    """What a model takes: every int16 value, the extremes included, is read as value / 32768, never at int16 scale."""
+    samples = np.arange(-32768, 32768)
+    path = write_wav(tmp_path / "full.wav", samples)
+    read, _ = read_audio("utt1", str(path))
+    assert read.min() == -1.0 and read.max() == 32767 / 32768 and np.abs(read).max() <= 1.0
+    np.testing.assert_array_equal(read, samples.astype(np.float32) / 32768)
 
 
 def test_reads_a_pipe_entry(tmp_path):
     samples = noise(800)
     path = write_wav(tmp_path / "a.wav", samples)
     read, _ = read_audio("utt1", f"cat {path} |")
-    np.testing.assert_array_equal(read, samples.astype(np.float32))
+    np.testing.assert_array_equal(read, samples.astype(np.float32) / 32768)
 
 
 def test_missing_file(tmp_path):
@@ -87,7 +96,7 @@ def test_failing_pipe(tmp_path):
         ("WAV", "PCM_U8", 256.0),
     ],
 )
-def test_every_encoding_reads_at_int16_scale_with_the_same_features(tmp_path, fmt, subtype, atol):
+def test_every_encoding_reads_in_minus_one_to_one_with_the_same_features(tmp_path, fmt, subtype, atol):
     """The same signal stored as 16/24/32-bit PCM, float, double, FLAC or 8-bit: samples and fbank agree."""
     import soundfile
     import torch
@@ -101,14 +110,14 @@ def test_every_encoding_reads_at_int16_scale_with_the_same_features(tmp_path, fm
     soundfile.write(str(path), reference.astype(np.float64) / 32768.0, 16000, format=fmt, subtype=subtype)
     read, rate = read_audio("utt1", str(path))
     assert rate == 16000 and read.dtype == np.float32
-    # not 0 almost everywhere, as reading a float file as int16 gives
-    assert np.abs(read).max() > 5000
-    np.testing.assert_allclose(read, reference.astype(np.float32), rtol=0, atol=atol)
+    # not 0 almost everywhere, as reading a float file as int16 gives; not at int16 scale either
+    assert 5000 / 32768 < np.abs(read).max() <= 1.0
+    np.testing.assert_allclose(read, reference.astype(np.float32) / 32768, rtol=0, atol=atol / 32768)
     if atol:  # 8-bit: its quantization noise fills the empty mel bins, so only the samples compare
         return
     opts = FbankOptions(dither=0.0)
     torch.testing.assert_close(
-        compute_fbank(read, opts), compute_fbank(reference.astype(np.float32), opts), atol=1e-4, rtol=0
+        compute_fbank(read, opts), compute_fbank(reference.astype(np.float32) / 32768, opts), atol=1e-4, rtol=0
     )
 
 
@@ -151,4 +160,4 @@ def test_a_pipe_that_stops_early_is_an_error_unless_its_wav_size_is_unknown(tmp_
         streamed = tmp_path / f"streamed{unknown}.wav"
         streamed.write_bytes(data[:40] + unknown.to_bytes(4, "little") + data[44:])
         read, _ = read_audio("u1", f"cat {streamed} |")
-        np.testing.assert_array_equal(read, samples.astype(np.float32))
+        np.testing.assert_array_equal(read, samples.astype(np.float32) / 32768)

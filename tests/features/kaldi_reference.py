@@ -3,12 +3,18 @@
 ``knf_fbank``: kaldi-native-fbank, a Kaldi-exact implementation in float32.
 ``exact_fbank``: Kaldi's algorithm written out in NumPy float64, independent
 of torchaudio, to tell float32 round-off in the reference from real errors.
+
+Each takes samples in [-1, 1], as the package's reader gives them and
+:func:`espnet_distill.features.fbank.compute_fbank` takes them, and scales them
+to Kaldi's int16 range itself (its own constant, not the package's).
 """
 
 import kaldi_native_fbank as knf
 import numpy as np
 
 from espnet_distill.features.fbank import FbankOptions
+
+KALDI_SCALE = 32768.0  # Kaldi reads 16-bit samples as their integer values
 
 
 def knf_fbank(samples: np.ndarray, opts: FbankOptions) -> np.ndarray:
@@ -27,7 +33,7 @@ def knf_fbank(samples: np.ndarray, opts: FbankOptions) -> np.ndarray:
     ref.energy_floor = opts.energy_floor
     ref.use_energy = False
     fbank = knf.OnlineFbank(ref)
-    fbank.accept_waveform(opts.sample_rate, samples.tolist())
+    fbank.accept_waveform(opts.sample_rate, (np.asarray(samples, dtype=np.float64) * KALDI_SCALE).tolist())
     fbank.input_finished()
     return np.stack([fbank.get_frame(i) for i in range(fbank.num_frames_ready)])
 
@@ -43,7 +49,8 @@ def exact_fbank(samples: np.ndarray, opts: FbankOptions) -> np.ndarray:
     shift = int(opts.sample_rate * opts.frame_shift / 1000)
     fft_size = 1 << (length - 1).bit_length()
     count = 1 + (len(samples) - length) // shift
-    frames = np.stack([samples[i * shift : i * shift + length] for i in range(count)]).astype(np.float64)
+    samples = np.asarray(samples, dtype=np.float64) * KALDI_SCALE
+    frames = np.stack([samples[i * shift : i * shift + length] for i in range(count)])
     if opts.remove_dc_offset:
         frames -= frames.mean(axis=1, keepdims=True)
     emphasized = frames.copy()

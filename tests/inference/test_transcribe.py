@@ -12,7 +12,7 @@ import torch
 
 from espnet_distill.data.audio import read_audio
 from espnet_distill.data.kaldi_dir import read_kaldi_map
-from espnet_distill.inference.audio import TranscribeError, load_audio, read_audio_float
+from espnet_distill.inference.audio import TranscribeError, load_audio
 from espnet_distill.inference.ctc_search import decode_log_probs
 from espnet_distill.inference.transcribe import chunked_log_probs
 from espnet_distill.text.tokens import Tokenizer
@@ -25,7 +25,7 @@ pytestmark = pytest.mark.slow  # the full tier: trains models or runs a recipe
 
 def first_utterance(tiny_corpus, index=0):
     utt, spec = list(read_kaldi_map(tiny_corpus["data"] / "test" / "wav.scp").items())[index]
-    return read_audio_float(utt, spec)[0]
+    return read_audio(utt, spec)[0]
 
 
 def test_stereo_and_other_rates_become_16k_mono(tiny_corpus, tmp_path):
@@ -185,7 +185,7 @@ def test_a_minute_of_speech_against_the_transcripts_it_was_made_from(tiny_corpus
             if total >= 62.0:
                 break
             samples, _ = read_audio(utt, spec)
-            files.append(write_wav(tmp_path / "utts" / f"{utt}.wav", samples))
+            files.append(write_wav(tmp_path / "utts" / f"{utt}.wav", samples * 32768))  # the corpus's int16 samples
             texts[utt] = text[utt]
             total += len(samples) / 16000
     joined = np.concatenate([sf.read(str(f), dtype="int16")[0] for f in files])
