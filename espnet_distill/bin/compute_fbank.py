@@ -40,6 +40,8 @@ from espnet_distill.utils.config import ConfigError, parse_with_config, str2bool
 from espnet_distill.utils.fileio import remove_stale_tmp_files, tmp_path_for
 from espnet_distill.utils.log import setup_logging
 
+logger = logging.getLogger(__name__)
+
 OUTPUT_SUFFIXES = (".ark", ".scp", ".utt2num_frames", ".stats.npz")
 
 
@@ -134,13 +136,13 @@ def main(argv: Optional[List[str]] = None) -> None:
     if args.wav_scp is None or args.out_prefix is None:
         raise SystemExit("compute_fbank: --wav_scp and --out_prefix are required")
     opts = FbankOptions(**{f.name: getattr(args, f.name) for f in fields(FbankOptions)})
-    logging.info("fbank options: %s", opts)
+    logger.info("fbank options: %s", opts)
     try:
         count = compute_job(args.wav_scp, args.out_prefix, opts)
     except (AudioError, DataDirError) as e:
-        logging.error("%s", e)
+        logger.error("%s", e)
         raise SystemExit(1) from e
-    logging.info("wrote features of %d utterances to %s.ark", count, args.out_prefix)
+    logger.info("wrote features of %d utterances to %s.ark", count, args.out_prefix)
 
 
 if __name__ == "__main__":

@@ -40,6 +40,8 @@ from espnet_distill.utils.cli import check_output_file, run
 from espnet_distill.utils.config import ConfigError
 from espnet_distill.utils.log import setup_logging
 
+logger = logging.getLogger(__name__)
+
 
 class PackError(ValueError):
     """The exp dir cannot be packed; the message names the file."""
@@ -47,6 +49,7 @@ class PackError(ValueError):
 
 @contextlib.contextmanager
 def _working_dir(path: Path) -> Iterator[None]:
+    """Run the block in ``path``, then return to the previous working directory."""
     # ESPnet's pack names archive members by their path relative to the working directory.
     previous = Path.cwd()
     os.chdir(path)
@@ -98,24 +101,10 @@ def pack_model(exp_dir: Path, out: Path, checkpoint: Optional[str] = None, bpemo
     Nothing is written unless the model file loads into the model of the config
     (safely and strictly) and every file the config names is found.
     """
-    from espnet2.main_funcs.pack_funcs import pack
-
     check_output_file(out, "archive")
     config_file = exp_dir / "config.yaml"
-    try:
-        config = yaml.safe_load(config_file.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as e:
-        raise PackError(f"{config_file}: cannot read the training config: {e}") from e
-    if not isinstance(config, dict):
-        raise PackError(f"{config_file}: not the config of a fine-tuning run (no token list in it)")
-    config["token_list"] = _token_list(config, config_file, exp_dir)
-    if checkpoint is None:
-        try:
-            checkpoint = preferred_model_file(exp_dir).name
-        except FileNotFoundError as e:
-            raise PackError(str(e)) from e
-    elif not (exp_dir / checkpoint).is_file():
-        raise PackError(f"{exp_dir / checkpoint}: no such model file")
+    config = _training_config(config_file, exp_dir)
+    checkpoint = _model_file_name(exp_dir, checkpoint)
     check_model(config, config_file, exp_dir / checkpoint)
     config = espnet_config(config)
     bpe_source = None
@@ -125,35 +114,74 @@ def pack_model(exp_dir: Path, out: Path, checkpoint: Optional[str] = None, bpemo
             raise PackError(f"{config_file}: its bpemodel {config['bpemodel']} is not found; give it with --bpemodel")
     member = Path("exp") / exp_dir.resolve().name
     out.parent.mkdir(parents=True, exist_ok=True)
-    partial = out.with_name(f".{out.name}.tmp")
     with tempfile.TemporaryDirectory(prefix=".pack.", dir=out.parent) as tmp:
         stage = Path(tmp)
-        (stage / member).mkdir(parents=True)
-        shutil.copyfile(exp_dir / checkpoint, stage / member / checkpoint)
-        (stage / member / "tokens.txt").write_text("\n".join(config["token_list"]) + "\n", encoding="utf-8")
-        options: List[str] = [str(member / "tokens.txt")]
-        if bpe_source is not None:
-            shutil.copyfile(bpe_source, stage / member / "bpe.model")
-            config["bpemodel"] = str(member / "bpe.model")  # unpack rewrites it to where it extracts
-            options.append(config["bpemodel"])
-        config["output_dir"] = str(member)
-        with (stage / member / "config.yaml").open("w", encoding="utf-8") as f:
-            yaml.safe_dump(config, f, sort_keys=False)
-        archive = stage / ("packed" + "".join(out.suffixes[-2:] if out.name.endswith(".tar.gz") else out.suffixes[-1:]))
-        with _working_dir(stage):
-            pack(
-                files={"asr_model_file": str(member / checkpoint)},
-                yaml_files={"asr_train_config": str(member / "config.yaml")},
-                outpath=archive.name,
-                option=options,
-            )
-        try:
-            shutil.move(str(archive), partial)
-            os.replace(partial, out)
-        finally:
-            partial.unlink(missing_ok=True)
-    logging.info("packed %s (%s) into %s", exp_dir, checkpoint, out)
+        options = _stage_members(stage, member, exp_dir, checkpoint, config, bpe_source)
+        _pack_staged(stage, member, checkpoint, options, out)
+    logger.info("packed %s (%s) into %s", exp_dir, checkpoint, out)
     return out
+
+
+def _training_config(config_file: Path, exp_dir: Path) -> Dict[str, Any]:
+    """The exp dir's training config, with its token list itself (not the file it names)."""
+    try:
+        config = yaml.safe_load(config_file.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as e:
+        raise PackError(f"{config_file}: cannot read the training config: {e}") from e
+    if not isinstance(config, dict):
+        raise PackError(f"{config_file}: not the config of a fine-tuning run (no token list in it)")
+    config["token_list"] = _token_list(config, config_file, exp_dir)
+    return config
+
+
+def _model_file_name(exp_dir: Path, checkpoint: Optional[str]) -> str:
+    """The model file to pack: ``checkpoint`` if it is in ``exp_dir``, else the preferred one there."""
+    if checkpoint is None:
+        try:
+            return preferred_model_file(exp_dir).name
+        except FileNotFoundError as e:
+            raise PackError(str(e)) from e
+    if not (exp_dir / checkpoint).is_file():
+        raise PackError(f"{exp_dir / checkpoint}: no such model file")
+    return checkpoint
+
+
+def _stage_members(
+    stage: Path, member: Path, exp_dir: Path, checkpoint: str, config: Dict[str, Any], bpe_source: Optional[Path]
+) -> List[str]:
+    """Write the archive's files under ``stage/member`` (``config`` renamed to them); return the optional ones."""
+    (stage / member).mkdir(parents=True)
+    shutil.copyfile(exp_dir / checkpoint, stage / member / checkpoint)
+    (stage / member / "tokens.txt").write_text("\n".join(config["token_list"]) + "\n", encoding="utf-8")
+    options: List[str] = [str(member / "tokens.txt")]
+    if bpe_source is not None:
+        shutil.copyfile(bpe_source, stage / member / "bpe.model")
+        config["bpemodel"] = str(member / "bpe.model")  # unpack rewrites it to where it extracts
+        options.append(config["bpemodel"])
+    config["output_dir"] = str(member)
+    with (stage / member / "config.yaml").open("w", encoding="utf-8") as f:
+        yaml.safe_dump(config, f, sort_keys=False)
+    return options
+
+
+def _pack_staged(stage: Path, member: Path, checkpoint: str, options: List[str], out: Path) -> None:
+    """ESPnet's ``pack`` of the staged files, moved into place at ``out`` (whole or not at all)."""
+    from espnet2.main_funcs.pack_funcs import pack
+
+    archive = stage / ("packed" + "".join(out.suffixes[-2:] if out.name.endswith(".tar.gz") else out.suffixes[-1:]))
+    with _working_dir(stage):
+        pack(
+            files={"asr_model_file": str(member / checkpoint)},
+            yaml_files={"asr_train_config": str(member / "config.yaml")},
+            outpath=archive.name,
+            option=options,
+        )
+    partial = out.with_name(f".{out.name}.tmp")
+    try:
+        shutil.move(str(archive), partial)
+        os.replace(partial, out)
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 def main(argv: Optional[List[str]] = None) -> None:
@@ -171,7 +199,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     try:
         pack_model(args.exp_dir, args.out, args.checkpoint, args.bpemodel)
     except PackError as e:
-        logging.error("%s", e)
+        logger.error("%s", e)
         raise SystemExit(1) from e
 
 

@@ -15,19 +15,24 @@ size, and ``model.json``'s frame geometry against the graph.
 """
 
 import argparse
-import contextlib
 import logging
 import sys
 import time
 from pathlib import Path
-from typing import List, Optional
+from typing import TYPE_CHECKING, List, Optional
 
 from espnet_distill.utils.cli import run
 from espnet_distill.utils.config import positive_int, str2bool
 from espnet_distill.utils.log import setup_logging
 
+logger = logging.getLogger(__name__)
 
-def main(argv: Optional[List[str]] = None) -> None:
+if TYPE_CHECKING:
+    from espnet_distill.inference.transcribe import Backend, Transcript
+
+
+def get_parser() -> argparse.ArgumentParser:
+    """The command line of ``transcribe``."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("files", nargs="+", type=Path, help="recordings")
     parser.add_argument(
@@ -44,61 +49,77 @@ def main(argv: Optional[List[str]] = None) -> None:
         "--context_seconds", type=float, default=4.0, help="audio each chunk sees beyond the frames it gives"
     )
     parser.add_argument("--num_threads", type=positive_int, default=1, help="intra-op threads (at least 1)")
+    return parser
+
+
+def _load_backend(args: argparse.Namespace) -> "Backend":
+    """The backend of ``--model`` (ONNX Runtime for an ``export_onnx`` dir, else PyTorch); exit 1 naming a bad one.
+
+    An ONNX model dir needs neither torch nor ESPnet: the PyTorch backend imports them (and the beam search
+    imports ESPnet) only when used.  ESPnet's import-time print is kept off stdout, which carries the
+    transcripts only, by the import hook of ``import espnet_distill`` (:mod:`espnet_distill.seams`).
+    """
+    from espnet_distill.inference.transcribe import OnnxBackend, TorchBackend
+
+    onnx = (args.model / "model.json").is_file()
+    if not onnx or args.beam_size > 1:  # the PyTorch backend, or ESPnet's beam search, runs in torch
+        import torch
+
+        torch.set_num_threads(args.num_threads)
+    try:
+        if onnx:
+            return OnnxBackend(args.model, args.int8, args.num_threads)
+        return TorchBackend(args.model, args.checkpoint)
+    except (FileNotFoundError, ValueError) as e:  # CheckpointError is a ValueError
+        logger.error("%s", e)
+        raise SystemExit(1) from e
+
+
+def _transcribe_file(path: Path, backend: "Backend", args: argparse.Namespace) -> "Transcript":
+    """One recording's transcript; a ``ValueError``, ``RuntimeError`` or ``MemoryError`` if it cannot be made."""
+    from espnet_distill.inference.audio import TranscribeError, load_audio
+    from espnet_distill.inference.ctc_search import decode_log_probs
+    from espnet_distill.inference.transcribe import Transcript, chunked_log_probs
+
+    wave = load_audio(path)
+    if len(wave) < backend.min_samples:
+        raise TranscribeError(
+            f"{path}: {len(wave)} samples at 16 kHz is shorter than the model's receptive field ({backend.min_samples})"
+        )
+    start = time.perf_counter()
+    log_probs, chunks = chunked_log_probs(
+        backend.log_probs,
+        wave,
+        backend.frame_shift,
+        backend.min_samples,
+        args.chunk_seconds,
+        args.context_seconds,
+    )
+    text = decode_log_probs(log_probs, backend.tokenizer, args.beam_size)
+    return Transcript(str(path), text, len(wave) / 16000, time.perf_counter() - start, chunks)
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    parser = get_parser()
     args = parser.parse_args(argv)
     if args.context_seconds < 0 or args.chunk_seconds <= 2 * args.context_seconds:
         parser.error(
             f"--chunk_seconds {args.chunk_seconds:g} must exceed twice --context_seconds {args.context_seconds:g} (>= 0)"
         )
     setup_logging()
-    onnx = (args.model / "model.json").is_file()
-    # An ONNX model dir needs neither torch nor ESPnet: the PyTorch backend imports them (and the beam search
-    # imports ESPnet) only when used.  stdout carries the transcripts only: what libraries print on import
-    # (ESPnet's "Failed to import Flash Attention") goes to stderr.
-    with contextlib.redirect_stdout(sys.stderr):
-        from espnet_distill.inference.audio import TranscribeError, load_audio
-        from espnet_distill.inference.ctc_search import decode_log_probs
-        from espnet_distill.inference.transcribe import OnnxBackend, TorchBackend, Transcript, chunked_log_probs
-
-        if not onnx or args.beam_size > 1:  # the PyTorch backend, or ESPnet's beam search, runs in torch
-            import torch
-
-            torch.set_num_threads(args.num_threads)
-    try:
-        with contextlib.redirect_stdout(sys.stderr):
-            if onnx:
-                backend = OnnxBackend(args.model, args.int8, args.num_threads)
-            else:
-                backend = TorchBackend(args.model, args.checkpoint)
-    except (FileNotFoundError, ValueError) as e:  # CheckpointError is a ValueError
-        logging.error("%s", e)
-        raise SystemExit(1) from e
+    backend = _load_backend(args)
     failed = 0
     for path in args.files:
         try:
-            wave = load_audio(path)
-            if len(wave) < backend.min_samples:
-                raise TranscribeError(
-                    f"{path}: {len(wave)} samples at 16 kHz is shorter than the model's receptive field ({backend.min_samples})"
-                )
-            start = time.perf_counter()
-            log_probs, chunks = chunked_log_probs(
-                backend.log_probs,
-                wave,
-                backend.frame_shift,
-                backend.min_samples,
-                args.chunk_seconds,
-                args.context_seconds,
-            )
-            text = decode_log_probs(log_probs, backend.tokenizer, args.beam_size)
-            result = Transcript(str(path), text, len(wave) / 16000, time.perf_counter() - start, chunks)
+            result = _transcribe_file(path, backend, args)
         except (ValueError, RuntimeError, MemoryError) as e:  # this file only: the others are still transcribed
             message = (str(e).strip() or type(e).__name__).splitlines()[0]
-            logging.error("%s", message if message.startswith(str(path)) else f"{path}: {message}")
+            logger.error("%s", message if message.startswith(str(path)) else f"{path}: {message}")
             failed += 1
             continue
         print(result.line(args.format), flush=True)
     if failed:
-        logging.error("%d of %d files could not be transcribed", failed, len(args.files))
+        logger.error("%d of %d files could not be transcribed", failed, len(args.files))
         sys.exit(1)
 
 

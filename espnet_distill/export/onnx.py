@@ -54,6 +54,8 @@ from espnet_distill.text.tokens import Tokenizer
 from espnet_distill.utils.checksums import SUMS_NAME, write_sums
 from espnet_distill.utils.cli import check_output_dir
 
+logger = logging.getLogger(__name__)
+
 SAMPLE_RATE = 16000
 
 
@@ -127,51 +129,14 @@ def quantize_int8(
 
     Returns the node names by treatment: ``{"dynamic": [...], "static": [...], "float": [...]}``.
     """
-    import onnx
-    from onnxruntime.quantization import (
-        CalibrationDataReader,
-        QuantFormat,
-        QuantType,
-        quantize_dynamic,
-        quantize_static,
-    )
+    from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    graph = onnx.load(str(fp32), load_external_data=False).graph
-    front = [
-        n.name
-        for n in graph.node
-        if n.op_type in ("MatMul", "Conv")
-        and any(i.startswith("frontend.") and not i.startswith(tuple(int8_front)) for i in n.input)
-    ]
-    weights = {i.name for i in graph.initializer}
-    dynamic = [n.name for n in graph.node if n.op_type == "MatMul" and n.input[1] in weights and n.name not in front]
-    convs = [n.name for n in graph.node if n.op_type == "Conv" and n.name not in front]
+    front, dynamic, convs = _int8_node_groups(fp32, int8_front)
     source = fp32
     with tempfile.TemporaryDirectory() as work:
         if calibration and convs:
-
-            class Waves(CalibrationDataReader):
-                def __init__(self) -> None:
-                    self.items = iter(calibration)
-
-                def get_next(self) -> Optional[Dict[str, np.ndarray]]:
-                    wave = next(self.items, None)
-                    if wave is None:
-                        return None
-                    return {"speech": wave[None].astype(np.float32), "lengths": np.array([len(wave)], dtype=np.int64)}
-
             source = Path(work) / "static.onnx"
-            quantize_static(
-                str(fp32),
-                str(source),
-                Waves(),
-                quant_format=QuantFormat.QOperator,
-                op_types_to_quantize=["Conv"],
-                nodes_to_exclude=front,
-                per_channel=True,
-                activation_type=QuantType.QUInt8,
-                weight_type=QuantType.QInt8,
-            )
+            _quantize_convs_static(fp32, source, calibration, front)
         else:
             convs = []
         quantize_dynamic(
@@ -183,6 +148,50 @@ def quantize_int8(
             per_channel=True,
         )
     return {"dynamic": dynamic, "static": convs, "float": front}
+
+
+def _int8_node_groups(fp32: Path, int8_front: Sequence[str]) -> Tuple[List[str], List[str], List[str]]:
+    """The graph's nodes by treatment: front-end (kept float), weight MatMuls (dynamic) and other convolutions."""
+    import onnx
+
+    graph = onnx.load(str(fp32), load_external_data=False).graph
+    front = [
+        n.name
+        for n in graph.node
+        if n.op_type in ("MatMul", "Conv")
+        and any(i.startswith("frontend.") and not i.startswith(tuple(int8_front)) for i in n.input)
+    ]
+    weights = {i.name for i in graph.initializer}
+    dynamic = [n.name for n in graph.node if n.op_type == "MatMul" and n.input[1] in weights and n.name not in front]
+    convs = [n.name for n in graph.node if n.op_type == "Conv" and n.name not in front]
+    return front, dynamic, convs
+
+
+def _quantize_convs_static(fp32: Path, out: Path, calibration: Sequence[np.ndarray], exclude: Sequence[str]) -> None:
+    """Write ``fp32`` with its convolutions (but ``exclude``) statically quantized, ranges from ``calibration``."""
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+
+    class Waves(CalibrationDataReader):
+        def __init__(self) -> None:
+            self.items = iter(calibration)
+
+        def get_next(self) -> Optional[Dict[str, np.ndarray]]:
+            wave = next(self.items, None)
+            if wave is None:
+                return None
+            return {"speech": wave[None].astype(np.float32), "lengths": np.array([len(wave)], dtype=np.int64)}
+
+    quantize_static(
+        str(fp32),
+        str(out),
+        Waves(),
+        quant_format=QuantFormat.QOperator,
+        op_types_to_quantize=["Conv"],
+        nodes_to_exclude=exclude,
+        per_channel=True,
+        activation_type=QuantType.QUInt8,
+        weight_type=QuantType.QInt8,
+    )
 
 
 @dataclass
@@ -323,37 +332,8 @@ def export_onnx(
         files, quantized = export_files(model, args, staging, int8, calibration)
         parity = None
         if waves:
-            parity, hyps = check_parity(model, staging, waves, tokenizer)
-            if reference_text is not None:
-                parity.cer = score_backends(hyps, reference_text, staging / "parity")
-            if parity.max_abs_diff > tolerance or parity.identical_hypotheses != parity.utterances:
-                raise ValueError(
-                    f"{exp_dir}: the ONNX graph does not match PyTorch: max abs diff {parity.max_abs_diff:.2e} "
-                    f"(tolerance {tolerance:g}), {parity.identical_hypotheses}/{parity.utterances} identical hypotheses"
-                )
-        meta = {
-            "source": str(exp_dir),
-            "checkpoint": checkpoint,
-            "sample_rate": SAMPLE_RATE,
-            "token_type": args.token_type,
-            "bpemodel": "bpe.model" if "bpe.model" in files else None,
-            "frontend": args.frontend,
-            "inputs": {"speech": "(batch, samples) float32 in [-1, 1]", "lengths": "(batch,) int64"},
-            "outputs": {"log_probs": "(batch, frames, vocab)", "frame_lengths": "(batch,)"},
-            "min_samples": min_samples(model),
-            "frame_shift": int(model.frontend.frame_shift),
-            "files": files,
-            "onnxruntime": {"disabled_optimizers": DISABLED_OPTIMIZERS},
-            "int8": None
-            if quantized is None
-            else {
-                "dynamic_matmuls": len(quantized["dynamic"]),
-                "static_convs": len(quantized["static"]),
-                "float": quantized["float"],
-                "calibration_utterances": len(calibration) if quantized["static"] else 0,
-            },
-            "parity": asdict(parity) if parity else None,
-        }
+            parity = _checked_parity(model, staging, waves, tokenizer, reference_text, tolerance, exp_dir)
+        meta = _export_meta(exp_dir, checkpoint, model, args, files, quantized, calibration, parity)
         (staging / META_NAME).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
         write_sums(staging, [*files, META_NAME])
         if out_dir.exists():
@@ -361,5 +341,62 @@ def export_onnx(
         staging.rename(out_dir)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    logging.info("exported %s to %s (%s)", exp_dir, out_dir, ", ".join(files))
+    logger.info("exported %s to %s (%s)", exp_dir, out_dir, ", ".join(files))
     return ExportResult(out_dir, [*files, META_NAME, SUMS_NAME], parity)
+
+
+def _checked_parity(
+    model: CTCASRModel,
+    staging: Path,
+    waves: Mapping[str, np.ndarray],
+    tokenizer: Tokenizer,
+    reference_text: Optional[Path],
+    tolerance: float,
+    exp_dir: Path,
+) -> Parity:
+    """:func:`check_parity` (and :func:`score_backends` with ``reference_text``); raise unless the fp32 graph matches."""
+    parity, hyps = check_parity(model, staging, waves, tokenizer)
+    if reference_text is not None:
+        parity.cer = score_backends(hyps, reference_text, staging / "parity")
+    if parity.max_abs_diff > tolerance or parity.identical_hypotheses != parity.utterances:
+        raise ValueError(
+            f"{exp_dir}: the ONNX graph does not match PyTorch: max abs diff {parity.max_abs_diff:.2e} "
+            f"(tolerance {tolerance:g}), {parity.identical_hypotheses}/{parity.utterances} identical hypotheses"
+        )
+    return parity
+
+
+def _export_meta(
+    exp_dir: Path,
+    checkpoint: Optional[str],
+    model: CTCASRModel,
+    args: argparse.Namespace,
+    files: List[str],
+    quantized: Optional[Dict[str, List[str]]],
+    calibration: Optional[Sequence[np.ndarray]],
+    parity: Optional[Parity],
+) -> Dict:
+    """The contents of ``model.json``: where the graphs came from, their inputs and outputs, int8 and parity."""
+    return {
+        "source": str(exp_dir),
+        "checkpoint": checkpoint,
+        "sample_rate": SAMPLE_RATE,
+        "token_type": args.token_type,
+        "bpemodel": "bpe.model" if "bpe.model" in files else None,
+        "frontend": args.frontend,
+        "inputs": {"speech": "(batch, samples) float32 in [-1, 1]", "lengths": "(batch,) int64"},
+        "outputs": {"log_probs": "(batch, frames, vocab)", "frame_lengths": "(batch,)"},
+        "min_samples": min_samples(model),
+        "frame_shift": int(model.frontend.frame_shift),
+        "files": files,
+        "onnxruntime": {"disabled_optimizers": DISABLED_OPTIMIZERS},
+        "int8": None
+        if quantized is None
+        else {
+            "dynamic_matmuls": len(quantized["dynamic"]),
+            "static_convs": len(quantized["static"]),
+            "float": quantized["float"],
+            "calibration_utterances": len(calibration) if quantized["static"] else 0,
+        },
+        "parity": asdict(parity) if parity else None,
+    }

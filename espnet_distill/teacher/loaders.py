@@ -31,7 +31,7 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 import torch
 import torch.nn.functional as F
 import yaml
-from torchaudio.models import hubert_pretrain_model, wav2vec2_model, wavlm_model
+from torchaudio.models import wav2vec2_model, wavlm_model
 
 from espnet_distill.frontend.conv import parse_conv_layers
 from espnet_distill.seams import fairseq_key_to_torchaudio as fairseq_key
@@ -40,10 +40,11 @@ from espnet_distill.teacher.hubert import HubertTeacher
 from espnet_distill.utils.checkpoint import CheckpointError, load_checkpoint, load_state_into, require_entry
 from espnet_distill.utils.fileio import sha256_file
 
+logger = logging.getLogger(__name__)
+
 PathLike = Union[str, Path]
 WAV2VEC2_ARGS = list(inspect.signature(wav2vec2_model).parameters)
 WAVLM_ARGS = list(inspect.signature(wavlm_model).parameters)
-PRETRAIN_ARGS = list(inspect.signature(hubert_pretrain_model).parameters)
 # What sets ``trust_checkpoint`` for a teacher, named when a file is refused.
 TRUST_HINT = "trust_checkpoint: true in teacher_conf (check_teacher and distill_asr.sh: --trust_checkpoint true)"
 INFERENCE_OVERRIDES = {  # dropouts are off in eval mode anyway; no layerdrop for a teacher
@@ -144,6 +145,7 @@ def _build(
 
 
 def _as_dict(obj: Any) -> Dict[str, Any]:
+    """A mapping, or an object's attributes (a Namespace, a config), as a plain dict."""
     if isinstance(obj, Mapping):
         return dict(obj)
     if hasattr(obj, "__dict__"):
@@ -207,41 +209,14 @@ def load_fairseq(path: PathLike, trust_checkpoint: bool = False) -> HubertTeache
     state = dict(require_entry(checkpoint, "model", path))
     name = str(model_cfg.get("_name") or model_cfg.get("arch") or "hubert")
     if name in FAIRSEQ_FINE_TUNED or any(k.startswith("w2v_encoder.") for k in state):
-        w2v_args = model_cfg.get("w2v_args")
-        if w2v_args is None:
-            raise CheckpointError(f"{path}: a fine-tuned checkpoint without w2v_args (the pretrained model's config)")
-        inner = _as_dict(w2v_args)
-        if inner.get("model") is not None:  # a cfg of the pretraining run
-            task_cfg = {**_as_dict(inner.get("task") or {}), **{k: v for k, v in task_cfg.items() if k == "normalize"}}
-            inner = _as_dict(inner["model"])
-        dropped = [k for k in state if not k.startswith("w2v_encoder.w2v_model.")]
-        state = {
-            k[len("w2v_encoder.w2v_model.") :]: v for k, v in state.items() if k.startswith("w2v_encoder.w2v_model.")
-        }
-        if dropped:
-            logging.info(
-                "%s: fine-tuned %s: dropped %s (%d tensors); the teacher is the pretrained encoder",
-                path,
-                name,
-                dropped[0],
-                len(dropped),
-            )
-        model_cfg = inner
+        model_cfg, task_cfg, state = _fairseq_pretrained_encoder(path, name, model_cfg, task_cfg, state)
         name = str(model_cfg.get("_name") or model_cfg.get("arch") or "wav2vec2")
     family = next((f for prefix, f in FAIRSEQ_FAMILIES.items() if name.startswith(prefix)), None)
     if family is None:
         raise CheckpointError(
             f"{path}: fairseq model {name!r} is not supported (hubert, wav2vec2 and their fine-tuned forms)"
         )
-    head = None
-    if "final_proj.weight" in state and "label_embs_concat" in state:
-        head = ({"weight": state["final_proj.weight"], "bias": state["final_proj.bias"]}, state["label_embs_concat"])
-    try:
-        converted = fairseq_to_torchaudio(state)
-    except ValueError as e:
-        raise CheckpointError(f"{path}: {e}") from e
-    converted.pop("label_embs_concat", None)
-    converted = {k: v for k, v in converted.items() if not k.startswith("aux.")}
+    converted, head = _fairseq_torchaudio_state(state, path)
     normalize = bool(task_cfg.get("normalize", model_cfg.get("normalize", False)))
     return _build(
         fairseq_config(model_cfg),
@@ -252,6 +227,46 @@ def load_fairseq(path: PathLike, trust_checkpoint: bool = False) -> HubertTeache
         family=family,
         normalize_waveform=normalize,
     )
+
+
+def _fairseq_pretrained_encoder(
+    path: PathLike, name: str, model_cfg: Dict[str, Any], task_cfg: Dict[str, Any], state: Dict[str, torch.Tensor]
+) -> Tuple[Dict[str, Any], Dict[str, Any], Dict[str, torch.Tensor]]:
+    """A fine-tuned checkpoint's pretrained encoder: its model and task configs and its state (the rest dropped)."""
+    w2v_args = model_cfg.get("w2v_args")
+    if w2v_args is None:
+        raise CheckpointError(f"{path}: a fine-tuned checkpoint without w2v_args (the pretrained model's config)")
+    inner = _as_dict(w2v_args)
+    if inner.get("model") is not None:  # a cfg of the pretraining run
+        task_cfg = {**_as_dict(inner.get("task") or {}), **{k: v for k, v in task_cfg.items() if k == "normalize"}}
+        inner = _as_dict(inner["model"])
+    dropped = [k for k in state if not k.startswith("w2v_encoder.w2v_model.")]
+    state = {k[len("w2v_encoder.w2v_model.") :]: v for k, v in state.items() if k.startswith("w2v_encoder.w2v_model.")}
+    if dropped:
+        logger.info(
+            "%s: fine-tuned %s: dropped %s (%d tensors); the teacher is the pretrained encoder",
+            path,
+            name,
+            dropped[0],
+            len(dropped),
+        )
+    return inner, task_cfg, state
+
+
+def _fairseq_torchaudio_state(
+    state: Mapping[str, torch.Tensor], path: PathLike
+) -> Tuple[Dict[str, torch.Tensor], Optional[Tuple[Dict[str, torch.Tensor], torch.Tensor]]]:
+    """torchaudio names of a fairseq encoder's tensors (without the auxiliary ones), and HuBERT's codeword head."""
+    head = None
+    if "final_proj.weight" in state and "label_embs_concat" in state:
+        head = ({"weight": state["final_proj.weight"], "bias": state["final_proj.bias"]}, state["label_embs_concat"])
+    try:
+        converted = fairseq_to_torchaudio(state)
+    except ValueError as e:
+        raise CheckpointError(f"{path}: {e}") from e
+    converted.pop("label_embs_concat", None)
+    converted = {k: v for k, v in converted.items() if not k.startswith("aux.")}
+    return converted, head
 
 
 # --- WavLM's original release ----------------------------------------------
@@ -417,6 +432,29 @@ def load_huggingface(path: PathLike, trust_checkpoint: bool = False) -> HubertTe
     ``trust_checkpoint`` only matters for ``pytorch_model.bin`` (safetensors hold no code).
     """
     path = Path(path)
+    config_file, cfg = _huggingface_config_json(path)
+    model_type = _huggingface_model_type(cfg, config_file)
+    family, prefix = HF_MODEL_TYPES[model_type]
+    weights, state = _huggingface_weights(path, trust_checkpoint)
+    try:
+        config = huggingface_config(cfg, config_file)
+    except KeyError as e:
+        raise CheckpointError(f"{config_file}: missing key {e.args[0]!r}") from e
+    converted, dropped = _huggingface_state(state, family, prefix, config["encoder_num_layers"])
+    if dropped:
+        logger.info(
+            "%s: dropped the %s head (%d tensors: %s, ...); the teacher is the backbone",
+            weights,
+            (cfg.get("architectures") or [model_type])[0],
+            len(dropped),
+            dropped[0],
+        )
+    normalize = _huggingface_do_normalize(path)
+    return _build(config, converted, weights, family=family, normalize_waveform=normalize)
+
+
+def _huggingface_config_json(path: Path) -> Tuple[Path, Dict[str, Any]]:
+    """The model directory's ``config.json``: its path and contents."""
     config_file = path / "config.json"
     if not config_file.is_file():
         raise CheckpointError(f"{path}: no config.json (expected a Hugging Face model directory)")
@@ -424,17 +462,26 @@ def load_huggingface(path: PathLike, trust_checkpoint: bool = False) -> HubertTe
         cfg = json.loads(config_file.read_text(encoding="utf-8"))
     except json.JSONDecodeError as e:
         raise CheckpointError(f"{config_file}: not valid JSON: {e}") from e
+    return config_file, cfg
+
+
+def _huggingface_model_type(cfg: Mapping[str, Any], config_file: Path) -> str:
+    """The config's ``model_type`` (else guessed from its architectures), refused unless one of :data:`HF_MODEL_TYPES`."""
     model_type = cfg.get("model_type")
     if model_type is None:  # hand-written configs: the class name says it, else HuBERT (this loader's first format)
         architecture = str((cfg.get("architectures") or ["HubertModel"])[0]).lower()
         model_type = next((t for t in HF_MODEL_TYPES if architecture.startswith(t.replace("-", ""))), architecture)
-        logging.warning("%s: no model_type; taken as %r from its architectures", config_file, model_type)
+        logger.warning("%s: no model_type; taken as %r from its architectures", config_file, model_type)
     if model_type not in HF_MODEL_TYPES:
         raise CheckpointError(
             f"{config_file}: model_type {model_type!r} (architectures {cfg.get('architectures')}) is not supported; "
             f"supported: {', '.join(sorted(HF_MODEL_TYPES))}"
         )
-    family, prefix = HF_MODEL_TYPES[model_type]
+    return model_type
+
+
+def _huggingface_weights(path: Path, trust_checkpoint: bool) -> Tuple[Path, Mapping[str, torch.Tensor]]:
+    """The weights file of the model directory (``model.safetensors``, else ``pytorch_model.bin``) and its state."""
     if (path / "model.safetensors").is_file():
         from safetensors import SafetensorError
         from safetensors.torch import load_file
@@ -449,27 +496,18 @@ def load_huggingface(path: PathLike, trust_checkpoint: bool = False) -> HubertTe
         state = load_checkpoint(weights, trust=trust_checkpoint, trust_hint=TRUST_HINT)
     else:
         raise CheckpointError(f"{path}: no model.safetensors or pytorch_model.bin")
-    try:
-        config = huggingface_config(cfg, config_file)
-    except KeyError as e:
-        raise CheckpointError(f"{config_file}: missing key {e.args[0]!r}") from e
-    converted, dropped = _huggingface_state(state, family, prefix, config["encoder_num_layers"])
-    if dropped:
-        logging.info(
-            "%s: dropped the %s head (%d tensors: %s, ...); the teacher is the backbone",
-            weights,
-            (cfg.get("architectures") or [model_type])[0],
-            len(dropped),
-            dropped[0],
-        )
-    normalize = False
+    return weights, state
+
+
+def _huggingface_do_normalize(path: Path) -> bool:
+    """``do_normalize`` of the directory's ``preprocessor_config.json`` (False without one)."""
     preprocessor = path / "preprocessor_config.json"
-    if preprocessor.is_file():
-        try:
-            normalize = bool(json.loads(preprocessor.read_text(encoding="utf-8")).get("do_normalize", False))
-        except json.JSONDecodeError as e:
-            raise CheckpointError(f"{preprocessor}: not valid JSON: {e}") from e
-    return _build(config, converted, weights, family=family, normalize_waveform=normalize)
+    if not preprocessor.is_file():
+        return False
+    try:
+        return bool(json.loads(preprocessor.read_text(encoding="utf-8")).get("do_normalize", False))
+    except json.JSONDecodeError as e:
+        raise CheckpointError(f"{preprocessor}: not valid JSON: {e}") from e
 
 
 # --- torchaudio and ESPnet -----------------------------------------------

@@ -14,7 +14,7 @@ import random
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -22,12 +22,14 @@ import torch.nn.functional as F
 from torchaudio.models import hubert_pretrain_model
 from torchaudio.models.wav2vec2 import components as torchaudio_components
 
-from espnet_distill.data.audio import INT16_SCALE, read_audio
+from espnet_distill.data.audio import read_audio
 from espnet_distill.data.kaldi_dir import DataDirError, read_kaldi_map, read_wav_scp
 from espnet_distill.seams import wav2vec2_encoder_preprocess, wav2vec2_padding_mask
 from espnet_distill.utils.checkpoint import CheckpointError, load_checkpoint, load_state_into, require_entry
 from espnet_distill.utils.fileio import atomic_write
 from espnet_distill.utils.progress import ProgressFile
+
+logger = logging.getLogger(__name__)
 
 SAMPLES_PER_FRAME = 320
 RECEPTIVE_FIELD = 400
@@ -124,7 +126,7 @@ class LabelledAudio:
                     f"{labels_file}: utterance {utt!r} has {len(label)} labels for "
                     f"{num_model_frames(len(samples))} frames"
                 )
-            self.items.append((utt, (samples / INT16_SCALE).astype(np.float32), label))
+            self.items.append((utt, samples, label))
 
     def batches(self, batch_seconds: float, crop_seconds: float, rng: random.Random) -> List[List[int]]:
         """Indices grouped by length into batches of at most ``batch_seconds`` (cropped)."""
@@ -264,6 +266,64 @@ def _check_resumable(path: Path, saved: Dict, config: "PretrainConfig") -> None:
         )
 
 
+def _resume(path: Path, model, optimizer, scheduler, config: PretrainConfig) -> Tuple[int, int, List]:
+    """Load ``checkpoint.pt`` into the model, optimizer and scheduler; ``(step, epoch, history)`` (zeros without one)."""
+    if not path.is_file():
+        return 0, 0, []
+    state = load_checkpoint(path)
+    _check_resumable(path, require_entry(state, "config", path), config)
+    load_state_into(model, require_entry(state, "model", path), path)
+    try:
+        optimizer.load_state_dict(require_entry(state, "optimizer", path))
+        scheduler.load_state_dict(require_entry(state, "scheduler", path))
+    except (ValueError, KeyError, TypeError) as e:
+        raise CheckpointError(f"{path}: the optimizer state does not fit this model: {e}") from e
+    step, epoch, history = (require_entry(state, key, path) for key in ("step", "epoch", "history"))
+    logger.info("resumed from %s at step %d", path, step)
+    return step, epoch, history
+
+
+def _train_step(model, optimizer, scheduler, waves, lengths, labels, config: PretrainConfig) -> Tuple[Any, int, int]:
+    """One optimizer step on a batch; ``(loss, correct, count)`` of its masked frames."""
+    with torch.autocast(waves.device.type, dtype=torch.bfloat16, enabled=config.bf16):
+        loss, correct, count = masked_prediction_step(
+            model, waves, lengths, labels, config.feature_penalty, config.unmasked_weight
+        )
+    optimizer.zero_grad()
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+    optimizer.step()
+    scheduler.step()
+    return loss, correct, count
+
+
+def _validate(model, valid: LabelledAudio, config: PretrainConfig, step: int, history: List) -> None:
+    """Evaluate on ``valid``, append to ``history`` and log it."""
+    result = evaluate(model, valid, config)
+    history.append({"type": "valid", "step": step, **result})
+    logger.info("step %d: valid loss %.3f, masked acc %.3f", step, result["loss"], result["accuracy"])
+
+
+def _write_teacher(out_dir: Path, kwargs: Dict, model, summary: Dict, config: PretrainConfig) -> Dict:
+    """Write ``teacher.pt`` (torchaudio teacher format) and ``results.json``; returns the results."""
+    final = [h for h in summary.pop("history") if h.get("type") == "valid"][-1]
+    with atomic_write(out_dir / "teacher.pt", "wb") as f:
+        torch.save({"config": kwargs, "model": model.state_dict()}, f)
+    results = {
+        "step": summary["step"],
+        "finished": True,
+        "params": summary["params"],
+        "valid_accuracy": final["accuracy"],
+        "valid_loss": final["loss"],
+        "wall_seconds_last_call": summary["wall"],
+        "train_audio_seconds_per_second": summary["audio_seconds"] / max(summary["wall"], 1e-9),
+        "config": asdict(config),
+    }
+    with atomic_write(out_dir / "results.json") as f:
+        json.dump(results, f, indent=2)
+    return results
+
+
 def pretrain(
     train: LabelledAudio,
     valid: LabelledAudio,
@@ -284,26 +344,13 @@ def pretrain(
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, betas=(0.9, 0.98), weight_decay=0.01)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(config))
     checkpoint_path = out_dir / "checkpoint.pt"
-    step, epoch, history = 0, 0, []
-    if checkpoint_path.is_file():
-        state = load_checkpoint(checkpoint_path)
-        _check_resumable(checkpoint_path, require_entry(state, "config", checkpoint_path), config)
-        load_state_into(model, require_entry(state, "model", checkpoint_path), checkpoint_path)
-        try:
-            optimizer.load_state_dict(require_entry(state, "optimizer", checkpoint_path))
-            scheduler.load_state_dict(require_entry(state, "scheduler", checkpoint_path))
-        except (ValueError, KeyError, TypeError) as e:
-            raise CheckpointError(f"{checkpoint_path}: the optimizer state does not fit this model: {e}") from e
-        step, epoch, history = (require_entry(state, key, checkpoint_path) for key in ("step", "epoch", "history"))
-        logging.info("resumed from %s at step %d", checkpoint_path, step)
+    step, epoch, history = _resume(checkpoint_path, model, optimizer, scheduler, config)
     params = sum(p.numel() for p in model.wav2vec2.parameters())
-    logging.info("HuBERT teacher: %.2f M parameters (without the codeword head)", params / 1e6)
+    logger.info("HuBERT teacher: %.2f M parameters (without the codeword head)", params / 1e6)
     if step == 0:
-        history.append({"type": "valid", "step": 0, **evaluate(model, valid, config)})
-        logging.info("step 0: valid loss %.3f, masked acc %.3f", history[-1]["loss"], history[-1]["accuracy"])
+        _validate(model, valid, config, 0, history)
     model.train()
-    start_time, steps_this_call = time.time(), 0
-    audio_seconds = 0.0
+    start_time, steps_this_call, audio_seconds = time.time(), 0, 0.0
     progress = ProgressFile(out_dir)
     while step < config.max_steps:
         rng = random.Random(config.seed * 1000 + epoch)
@@ -311,31 +358,15 @@ def pretrain(
         done_in_epoch = step - sum(h.get("epoch_steps", 0) for h in history if h.get("type") == "epoch")
         for batch in batches[done_in_epoch:]:
             waves, lengths, labels = train.collate(batch, config.crop_seconds, rng)
-            with torch.autocast(waves.device.type, dtype=torch.bfloat16, enabled=config.bf16):
-                loss, correct, count = masked_prediction_step(
-                    model, waves, lengths, labels, config.feature_penalty, config.unmasked_weight
-                )
-            optimizer.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-            optimizer.step()
-            scheduler.step()
-            step += 1
-            steps_this_call += 1
+            loss, correct, count = _train_step(model, optimizer, scheduler, waves, lengths, labels, config)
+            step, steps_this_call = step + 1, steps_this_call + 1
             audio_seconds += float(lengths.sum()) / 16000.0
             progress.update(step, config.max_steps, loss=loss.item() if step % 25 == 0 else None)
             if step % 25 == 0:
-                logging.info(
-                    "step %d: loss %.3f, masked acc %.3f, lr %.2e",
-                    step,
-                    loss.item(),
-                    correct / count,
-                    scheduler.get_last_lr()[0],
-                )
+                lr = scheduler.get_last_lr()[0]
+                logger.info("step %d: loss %.3f, masked acc %.3f, lr %.2e", step, loss.item(), correct / count, lr)
             if step % config.valid_interval == 0 or step == config.max_steps:
-                result = evaluate(model, valid, config)
-                history.append({"type": "valid", "step": step, **result})
-                logging.info("step %d: valid loss %.3f, masked acc %.3f", step, result["loss"], result["accuracy"])
+                _validate(model, valid, config, step, history)
                 _save_checkpoint(checkpoint_path, model, optimizer, scheduler, step, epoch, history, config)
             if step >= config.max_steps or (stop_after is not None and steps_this_call >= stop_after):
                 break
@@ -348,22 +379,8 @@ def pretrain(
             return {"step": step, "finished": False}
     wall = time.time() - start_time
     progress.update(step, config.max_steps, done=True)
-    final = [h for h in history if h.get("type") == "valid"][-1]
-    with atomic_write(out_dir / "teacher.pt", "wb") as f:
-        torch.save({"config": kwargs, "model": model.state_dict()}, f)
-    results = {
-        "step": step,
-        "finished": True,
-        "params": params,
-        "valid_accuracy": final["accuracy"],
-        "valid_loss": final["loss"],
-        "wall_seconds_last_call": wall,
-        "train_audio_seconds_per_second": audio_seconds / max(wall, 1e-9),
-        "config": asdict(config),
-    }
-    with atomic_write(out_dir / "results.json") as f:
-        json.dump(results, f, indent=2)
-    return results
+    summary = dict(history=history, step=step, params=params, wall=wall, audio_seconds=audio_seconds)
+    return _write_teacher(out_dir, kwargs, model, summary, config)
 
 
 def set_threads(num_threads: int) -> None:

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from espnet_distill.bin import hubert_kmeans
-from espnet_distill.data.audio import INT16_SCALE, read_audio
+from espnet_distill.data.audio import read_audio
 from espnet_distill.data.kaldi_dir import read_kaldi_map
 from espnet_distill.teacher import load_teacher
 from espnet_distill.teacher.pretrain import LabelledAudio, PretrainConfig, num_model_frames, pretrain
@@ -95,7 +95,7 @@ def test_pretraining_lowers_the_loss_and_writes_a_teacher(tiny_corpus, kmeans_di
     assert teacher.num_layers == 1 and teacher.has_codewords
     utt, spec = next(iter(read_kaldi_map(data / "dev" / "wav.scp").items()))
     samples, _ = read_audio(utt, spec)
-    out = teacher(torch.as_tensor(samples / INT16_SCALE, dtype=torch.float32)[None])
+    out = teacher(torch.from_numpy(samples)[None])
     labels = read_kaldi_map(kmeans_dir / "dev" / "labels")[utt].split()
     assert out.codeword_logits.shape == (1, len(labels), 8)
     assert [h.shape for h in out.hidden_states] == [(1, len(labels), 32)] * 2
@@ -144,7 +144,7 @@ def test_iteration_2_clusters_a_layer_of_the_iteration_1_teacher(tiny_corpus, km
         kmeans = pickle.load(f)
     utt, spec = next(iter(read_kaldi_map(data / "dev" / "wav.scp").items()))
     samples, _ = read_audio(utt, spec)
-    frames = teacher(torch.as_tensor(samples / INT16_SCALE, dtype=torch.float32)[None]).hidden_states[1][0].numpy()
+    frames = teacher(torch.from_numpy(samples)[None]).hidden_states[1][0].numpy()
     assert first[utt].split() == [str(c) for c in kmeans.predict(frames)]
     relabelled = LabelledAudio(data / "train", iter2 / "train" / "labels")
     again = pretrain(relabelled, relabelled, 6, PretrainConfig(**{**TINY, "max_steps": 4}), tmp_path / "iter2")
