@@ -1,10 +1,15 @@
-"""Shared fixtures: a tiny real corpus synthesized once per test session."""
+"""Shared fixtures and helpers: a tiny real corpus synthesized once per test session, a tiny teacher,
+commands run in this process and their one error line, probes run in a fresh one, a checkpoint that would run
+code."""
 
+import json
+import logging
 import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
-from typing import Dict
+from typing import Any, Callable, Dict, Tuple
 
 import numpy as np
 import pytest
@@ -68,9 +73,64 @@ def write_wav(path: Path, samples: np.ndarray, rate: int = 16000) -> Path:
     return path
 
 
-TINY_TEACHER = dict(
+@pytest.fixture
+def restore_logging():
+    """A command's main points the root logger at the captured stderr: put the handlers back afterwards
+    (``pytestmark = pytest.mark.usefixtures("restore_logging")`` in a module that runs commands)."""
+    handlers, level = logging.root.handlers[:], logging.root.level
+    yield
+    logging.root.handlers[:], logging.root.level = handlers, level
+
+
+def run_main(main: Callable, capsys, *argv) -> Tuple[Any, str, str]:
+    """A command's ``main`` run on ``argv`` in this process, as ``python -m`` runs it (``utils.cli.run``):
+    (exit status, stdout, stderr)."""
+    from espnet_distill.utils.cli import run
+
+    with pytest.raises(SystemExit) as exit_:
+        run(main, [str(a) for a in argv])
+    captured = capsys.readouterr()
+    return exit_.value.code, captured.out, captured.err
+
+
+def one_error(err: str, *parts) -> str:
+    """stderr holds one error line, naming each of ``parts``, and no traceback; returns it."""
+    errors = [line for line in err.splitlines() if "ERROR" in line or "error:" in line]
+    assert len(errors) == 1, err
+    assert "Traceback" not in err and "internal error" not in err, err
+    for part in parts:
+        assert str(part) in errors[0], (part, errors[0])
+    return errors[0]
+
+
+def python_json(code: str) -> Any:
+    """The JSON that a fresh interpreter prints on its last line after running ``code`` (which must succeed):
+    for what only a process of its own can tell (the test process has everything imported)."""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO_ROOT)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.splitlines()[-1])
+
+
+def touch_marker(path: str) -> None:
+    """What a :class:`Payload` runs when unpickled: if any load did, the marker file exists."""
+    Path(path).touch()
+
+
+class Payload:
+    """A hostile checkpoint's content: unpickled, it would create ``marker`` (:func:`touch_marker`)."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return touch_marker, (str(self.marker),)
+
+
+TINY_CONV = [(32, 10, 5)] + [(32, 3, 2)] * 4 + [(32, 2, 2)] * 2
+# torchaudio's wav2vec2_model arguments of a tiny 3 x 64 post-LN HuBERT with a group-norm CNN, dropout off.
+TINY_ENCODER = dict(
     extractor_mode="group_norm",
-    extractor_conv_layer_config=[(32, 10, 5)] + [(32, 3, 2)] * 4 + [(32, 2, 2)] * 2,
+    extractor_conv_layer_config=TINY_CONV,
     extractor_conv_bias=False,
     encoder_embed_dim=64,
     encoder_projection_dropout=0.0,
@@ -84,6 +144,9 @@ TINY_TEACHER = dict(
     encoder_dropout=0.0,
     encoder_layer_norm_first=False,
     encoder_layer_drop=0.0,
+)
+# What hubert_pretrain_model takes besides: the masking and a 20-codeword head.
+TINY_PRETRAIN_HEAD = dict(
     mask_prob=0.5,
     mask_selection="static",
     mask_other=0.0,
@@ -102,6 +165,7 @@ TINY_TEACHER = dict(
     final_dim=16,
     feature_grad_mult=None,
 )
+TINY_TEACHER = {**TINY_ENCODER, **TINY_PRETRAIN_HEAD}
 
 
 @pytest.fixture(scope="session")
@@ -121,12 +185,12 @@ def tiny_batch(tiny_corpus, count: int = 3, data_set: str = "train"):
     """The first ``count`` utterances of a tiny set: padded float waveforms in [-1, 1] and lengths."""
     import torch
 
-    from espnet_distill.data.audio import INT16_SCALE, read_audio
+    from espnet_distill.data.audio import read_audio
     from espnet_distill.data.kaldi_dir import read_kaldi_map
 
     waves = []
     for utt, spec in list(read_kaldi_map(tiny_corpus["data"] / data_set / "wav.scp").items())[:count]:
         samples, _ = read_audio(utt, spec)
-        waves.append(torch.as_tensor(samples / INT16_SCALE, dtype=torch.float32))
+        waves.append(torch.from_numpy(samples))
     lengths = torch.tensor([len(w) for w in waves])
     return torch.nn.utils.rnn.pad_sequence(waves, batch_first=True), lengths

@@ -17,7 +17,7 @@ import argparse
 import inspect
 import logging
 from pathlib import Path
-from typing import Any, Dict, Mapping, Optional, Tuple, Union
+from typing import Any, Dict, Mapping, Optional, Sequence, Tuple, Union
 
 import torch
 import yaml
@@ -219,3 +219,46 @@ def load_ctc_model(
         load_state_into(model, state, model_file)
         logger.info("loaded %s into the model of %s", model_file, config_file)
     return model.to(device), args
+
+
+def write_random_ctc_exp(
+    description: Mapping[str, Any],
+    token_list: Sequence[str],
+    out_dir: Union[Path, str],
+    seed: int = 0,
+    model_file: str = "model.pth",
+) -> Path:
+    """A fine-tuning exp dir with random weights, for timings and tests: ``config.yaml`` and ``model_file``
+    in ``out_dir``, which it returns.
+
+    ``description`` is a student structure as ``student.yaml`` holds it (``frontend``, ``encoder`` and their
+    ``*_conf``; other keys are ignored), ``token_list`` the CTC layer's tokens (``token_type: char``).  The
+    weights are what :func:`build_ctc_model` draws after ``torch.manual_seed(seed)``; the caller's random
+    state is restored.  ``config.yaml`` holds what a fine-tuning's holds of the model: the arguments as
+    :func:`build_ctc_model` leaves them, in ESPnet's form (:func:`~espnet_distill.espnet_interop.espnet_config`:
+    ``encoder: student_transformer``, ``model: ctc_student``), so that :func:`load_ctc_model` and ESPnet's
+    own ``ASRTask.build_model_from_file`` load it.
+    """
+    args = argparse.Namespace(
+        frontend=description["frontend"],
+        frontend_conf=dict(description.get("frontend_conf") or {}),
+        encoder=description["encoder"],
+        encoder_conf=dict(description.get("encoder_conf") or {}),
+        token_list=list(token_list),
+        token_type="char",
+        bpemodel=None,
+        init_student=None,
+        init_student_weights=True,
+        specaug=None,
+        specaug_conf={},
+        ctc_conf={},
+        model_conf={},
+    )
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = build_ctc_model(args)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.yaml").write_text(yaml.safe_dump(espnet_config(vars(args))), encoding="utf-8")
+    torch.save(model.state_dict(), out / model_file)
+    return out

@@ -19,7 +19,6 @@ first backend of the ``--reference`` model (default: the first model) at 1 threa
 """
 
 import argparse
-import contextlib
 import io
 import json
 import logging
@@ -39,37 +38,18 @@ from espnet_distill.utils.fileio import atomic_write
 from espnet_distill.utils.log import setup_logging
 from espnet_distill.utils.machine import machine_description, machine_line
 
+logger = logging.getLogger(__name__)
+
 SAMPLE_RATE = 16000
 
 
 def _random_exp(description_yaml: Path, vocab: int, out: Path) -> Path:
-    """A fine-tuning exp dir (config.yaml, model.pth) of a description YAML with random weights."""
-    from espnet_distill.asr.build import build_ctc_model
+    """A fine-tuning exp dir (config.yaml, model.pth) of a description YAML with random weights, ``vocab`` tokens."""
+    from espnet_distill.asr.build import write_random_ctc_exp
 
     description = yaml.safe_load(description_yaml.read_text(encoding="utf-8"))
     tokens = ["<blank>", "<unk>", *[f"t{i}" for i in range(vocab - 3)], "<sos/eos>"]
-    config = {
-        "frontend": description["frontend"],
-        "frontend_conf": description.get("frontend_conf", {}),
-        "encoder": description["encoder"],
-        "encoder_conf": description.get("encoder_conf", {}),
-        "token_list": tokens,
-        "token_type": "char",
-        "bpemodel": None,
-        "init_student": None,
-        "init_student_weights": True,
-        "specaug": None,
-        "specaug_conf": {},
-        "ctc_conf": {},
-        "model_conf": {},
-    }
-    torch.manual_seed(0)
-    model = build_ctc_model(argparse.Namespace(**config))
-    out.mkdir(parents=True, exist_ok=True)
-    config["encoder"] = "student_transformer"
-    (out / "config.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
-    torch.save(model.state_dict(), out / "model.pth")
-    return out
+    return write_random_ctc_exp(description, tokens, out)
 
 
 def benchmark_model(
@@ -121,7 +101,7 @@ def benchmark_model(
             backends[key] = lambda wave, s=session: s(wave[None], np.array([len(wave)]))
         for key, backend in backends.items():
             row["rtf"][f"{key}@{threads}"], _ = timed_passes(backend, waves, audio_seconds, args.warmup, args.repeats)
-            logging.info("%s %s at %d threads: RTF %.4f", name, key, threads, row["rtf"][f"{key}@{threads}"])
+            logger.info("%s %s at %d threads: RTF %.4f", name, key, threads, row["rtf"][f"{key}@{threads}"])
     return row
 
 
@@ -181,7 +161,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     if args.calibration_dir is not None:
         calibration = calibration_waves(args.calibration_dir, args.calibration_utts)
     rows = []
-    with tempfile.TemporaryDirectory() as work, contextlib.redirect_stdout(io.StringIO()):
+    with tempfile.TemporaryDirectory() as work:
         for name, path in args.model:
             rows.append(benchmark_model(name, path, args, waves, Path(work), calibration))
     reference_name = args.reference or rows[0]["model"]

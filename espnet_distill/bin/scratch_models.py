@@ -16,23 +16,15 @@ import json
 from pathlib import Path
 from typing import Iterable, List, Optional
 
-import yaml
-
+from espnet_distill.files.student_dir import description_file, read_description, structure
 from espnet_distill.utils.cli import run
-
-STRUCTURE_KEYS = ("frontend", "frontend_conf", "encoder", "encoder_conf")
 
 
 def structure_key(student_dir: Path) -> Optional[str]:
     """The student's front-end and encoder settings as a canonical string (None without student.yaml)."""
-    path = Path(student_dir) / "student.yaml"
-    if not path.is_file():
+    if not description_file(student_dir).is_file():
         return None
-    with open(path) as f:
-        spec = yaml.safe_load(f)
-    if not isinstance(spec, dict):
-        raise SystemExit(f"{path}: not a student description (a YAML mapping)")
-    return json.dumps({k: spec.get(k) for k in STRUCTURE_KEYS}, sort_keys=True)
+    return json.dumps(structure(read_description(student_dir)), sort_keys=True)
 
 
 def unique_structures(student_dirs: Iterable[Path]) -> List[Path]:

@@ -15,6 +15,7 @@ import torch
 import yaml
 
 from espnet_distill.components import encoder_choices, frontend_choices
+from espnet_distill.files.student_dir import read_description, weights_file, write_description
 from espnet_distill.frontend.conv import teacher_frontend_defaults
 from espnet_distill.student.presets import TeacherShape
 from espnet_distill.teacher import load_teacher
@@ -66,7 +67,7 @@ def export_student(exp_dir: Path) -> Path:
     source = preferred_model_file(exp_dir)
     state = load_checkpoint(source)
     student = {k: v for k, v in state.items() if k.startswith(STUDENT_PREFIXES)}
-    with atomic_write(exp_dir / "student.pth", mode="wb") as f:
+    with atomic_write(weights_file(exp_dir), mode="wb") as f:
         torch.save(student, f)
     params = {
         part: sum(v.numel() for k, v in student.items() if k.startswith(part + ".") and not k.endswith(STATISTICS))
@@ -83,8 +84,7 @@ def export_student(exp_dir: Path) -> Path:
         "teacher": config["teacher"],
         "teacher_conf": config["teacher_conf"],
     }
-    with atomic_write(exp_dir / "student.yaml") as f:
-        yaml.safe_dump(description, f, sort_keys=False)
+    write_description(exp_dir, description)
     summary = {"params": description["params"], **_throughput(exp_dir), "final": _final_stats(exp_dir)}
     with atomic_write(exp_dir / "distill_summary.json") as f:
         json.dump(summary, f, indent=2)
@@ -92,9 +92,9 @@ def export_student(exp_dir: Path) -> Path:
         "exported the student (%d parameters) from %s to %s",
         params["frontend"] + params["encoder"],
         source,
-        exp_dir / "student.pth",
+        weights_file(exp_dir),
     )
-    return exp_dir / "student.pth"
+    return weights_file(exp_dir)
 
 
 def build_student(description: Dict[str, Any]) -> Tuple[torch.nn.Module, torch.nn.Module]:
@@ -109,13 +109,13 @@ def build_student(description: Dict[str, Any]) -> Tuple[torch.nn.Module, torch.n
 
 def load_student_weights(exp_dir: Path, frontend: torch.nn.Module, encoder: torch.nn.Module) -> None:
     """Load ``exp_dir/student.pth`` into a front-end and encoder, strictly and without unpickling code."""
-    state = load_checkpoint(exp_dir / "student.pth")
+    state = load_checkpoint(weights_file(exp_dir))
     for prefix, module in (("frontend.", frontend), ("encoder.", encoder)):
         part = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
         try:
             module.load_state_dict(part)
         except RuntimeError as e:
-            raise ValueError(f"{exp_dir / 'student.pth'} does not match the {prefix[:-1]} built: {e}") from e
+            raise ValueError(f"{weights_file(exp_dir)} does not match the {prefix[:-1]} built: {e}") from e
 
 
 def load_student_statistics(exp_dir: Path, frontend: torch.nn.Module) -> int:
@@ -123,7 +123,7 @@ def load_student_statistics(exp_dir: Path, frontend: torch.nn.Module) -> int:
 
     A structure trained from scratch keeps these: they describe the data, not what was learned.
     """
-    state = load_checkpoint(exp_dir / "student.pth")
+    state = load_checkpoint(weights_file(exp_dir))
     own = dict(frontend.named_buffers())
     copied = 0
     for key, value in state.items():
@@ -136,7 +136,7 @@ def load_student_statistics(exp_dir: Path, frontend: torch.nn.Module) -> int:
 
 def load_student(exp_dir: Path) -> Tuple[torch.nn.Module, torch.nn.Module, Dict[str, Any]]:
     """``(frontend, encoder, description)`` of an exported student, weights loaded strictly."""
-    description = yaml.safe_load((exp_dir / "student.yaml").read_text(encoding="utf-8"))
+    description = read_description(exp_dir)
     frontend, encoder = build_student(description)
     load_student_weights(exp_dir, frontend, encoder)
     return frontend.eval(), encoder.eval(), description
@@ -173,7 +173,7 @@ def export_teacher_as_student(teacher_yaml: Path, out_dir: Path) -> Path:
         **{f"frontend.{k}": v for k, v in frontend.state_dict().items()},
         **{f"encoder.{k}": v for k, v in encoder.state_dict().items()},
     }
-    with atomic_write(out_dir / "student.pth", mode="wb") as f:
+    with atomic_write(weights_file(out_dir), mode="wb") as f:
         torch.save(state, f)
     params = {
         "frontend": sum(p.numel() for p in frontend.parameters()),
@@ -185,9 +185,8 @@ def export_teacher_as_student(teacher_yaml: Path, out_dir: Path) -> Path:
         teacher=spec["teacher"],
         teacher_conf=spec.get("teacher_conf", {}),
     )
-    with atomic_write(out_dir / "student.yaml") as f:
-        yaml.safe_dump(description, f, sort_keys=False)
+    write_description(out_dir, description)
     logger.info(
         "exported the teacher (%d parameters without its codeword head) to %s", description["params"]["total"], out_dir
     )
-    return out_dir / "student.pth"
+    return weights_file(out_dir)

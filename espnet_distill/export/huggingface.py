@@ -22,16 +22,21 @@ from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 import torch
-import yaml
 
+from espnet_distill.files.student_dir import (
+    STUDENT_WEIGHTS,
+    STUDENT_YAML,
+    description_file,
+    is_student_dir,
+    read_description,
+    weights_file,
+)
 from espnet_distill.frontend.conv import HUBERT_BASE_CONV, conv_layer_list
 from espnet_distill.inference.decode import load_asr_model
 from espnet_distill.text.tokens import BLANK, SOS_EOS, SPACE, UNK
 from espnet_distill.utils.checkpoint import load_checkpoint
 
 logger = logging.getLogger(__name__)
-
-STUDENT_FILES = ("student.yaml", "student.pth")
 
 
 class ExportError(ValueError):
@@ -168,11 +173,11 @@ def export_hf(exp_dir: Path, out_dir: Path, checkpoint: Optional[str] = None) ->
     """
     from transformers import HubertConfig, HubertForCTC, HubertModel
 
-    if all((exp_dir / name).is_file() for name in STUDENT_FILES):
-        description = yaml.safe_load((exp_dir / "student.yaml").read_text(encoding="utf-8"))
-        source = str(exp_dir / "student.yaml")
+    if is_student_dir(exp_dir):
+        description = read_description(exp_dir)
+        source = str(description_file(exp_dir))
         cfg = hubert_config(description["frontend"], description["frontend_conf"], description["encoder_conf"], source)
-        state = hubert_state(load_checkpoint(exp_dir / "student.pth"), "", str(exp_dir / "student.pth"))
+        state = hubert_state(load_checkpoint(weights_file(exp_dir)), "", str(weights_file(exp_dir)))
         model = HubertModel(HubertConfig(**cfg))
         token_list, token_type = None, None
     elif (exp_dir / "config.yaml").is_file():
@@ -192,7 +197,7 @@ def export_hf(exp_dir: Path, out_dir: Path, checkpoint: Optional[str] = None) ->
         model = HubertForCTC(HubertConfig(**cfg))
     else:
         raise ExportError(
-            f"{exp_dir}: neither a distillation exp dir ({', '.join(STUDENT_FILES)}) nor a fine-tuning one (config.yaml)"
+            f"{exp_dir}: neither a distillation exp dir ({STUDENT_YAML}, {STUDENT_WEIGHTS}) nor a fine-tuning one (config.yaml)"
         )
     _load_strict(model, state, source)
     out_dir.mkdir(parents=True, exist_ok=True)

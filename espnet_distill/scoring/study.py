@@ -25,9 +25,9 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import yaml
 
+from espnet_distill.files.student_source import read_student_source
 from espnet_distill.scoring.results import finetune_set, model_params
 from espnet_distill.utils.checkpoint import load_checkpoint, training_checkpoint_globals
-from espnet_distill.utils.provenance import STUDENT_SOURCE
 
 SEED = re.compile(r"^(?P<model>.+)_seed(?P<seed>\d+)$")
 
@@ -100,8 +100,7 @@ def read_experiments(exp_root: Path) -> List[Experiment]:
             name = name[: -len(ftset) - 1]
         config = yaml.safe_load((asr_exp / "config.yaml").read_text(encoding="utf-8"))
         seed = int(config.get("seed", 0))
-        source_file = asr_exp / STUDENT_SOURCE
-        source = json.loads(source_file.read_text(encoding="utf-8")) if source_file.is_file() else None
+        source = read_student_source(asr_exp)
         if source is not None:
             if name.endswith(f"_seed{seed}"):  # a repeat's exp dir: grouped with the other seeds
                 name = name[: -len(f"_seed{seed}")]

@@ -17,7 +17,7 @@ The model itself is built by :mod:`espnet_distill.asr.build`, which every
 command that loads a fine-tuned model uses without importing this task
 (``ASRTask.build_model_from_file``, ESPnet's way in, goes there too); the task
 adds the training side: arguments, data, and the fine-tuning's record of what it
-started from (``student_source.json``, :func:`espnet_distill.utils.provenance.write_student_source`).
+started from (``student_source.json``, :mod:`espnet_distill.files.student_source`).
 """
 
 import argparse
@@ -34,10 +34,10 @@ from espnet_distill.asr.build import build_ctc_model, encoder_choices, frontend_
 from espnet_distill.asr.model import CTCASRModel
 from espnet_distill.data.collate import PadCollate
 from espnet_distill.espnet_interop import ESPNET_DEFAULTS, espnet_config
+from espnet_distill.files.student_source import write_student_source
 from espnet_distill.tasks.abs_task import SafeTask
 from espnet_distill.text.tokens import TOKEN_TYPES, Tokenizer, read_token_list
 from espnet_distill.utils.checkpoint import read_training_config, training_config_path
-from espnet_distill.utils.provenance import write_student_source
 
 
 class TokenizeText:

@@ -23,15 +23,9 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
-
-import yaml
+from typing import Dict, List, Mapping, Optional, Sequence, Union
 
 from espnet_distill.utils.fileio import atomic_write, sha256_file
-
-# A fine-tuning's record of what it started from (kind, front-end, structure, loss): written by the
-# ASR task (write_student_source), read by RESULTS.md's study (scoring.study).
-STUDENT_SOURCE = "student_source.json"
 
 PathLike = Union[str, Path]
 STAMP = ".stage_inputs.json"
@@ -186,48 +180,3 @@ def finish(out_dir: PathLike) -> str:
     }
     _write_stamp(out_dir, record)
     return run_id
-
-
-def student_source(
-    student_dir: Path, init_weights: bool, description: Optional[Dict[str, Any]] = None
-) -> Dict[str, Any]:
-    """What a fine-tuning starts from, read from the student's files (not from any directory name).
-
-    ``kind``: ``teacher`` (the teacher exported as a student), ``distilled`` or ``scratch`` (the
-    structure with random weights); ``frontend`` and ``structure`` (layers, width, FFN) from its
-    ``student.yaml``; ``loss`` (``reg`` or ``reg + KL``, distilled students only) and the distillation
-    config from the distillation run's ``config.yaml``.
-    """
-    if description is None:
-        description = yaml.safe_load((student_dir / "student.yaml").read_text(encoding="utf-8"))
-    encoder_conf = description.get("encoder_conf", {})
-    if not init_weights:
-        kind = "scratch"  # the structure with random weights, whatever it came from
-    elif description.get("source") == "teacher":
-        kind = "teacher"
-    else:
-        kind = "distilled"
-    source: Dict[str, Any] = {
-        "init_student": str(student_dir),
-        "init_student_weights": init_weights,
-        "kind": kind,
-        "frontend": description.get("frontend"),
-        "structure": {k: encoder_conf.get(k) for k in ("num_layers", "output_size", "ffn_dim")},
-        "loss": None,
-        "distill_config": None,
-    }
-    distill_config = student_dir / "config.yaml"
-    if kind == "distilled" and distill_config.is_file():
-        config = yaml.safe_load(distill_config.read_text(encoding="utf-8")) or {}
-        weight = float((config.get("model_conf") or {}).get("discriminative_weight") or 0.0)
-        source["loss"] = "reg + KL" if weight > 0 else "reg"
-        source["distill_config"] = config.get("config")
-    return source
-
-
-def write_student_source(
-    output_dir: Path, student_dir: Path, init_weights: bool, description: Optional[Dict[str, Any]] = None
-) -> None:
-    output_dir.mkdir(parents=True, exist_ok=True)
-    with atomic_write(output_dir / STUDENT_SOURCE) as f:
-        json.dump(student_source(student_dir, init_weights, description), f, indent=2)

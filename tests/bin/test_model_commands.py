@@ -6,7 +6,6 @@ Fast: a tiny wav_cnn model with random weights (tests.inference.test_load_model.
 commands run in this process through ``utils.cli.run``, except where the test is about the real process.
 """
 
-import logging
 import shutil
 import subprocess
 import sys
@@ -19,7 +18,7 @@ import soundfile as sf
 import torch
 import yaml
 
-from espnet_distill.utils.cli import run
+from tests.conftest import Payload, one_error, run_main
 from tests.inference.test_load_model import (
     MODEL_FILE,
     TOKENS,
@@ -29,13 +28,7 @@ from tests.inference.test_load_model import (
     without_token_list,
 )
 
-
-@pytest.fixture(autouse=True)
-def _restore_logging():
-    """The commands point the root logger at the captured stderr: put the handlers back afterwards."""
-    handlers, level = logging.root.handlers[:], logging.root.level
-    yield
-    logging.root.handlers[:], logging.root.level = handlers, level
+pytestmark = pytest.mark.usefixtures("restore_logging")  # the commands point the root logger at stderr
 
 
 @pytest.fixture(scope="module")
@@ -56,34 +49,8 @@ def call(module: str, capsys, *argv):
     """``python -m espnet_distill.bin.<module> *argv`` in this process: (exit status, stderr)."""
     import importlib
 
-    main = importlib.import_module(f"espnet_distill.bin.{module}").main
-    with pytest.raises(SystemExit) as exit_:
-        run(main, [str(a) for a in argv])
-    return exit_.value.code, capsys.readouterr().err
-
-
-def one_error(err: str, *parts) -> str:
-    """stderr holds one error line, naming each of ``parts``, and no traceback; returns it."""
-    errors = [line for line in err.splitlines() if "ERROR" in line or "error:" in line]
-    assert len(errors) == 1, err
-    assert "Traceback" not in err and "internal error" not in err, err
-    for part in parts:
-        assert str(part) in errors[0], (part, errors[0])
-    return errors[0]
-
-
-def touch_marker(path: str) -> None:
-    Path(path).touch()
-
-
-class Payload:
-    """Unpickled, it would create ``marker``."""
-
-    def __init__(self, marker: Path) -> None:
-        self.marker = marker
-
-    def __reduce__(self):
-        return touch_marker, (str(self.marker),)
+    code, _, err = run_main(importlib.import_module(f"espnet_distill.bin.{module}").main, capsys, *argv)
+    return code, err
 
 
 # 1. pack_model loads and checks what it packs before writing anything.

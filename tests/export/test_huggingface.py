@@ -12,7 +12,7 @@ from espnet_distill.export.huggingface import ExportError, export_hf
 from espnet_distill.inference.decode import CTCDecoder, DecodeOptions, load_asr_model
 from espnet_distill.text.tokens import Tokenizer
 from tests.conftest import tiny_batch
-from tests.tasks.test_asr_task import setup, train  # noqa: F401  (the tiny fine-tuning's fixture)
+from tests.tasks.test_asr_task import setup, train, with_random_ctc  # noqa: F401  (the tiny fine-tuning's fixture)
 
 pytestmark = pytest.mark.slow  # the full tier: trains models or runs a recipe
 
@@ -74,14 +74,7 @@ def asr_exp(setup, tiny_corpus, tmp_path_factory):  # noqa: F811
     out = tmp_path_factory.mktemp("hf") / "asr_tiny"
     train(setup, tiny_corpus, out)
     state = torch.load(out / "valid.cer_ctc.ave.pth", weights_only=True)
-    weight = state["ctc.ctc_lo.weight"]
-    state["ctc.ctc_lo.weight"] = (
-        torch.randn(weight.shape, generator=torch.Generator().manual_seed(0)) * 3 / weight.shape[1] ** 0.5
-    )
-    bias = torch.zeros_like(state["ctc.ctc_lo.bias"])
-    bias[1] = bias[-1] = -30.0  # never the best path; -1e4 would put log-probs where float32 steps are 1e-3
-    state["ctc.ctc_lo.bias"] = bias
-    torch.save(state, out / "noisy.pth")
+    torch.save(with_random_ctc(state), out / "noisy.pth")
     return out
 
 

@@ -18,7 +18,7 @@ from espnet_distill.inference.decode import load_asr_model, read_waves
 from espnet_distill.inference.forward import CTCInference
 from espnet_distill.inference.onnx_runtime import OnnxCTC
 from espnet_distill.tasks.asr import ASRTask
-from tests.tasks.test_asr_task import setup, train  # noqa: F401  (the tiny fine-tuning's fixture)
+from tests.tasks.test_asr_task import setup, train, with_random_ctc  # noqa: F401  (the tiny fine-tuning's fixture)
 
 pytestmark = pytest.mark.slow  # the full tier: trains models or runs a recipe
 
@@ -50,14 +50,7 @@ def exps(setup, tiny_corpus, tmp_path_factory):  # noqa: F811
         ("wav_cnn", torch.load(root / "wav_cnn" / "valid.cer_ctc.ave.pth", weights_only=True)),
         ("fbank", fbank_model.state_dict()),
     ):
-        weight = state["ctc.ctc_lo.weight"]
-        state["ctc.ctc_lo.weight"] = (
-            torch.randn(weight.shape, generator=torch.Generator().manual_seed(0)) * 3 / weight.shape[1] ** 0.5
-        )
-        bias = torch.zeros_like(state["ctc.ctc_lo.bias"])
-        bias[1] = bias[-1] = -30.0  # never the best path; -1e4 would put log-probs where float32 steps are 1e-3
-        state["ctc.ctc_lo.bias"] = bias
-        torch.save(state, root / name / "noisy.pth")
+        torch.save(with_random_ctc(state), root / name / "noisy.pth")
         out[name] = root / name
     return out
 

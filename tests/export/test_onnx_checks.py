@@ -6,7 +6,6 @@ A tiny random Fbank model (``benchmark_deploy``'s description-YAML exp dir) stan
 import dataclasses
 import hashlib
 import json
-import logging
 import shutil
 import subprocess
 from pathlib import Path
@@ -16,10 +15,11 @@ import pytest
 import soundfile as sf
 
 from espnet_distill.utils.cli import run
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, one_error, run_main
 
 pytest.importorskip("onnxruntime")
 pytest.importorskip("onnxscript")
+pytestmark = pytest.mark.usefixtures("restore_logging")  # the commands point the root logger at stderr
 
 RELEASED = REPO_ROOT / "egs" / "mini_synth" / "asr1" / "pretrained" / "asr_mini_fbank"
 TINY = """\
@@ -30,13 +30,6 @@ encoder_conf: {output_size: 32, num_layers: 1, attention_heads: 2, ffn_dim: 32, 
 """
 
 
-@pytest.fixture(autouse=True)
-def _restore_logging():
-    handlers, level = logging.root.handlers[:], logging.root.level
-    yield
-    logging.root.handlers[:], logging.root.level = handlers, level
-
-
 @pytest.fixture(scope="module")
 def tiny_exp(tmp_path_factory):
     """A fine-tuning exp dir (config.yaml, model.pth) of a tiny Fbank student with random weights, 12 tokens."""
@@ -45,13 +38,6 @@ def tiny_exp(tmp_path_factory):
     root = tmp_path_factory.mktemp("tiny_exp")
     (root / "tiny.yaml").write_text(TINY)
     return _random_exp(root / "tiny.yaml", 12, root / "exp")
-
-
-def call(main, capsys, *argv):
-    with pytest.raises(SystemExit) as exit_:
-        run(main, [str(a) for a in argv])
-    captured = capsys.readouterr()
-    return exit_.value.code, captured.out, captured.err
 
 
 @pytest.fixture
@@ -72,12 +58,10 @@ def test_an_out_dir_that_cannot_be_written_is_refused_before_the_export(tiny_exp
     blocker = tmp_path / "taken"
     blocker.write_text("a regular file\n")
     out_dir = blocker if where == "a_file" else blocker / "onnx"
-    code, out, err = call(main, capsys, tiny_exp, out_dir, "--checkpoint", "model.pth")
+    code, out, err = run_main(main, capsys, tiny_exp, out_dir, "--checkpoint", "model.pth")
     assert code == 1 and out == ""
     expected = "exists and is not a directory" if where == "a_file" else f"{blocker} is not a directory"
-    errors = [line for line in err.splitlines() if "ERROR" in line]
-    assert len(errors) == 1 and f"{out_dir}: " in errors[0] and expected in errors[0], err
-    assert "Traceback" not in err and "internal error" not in err
+    one_error(err, f"{out_dir}: ", expected)
     assert blocker.read_text() == "a regular file\n" and sorted(p.name for p in tmp_path.iterdir()) == ["taken"]
 
 
@@ -94,7 +78,7 @@ def test_benchmark_deploy_refuses_its_out_dir_before_any_model_is_built(tmp_path
 
     monkeypatch.setattr(benchmark_deploy, "read_utterances", lambda *a: pytest.fail("the benchmark started"))
     (tmp_path / "taken").write_text("")
-    code, out, err = call(
+    code, out, err = run_main(
         benchmark_deploy.main,
         capsys,
         "--model",
@@ -112,7 +96,7 @@ def test_the_export_dir_has_sha256sums_in_the_released_layout_and_transcribe_ver
     from espnet_distill.bin.export_onnx import main as export
     from espnet_distill.bin.transcribe import main as transcribe
 
-    code, _, err = call(export, capsys, tiny_exp, tmp_path / "onnx", "--checkpoint", "model.pth")
+    code, _, err = run_main(export, capsys, tiny_exp, tmp_path / "onnx", "--checkpoint", "model.pth")
     assert code == 0, err
     onnx_dir = tmp_path / "onnx"
     lines = (onnx_dir / "SHA256SUMS").read_text().splitlines()
@@ -129,11 +113,11 @@ def test_the_export_dir_has_sha256sums_in_the_released_layout_and_transcribe_ver
 
     wav = tmp_path / "a.wav"
     sf.write(str(wav), np.random.default_rng(0).standard_normal(16000) * 0.1, 16000, subtype="PCM_16")
-    code, out, err = call(transcribe, capsys, "--model", onnx_dir, "--int8", "true", wav)
+    code, out, err = run_main(transcribe, capsys, "--model", onnx_dir, "--int8", "true", wav)
     assert code == 0 and out.split()[0] == str(wav), err
     tokens = onnx_dir / "tokens.txt"
     tokens.write_text(tokens.read_text().replace("\nt3\n", "\nx3\n"))  # still a token list of the same length
-    code, out, err = call(transcribe, capsys, "--model", onnx_dir, "--int8", "true", wav)
+    code, out, err = run_main(transcribe, capsys, "--model", onnx_dir, "--int8", "true", wav)
     assert code == 1 and out == "" and f"{tokens}: its SHA-256" in err
 
 

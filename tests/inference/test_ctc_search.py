@@ -1,7 +1,5 @@
 """ctc_search: one greedy collapse and one beam search for data-dir decoding, transcribe and the parity check."""
 
-import argparse
-
 import numpy as np
 import pytest
 import torch
@@ -50,39 +48,34 @@ def test_a_beam_wider_than_the_vocabulary_searches_as_the_widest_useful_one():
     assert decode_log_probs(log_probs, tokenizer, 50) == widest and set(widest) <= set("ABC ") and widest
 
 
-def tiny_model():
-    """A random tiny wav_cnn student with a CTC layer loud enough to emit text."""
-    from espnet_distill.tasks.asr import ASRTask
+TINY = {
+    "frontend": "wav_cnn",
+    "frontend_conf": {
+        "conv_layers": "[(16,10,5)] + [(16,3,2)] * 4 + [(16,2,2)] * 2",
+        "extractor_mode": "group_norm",
+        "conv_bias": False,
+        "output_dim": 16,
+    },
+    "encoder": "transformer",
+    "encoder_conf": {
+        "output_size": 16,
+        "num_layers": 1,
+        "attention_heads": 2,
+        "ffn_dim": 16,
+        "pos_conv_kernel": 8,
+        "pos_conv_groups": 4,
+    },
+}
 
-    config = {
-        "frontend": "wav_cnn",
-        "frontend_conf": {
-            "conv_layers": "[(16,10,5)] + [(16,3,2)] * 4 + [(16,2,2)] * 2",
-            "extractor_mode": "group_norm",
-            "conv_bias": False,
-            "output_dim": 16,
-        },
-        "encoder": "transformer",
-        "encoder_conf": {
-            "output_size": 16,
-            "num_layers": 1,
-            "attention_heads": 2,
-            "ffn_dim": 16,
-            "pos_conv_kernel": 8,
-            "pos_conv_groups": 4,
-        },
-        "token_list": TOKENS,
-        "token_type": "char",
-        "bpemodel": None,
-        "init_student": None,
-        "init_student_weights": True,
-        "specaug": None,
-        "specaug_conf": {},
-        "ctc_conf": {},
-        "model_conf": {},
-    }
-    torch.manual_seed(0)
-    model = ASRTask.build_model(argparse.Namespace(**config)).eval()
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    """A random tiny wav_cnn student with a CTC layer loud enough to emit text."""
+    from espnet_distill.asr.build import write_random_ctc_exp
+    from espnet_distill.inference.decode import load_asr_model
+
+    exp = write_random_ctc_exp(TINY, TOKENS, tmp_path_factory.mktemp("ctc_search") / "exp")
+    model, _ = load_asr_model(exp, "model.pth")
     with torch.no_grad():
         model.ctc.ctc_lo.weight.mul_(30.0)
         model.ctc.ctc_lo.bias[[1, 6]] = -30.0
@@ -90,13 +83,13 @@ def tiny_model():
 
 
 @pytest.mark.parametrize("beam_size", [1, 3, 50])
-def test_data_dir_decoding_and_transcribe_give_the_same_text(beam_size):
+def test_data_dir_decoding_and_transcribe_give_the_same_text(tiny_model, beam_size):
     """CTCDecoder searches the encoder output (ESPnet's CTC module scores it), transcribe the log-probabilities
     of the same forward: one search, one text."""
     from espnet_distill.inference.decode import CTCDecoder, DecodeOptions
     from espnet_distill.inference.forward import CTCInference
 
-    model = tiny_model()
+    model = tiny_model
     tokenizer = Tokenizer(TOKENS, "char", None)
     waves = [torch.randn(16000, generator=torch.Generator().manual_seed(i)) * 0.1 for i in range(2)]
     decoded = CTCDecoder(model, tokenizer, DecodeOptions(beam_size=beam_size)).decode_batch(waves)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, python_json
 
 RELEASED = REPO_ROOT / "egs" / "mini_synth" / "asr1" / "pretrained" / "asr_mini_fbank"
 HEAVY = ("torch", "torchaudio", "espnet", "espnet2")
@@ -20,9 +20,7 @@ HEAVY = ("torch", "torchaudio", "espnet", "espnet2")
 def imported_after(code: str) -> set:
     """The top-level packages among :data:`HEAVY` that a fresh interpreter has imported after ``code``."""
     probe = f"{code}\nimport sys, json\nprint(json.dumps(sorted({{m.split('.')[0] for m in sys.modules}} & {set(HEAVY)!r})))"
-    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO_ROOT)
-    assert result.returncode == 0, result.stderr[-3000:]
-    return set(json.loads(result.stdout.splitlines()[-1]))
+    return set(python_json(probe))
 
 
 def test_the_onnx_path_modules_import_neither_torch_nor_espnet():
@@ -71,6 +69,4 @@ def test_the_commands_that_load_a_fine_tuned_model_do_not_import_espnets_tasks_o
         "print(json.dumps(sorted(m for m in sys.modules if m.startswith(('espnet2.tasks', 'espnet2.train.trainer',"
         " 'transformers')))))"
     )
-    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO_ROOT)
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert json.loads(result.stdout.splitlines()[-1]) == []
+    assert python_json(probe) == []

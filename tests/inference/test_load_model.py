@@ -4,7 +4,6 @@ through checks config.yaml (token list, component options) and the model file's 
 Fast: a tiny wav_cnn model with random weights stands in for a trained one (:func:`tiny_asr_exp`).
 """
 
-import argparse
 import shutil
 from pathlib import Path
 
@@ -12,7 +11,7 @@ import pytest
 import torch
 import yaml
 
-from espnet_distill.espnet_interop import espnet_config
+from espnet_distill.asr.build import write_random_ctc_exp
 from espnet_distill.inference.decode import load_asr_model
 from espnet_distill.tasks.asr import ASRTask
 from espnet_distill.utils.checkpoint import CheckpointError
@@ -32,24 +31,7 @@ TINY = dict(
 
 def tiny_asr_exp(out: Path, tokens=TOKENS) -> Path:
     """A fine-tuning exp dir (config.yaml in ESPnet's form, ``valid.loss.best.pth``) with random weights."""
-    config = {
-        **TINY,
-        "token_list": list(tokens),
-        "token_type": "char",
-        "bpemodel": None,
-        "init_student": None,
-        "init_student_weights": True,
-        "specaug": None,
-        "specaug_conf": {},
-        "ctc_conf": {},
-        "model_conf": {},
-    }
-    torch.manual_seed(0)
-    model = ASRTask.build_model(argparse.Namespace(**config))
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "config.yaml").write_text(yaml.safe_dump(espnet_config(config)), encoding="utf-8")
-    torch.save(model.state_dict(), out / MODEL_FILE)
-    return out
+    return write_random_ctc_exp(TINY, tokens, out, model_file=MODEL_FILE)
 
 
 @pytest.fixture(scope="module")

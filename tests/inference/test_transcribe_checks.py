@@ -5,7 +5,6 @@ Fast: the released mini Fbank student (an ONNX export dir) copied into ``tmp_pat
 """
 
 import json
-import logging
 import shutil
 import subprocess
 import sys
@@ -14,20 +13,12 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from espnet_distill.utils.cli import run
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, one_error, run_main
 
 pytest.importorskip("onnxruntime")
+pytestmark = pytest.mark.usefixtures("restore_logging")  # transcribe's main points the root logger at stderr
 
 RELEASED = REPO_ROOT / "egs" / "mini_synth" / "asr1" / "pretrained" / "asr_mini_fbank"
-
-
-@pytest.fixture(autouse=True)
-def _restore_logging():
-    """transcribe's main points the root logger at the captured stderr: put the handlers back afterwards."""
-    handlers, level = logging.root.handlers[:], logging.root.level
-    yield
-    logging.root.handlers[:], logging.root.level = handlers, level
 
 
 @pytest.fixture
@@ -53,20 +44,8 @@ def transcribe(capsys, *argv):
     """``python -m espnet_distill.bin.transcribe *argv`` in this process: (exit status, stdout lines, stderr)."""
     from espnet_distill.bin.transcribe import main
 
-    with pytest.raises(SystemExit) as exit_:
-        run(main, [str(a) for a in argv])
-    captured = capsys.readouterr()
-    return exit_.value.code, captured.out.splitlines(), captured.err
-
-
-def assert_one_error(err, *parts):
-    """stderr holds one error line, naming each of ``parts``, and no traceback."""
-    errors = [line for line in err.splitlines() if "ERROR" in line or "error:" in line]
-    assert len(errors) == 1, err
-    assert "Traceback" not in err and "internal error" not in err, err
-    for part in parts:
-        assert str(part) in errors[0], (part, errors[0])
-    return errors[0]
+    code, out, err = run_main(main, capsys, *argv)
+    return code, out.splitlines(), err
 
 
 # 1. Audio shorter than its header says.
@@ -107,7 +86,7 @@ def test_a_file_that_does_not_match_sha256sums_is_refused(model_dir, tmp_path, c
     path.write_bytes(bytes(data))
     code, out, err = transcribe(capsys, "--model", model_dir, "--int8", int8, wav)
     assert code == 1 and out == []
-    assert_one_error(err, f"{path}: its SHA-256", "SHA256SUMS lists", "damaged or was changed")
+    one_error(err, f"{path}: its SHA-256", "SHA256SUMS lists", "damaged or was changed")
 
 
 def test_a_file_that_sha256sums_does_not_list_is_refused(model_dir, tmp_path, capsys):
@@ -115,7 +94,7 @@ def test_a_file_that_sha256sums_does_not_list_is_refused(model_dir, tmp_path, ca
     sums.write_text("".join(line + "\n" for line in sums.read_text().splitlines() if "tokens.txt" not in line))
     code, out, err = transcribe(capsys, "--model", model_dir, noise_wav(tmp_path / "a.wav", 1.0))
     assert code == 1 and out == []
-    assert_one_error(err, f"{model_dir / 'tokens.txt'}: not listed in {sums}")
+    one_error(err, f"{model_dir / 'tokens.txt'}: not listed in {sums}")
 
 
 # 3. The token list against the model's output.
@@ -127,7 +106,7 @@ def test_a_token_list_shorter_than_the_models_output_is_refused(unsummed, tmp_pa
     (unsummed / "tokens.txt").write_text("\n".join(tokens[:10] + tokens[11:]) + "\n")  # one letter deleted
     code, out, err = transcribe(capsys, "--model", unsummed, noise_wav(tmp_path / "a.wav", 1.0))
     assert code == 1 and out == []
-    assert_one_error(err, f"{unsummed / 'tokens.txt'}: 30 tokens", "gives 31 log-probabilities per frame")
+    one_error(err, f"{unsummed / 'tokens.txt'}: 30 tokens", "gives 31 log-probabilities per frame")
 
 
 # 4. A model dir that cannot be used, bad options, a file that fails at run time.
@@ -194,7 +173,7 @@ def test_a_model_dir_that_cannot_be_used_is_one_line_naming_the_file(unsummed, t
         capsys, "--model", unsummed, "--int8", int8, "--chunk_seconds", "2", "--context_seconds", "0.5", *files
     )
     assert code == 1 and out == []
-    assert_one_error(err, str(unsummed / parts[0].split(":")[0]), *parts)
+    one_error(err, str(unsummed / parts[0].split(":")[0]), *parts)
 
 
 def test_a_file_that_fails_in_onnx_runtime_is_named_and_the_others_are_transcribed(

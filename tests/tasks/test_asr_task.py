@@ -94,6 +94,19 @@ def train(setup, tiny_corpus, out_dir, *extra):
     assert result.returncode == 0, result.stderr[-4000:]
 
 
+def with_random_ctc(state, blocked=-30.0):
+    """A fine-tuned model's ``state`` with a random CTC layer whose bias is ``blocked`` for <unk> (token 1)
+    and <sos/eos> (the last), 0 elsewhere: the tiny fine-tuning's CTC emits blanks only, this one text.
+    (-30: never on the best path; -1e4 would put log-probs where float32 steps are 1e-3.)"""
+    weight = state["ctc.ctc_lo.weight"]
+    generator = torch.Generator().manual_seed(0)
+    state["ctc.ctc_lo.weight"] = torch.randn(weight.shape, generator=generator) * 3 / weight.shape[1] ** 0.5
+    bias = torch.zeros_like(state["ctc.ctc_lo.bias"])
+    bias[1] = bias[-1] = blocked
+    state["ctc.ctc_lo.bias"] = bias
+    return state
+
+
 def test_the_exported_teacher_is_the_teacher(setup, tiny_teacher_path, tiny_corpus):
     teacher = load_teacher("torchaudio", path=str(tiny_teacher_path))
     frontend, encoder, description = load_student(setup / "teacher_student")

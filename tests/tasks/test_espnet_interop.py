@@ -14,7 +14,7 @@ from espnet_distill.data.kaldi_dir import read_kaldi_map
 from espnet_distill.espnet_interop import espnet_config
 from espnet_distill.inference.decode import CTCDecoder, DecodeOptions, load_asr_model, read_checked
 from espnet_distill.text.tokens import Tokenizer
-from tests.tasks.test_asr_task import setup, train  # noqa: F401  (the tiny fine-tuning's fixture)
+from tests.tasks.test_asr_task import setup, train, with_random_ctc  # noqa: F401  (the tiny fine-tuning's fixture)
 
 pytestmark = pytest.mark.slow  # the full tier: trains models or runs a recipe
 
@@ -31,13 +31,8 @@ def exp(setup, tiny_corpus, tmp_path_factory):  # noqa: F811
     out = tmp_path_factory.mktemp("espnet") / "asr_tiny"
     train(setup, tiny_corpus, out)
     state = torch.load(out / "valid.cer_ctc.ave.pth", weights_only=True)
-    generator = torch.Generator().manual_seed(0)
-    weight = state["ctc.ctc_lo.weight"]
-    state["ctc.ctc_lo.weight"] = torch.randn(weight.shape, generator=generator) * 3 / weight.shape[1] ** 0.5
-    bias = torch.zeros_like(state["ctc.ctc_lo.bias"])
-    bias[1] = bias[-1] = -1e4  # no <unk> (this project drops it from text, ESPnet writes it) and no <sos/eos>
-    state["ctc.ctc_lo.bias"] = bias
-    torch.save(state, out / "noisy.pth")
+    # No <unk> (this project drops it from text, ESPnet writes it) and no <sos/eos>, whatever the decoder.
+    torch.save(with_random_ctc(state, blocked=-1e4), out / "noisy.pth")
     return out
 
 

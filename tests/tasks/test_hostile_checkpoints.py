@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 import torch
-import yaml
 
 from espnet_distill.distill.export import export_student, load_student
 from espnet_distill.inference.decode import load_asr_model
@@ -24,7 +23,7 @@ from espnet_distill.utils.checkpoint import (
     load_checkpoint,
     training_checkpoint_globals,
 )
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, Payload, python_json
 from tests.tasks.test_asr_task import asr_train_args, setup  # noqa: F401  (setup: fixture)
 from tests.tasks.test_distill_task import TINY_TRAINING, data_args, shapes  # noqa: F401  (shapes: fixture)
 from tests.teacher.test_pretrain import TINY as TINY_PRETRAIN
@@ -36,19 +35,6 @@ pytestmark = pytest.mark.slow  # the full tier: trains models or runs a recipe
 DISTILL_CONFIG = REPO_ROOT / "egs/mini_synth/asr1/conf/distill/deep_thin_reg.yaml"
 # Two epochs, both kept: the n-best averaging at the end loads both epoch files.
 SHORT = ["--max_epoch", "2", "--num_iters_per_epoch", "2", "--keep_nbest_models", "2"]
-
-
-def touch_marker(path: str) -> None:
-    """The payload: if any loader unpickled it, the marker file would exist."""
-    Path(path).touch()
-
-
-class Payload:
-    def __init__(self, marker: Path) -> None:
-        self.marker = marker
-
-    def __reduce__(self):
-        return touch_marker, (str(self.marker),)
 
 
 def plant(path: Path, marker: Path, wrap=lambda payload: {"model": payload}) -> Path:
@@ -239,8 +225,7 @@ def test_every_espnet_module_that_calls_torch_load_is_guarded():
         "         and (getattr(module, '__file__', None) or '').endswith('.py')}\n"
         "print(json.dumps(files))"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    files = yaml.safe_load(result.stdout.strip().splitlines()[-1])
+    files = python_json(code)
     found = {
         name
         for name, path in files.items()

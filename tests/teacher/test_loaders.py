@@ -13,44 +13,44 @@ from torchaudio.models import hubert_pretrain_model, wav2vec2_model
 
 from espnet_distill.teacher import CheckpointError, load_teacher
 from espnet_distill.teacher.loaders import parse_conv_layers
+from tests.conftest import TINY_CONV, TINY_ENCODER, TINY_PRETRAIN_HEAD
 
-CONV = [(32, 10, 5), (32, 3, 2), (32, 3, 2), (32, 3, 2), (32, 3, 2), (32, 2, 2), (32, 2, 2)]
-SMALL = dict(
-    extractor_mode="group_norm",
-    extractor_conv_layer_config=CONV,
-    extractor_conv_bias=False,
-    encoder_embed_dim=64,
-    encoder_projection_dropout=0.0,
-    encoder_pos_conv_kernel=16,
-    encoder_pos_conv_groups=4,
-    encoder_num_layers=3,
-    encoder_num_heads=4,
-    encoder_attention_dropout=0.0,
-    encoder_ff_interm_features=96,
-    encoder_ff_interm_dropout=0.0,
-    encoder_dropout=0.0,
-    encoder_layer_norm_first=False,
-    encoder_layer_drop=0.0,
+SMALL = {**TINY_ENCODER, "encoder_ff_interm_features": 96}  # the FFN width the fairseq config and errors below name
+# transformers' config arguments of a small HuBERT on TINY_CONV, dropout off.
+SMALL_HF = dict(
+    hidden_size=64,
+    num_hidden_layers=3,
+    num_attention_heads=4,
+    intermediate_size=96,
+    conv_dim=[c for c, _, _ in TINY_CONV],
+    conv_kernel=[k for _, k, _ in TINY_CONV],
+    conv_stride=[s for _, _, s in TINY_CONV],
+    num_conv_pos_embeddings=16,
+    num_conv_pos_embedding_groups=4,
+    hidden_dropout=0.0,
+    attention_dropout=0.0,
+    activation_dropout=0.0,
+    feat_proj_dropout=0.0,
+    layerdrop=0.0,
 )
-PRETRAIN_EXTRA = dict(
-    mask_prob=0.5,
-    mask_selection="static",
-    mask_other=0.0,
-    mask_length=5,
-    no_mask_overlap=False,
-    mask_min_space=1,
-    mask_channel_prob=0.0,
-    mask_channel_selection="static",
-    mask_channel_other=0.0,
-    mask_channel_length=10,
-    no_mask_channel_overlap=False,
-    mask_channel_min_space=1,
-    skip_masked=False,
-    skip_nomask=False,
-    num_classes=20,
-    final_dim=16,
-    feature_grad_mult=None,
-)
+
+
+def original_model_cfg(family, stable=False):
+    """fairseq's model config (the original layout) of the small model of SMALL and SMALL_HF: post-LN with a
+    group-norm CNN, or with ``stable`` pre-LN with a layer-norm CNN with biases."""
+    return {
+        "_name": family,
+        "extractor_mode": "layer_norm" if stable else "default",
+        "conv_bias": stable,
+        "conv_feature_layers": "[(32,10,5)] + [(32,3,2)] * 4 + [(32,2,2)] * 2",
+        "encoder_embed_dim": 64,
+        "encoder_layers": 3,
+        "encoder_attention_heads": 4,
+        "encoder_ffn_embed_dim": 96,
+        "conv_pos": 16,
+        "conv_pos_groups": 4,
+        "layer_norm_first": stable,
+    }
 
 
 def waveforms(count=2, seconds=(1.0, 0.7)):
@@ -158,21 +158,7 @@ def write_fairseq_checkpoint(path, dictionary_cls, use_args=False):
             "mask_emb": torch.zeros(64),
         }
     )
-    model_cfg = {
-        "_name": "hubert",
-        "extractor_mode": "default",
-        "conv_bias": False,
-        "conv_feature_layers": "[(32,10,5)] + [(32,3,2)] * 4 + [(32,2,2)] * 2",
-        "encoder_embed_dim": 64,
-        "encoder_layers": 3,
-        "encoder_attention_heads": 4,
-        "encoder_ffn_embed_dim": 96,
-        "conv_pos": 16,
-        "conv_pos_groups": 4,
-        "layer_norm_first": False,
-        "final_dim": 16,
-        "logit_temp": 0.1,
-    }
+    model_cfg = {**original_model_cfg("hubert"), "final_dim": 16, "logit_temp": 0.1}
     checkpoint = {"model": state, "task_state": {"dictionaries": [dictionary_cls()]}, "optimizer_history": []}
     if use_args:
         checkpoint["args"] = argparse.Namespace(**model_cfg)
@@ -209,22 +195,9 @@ def test_huggingface_directory_matches_transformers(tmp_path, stable_layer_norm)
     from transformers import HubertConfig, HubertModel
 
     config = HubertConfig(
-        hidden_size=64,
-        num_hidden_layers=3,
-        num_attention_heads=4,
-        intermediate_size=96,
-        conv_dim=[c for c, _, _ in CONV],
-        conv_kernel=[k for _, k, _ in CONV],
-        conv_stride=[s for _, _, s in CONV],
-        num_conv_pos_embeddings=16,
-        num_conv_pos_embedding_groups=4,
+        **SMALL_HF,
         feat_extract_norm="layer" if stable_layer_norm else "group",
         do_stable_layer_norm=stable_layer_norm,
-        hidden_dropout=0.0,
-        attention_dropout=0.0,
-        activation_dropout=0.0,
-        feat_proj_dropout=0.0,
-        layerdrop=0.0,
     )
     torch.manual_seed(3)
     reference = HubertModel(config).eval()
@@ -245,14 +218,14 @@ def test_huggingface_directory_matches_transformers(tmp_path, stable_layer_norm)
 
 def small_pretrain_model():
     torch.manual_seed(4)
-    model = hubert_pretrain_model(**SMALL, **PRETRAIN_EXTRA).eval()
+    model = hubert_pretrain_model(**SMALL, **TINY_PRETRAIN_HEAD).eval()
     randomize(model.logit_generator)
     return model
 
 
 def test_torchaudio_pretrain_checkpoint(tmp_path):
     model = small_pretrain_model()
-    torch.save({"config": {**SMALL, **PRETRAIN_EXTRA}, "model": model.state_dict()}, tmp_path / "ta.pt")
+    torch.save({"config": {**SMALL, **TINY_PRETRAIN_HEAD}, "model": model.state_dict()}, tmp_path / "ta.pt")
     teacher = load_teacher("torchaudio", path=str(tmp_path / "ta.pt"))
     head = (model.logit_generator.final_proj, model.logit_generator.label_embeddings)
     check_against_torchaudio(teacher, model.wav2vec2, head)
@@ -267,7 +240,7 @@ def test_torchaudio_wav2vec2_checkpoint_without_head(tmp_path):
 def test_espnet_hubert_checkpoint(tmp_path):
     from espnet2.asr.encoder.hubert_encoder import TorchAudioHuBERTPretrainEncoder
 
-    encoder_conf = {**SMALL, **PRETRAIN_EXTRA, "extractor_conv_layer_config": [list(c) for c in CONV]}
+    encoder_conf = {**SMALL, **TINY_PRETRAIN_HEAD, "extractor_conv_layer_config": [list(c) for c in TINY_CONV]}
     encoder = TorchAudioHuBERTPretrainEncoder(input_size=1, **encoder_conf)
     randomize(encoder.hubert_pretrain_model.logit_generator)
     state = {f"encoder.{k}": v for k, v in encoder.state_dict().items()}
@@ -286,7 +259,7 @@ def test_espnet_hubert_checkpoint(tmp_path):
 
 def test_teacher_is_frozen(tmp_path):
     model = small_pretrain_model()
-    torch.save({"config": {**SMALL, **PRETRAIN_EXTRA}, "model": model.state_dict()}, tmp_path / "ta.pt")
+    torch.save({"config": {**SMALL, **TINY_PRETRAIN_HEAD}, "model": model.state_dict()}, tmp_path / "ta.pt")
     teacher = load_teacher("torchaudio", path=str(tmp_path / "ta.pt"))
     torch.nn.Sequential(teacher).train()  # a parent switching to train mode
     assert not teacher.training and not any(p.requires_grad for p in teacher.parameters())
@@ -297,7 +270,7 @@ def test_teacher_is_frozen(tmp_path):
 def test_missing_key_wrong_shape_and_truncated_file(tmp_path):
     model = small_pretrain_model()
     state = model.state_dict()
-    config = {**SMALL, **PRETRAIN_EXTRA}
+    config = {**SMALL, **TINY_PRETRAIN_HEAD}
     key = "wav2vec2.encoder.transformer.layers.1.feed_forward.output_dense.weight"
     broken = {k: v for k, v in state.items() if k != key}
     torch.save({"config": config, "model": broken}, tmp_path / "missing.pt")
@@ -341,7 +314,7 @@ def test_checkpoint_with_pickled_callable_is_refused_and_not_run(tmp_path):
     marker = tmp_path / "pwned"
     model = small_pretrain_model()
     torch.save(
-        {"config": {**SMALL, **PRETRAIN_EXTRA}, "model": model.state_dict(), "extra": Exploit(marker)},
+        {"config": {**SMALL, **TINY_PRETRAIN_HEAD}, "model": model.state_dict(), "extra": Exploit(marker)},
         tmp_path / "evil.pt",
     )
     with pytest.raises(CheckpointError, match=r"evil.pt: refused to load: .*allow-list.*trust_checkpoint"):
@@ -357,17 +330,7 @@ def test_a_hugging_face_pytorch_model_bin_is_refused_or_trusted_and_check_teache
 
     from espnet_distill.bin import check_teacher
 
-    config = HubertConfig(
-        hidden_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        intermediate_size=96,
-        conv_dim=[c for c, _, _ in CONV],
-        conv_kernel=[k for _, k, _ in CONV],
-        conv_stride=[s for _, _, s in CONV],
-        num_conv_pos_embeddings=16,
-        num_conv_pos_embedding_groups=4,
-    )
+    config = HubertConfig(**{**SMALL_HF, "num_hidden_layers": 2})
     HubertModel(config).save_pretrained(tmp_path / "hf")
     # An older directory layout: pytorch_model.bin (a pickle) instead of model.safetensors.
     from safetensors.torch import load_file

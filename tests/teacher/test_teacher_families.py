@@ -7,26 +7,10 @@ import pytest
 import torch
 
 from espnet_distill.teacher import CheckpointError, load_teacher
-from tests.teacher.test_loaders import CONV, waveforms
+from tests.teacher.test_loaders import SMALL_HF, original_model_cfg, waveforms
 
 transformers = pytest.importorskip("transformers")
 
-SMALL_HF = dict(
-    hidden_size=64,
-    num_hidden_layers=3,
-    num_attention_heads=4,
-    intermediate_size=96,
-    conv_dim=[c for c, _, _ in CONV],
-    conv_kernel=[k for _, k, _ in CONV],
-    conv_stride=[s for _, _, s in CONV],
-    num_conv_pos_embeddings=16,
-    num_conv_pos_embedding_groups=4,
-    hidden_dropout=0.0,
-    attention_dropout=0.0,
-    activation_dropout=0.0,
-    feat_proj_dropout=0.0,
-    layerdrop=0.0,
-)
 # (transformers config class, model class, the backbone attribute of a *For* model or None, extra config)
 FAMILIES = {
     "wav2vec2": ("Wav2Vec2Config", "Wav2Vec2Model", None, {}),
@@ -197,22 +181,6 @@ def to_original_key(key):
         if re.match(pattern, key):
             return re.sub(pattern, replacement, key)
     raise KeyError(key)
-
-
-def original_model_cfg(family, stable):
-    return {
-        "_name": family,
-        "extractor_mode": "layer_norm" if stable else "default",
-        "conv_bias": stable,
-        "conv_feature_layers": "[(32,10,5)] + [(32,3,2)] * 4 + [(32,2,2)] * 2",
-        "encoder_embed_dim": 64,
-        "encoder_layers": 3,
-        "encoder_attention_heads": 4,
-        "encoder_ffn_embed_dim": 96,
-        "conv_pos": 16,
-        "conv_pos_groups": 4,
-        "layer_norm_first": stable,
-    }
 
 
 @pytest.fixture
