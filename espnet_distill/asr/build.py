@@ -30,6 +30,7 @@ from espnet_distill import components
 from espnet_distill.asr.model import CTCASRModel
 from espnet_distill.distill.export import load_student_statistics, load_student_weights
 from espnet_distill.espnet_interop import ENCODER_NAME, MODEL_NAME, espnet_config
+from espnet_distill.files.student_dir import read_description
 from espnet_distill.text.tokens import read_token_list
 from espnet_distill.utils.checkpoint import CheckpointError, load_state_into, trained_state
 from espnet_distill.utils.config import ConfigError
@@ -135,7 +136,7 @@ def check_token_count(state: Any, model: torch.nn.Module, model_file: Path, conf
 def student_structure(args: argparse.Namespace) -> Dict[str, Any]:
     """Fill ``frontend_conf``/``encoder_conf`` from ``--init_student``'s ``student.yaml``; YAML keys win.
     Returns the ``student.yaml``."""
-    description = yaml.safe_load((Path(args.init_student) / "student.yaml").read_text(encoding="utf-8"))
+    description = read_description(args.init_student)
     for part in ("frontend", "encoder"):
         if components.canonical_encoder(getattr(args, part)) != components.canonical_encoder(description[part]):
             raise ValueError(
