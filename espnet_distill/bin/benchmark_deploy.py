@@ -61,9 +61,10 @@ def benchmark_model(
     calibration: Optional[List[np.ndarray]],
 ) -> Dict[str, Any]:
     from espnet_distill.export.onnx import export_onnx
+    from espnet_distill.files.onnx_dir import FP32_NAME, INT8_NAME
     from espnet_distill.inference.decode import load_asr_model
     from espnet_distill.inference.forward import CTCInference
-    from espnet_distill.inference.onnx_runtime import FP32_NAME, INT8_NAME, OnnxCTC
+    from espnet_distill.inference.onnx_runtime import OnnxCTC
 
     trained = path.is_dir()
     exp = path if trained else _random_exp(path, args.vocab, work / f"{name}_exp")

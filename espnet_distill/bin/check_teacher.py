@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import List, Optional
 
 import torch
-import yaml
 
 from espnet_distill.data.audio import AudioError, read_audio
 from espnet_distill.data.kaldi_dir import DataDirError, read_wav_scp
+from espnet_distill.files.teacher_spec import write_spec
 from espnet_distill.teacher import LOADERS, CheckpointError, load_teacher
 from espnet_distill.utils.cli import run
 from espnet_distill.utils.config import str2bool
@@ -69,8 +69,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     }
     with atomic_write(args.out_dir / "teacher_info.json") as f:
         json.dump(info, f, indent=2)
-    with atomic_write(args.out_dir / "teacher.yaml") as f:
-        yaml.safe_dump({"teacher": args.teacher, "teacher_conf": conf}, f)
+    write_spec(args.out_dir, args.teacher, conf)
     logger.info("teacher: %s", info)
 
 

@@ -28,9 +28,11 @@ from typing import List, Optional
 import yaml
 
 from espnet_distill.distill.export import export_student
+from espnet_distill.files.teacher_spec import read_spec
 from espnet_distill.tasks.distill import DistillTask
 from espnet_distill.utils.checkpoint import CheckpointError
 from espnet_distill.utils.cli import run
+from espnet_distill.utils.config import ConfigError
 
 logger = logging.getLogger(__name__)
 
@@ -47,12 +49,12 @@ def teacher_yaml_args(argv: List[str]) -> List[str]:
         raise SystemExit("--teacher_yaml needs a file")
     path = Path(argv[index + 1])
     try:
-        spec = yaml.safe_load(path.read_text(encoding="utf-8"))
-        teacher, conf = spec["teacher"], spec.get("teacher_conf", {})
-    except (OSError, yaml.YAMLError, KeyError, TypeError) as e:
+        spec = read_spec(path)
+    except ConfigError as e:
         raise SystemExit(f"--teacher_yaml {path}: cannot read teacher and teacher_conf: {e}") from e
     rest = argv[:index] + argv[index + 2 :]
-    return ["--teacher", str(teacher), "--teacher_conf", yaml.safe_dump(conf, default_flow_style=True).strip(), *rest]
+    conf = yaml.safe_dump(spec["teacher_conf"], default_flow_style=True).strip()
+    return ["--teacher", spec["teacher"], "--teacher_conf", conf, *rest]
 
 
 def main(argv: Optional[List[str]] = None) -> None:

@@ -13,12 +13,12 @@ Example:
 """
 
 import argparse
-import json
 import logging
 import os
 from pathlib import Path
 from typing import List, Optional
 
+from espnet_distill.files.onnx_dir import META_NAME, read_meta
 from espnet_distill.scoring import study
 from espnet_distill.scoring.results import collect, render
 from espnet_distill.utils.cli import run
@@ -32,13 +32,13 @@ def deployment_section(deploy_dir: Path) -> List[str]:
     """Stage 10's exports (``<deploy_dir>/<name>/model.json``: parity and CER of each backend) and its
     timing table (``<deploy_dir>/benchmark/deploy.md``), or nothing."""
     lines = []
-    for meta_file in sorted(deploy_dir.glob("*/model.json")):
-        parity = json.loads(meta_file.read_text(encoding="utf-8")).get("parity") or {}
+    for onnx_dir in sorted(path.parent for path in deploy_dir.glob(f"*/{META_NAME}")):
+        parity = read_meta(onnx_dir).get("parity") or {}
         cer = parity.get("cer") or {}
         if {"pytorch", "onnx_fp32", "onnx_int8"} <= set(cer):
             n = parity["utterances"]
             lines.append(
-                f"| {meta_file.parent.name} | {n} | {cer['pytorch']:.1f} | {cer['onnx_fp32']:.1f} | {cer['onnx_int8']:.1f} | "
+                f"| {onnx_dir.name} | {n} | {cer['pytorch']:.1f} | {cer['onnx_fp32']:.1f} | {cer['onnx_int8']:.1f} | "
                 f"{cer['onnx_int8'] - cer['pytorch']:+.1f} | {parity['max_abs_diff']:.1e} | "
                 f"{parity['identical_hypotheses']}/{n} | {parity['int8_identical_hypotheses']}/{n} |"
             )

@@ -11,10 +11,9 @@ import logging
 from pathlib import Path
 from typing import List, Optional
 
-import yaml
-
 from espnet_distill.data.audio import AudioError
 from espnet_distill.data.kaldi_dir import DataDirError
+from espnet_distill.files.teacher_spec import read_spec
 from espnet_distill.teacher import CheckpointError, load_teacher
 from espnet_distill.teacher.codebook import fit_codebook, save_codebook
 from espnet_distill.utils.cli import run
@@ -37,8 +36,8 @@ def main(argv: Optional[List[str]] = None) -> None:
     args = parser.parse_args(argv)
     setup_logging()
     try:
-        spec = yaml.safe_load(args.teacher_yaml.read_text(encoding="utf-8"))
-        teacher = load_teacher(spec["teacher"], **spec.get("teacher_conf", {}))
+        spec = read_spec(args.teacher_yaml)  # a ConfigError (a ValueError) names the file and the key
+        teacher = load_teacher(spec["teacher"], **spec["teacher_conf"])
         codewords = fit_codebook(teacher, args.wav_scp, args.layer, args.num_codewords, args.max_utterances, args.seed)
     except (CheckpointError, AudioError, DataDirError, ValueError, KeyError, OSError) as e:
         logger.error("%s", e)

@@ -59,9 +59,10 @@ def _load_backend(args: argparse.Namespace) -> "Backend":
     imports ESPnet) only when used.  ESPnet's import-time print is kept off stdout, which carries the
     transcripts only, by the import hook of ``import espnet_distill`` (:mod:`espnet_distill.seams`).
     """
+    from espnet_distill.files.onnx_dir import is_onnx_dir
     from espnet_distill.inference.transcribe import OnnxBackend, TorchBackend
 
-    onnx = (args.model / "model.json").is_file()
+    onnx = is_onnx_dir(args.model)
     if not onnx or args.beam_size > 1:  # the PyTorch backend, or ESPnet's beam search, runs in torch
         import torch
 

@@ -13,6 +13,8 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 
+from espnet_distill.files.codebook import read_codebook
+
 
 def cosine_logits(features: torch.Tensor, codewords: torch.Tensor, logit_temp: float) -> torch.Tensor:
     """``cos(features, codeword) / logit_temp`` for every codeword: ``(..., num_codewords)``."""
@@ -53,14 +55,10 @@ def build_codeword_head(kind: str, student_dim: int, codewords: torch.Tensor, lo
 
 
 def load_codebook(path: str) -> tuple:
-    """``(codewords (K, dim) tensor, teacher layer)`` from a ``teacher_codebook`` npz file."""
-    import numpy as np
-
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            return torch.from_numpy(data["codewords"]).float(), int(data["layer"])
-    except (OSError, KeyError, ValueError) as e:
-        raise ValueError(f"cannot read the codebook {path}: {e}") from e
+    """``(codewords (K, dim) tensor, teacher layer)`` from a ``teacher_codebook`` npz file; a
+    :class:`~espnet_distill.utils.config.ConfigError` (a ``ValueError``) naming it if it is not one."""
+    codewords, layer = read_codebook(path)
+    return torch.from_numpy(codewords).float(), layer
 
 
 def teacher_logits_from_codebook(

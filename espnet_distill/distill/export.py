@@ -16,6 +16,7 @@ import yaml
 
 from espnet_distill.components import encoder_choices, frontend_choices
 from espnet_distill.files.student_dir import read_description, weights_file, write_description
+from espnet_distill.files.teacher_spec import read_spec
 from espnet_distill.frontend.conv import teacher_frontend_defaults
 from espnet_distill.student.presets import TeacherShape
 from espnet_distill.teacher import load_teacher
@@ -149,8 +150,8 @@ def export_teacher_as_student(teacher_yaml: Path, out_dir: Path) -> Path:
     reference row of every comparison.
     """
 
-    spec = yaml.safe_load(Path(teacher_yaml).read_text(encoding="utf-8"))
-    teacher = load_teacher(spec["teacher"], **spec.get("teacher_conf", {}))
+    spec = read_spec(teacher_yaml)
+    teacher = load_teacher(spec["teacher"], **spec["teacher_conf"])
     shape = TeacherShape.of(teacher.model)
     description: Dict[str, Any] = {
         "frontend": "wav_cnn",
@@ -183,7 +184,7 @@ def export_teacher_as_student(teacher_yaml: Path, out_dir: Path) -> Path:
         params={**params, "total": params["frontend"] + params["encoder"]},
         source="teacher",
         teacher=spec["teacher"],
-        teacher_conf=spec.get("teacher_conf", {}),
+        teacher_conf=spec["teacher_conf"],
     )
     write_description(out_dir, description)
     logger.info(

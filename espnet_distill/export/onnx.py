@@ -24,7 +24,6 @@ staging directory that becomes the output only when every step succeeded.
 
 import argparse
 import copy
-import json
 import logging
 import shutil
 import tempfile
@@ -37,18 +36,12 @@ import torch
 
 from espnet_distill.asr.model import CTCASRModel
 from espnet_distill.data.kaldi_dir import read_kaldi_map
+from espnet_distill.files.onnx_dir import BPE_NAME, FP32_NAME, INT8_NAME, META_NAME, TOKENS_NAME, write_meta
 from espnet_distill.frontend.fbank import BatchedKaldiFbank
 from espnet_distill.inference.ctc_search import greedy_ids
 from espnet_distill.inference.decode import load_asr_model, min_samples
 from espnet_distill.inference.forward import CTCInference
-from espnet_distill.inference.onnx_runtime import (
-    DISABLED_OPTIMIZERS,
-    FP32_NAME,
-    INT8_NAME,
-    META_NAME,
-    TOKENS_NAME,
-    OnnxCTC,
-)
+from espnet_distill.inference.onnx_runtime import DISABLED_OPTIMIZERS, OnnxCTC
 from espnet_distill.scoring.sclite import score
 from espnet_distill.text.tokens import Tokenizer
 from espnet_distill.utils.checksums import SUMS_NAME, write_sums
@@ -232,8 +225,8 @@ def export_files(
     (out_dir / TOKENS_NAME).write_text("\n".join(train_args.token_list) + "\n", encoding="utf-8")
     files.append(TOKENS_NAME)
     if train_args.token_type == "bpe" and train_args.bpemodel:
-        shutil.copyfile(train_args.bpemodel, out_dir / "bpe.model")
-        files.append("bpe.model")
+        shutil.copyfile(train_args.bpemodel, out_dir / BPE_NAME)
+        files.append(BPE_NAME)
     return files, quantized
 
 
@@ -334,7 +327,7 @@ def export_onnx(
         if waves:
             parity = _checked_parity(model, staging, waves, tokenizer, reference_text, tolerance, exp_dir)
         meta = _export_meta(exp_dir, checkpoint, model, args, files, quantized, calibration, parity)
-        (staging / META_NAME).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+        write_meta(staging, meta)
         write_sums(staging, [*files, META_NAME])
         if out_dir.exists():
             shutil.rmtree(out_dir)
@@ -376,13 +369,14 @@ def _export_meta(
     calibration: Optional[Sequence[np.ndarray]],
     parity: Optional[Parity],
 ) -> Dict:
-    """The contents of ``model.json``: where the graphs came from, their inputs and outputs, int8 and parity."""
+    """The contents of ``model.json`` (:mod:`espnet_distill.files.onnx_dir`): where the graphs came from, their
+    inputs and outputs, int8 and parity."""
     return {
         "source": str(exp_dir),
         "checkpoint": checkpoint,
         "sample_rate": SAMPLE_RATE,
         "token_type": args.token_type,
-        "bpemodel": "bpe.model" if "bpe.model" in files else None,
+        "bpemodel": BPE_NAME if BPE_NAME in files else None,
         "frontend": args.frontend,
         "inputs": {"speech": "(batch, samples) float32 in [-1, 1]", "lengths": "(batch,) int64"},
         "outputs": {"log_probs": "(batch, frames, vocab)", "frame_lengths": "(batch,)"},

@@ -5,25 +5,21 @@ its files against ``SHA256SUMS`` (when there is one), ``model.json``'s keys,
 the token list's length against the graph's output size, and ``model.json``'s
 frame geometry (``frame_shift``, ``min_samples``) against the graph, run once
 on short probes.  Each failure is a :class:`ModelDirError` naming the file.
+The directory's file names and ``model.json``'s reader are :mod:`espnet_distill.files.onnx_dir`'s.
 """
 
-import json
 import math
 from pathlib import Path
-from typing import Any, Dict, Optional, Tuple
+from typing import Optional, Tuple
 
 import numpy as np
 
-FP32_NAME, INT8_NAME, META_NAME = "model.onnx", "model.int8.onnx", "model.json"
-TOKENS_NAME = "tokens.txt"
+from espnet_distill.files.onnx_dir import ModelDirError
+
 # ONNX Runtime's fusion of residual Add + LayerNorm into SkipLayerNormalization makes these graphs slower
 # on x86 (paper-scale Fbank student, 1 thread: int8 RTF 0.0162 fused, 0.0137 not); sessions turn it off.
 DISABLED_OPTIMIZERS = ["SkipLayerNormFusion"]
 SAMPLE_RATE = 16000
-
-
-class ModelDirError(ValueError):
-    """An export dir, or one of its files, that cannot be used; the message names the file."""
 
 
 class OnnxRunError(ValueError):
@@ -87,30 +83,6 @@ class OnnxCTC:
         """The output vocabulary size when the graph's ``log_probs`` shape states it, else None."""
         shape = self.session.get_outputs()[0].shape
         return shape[-1] if shape and isinstance(shape[-1], int) and shape[-1] > 0 else None
-
-
-def read_meta(onnx_dir: Path) -> Dict[str, Any]:
-    """``model.json`` of an export dir, with its keys checked (``token_type``, positive ``frame_shift`` and
-    ``min_samples``); a file that is missing, not JSON or lacks a key is a :class:`ModelDirError` naming it."""
-    meta_file = onnx_dir / META_NAME
-    if not meta_file.is_file():
-        raise ModelDirError(f"{onnx_dir}: no {META_NAME}; is it an export_onnx directory?")
-    try:
-        meta = json.loads(meta_file.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ModelDirError(f"{meta_file}: not valid JSON: {e}") from e
-    if not isinstance(meta, dict):
-        raise ModelDirError(f"{meta_file}: not a JSON object")
-    for key in ("token_type", "frame_shift", "min_samples"):
-        if key not in meta:
-            raise ModelDirError(f"{meta_file}: no {key!r} key")
-    for key in ("frame_shift", "min_samples"):
-        if not isinstance(meta[key], int) or isinstance(meta[key], bool) or meta[key] <= 0:
-            raise ModelDirError(f"{meta_file}: {key!r} must be a positive integer, got {meta[key]!r}")
-    bpemodel = meta.get("bpemodel")
-    if bpemodel is not None and not isinstance(bpemodel, str):
-        raise ModelDirError(f"{meta_file}: 'bpemodel' must be a file name or null, got {bpemodel!r}")
-    return meta
 
 
 def _probe(length: int) -> np.ndarray:

@@ -25,17 +25,17 @@ from typing import Callable, List, Optional, Tuple
 
 import numpy as np
 
-from espnet_distill.inference.audio import SAMPLE_RATE
-from espnet_distill.inference.onnx_runtime import (
-    FP32_NAME,
-    INT8_NAME,
+from espnet_distill.files.onnx_dir import (
     META_NAME,
     TOKENS_NAME,
     ModelDirError,
-    OnnxCTC,
-    probe_graph,
+    meta_file,
+    model_file,
     read_meta,
+    tokens_file,
 )
+from espnet_distill.inference.audio import SAMPLE_RATE
+from espnet_distill.inference.onnx_runtime import OnnxCTC, probe_graph
 from espnet_distill.text.tokens import Tokenizer, read_token_list
 from espnet_distill.utils.checksums import verify_sums
 
@@ -84,38 +84,39 @@ class OnnxBackend(Backend):
     """
 
     def __init__(self, onnx_dir: Path, int8: bool = False, threads: int = 1) -> None:
-        model_file = onnx_dir / (INT8_NAME if int8 else FP32_NAME)
-        if (onnx_dir / META_NAME).is_file():
+        model = model_file(onnx_dir, int8)
+        meta_path = meta_file(onnx_dir)
+        tokens = tokens_file(onnx_dir)
+        if meta_path.is_file():
             verify_sums(onnx_dir, [META_NAME])
         meta = read_meta(onnx_dir)
-        meta_file = onnx_dir / META_NAME
-        if not model_file.is_file():
+        if not model.is_file():
             hint = " (--int8 true reads the int8 model: export with --int8 true)" if int8 else ""
-            raise ModelDirError(f"{model_file}: no such model file{hint}")
-        if not (onnx_dir / TOKENS_NAME).is_file():
-            raise ModelDirError(f"{onnx_dir / TOKENS_NAME}: no such file (an export_onnx directory has one)")
-        read = [model_file.name, TOKENS_NAME]
+            raise ModelDirError(f"{model}: no such model file{hint}")
+        if not tokens.is_file():
+            raise ModelDirError(f"{tokens}: no such file (an export_onnx directory has one)")
+        read = [model.name, TOKENS_NAME]
         if meta.get("bpemodel"):
             if not (onnx_dir / meta["bpemodel"]).is_file():
-                raise ModelDirError(f"{onnx_dir / meta['bpemodel']}: no such file ({meta_file} names it as bpemodel)")
+                raise ModelDirError(f"{onnx_dir / meta['bpemodel']}: no such file ({meta_path} names it as bpemodel)")
             read.append(meta["bpemodel"])
         verify_sums(onnx_dir, read)
-        self.session = OnnxCTC(model_file, threads)
-        self.token_list = read_token_list(onnx_dir / TOKENS_NAME)
+        self.session = OnnxCTC(model, threads)
+        self.token_list = read_token_list(tokens)
         bpemodel = str(onnx_dir / meta["bpemodel"]) if meta.get("bpemodel") else None
         try:
             self.tokenizer = Tokenizer(self.token_list, meta["token_type"], bpemodel)
         except ValueError as e:
-            raise ModelDirError(f"{meta_file}: {e}") from e
+            raise ModelDirError(f"{meta_path}: {e}") from e
         self.frame_shift = int(meta["frame_shift"])
         self.min_samples = int(meta["min_samples"])
-        vocab = probe_graph(self.session, meta_file, self.frame_shift, self.min_samples)
+        vocab = probe_graph(self.session, meta_path, self.frame_shift, self.min_samples)
         static = self.session.static_vocab()
         if static is not None and static != vocab:
-            raise ModelDirError(f"{model_file}: its output is declared {static} wide but is {vocab} wide")
+            raise ModelDirError(f"{model}: its output is declared {static} wide but is {vocab} wide")
         if len(self.token_list) != vocab:
             raise ModelDirError(
-                f"{onnx_dir / TOKENS_NAME}: {len(self.token_list)} tokens, but {model_file.name} gives "
+                f"{tokens}: {len(self.token_list)} tokens, but {model.name} gives "
                 f"{vocab} log-probabilities per frame: the token list is not the model's"
             )
 

@@ -15,8 +15,8 @@ from sklearn.cluster import MiniBatchKMeans
 
 from espnet_distill.data.audio import read_audio
 from espnet_distill.data.kaldi_dir import read_wav_scp
+from espnet_distill.files.codebook import write_codebook
 from espnet_distill.teacher.hubert import HubertTeacher
-from espnet_distill.utils.fileio import atomic_write
 
 PathLike = Union[str, Path]
 
@@ -54,6 +54,5 @@ def fit_codebook(
 
 
 def save_codebook(path: PathLike, codewords: torch.Tensor, layer: int) -> None:
-    """Write the npz that ``model_conf.codebook`` names."""
-    with atomic_write(path, mode="wb") as f:
-        np.savez(f, codewords=codewords.numpy(), layer=np.int64(layer))
+    """Write the npz that ``model_conf.codebook`` names (:mod:`espnet_distill.files.codebook`)."""
+    write_codebook(path, codewords.numpy(), layer)
