@@ -16,7 +16,7 @@ from typing import Any, Dict, Union
 
 import yaml
 
-from espnet_distill.utils.config import ConfigError
+from espnet_distill.utils.config import ConfigError, read_yaml_file
 from espnet_distill.utils.fileio import atomic_write
 
 STUDENT_YAML = "student.yaml"
@@ -59,11 +59,7 @@ def read_description(student_dir: PathLike) -> Dict[str, Any]:
     path = description_file(student_dir)
     if not path.is_file():
         raise ConfigError(f"{student_dir}: no {STUDENT_YAML} (not a distillation exp dir or an exported teacher)")
-    try:
-        description = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
-        raise ConfigError(f"{path}: cannot read it: {' '.join(str(e).split())}") from e
-    return check_description(description, path)
+    return check_description(read_yaml_file(path), path)
 
 
 def structure(description: Dict[str, Any]) -> Dict[str, Any]:

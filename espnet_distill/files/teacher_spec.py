@@ -18,7 +18,7 @@ from typing import Any, Dict, Union
 
 import yaml
 
-from espnet_distill.utils.config import ConfigError
+from espnet_distill.utils.config import ConfigError, read_yaml_file
 from espnet_distill.utils.fileio import atomic_write
 
 TEACHER_YAML = "teacher.yaml"
@@ -55,11 +55,7 @@ def read_spec(path: PathLike) -> Dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: no such teacher spec (the teacher stage writes {TEACHER_YAML})")
-    try:
-        spec = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
-        raise ConfigError(f"{path}: cannot read it: {' '.join(str(e).split())}") from e
-    return check_spec(spec, path)
+    return check_spec(read_yaml_file(path), path)
 
 
 def write_spec(out_dir: PathLike, teacher: str, teacher_conf: Dict[str, Any]) -> Path:

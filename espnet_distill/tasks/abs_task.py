@@ -49,11 +49,6 @@ class SafeTask(AbsTask):
             super().main_worker(args)
 
     @classmethod
-    def inference_args(cls, args: argparse.Namespace) -> argparse.Namespace:
-        """The training config turned into what rebuilds the trained model (hook for subclasses)."""
-        return args
-
-    @classmethod
     def build_model_from_file(
         cls,
         config_file: Optional[Union[Path, str]] = None,
@@ -62,7 +57,7 @@ class SafeTask(AbsTask):
     ) -> Tuple[AbsESPnetModel, argparse.Namespace]:
         """The model of ``config_file`` (default: ``config.yaml`` beside ``model_file``) with ``model_file``'s weights."""
         config_file = training_config_path(config_file, model_file)
-        args = cls.inference_args(argparse.Namespace(**read_training_config(config_file)))
+        args = argparse.Namespace(**read_training_config(config_file))
         model = cls.build_model(args)
         if model_file is not None:
             load_state_into(model, trained_state(model_file), model_file)

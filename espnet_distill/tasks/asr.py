@@ -22,7 +22,7 @@ started from (``student_source.json``, :mod:`espnet_distill.files.student_source
 
 import argparse
 from pathlib import Path
-from typing import Any, Callable, Dict, Mapping, Optional, Tuple, Union
+from typing import Callable, Dict, Optional, Tuple, Union
 
 import numpy as np
 from espnet2.asr.ctc import CTC
@@ -33,7 +33,7 @@ from espnet2.utils.types import str2bool, str_or_none
 from espnet_distill.asr.build import build_ctc_model, encoder_choices, frontend_choices, load_ctc_model, specaug_choices
 from espnet_distill.asr.model import CTCASRModel
 from espnet_distill.data.collate import PadCollate
-from espnet_distill.espnet_interop import ESPNET_DEFAULTS, espnet_config
+from espnet_distill.espnet_interop import ESPNET_DEFAULTS
 from espnet_distill.files.student_source import write_student_source
 from espnet_distill.tasks.abs_task import SafeTask
 from espnet_distill.text.tokens import TOKEN_TYPES, Tokenizer, read_token_list
@@ -115,22 +115,6 @@ class ASRTask(SafeTask):
         return ()
 
     @classmethod
-    def inference_args(cls, args: argparse.Namespace) -> argparse.Namespace:
-        """config.yaml holds the whole structure; the weights come from the model file, not ``init_student``."""
-        return argparse.Namespace(**espnet_config(vars(args)))
-
-    @classmethod
-    def build_model_from_config(
-        cls,
-        config: Mapping[str, Any],
-        config_file: Path,
-        model_file: Optional[Union[Path, str]] = None,
-        device: str = "cpu",
-    ) -> Tuple[CTCASRModel, argparse.Namespace]:
-        """:func:`espnet_distill.asr.build.load_ctc_model`: the model of ``config`` with ``model_file``'s weights."""
-        return load_ctc_model(config, config_file, model_file, device)
-
-    @classmethod
     def build_model_from_file(
         cls,
         config_file: Optional[Union[Path, str]] = None,
@@ -138,9 +122,9 @@ class ASRTask(SafeTask):
         device: str = "cpu",
     ) -> Tuple[CTCASRModel, argparse.Namespace]:
         """The model of ``config_file`` (default: ``config.yaml`` beside ``model_file``) with ``model_file``'s
-        weights; see :meth:`build_model_from_config`."""
+        weights, built and checked by :func:`espnet_distill.asr.build.load_ctc_model`."""
         config_file = training_config_path(config_file, model_file)
-        return cls.build_model_from_config(read_training_config(config_file), config_file, model_file, device)
+        return load_ctc_model(read_training_config(config_file), config_file, model_file, device)
 
     @classmethod
     def build_model(cls, args: argparse.Namespace) -> CTCASRModel:

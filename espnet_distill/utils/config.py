@@ -40,6 +40,15 @@ def positive_int(value: str) -> int:
     return number
 
 
+def read_yaml_file(path: Path) -> Any:
+    """The YAML document of ``path`` as it is; a :class:`ConfigError` naming the file if it cannot be read or
+    parsed.  What it must hold is the caller's to check."""
+    try:
+        return yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
+        raise ConfigError(f"{path}: cannot read it: {' '.join(str(e).split())}") from e
+
+
 def load_yaml(path: Path) -> Dict[str, Any]:
     """Read a YAML mapping; an empty file is an empty mapping."""
     with open(path, encoding="utf-8") as f:
