@@ -15,7 +15,7 @@ Example:
 
 ``--teacher_yaml exp/teacher/teacher.yaml`` (what the teacher stage writes) can
 replace ``--teacher`` and ``--teacher_conf``.  ``speech_shape`` files come from
-``python -m espnet_distill.bin.speech_shape``.
+``python -m espnet_distill.recipe.speech_shape``.
 """
 
 import logging

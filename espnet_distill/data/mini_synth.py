@@ -1,7 +1,7 @@
 """The embedded mini corpus: English sentences spoken by synthetic voices.
 
 The corpus is built in three steps, each a function with a thin CLI in
-``espnet_distill.bin.mini_synth``:
+``espnet_distill.recipe.mini_synth``:
 
 1. :func:`plan_corpus` chooses speakers (espeak-ng and flite voices with their
    own rate and pitch) and sentences, splits them train / dev / test / pool by

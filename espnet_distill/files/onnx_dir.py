@@ -3,7 +3,7 @@
 Written by :func:`espnet_distill.export.onnx.export_onnx` (``bin/export_onnx``, stage 10, the deployment
 benchmark); read by transcription's ONNX Runtime backend
 (:class:`espnet_distill.inference.transcribe.OnnxBackend`, ``bin/transcribe``), the deployment benchmark
-and RESULTS.md (``bin/make_results``: parity and CER of each backend).  It holds:
+and RESULTS.md (``recipe/make_results``: parity and CER of each backend).  It holds:
 
 - ``model.onnx`` (:data:`FP32_NAME`) and, exported with int8, ``model.int8.onnx`` (:data:`INT8_NAME`):
   waveform in, CTC log-probabilities out;

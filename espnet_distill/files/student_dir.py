@@ -2,7 +2,7 @@
 
 Written by distillation (:func:`espnet_distill.distill.export.export_student`) and by the teacher's
 export as a student; read by fine-tuning (``--init_student``), the Hugging Face export, the benchmarks
-and the recipe (``bin/query``).  ``student.yaml`` holds:
+and the recipe (``recipe/query``).  ``student.yaml`` holds:
 
 - ``frontend``, ``frontend_conf``, ``encoder``, ``encoder_conf``: the structure, as the YAML of both tasks
   names it (:data:`STRUCTURE_KEYS`; what builds the modules);

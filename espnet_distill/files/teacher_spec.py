@@ -1,6 +1,6 @@
 """``teacher.yaml``: which teacher the distillation stages load, and how.
 
-Written by the teacher stage (:mod:`espnet_distill.bin.check_teacher`) once the teacher has loaded and run
+Written by the teacher stage (:mod:`espnet_distill.recipe.check_teacher`) once the teacher has loaded and run
 on one utterance; read by distillation (``distill_train --teacher_yaml``), the codebook fit
 (:mod:`espnet_distill.bin.teacher_codebook`) and the teacher's export as a student
 (:func:`espnet_distill.distill.export.export_teacher_as_student`).  It holds:
@@ -9,7 +9,7 @@ on one utterance; read by distillation (``distill_train --teacher_yaml``), the c
 - ``teacher_conf``: that loader's options (``path``, and ``trust_checkpoint``, ``sha256`` when given); an
   absent ``teacher_conf`` reads as no options.
 
-The recipe redoes the later stages when its content changes (``bin/stage_stamp``), so the writer keeps
+The recipe redoes the later stages when its content changes (``recipe/stage_stamp``), so the writer keeps
 its layout: keys sorted, block style.
 """
 

@@ -6,7 +6,7 @@ import soundfile
 import yaml
 
 from espnet_distill.bin.distill_train import teacher_yaml_args
-from espnet_distill.bin.speech_shape import write_speech_shape
+from espnet_distill.recipe.speech_shape import write_speech_shape
 from espnet_distill.data.audio import AudioError
 from espnet_distill.data.kaldi_dir import read_kaldi_map
 from tests.conftest import write_wav
@@ -51,7 +51,7 @@ def test_check_teacher_keeps_the_sha256_in_teacher_yaml_and_refuses_another_file
 ):
     import hashlib
 
-    from espnet_distill.bin.check_teacher import main as check_teacher
+    from espnet_distill.recipe.check_teacher import main as check_teacher
     from espnet_distill.teacher import load_teacher
 
     digest = hashlib.sha256(tiny_teacher_path.read_bytes()).hexdigest()

@@ -117,7 +117,7 @@ def test_teacher_pretraining_takes_floats(full_scale, tmp_path):
 
 
 def test_check_teacher_runs_the_teacher_on_floats(full_scale, tmp_path, monkeypatch):
-    from espnet_distill.bin import check_teacher
+    from espnet_distill.recipe import check_teacher
 
     data, samples = full_scale
     teacher = RecordingTeacher()
@@ -130,7 +130,7 @@ def test_check_teacher_runs_the_teacher_on_floats(full_scale, tmp_path, monkeypa
 
 
 def test_check_student_runs_the_student_on_floats(full_scale, tmp_path, monkeypatch):
-    from espnet_distill.bin import check_student
+    from espnet_distill.recipe import check_student
 
     data, samples = full_scale
     inputs = []

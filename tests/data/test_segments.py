@@ -51,7 +51,7 @@ def test_compute_fbank_checks_beside_its_wav_scp(dir_with_segments, tmp_path):
 
 
 def test_speech_shape(dir_with_segments, tmp_path):
-    from espnet_distill.bin.speech_shape import write_speech_shape
+    from espnet_distill.recipe.speech_shape import write_speech_shape
 
     refused(dir_with_segments, lambda: write_speech_shape(dir_with_segments, tmp_path / "speech_shape"))
     assert not (tmp_path / "speech_shape").exists()

@@ -40,7 +40,7 @@ def test_split_scp_writes_contiguous_parts(tmp_path):
 
 
 def test_the_cli_splits_into_a_job_pattern(tmp_path):
-    from espnet_distill.bin.split_scp import main
+    from espnet_distill.recipe.split_scp import main
 
     scp = tmp_path / "wav.scp"
     scp.write_text("".join(f"u{i} /x/u{i}.wav\n" for i in range(7)))

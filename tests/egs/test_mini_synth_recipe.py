@@ -200,7 +200,7 @@ def test_distillation_stage_runs_every_config_at_tiny_size(distilled):
     frontend, _, _ = load_student(target / "exp" / "distill_deep_thin_reg_kl_fbank")
     np.testing.assert_allclose(frontend.cmvn_mean.numpy(), stats["sum"] / stats["count"], rtol=1e-5)
     assert result.stdout.count("distilling into") == 8
-    # The console showed the jobs' progress (bin/watch_progress) and no library noise.
+    # The console showed the jobs' progress (recipe/watch_progress) and no library noise.
     assert "Stage 5: 8 training job(s) done in" in result.stdout
     assert "Failed to import Flash Attention" not in result.stdout + result.stderr
     again = run(

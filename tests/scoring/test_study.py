@@ -7,7 +7,7 @@ import pytest
 import torch
 import yaml
 
-from espnet_distill.bin import make_results
+from espnet_distill.recipe import make_results
 from espnet_distill.scoring import study
 
 PNG = b"\x89PNG\r\n\x1a\n"

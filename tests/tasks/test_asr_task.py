@@ -11,7 +11,7 @@ import pytest
 import torch
 import yaml
 
-from espnet_distill.bin.speech_shape import write_speech_shape
+from espnet_distill.recipe.speech_shape import write_speech_shape
 from espnet_distill.data.audio import AudioError
 from espnet_distill.data.kaldi_dir import read_kaldi_map
 from espnet_distill.distill.export import export_teacher_as_student, load_student

@@ -328,7 +328,7 @@ def test_checkpoint_with_pickled_callable_is_refused_and_not_run(tmp_path):
 def test_a_hugging_face_pytorch_model_bin_is_refused_or_trusted_and_check_teacher_passes_trust(tmp_path, tiny_corpus):
     from transformers import HubertConfig, HubertModel
 
-    from espnet_distill.bin import check_teacher
+    from espnet_distill.recipe import check_teacher
 
     config = HubertConfig(**{**SMALL_HF, "num_hidden_layers": 2})
     HubertModel(config).save_pretrained(tmp_path / "hf")

@@ -347,7 +347,7 @@ def test_the_mini_students_distill_from_every_teacher_type_with_a_codebook_for_t
 
     import yaml
 
-    from espnet_distill.bin.speech_shape import write_speech_shape
+    from espnet_distill.recipe.speech_shape import write_speech_shape
     from espnet_distill.distill.export import load_student
     from tests.conftest import REPO_ROOT
 

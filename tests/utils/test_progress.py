@@ -110,7 +110,7 @@ def test_the_watcher_reports_on_a_log_and_returns_when_every_job_is_done(tmp_pat
 
 def test_the_cli_stops_when_its_parent_is_gone(tmp_path):
     parent = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(1)"])
-    cmd = [sys.executable, "-m", "espnet_distill.bin.watch_progress", "--parent", str(parent.pid), str(tmp_path)]
+    cmd = [sys.executable, "-m", "espnet_distill.recipe.watch_progress", "--parent", str(parent.pid), str(tmp_path)]
     watcher = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
     parent.wait()
     assert watcher.wait(timeout=30) == 0

@@ -115,7 +115,7 @@ def test_a_directory_input_stands_for_all_its_files(tmp_path):
 
 def test_the_command_line_tool(tmp_path):
     (tmp_path / "c.yaml").write_text("a: 1\n")
-    tool = [sys.executable, "-m", "espnet_distill.bin.stage_stamp"]
+    tool = [sys.executable, "-m", "espnet_distill.recipe.stage_stamp"]
 
     def call(*args):
         return subprocess.run([*tool, *args], cwd=tmp_path, capture_output=True, text=True)

@@ -228,7 +228,7 @@ if [ "${beam_size}" -gt 1 ]; then decode_name=decode_ctc_beam${beam_size}; else 
 
 # --- Functions of the stages ------------------------------------------------------
 # Training jobs (stages 4, 5 and 7) are queued by train_job; run_train_jobs runs them, at most
-# --train_jobs at a time, shows their progress (step, loss, ETA; bin/watch_progress), and fails naming
+# --train_jobs at a time, shows their progress (step, loss, ETA; recipe/watch_progress), and fails naming
 # every job that failed (utils/train_jobs.sh).
 # Small models use two cores poorly: on 2 cores, two 1-thread jobs train 1.5x
 # faster than one 2-thread job after the other.
@@ -243,13 +243,13 @@ fi
 
 make_results() {  # RESULTS.md and plots/ from exp/ (stages 9 and 10)
   # shellcheck disable=SC2086
-  python -m espnet_distill.bin.make_results --exp_dir exp --sets ${test_sets} ${valid_set} --train_set "${train_set}" --out RESULTS.md
+  python -m espnet_distill.recipe.make_results --exp_dir exp --sets ${test_sets} ${valid_set} --train_set "${train_set}" --out RESULTS.md
 }
 
 speech_shape_of() {  # <set>: writes exp/distill_stats/<set>/speech_shape unless it is up to date
   local dir=${distill_stats_dir}/$1
   if needs_run "speech shapes" "${dir}" --input "wav=data/$1/wav.scp" --output "${dir}/speech_shape"; then
-    python -m espnet_distill.bin.speech_shape "data/$1" "${dir}/speech_shape"
+    python -m espnet_distill.recipe.speech_shape "data/$1" "${dir}/speech_shape"
     step_done "${dir}"
   fi
 }
@@ -265,7 +265,7 @@ distill_one() {  # <config> <exp dir>
     --valid_shape_file "${distill_stats_dir}/${valid_set}/speech_shape" \
     --fbank_stats "data/${cmvn_set}/feats_stats.npz" \
     --ngpu "${ngpu}" --resume true --output_dir "${dir}" ${seed_args} ${distill_args} || return 1
-  python -m espnet_distill.bin.check_student --data_dir "data/${valid_set}" "${dir}" && step_done "${dir}"
+  python -m espnet_distill.recipe.check_student --data_dir "data/${valid_set}" "${dir}" && step_done "${dir}"
 }
 
 finetune_config_of() {  # <train set>: its config from --finetune_configs, else --finetune_config
@@ -306,7 +306,7 @@ set_asr_models() {
       scratch)  # one per structure: students that differ only in their loss share it (named after the first)
         student_dirs=()
         for conf in ${distill_configs}; do student_dirs+=("exp/distill_$(basename "${conf}" .yaml)${exp_suffix}"); done
-        for student in $(python -m espnet_distill.bin.scratch_models "${student_dirs[@]}"); do
+        for student in $(python -m espnet_distill.recipe.scratch_models "${student_dirs[@]}"); do
           name=${student#exp/distill_}; asr_models+=("scratch_${name} ${student} false"); done ;;
     esac
   done
@@ -320,10 +320,10 @@ if [ "${stage}" -le 1 ] && [ "${stop_stage}" -ge 1 ]; then
   # shellcheck disable=SC2086
   local/data.sh ${local_data_opts}
   for dset in "${all_sets[@]}"; do
-    python -m espnet_distill.bin.validate_data_dir --check_audio true "data/${dset}"
+    python -m espnet_distill.recipe.validate_data_dir --check_audio true "data/${dset}"
   done
   if [[ " ${all_sets[*]} " != *" ${ssl_set} "* ]]; then
-    python -m espnet_distill.bin.validate_data_dir --check_audio true --need_text false "data/${ssl_set}"
+    python -m espnet_distill.recipe.validate_data_dir --check_audio true --need_text false "data/${ssl_set}"
   fi
   log "Stage 1 done in $((SECONDS - stage_start))s"
 fi
@@ -364,7 +364,7 @@ if [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ]; then
       --arg "sha256=${teacher_sha256}" \
       --output "${teacher_dir}/teacher.yaml"; then
     log "Stage 4: checking the teacher ${teacher_kind} ${teacher_ckpt}"
-    python -m espnet_distill.bin.check_teacher --teacher "${teacher_kind}" --path "${teacher_ckpt}" \
+    python -m espnet_distill.recipe.check_teacher --teacher "${teacher_kind}" --path "${teacher_ckpt}" \
       --trust_checkpoint "${trust_checkpoint}" --sha256 "${teacher_sha256}" --data_dir "data/${valid_set}" --out_dir "${teacher_dir}"
     step_done "${teacher_dir}"
   fi
@@ -381,7 +381,7 @@ if [ "${stage}" -le 5 ] && [ "${stop_stage}" -ge 5 ]; then
     stamp=(--clear true --input "config=${conf}" "${teacher_inputs[@]}" --input "train_wav=data/${ssl_set}/wav.scp"
            --input "valid_wav=data/${valid_set}/wav.scp" --arg "distill_args=${distill_args}" --arg "seed=${seed}"
            --output "${dir}/student.pth")
-    if [ "$(python -m espnet_distill.bin.query --default "" "${conf}" frontend)" = fbank ]; then
+    if [ "$(python -m espnet_distill.recipe.query --default "" "${conf}" frontend)" = fbank ]; then
       stamp+=(--input "fbank_stats=data/${cmvn_set}/feats_stats.npz")
     fi
     needs_run "Stage 5: distillation into ${name}" "${dir}" "${stamp[@]}" || continue
@@ -402,7 +402,7 @@ if [ "${stage}" -le 6 ] && [ "${stop_stage}" -ge 6 ]; then
   if needs_run "Stage 6: token list" "${token_dir}" --input "text=data/${train_set}/text" \
       --arg "token_type=${token_type}" --output "${token_dir}/tokens.txt"; then
     log "Stage 6: ${token_type} token list of data/${train_set}/text: ${token_dir}"
-    python -m espnet_distill.bin.make_tokens --token_type "${token_type}" --vocab_size "${nbpe}" \
+    python -m espnet_distill.recipe.make_tokens --token_type "${token_type}" --vocab_size "${nbpe}" \
       --bpe_model_type "${bpe_model_type}" --text "data/${train_set}/text" --out_dir "${token_dir}"
     step_done "${token_dir}"
   fi
@@ -433,7 +433,7 @@ if [ "${stage}" -le 7 ] && [ "${stop_stage}" -ge 7 ]; then
       speech_shape_of "${ftset}"
       speech_shape_of "${valid_set}"
       # The fine-tuning config names a front-end; each student brings its own (wav_cnn, fbank).
-      frontend=$(python -m espnet_distill.bin.query "${student}/student.yaml" frontend)
+      frontend=$(python -m espnet_distill.recipe.query "${student}/student.yaml" frontend)
       log "Stage 7: fine-tuning ${name} (${frontend} front-end) on ${ftset} (log: ${dir}/train.log)"
       mkdir -p "${dir}"
       train_job "${dir}" finetune_one "${student}" "${init}" "${frontend}" "${ftset}" "${dir}"
@@ -451,7 +451,7 @@ if [ "${stage}" -le 8 ] && [ "${stop_stage}" -ge 8 ]; then
       read -r name _ _ <<<"${model}"
       dir=exp/asr_${name}_${ftset}
       # The model is the fine-tuning run that finished last in ${dir} (its run id).
-      model_run=$(python -m espnet_distill.bin.stage_stamp run_id "${dir}")
+      model_run=$(python -m espnet_distill.recipe.stage_stamp run_id "${dir}")
       for dset in ${decode_sets}; do
         out=${dir}/${decode_name}/${dset}
         needs_run "Stage 8: decoding of ${dset}" "${out}" --arg "model_run=${model_run}" \
@@ -505,7 +505,7 @@ if [ "${stage}" -le 10 ] && [ "${stop_stage}" -ge 10 ]; then
   distilled_names=()
   for conf in ${distill_configs}; do distilled_names+=("$(basename "${conf}" .yaml)${exp_suffix}"); done
   deploy_set=${test_sets%% *}
-  if best=$(python -m espnet_distill.bin.best_model --exp_dir exp --finetune_set "${train_set}" --set "${valid_set}" \
+  if best=$(python -m espnet_distill.recipe.best_model --exp_dir exp --finetune_set "${train_set}" --set "${valid_set}" \
               --decode "${decode_name}" "${distilled_names[@]}"); then
     asr_dir=exp/asr_${best}_${train_set}
     stamp=(--input "config=${asr_dir}/config.yaml" --input "wav=data/${deploy_set}/wav.scp" --input "text=data/${deploy_set}/text"

@@ -83,8 +83,8 @@ if [ "${stage}" -le 1 ] && [ "${stop_stage}" -ge 1 ]; then
   log "Stage 1: data preparation (local/data.sh ${local_data_opts})"
   # shellcheck disable=SC2086
   local/data.sh --nj "${nj}" ${local_data_opts}
-  python -m espnet_distill.bin.validate_data_dir --check_audio true --need_text false "data/${ssl_set}"
-  python -m espnet_distill.bin.validate_data_dir --check_audio true "data/${valid_set}"
+  python -m espnet_distill.recipe.validate_data_dir --check_audio true --need_text false "data/${ssl_set}"
+  python -m espnet_distill.recipe.validate_data_dir --check_audio true "data/${valid_set}"
   log "Stage 1 done in $((SECONDS - stage_start))s"
 fi
 
@@ -115,7 +115,7 @@ done
 if [ "${stage}" -le 6 ] && [ "${stop_stage}" -ge 6 ]; then
   stage_start=${SECONDS}
   log "Stage 6: releasing exp/pretrain_iter2/teacher.pt to ${release_dir}/${release_name}.pt"
-  python -m espnet_distill.bin.release_teacher --checkpoint exp/pretrain_iter2/teacher.pt \
+  python -m espnet_distill.recipe.release_teacher --checkpoint exp/pretrain_iter2/teacher.pt \
     --out "${release_dir}/${release_name}.pt" --command "${run_args# }" \
     --results exp/pretrain_iter1/results.json exp/pretrain_iter2/results.json
   log "Stage 6 done in $((SECONDS - stage_start))s"

@@ -31,11 +31,11 @@ num_utts=$(wc -l <"${data}/wav.scp")
 logdir=${decode_dir}/logdir
 rm -rf "${logdir}" "${decode_dir}/text"
 mkdir -p "${logdir}"
-python -m espnet_distill.bin.split_scp --nj "${nj}" "${data}/wav.scp" "${logdir}/wav.JOB.scp"
+python -m espnet_distill.recipe.split_scp --nj "${nj}" "${data}/wav.scp" "${logdir}/wav.JOB.scp"
 
 ${cmd} --num_threads 1 JOB=1:"${nj}" "${logdir}/asr_inference.JOB.log" \
   python -m espnet_distill.bin.asr_inference --asr_exp "${asr_exp}" --wav_scp "${logdir}/wav.JOB.scp" \
   --beam_size "${beam_size}" --batch_size "${batch_size}" --skip_bad_utterances "${skip_bad_utterances}" \
   --output_dir "${logdir}/output.JOB"
 
-python -m espnet_distill.bin.score --data_dir "${data}" --decode_dir "${decode_dir}" --nj "${nj}"
+python -m espnet_distill.recipe.score --data_dir "${data}" --decode_dir "${decode_dir}" --nj "${nj}"

@@ -33,7 +33,7 @@ needs_run "fbank features of ${data}" "${feats_dir}" --input "wav=${data}/wav.sc
   --arg "feat_dim=${feat_dim}" --output "${data}/feats.scp" --output "${data}/utt2num_frames" \
   --output "${data}/feats_stats.npz" --output "${data}/cmvn.ark" || exit 0
 # Bad input stops here, before any feature is written (and leaves no feature dir behind).
-if ! python -m espnet_distill.bin.validate_data_dir --check_audio true "${data}"; then
+if ! python -m espnet_distill.recipe.validate_data_dir --check_audio true "${data}"; then
   if ${new_feats_dir}; then rm -rf "${feats_dir}"; fi
   exit 1
 fi
@@ -43,14 +43,14 @@ num_utts=$(wc -l <"${data}/wav.scp")
 [ "${nj}" -le "${num_utts}" ] || nj=${num_utts}
 split_dir=${feats_dir}/split${nj}
 mkdir -p "${split_dir}" "${log_dir}"
-python -m espnet_distill.bin.split_scp --nj "${nj}" "${data}/wav.scp" "${split_dir}/wav.JOB.scp"
+python -m espnet_distill.recipe.split_scp --nj "${nj}" "${data}/wav.scp" "${split_dir}/wav.JOB.scp"
 
 # ${cmd} is unquoted on purpose: it may carry runner options, e.g. "utils/jobs/slurm.sh --mem 4G".
 ${cmd} JOB=1:"${nj}" "${log_dir}/make_fbank.JOB.log" \
   python -m espnet_distill.bin.compute_fbank --config "${fbank_config}" \
   --wav_scp "${split_dir}/wav.JOB.scp" --out_prefix "${feats_dir}/raw_fbank.JOB"
 
-python -m espnet_distill.bin.merge_feats --data_dir "${data}" --prefix "${feats_dir}/raw_fbank" --nj "${nj}"
-python -m espnet_distill.bin.validate_data_dir --need_feats true --feat_dim "${feat_dim}" "${data}"
+python -m espnet_distill.recipe.merge_feats --data_dir "${data}" --prefix "${feats_dir}/raw_fbank" --nj "${nj}"
+python -m espnet_distill.recipe.validate_data_dir --need_feats true --feat_dim "${feat_dim}" "${data}"
 step_done "${feats_dir}"
 log "${data}: features of ${num_utts} utterances in ${feats_dir}"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Sourced by every recipe script (distill_asr.sh, ssl1/run.sh, local/data.sh, utils/make_fbank.sh, ...):
 # the one log format, and the run-or-skip decision of each step that writes an output dir
-# (espnet_distill.bin.stage_stamp): "needs_run <what> <dir> <inputs> || skip; <command>; step_done <dir>".
+# (espnet_distill.recipe.stage_stamp): "needs_run <what> <dir> <inputs> || skip; <command>; step_done <dir>".
 
 # log <message>: a timestamped line naming the calling script, line and function.
 log() {
@@ -14,15 +14,15 @@ log() {
 needs_run() {
   local what=$1 dir=$2 decision
   shift 2
-  decision=$(python -m espnet_distill.bin.stage_stamp begin "${dir}" "$@") \
-    || { log "Error: cannot check ${dir} (espnet_distill.bin.stage_stamp failed)"; exit 1; }
+  decision=$(python -m espnet_distill.recipe.stage_stamp begin "${dir}" "$@") \
+    || { log "Error: cannot check ${dir} (espnet_distill.recipe.stage_stamp failed)"; exit 1; }
   log "${what}: ${dir}: ${decision}"
   [ "${decision%%:*}" = run ]
 }
 
 # step_done <out dir>: the step that writes <out dir> finished.
 step_done() {
-  python -m espnet_distill.bin.stage_stamp finish "$1"
+  python -m espnet_distill.recipe.stage_stamp finish "$1"
 }
 
 # adopt_done_marker <marker> <key> <out dir> [<stage_stamp begin option> ...]: data dirs made before the
@@ -34,13 +34,13 @@ adopt_done_marker() {
   shift 3
   [ -f "${marker}" ] || return 0
   if [ "$(cat "${marker}")" = "${key}" ]; then
-    python -m espnet_distill.bin.stage_stamp begin "${dir}" "$@" >/dev/null
+    python -m espnet_distill.recipe.stage_stamp begin "${dir}" "$@" >/dev/null
     step_done "${dir}"
   fi
   rm -f "${marker}"
 }
 
-# stop_watcher <pid>: a progress watcher (bin/watch_progress) whose jobs have ended gets up to 5 s to
+# stop_watcher <pid>: a progress watcher (recipe/watch_progress) whose jobs have ended gets up to 5 s to
 # print its last line and exit, then is stopped.
 stop_watcher() {
   local pid=$1 _

@@ -5,7 +5,7 @@
 #   train_job <exp dir> <command> [<arg> ...]   queues a job that trains into <exp dir>
 #   run_train_jobs <label>                      runs the queue, at most ${train_jobs} at a time
 #                                               (utils/jobs/parallel.sh; 1 when unset), shows the
-#                                               jobs' progress (step, loss, ETA; bin/watch_progress),
+#                                               jobs' progress (step, loss, ETA; recipe/watch_progress),
 #                                               and exits 1 naming every exp dir whose job failed
 #                                               after the others have ended.
 . "$(dirname "${BASH_SOURCE[0]}")/jobs/parallel.sh"
@@ -27,7 +27,7 @@ run_queued_job() {
 run_train_jobs() {
   local label=$1 at_once=${train_jobs:-1} watcher index failed=()
   [ "${#queued_dirs[@]}" -gt 0 ] || return 0
-  python -m espnet_distill.bin.watch_progress --label "${label}" --parallel "${at_once}" --parent $$ \
+  python -m espnet_distill.recipe.watch_progress --label "${label}" --parallel "${at_once}" --parent $$ \
     "${queued_dirs[@]}" &
   watcher=$!
   [ "${at_once}" -ge 1 ] || at_once=1

@@ -50,6 +50,6 @@ corpora=()
 ${need_ls} && corpora+=(--librispeech "${librispeech}")
 ${need_ll} && corpora+=(--librilight "${librilight}")
 # shellcheck disable=SC2086
-python -m espnet_distill.bin.librispeech_data --data_root data --data_dirs ${data_dirs} "${corpora[@]}"
+python -m espnet_distill.recipe.librispeech_data --data_root data --data_dirs ${data_dirs} "${corpora[@]}"
 step_done data
 log "done"

@@ -32,16 +32,16 @@ adopt_done_marker data/.mini_synth.done "${corpus_dir}" data "${stamp[@]}"
 needs_run "data dirs of the mini corpus" data "${stamp[@]}" || exit 0
 
 log "planning the corpus in ${corpus_dir}"
-python -m espnet_distill.bin.mini_synth plan --size "${size}" --seed "${seed}" --out_dir "${corpus_dir}"
+python -m espnet_distill.recipe.mini_synth plan --size "${size}" --seed "${seed}" --out_dir "${corpus_dir}"
 
 log "synthesizing with ${nj} jobs (logs: ${log_dir}/synth.*.log)"
-python -m espnet_distill.bin.split_scp --nj "${nj}" "${corpus_dir}/plan" "${corpus_dir}/split${nj}/plan.JOB"
+python -m espnet_distill.recipe.split_scp --nj "${nj}" "${corpus_dir}/plan" "${corpus_dir}/split${nj}/plan.JOB"
 ${train_cmd} JOB=1:"${nj}" "${log_dir}/synth.JOB.log" \
-  python -m espnet_distill.bin.mini_synth synth --plan "${corpus_dir}/split${nj}/plan.JOB" \
+  python -m espnet_distill.recipe.mini_synth synth --plan "${corpus_dir}/split${nj}/plan.JOB" \
   --wav_dir "${corpus_dir}/wav"
 
 log "writing data dirs"
-python -m espnet_distill.bin.mini_synth data_dirs --plan "${corpus_dir}/plan" \
+python -m espnet_distill.recipe.mini_synth data_dirs --plan "${corpus_dir}/plan" \
   --wav_dir "${corpus_dir}/wav" --data_root data --seed "${seed}"
 mkdir -p data/local && cp "${corpus_dir}/spk2voice" data/local/spk2voice
 step_done data

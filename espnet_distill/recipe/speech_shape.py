@@ -5,7 +5,7 @@ the first bad one stops the run with its utterance id and path, and nothing
 is written.
 
 Example:
-    python -m espnet_distill.bin.speech_shape data/train exp/distill_stats/train/speech_shape
+    python -m espnet_distill.recipe.speech_shape data/train exp/distill_stats/train/speech_shape
 """
 
 import argparse

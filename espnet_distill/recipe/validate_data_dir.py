@@ -1,8 +1,8 @@
 """Validate a Kaldi data directory; exit 1 with a message naming the problem.
 
 Example:
-    python -m espnet_distill.bin.validate_data_dir --check_audio true data/train
-    python -m espnet_distill.bin.validate_data_dir --need_feats true --feat_dim 80 data/train
+    python -m espnet_distill.recipe.validate_data_dir --check_audio true data/train
+    python -m espnet_distill.recipe.validate_data_dir --need_feats true --feat_dim 80 data/train
 """
 
 import argparse

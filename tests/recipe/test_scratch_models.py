@@ -2,7 +2,7 @@
 
 import yaml
 
-from espnet_distill.bin.scratch_models import main, unique_structures
+from espnet_distill.recipe.scratch_models import main, unique_structures
 
 
 def _student(root, name, frontend="wav_cnn", layers=4, head="reg"):

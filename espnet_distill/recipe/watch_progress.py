@@ -5,7 +5,7 @@ for each job, its step out of the total, its latest loss and its ETA, and the st
 per job when the console is a terminal, else one line every ``--interval`` seconds.  The recipes run
 it beside their training jobs (``run_train_jobs`` in ``egs/TEMPLATE/asr1/utils/train_jobs.sh``).
 
-    python -m espnet_distill.bin.watch_progress --label "Stage 7" --parallel 2 exp/asr_a exp/asr_b
+    python -m espnet_distill.recipe.watch_progress --label "Stage 7" --parallel 2 exp/asr_a exp/asr_b
 """
 
 import argparse

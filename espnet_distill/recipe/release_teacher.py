@@ -7,7 +7,7 @@ pretraining results of each iteration).  The released file is loaded back as
 a teacher before anything is written.
 
 Example (stage 6 of egs/mini_synth/ssl1):
-    python -m espnet_distill.bin.release_teacher --checkpoint exp/pretrain_iter2/teacher.pt \\
+    python -m espnet_distill.recipe.release_teacher --checkpoint exp/pretrain_iter2/teacher.pt \\
         --out ../asr1/pretrained/hubert_mini.pt --results exp/pretrain_iter1/results.json exp/pretrain_iter2/results.json
 """
 

@@ -1,8 +1,8 @@
 """Convert ``utt2spk`` to ``spk2utt``, or back with ``--reverse``.
 
 Example:
-    python -m espnet_distill.bin.utt2spk_to_spk2utt data/train/utt2spk data/train/spk2utt
-    python -m espnet_distill.bin.utt2spk_to_spk2utt --reverse data/train/spk2utt data/train/utt2spk
+    python -m espnet_distill.recipe.utt2spk_to_spk2utt data/train/utt2spk data/train/spk2utt
+    python -m espnet_distill.recipe.utt2spk_to_spk2utt --reverse data/train/spk2utt data/train/utt2spk
 """
 
 import argparse

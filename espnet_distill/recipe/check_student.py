@@ -4,7 +4,7 @@ Logs the student's parameters, final dev losses per term and training
 throughput (from ``distill_summary.json``).
 
 Example:
-    python -m espnet_distill.bin.check_student --data_dir data/dev exp/distill_deep_thin_reg_kl
+    python -m espnet_distill.recipe.check_student --data_dir data/dev exp/distill_deep_thin_reg_kl
 """
 
 import argparse

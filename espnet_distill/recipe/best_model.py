@@ -1,6 +1,6 @@
 """Print the name of the model with the lowest CER among fine-tunings, from their score.json.
 
-    python -m espnet_distill.bin.best_model --exp_dir exp --set dev --finetune_set train \\
+    python -m espnet_distill.recipe.best_model --exp_dir exp --set dev --finetune_set train \\
         --decode decode_ctc_greedy deep_thin_reg_kl deep_thin_reg_kl_fbank
 prints e.g. ``deep_thin_reg_kl_fbank`` (the one whose exp/asr_<name>_train/decode_ctc_greedy/dev/score.json
 has the lowest CER); exits 1 naming the missing files when none has been scored.

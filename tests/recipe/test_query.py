@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from espnet_distill.bin.query import main
+from espnet_distill.recipe.query import main
 
 CONFIG = """\
 # a distillation config
@@ -60,7 +60,7 @@ def test_default_stands_for_a_missing_key(config, capsys):
 
 def _query(*args):
     return subprocess.run(
-        [sys.executable, "-m", "espnet_distill.bin.query", *args], capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "espnet_distill.recipe.query", *args], capture_output=True, text=True, timeout=60
     )
 
 

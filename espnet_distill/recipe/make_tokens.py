@@ -4,7 +4,7 @@ Writes ``<out_dir>/tokens.txt`` (ESPnet's layout: ``<blank>``, ``<unk>``, ...,
 ``<sos/eos>``) and, for ``bpe``, ``<out_dir>/bpe.model``.
 
 Example:
-    python -m espnet_distill.bin.make_tokens --token_type bpe --vocab_size 100 \\
+    python -m espnet_distill.recipe.make_tokens --token_type bpe --vocab_size 100 \\
         --text data/train/text --out_dir data/token_list/bpe_unigram100
 """
 

@@ -3,11 +3,11 @@
 Writes ``<out_dir>/teacher.yaml`` (``teacher`` and ``teacher_conf``, for the
 later stages) and ``teacher_info.json`` (layers, width, parameters, codewords).
 The recipe reruns this only when the checkpoint or the options changed
-(``espnet_distill.bin.stage_stamp``), and redoes the later stages when the
+(``espnet_distill.recipe.stage_stamp``), and redoes the later stages when the
 content of ``teacher.yaml`` or of the checkpoint changed.
 
 Example:
-    python -m espnet_distill.bin.check_teacher --teacher fairseq \\
+    python -m espnet_distill.recipe.check_teacher --teacher fairseq \\
         --path /models/hubert_base_ls960.pt --data_dir data/dev --out_dir exp/teacher
 """
 

@@ -8,7 +8,7 @@ distillation dirs to keep, in the order given; a dir without ``student.yaml``
 (not distilled yet) is kept.
 
 Example:
-    python -m espnet_distill.bin.scratch_models exp/distill_deep_thin_reg_kl exp/distill_deep_thin_reg
+    python -m espnet_distill.recipe.scratch_models exp/distill_deep_thin_reg_kl exp/distill_deep_thin_reg
 """
 
 import argparse

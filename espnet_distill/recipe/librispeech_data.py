@@ -6,7 +6,7 @@ from ``--librispeech``; ``train_10h``, ``train_1h`` and ``train_10min`` from
 ``--librilight`` (``librispeech_finetuning``).  ``--data_dirs`` picks some.
 
 Example:
-    python -m espnet_distill.bin.librispeech_data --librispeech /corpora --librilight /corpora \\
+    python -m espnet_distill.recipe.librispeech_data --librispeech /corpora --librilight /corpora \\
         --data_root data --data_dirs train_960 dev_clean test_clean train_10h
 """
 

@@ -8,9 +8,9 @@ value to print instead.  A ``.json`` file is read as JSON, any other file as
 YAML.
 
 Examples:
-    python -m espnet_distill.bin.query conf/distill/deep_thin_reg_kl.yaml frontend
-    python -m espnet_distill.bin.query --default "" exp/distill_x/student.yaml frontend
-    python -m espnet_distill.bin.query exp/deploy/benchmark/deploy.json models.0.model
+    python -m espnet_distill.recipe.query conf/distill/deep_thin_reg_kl.yaml frontend
+    python -m espnet_distill.recipe.query --default "" exp/distill_x/student.yaml frontend
+    python -m espnet_distill.recipe.query exp/deploy/benchmark/deploy.json models.0.model
 """
 
 import argparse

@@ -6,9 +6,9 @@ Subcommands, in order:
     data_dirs  check every WAV and write the Kaldi data dirs
 
 Example:
-    python -m espnet_distill.bin.mini_synth plan --size tiny --seed 1 --out_dir data/local/mini_synth
-    python -m espnet_distill.bin.mini_synth synth --plan data/local/mini_synth/plan --wav_dir wav
-    python -m espnet_distill.bin.mini_synth data_dirs --plan data/local/mini_synth/plan \\
+    python -m espnet_distill.recipe.mini_synth plan --size tiny --seed 1 --out_dir data/local/mini_synth
+    python -m espnet_distill.recipe.mini_synth synth --plan data/local/mini_synth/plan --wav_dir wav
+    python -m espnet_distill.recipe.mini_synth data_dirs --plan data/local/mini_synth/plan \\
         --wav_dir wav --data_root data
 """
 

@@ -5,7 +5,7 @@ CMVN statistics as ``feats_stats.npz`` (ESPnet's ``GlobalMVN`` format) and
 ``cmvn.ark`` (Kaldi's global-stats matrix).
 
 Example:
-    python -m espnet_distill.bin.merge_feats --data_dir data/train \\
+    python -m espnet_distill.recipe.merge_feats --data_dir data/train \\
         --prefix fbank/train/raw_fbank --nj 4
 """
 

@@ -8,11 +8,11 @@ run id, which ``run_id`` prints (a downstream step's input).  See
 :mod:`espnet_distill.utils.provenance`.
 
 Example (a recipe stage):
-    decision=$(python -m espnet_distill.bin.stage_stamp begin exp/distill_x --clear true \\
+    decision=$(python -m espnet_distill.recipe.stage_stamp begin exp/distill_x --clear true \\
         --input config=conf/distill/x.yaml --input teacher=exp/teacher/teacher.yaml \\
         --arg distill_args="${distill_args}" --output exp/distill_x/student.pth)
     ... run the stage if ${decision} starts with "run:" ...
-    python -m espnet_distill.bin.stage_stamp finish exp/distill_x
+    python -m espnet_distill.recipe.stage_stamp finish exp/distill_x
 """
 
 import argparse

@@ -5,7 +5,7 @@ and ``score.json`` (the Sum/Avg rows and the decoding real-time factor:
 decoding seconds summed over jobs, over seconds of audio).
 
 Example:
-    python -m espnet_distill.bin.score --data_dir data/test --decode_dir exp/asr_x/decode_ctc_greedy/test --nj 4
+    python -m espnet_distill.recipe.score --data_dir data/test --decode_dir exp/asr_x/decode_ctc_greedy/test --nj 4
 """
 
 import argparse

@@ -9,7 +9,7 @@ per epoch), then ESPnet's WER and CER tables of every scored set
 deployment tables (``exp/deploy``).
 
 Example:
-    python -m espnet_distill.bin.make_results --exp_dir exp --sets test dev --train_set train --out RESULTS.md
+    python -m espnet_distill.recipe.make_results --exp_dir exp --sets test dev --train_set train --out RESULTS.md
 """
 
 import argparse

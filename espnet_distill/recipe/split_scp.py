@@ -4,9 +4,9 @@ The parts are the listed outputs, or with ``--nj N`` the N files named by one
 output pattern with ``JOB`` in it (Kaldi's ``JOB=1:N`` convention).
 
 Example:
-    python -m espnet_distill.bin.split_scp data/train/wav.scp split/wav.1.scp split/wav.2.scp
-    python -m espnet_distill.bin.split_scp --nj 4 data/train/wav.scp split4/wav.JOB.scp
-    python -m espnet_distill.bin.split_scp --utt2spk data/train/utt2spk data/train/wav.scp a.scp b.scp
+    python -m espnet_distill.recipe.split_scp data/train/wav.scp split/wav.1.scp split/wav.2.scp
+    python -m espnet_distill.recipe.split_scp --nj 4 data/train/wav.scp split4/wav.JOB.scp
+    python -m espnet_distill.recipe.split_scp --utt2spk data/train/utt2spk data/train/wav.scp a.scp b.scp
 """
 
 import argparse
