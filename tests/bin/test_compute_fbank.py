@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from espnet_distill.bin import compute_fbank
-from espnet_distill.recipe import merge_feats
 from espnet_distill.data.kaldi_dir import read_kaldi_map
 from espnet_distill.features.fbank import CMVNStats
+from espnet_distill.recipe import merge_feats
 from tests.conftest import write_wav
 
 

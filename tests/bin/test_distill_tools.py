@@ -6,9 +6,9 @@ import soundfile
 import yaml
 
 from espnet_distill.bin.distill_train import teacher_yaml_args
-from espnet_distill.recipe.speech_shape import write_speech_shape
 from espnet_distill.data.audio import AudioError
 from espnet_distill.data.kaldi_dir import read_kaldi_map
+from espnet_distill.recipe.speech_shape import write_speech_shape
 from tests.conftest import write_wav
 
 

@@ -11,11 +11,11 @@ import pytest
 import torch
 import yaml
 
-from espnet_distill.recipe.speech_shape import write_speech_shape
 from espnet_distill.data.audio import AudioError
 from espnet_distill.data.kaldi_dir import read_kaldi_map
 from espnet_distill.distill.export import export_teacher_as_student, load_student
 from espnet_distill.inference.decode import CTCDecoder, DecodeOptions, load_asr_model
+from espnet_distill.recipe.speech_shape import write_speech_shape
 from espnet_distill.tasks.asr import ASRTask
 from espnet_distill.teacher import load_teacher
 from espnet_distill.text.tokens import Tokenizer, char_tokens, transcripts, write_token_list

@@ -15,8 +15,8 @@ import pytest
 import torch
 import yaml
 
-from espnet_distill.recipe.speech_shape import write_speech_shape
 from espnet_distill.distill.export import load_student
+from espnet_distill.recipe.speech_shape import write_speech_shape
 from espnet_distill.tasks.distill import DistillTask
 from espnet_distill.utils.checkpoint import load_checkpoint, training_checkpoint_globals
 from tests.conftest import REPO_ROOT, tiny_batch

@@ -347,8 +347,8 @@ def test_the_mini_students_distill_from_every_teacher_type_with_a_codebook_for_t
 
     import yaml
 
-    from espnet_distill.recipe.speech_shape import write_speech_shape
     from espnet_distill.distill.export import load_student
+    from espnet_distill.recipe.speech_shape import write_speech_shape
     from tests.conftest import REPO_ROOT
 
     teacher, conf = write_teacher(tmp_path, kind)
