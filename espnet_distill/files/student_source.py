@@ -2,7 +2,7 @@
 
 Written by the ASR task when a fine-tuning starts from a student (``--init_student``), from the
 student's own files (not from any directory name); read by RESULTS.md's study
-(:mod:`espnet_distill.scoring.study`) to group and pair models by what they are:
+(:mod:`espnet_distill.report.study`) to group and pair models by what they are:
 
 - ``kind``: ``teacher``, ``distilled`` or ``scratch`` (the structure with random weights);
 - ``frontend`` and ``structure`` (``num_layers``, ``output_size``, ``ffn_dim``);

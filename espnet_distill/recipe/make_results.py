@@ -19,8 +19,9 @@ from pathlib import Path
 from typing import List, Optional
 
 from espnet_distill.files.onnx_dir import META_NAME, read_meta
-from espnet_distill.scoring import study
-from espnet_distill.scoring.results import collect, render
+from espnet_distill.report import study
+from espnet_distill.report.plots import distill_curves, plot_distill_curves, plot_error
+from espnet_distill.report.results import collect, render
 from espnet_distill.utils.cli import run
 from espnet_distill.utils.fileio import atomic_write
 from espnet_distill.utils.log import setup_logging
@@ -81,17 +82,17 @@ def main(argv: Optional[List[str]] = None) -> None:
         comparisons = study.render_comparisons(summaries, test)
         if comparisons:
             head += ["## Comparisons", "", *comparisons, ""]
-        study.plot_error(summaries, "params", test, args.train_set, plot_dir / "error_vs_params.png")
-        study.plot_error(summaries, "rtf", test, args.train_set, plot_dir / "error_vs_rtf.png")
+        plot_error(summaries, "params", test, args.train_set, plot_dir / "error_vs_params.png")
+        plot_error(summaries, "rtf", test, args.train_set, plot_dir / "error_vs_rtf.png")
         # The curves of each distillation config, its repeats (_seed<N>) left out.
         curves = {
-            p.name[len("distill_") :]: study.distill_curves(p)
+            p.name[len("distill_") :]: distill_curves(p)
             for p in sorted(args.exp_dir.glob("distill_*"))
             if (p / "checkpoint.pth").is_file() and not study.SEED.match(p.name)
         }
         plots = ["error_vs_params.png", "error_vs_rtf.png"]
         if curves:
-            study.plot_distill_curves(curves, plot_dir / "distill_losses.png")
+            plot_distill_curves(curves, plot_dir / "distill_losses.png")
             plots.append("distill_losses.png")
         relative = os.path.relpath(plot_dir, args.out.parent)
         head += [f"![{name[:-4]}]({relative}/{name})" for name in plots] + [""]

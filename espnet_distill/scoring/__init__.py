@@ -1,1 +1,1 @@
-"""Scoring with SCTK's sclite, in ESPnet's layout, and the RESULTS.md tables."""
+"""Scoring with SCTK's sclite, in ESPnet's layout (RESULTS.md's tables are in :mod:`espnet_distill.report`)."""

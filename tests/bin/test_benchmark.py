@@ -1,4 +1,4 @@
-"""bin/benchmark: parameters, MACs against a hand count, RTF, speed-ups, and its outputs."""
+"""bin/benchmark and benchmark.models: parameters, MACs against a hand count, RTF, speed-ups, and its outputs."""
 
 import json
 
@@ -6,6 +6,7 @@ import pytest
 import torch
 import yaml
 
+from espnet_distill.benchmark.models import macs_per_second, wav_cnn_twin
 from espnet_distill.bin import benchmark
 from espnet_distill.utils.machine import machine_description, machine_line
 
@@ -39,7 +40,7 @@ def test_macs_of_the_fbank_frontend_match_a_hand_count():
     frontend = FbankFrontend(output_dim=48, conv_channels=32).eval()
     identity = torch.nn.Module()
     identity.forward = lambda feats, lengths: (feats, lengths)  # count the front-end alone
-    macs = benchmark.macs_per_second(frontend, identity, seconds=2.0)
+    macs = macs_per_second(frontend, identity, seconds=2.0)
     mel_frames, frames = 1 + (32000 - 400) // 160, 1 + (32000 - 400) // 320
     expected = mel_frames * 257 * 80 + frames * (80 * 64 * 3 + 32 * 48)  # mel matrix, conv, projection
     assert macs * 2.0 == pytest.approx(expected, rel=1e-6)
@@ -110,6 +111,6 @@ def test_wav_cnn_twin_prefers_the_name_without_the_front_end_suffix():
         "other_fbank": {"frontend": "fbank", **enc},
         "deep_fbank": {"frontend": "fbank", "encoder": "transformer", "encoder_conf": {"num_layers": 12}},
     }
-    assert benchmark.wav_cnn_twin("dt_reg_fbank", results) == "dt_reg"  # not the first with its encoder
-    assert benchmark.wav_cnn_twin("other_fbank", results) == "dt_reg_kl"  # no namesake: the first
-    assert benchmark.wav_cnn_twin("deep_fbank", results) is None
+    assert wav_cnn_twin("dt_reg_fbank", results) == "dt_reg"  # not the first with its encoder
+    assert wav_cnn_twin("other_fbank", results) == "dt_reg_kl"  # no namesake: the first
+    assert wav_cnn_twin("deep_fbank", results) is None

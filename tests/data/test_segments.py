@@ -58,7 +58,7 @@ def test_speech_shape(dir_with_segments, tmp_path):
 
 
 def test_teacher_codebook_and_pretraining_and_benchmark(dir_with_segments, tmp_path):
-    from espnet_distill.bin.benchmark import read_utterances
+    from espnet_distill.benchmark.inputs import read_utterances
     from espnet_distill.teacher.codebook import teacher_layer_frames
     from espnet_distill.teacher.pretrain import LabelledAudio
 

@@ -33,7 +33,7 @@ encoder_conf: {output_size: 32, num_layers: 1, attention_heads: 2, ffn_dim: 32, 
 @pytest.fixture(scope="module")
 def tiny_exp(tmp_path_factory):
     """A fine-tuning exp dir (config.yaml, model.pth) of a tiny Fbank student with random weights, 12 tokens."""
-    from espnet_distill.bin.benchmark_deploy import _random_exp
+    from espnet_distill.benchmark.deploy import _random_exp
 
     root = tmp_path_factory.mktemp("tiny_exp")
     (root / "tiny.yaml").write_text(TINY)

@@ -8,7 +8,7 @@ import torch
 import yaml
 
 from espnet_distill.recipe import make_results
-from espnet_distill.scoring import study
+from espnet_distill.report import plots, study
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -98,7 +98,7 @@ def test_seeds_are_pooled_and_each_model_described(exp):
 
 
 def test_distillation_curves_come_from_the_reporter_state(exp):
-    curves = study.distill_curves(exp / "distill_deep_thin_reg_kl_fbank")
+    curves = plots.distill_curves(exp / "distill_deep_thin_reg_kl_fbank")
     assert curves["valid"]["regression"] == [(1, 4.0), (2, 3.0), (3, 2.0)]
     assert curves["train"]["l1_frontend"][1] == (2, 0.5)
     assert "time" not in curves["train"]
