@@ -18,14 +18,9 @@ from typing import List, Optional
 
 from espnet_distill.data.audio import AudioError
 from espnet_distill.data.kaldi_dir import DataDirError, read_wav_scp, write_kaldi_map
+from espnet_distill.make_teacher.kmeans_labels import assign_labels, fit_kmeans, majority_rate, utterance_features
+from espnet_distill.make_teacher.layer_frames import teacher_layer_features
 from espnet_distill.teacher import LOADERS, load_teacher
-from espnet_distill.teacher.kmeans_labels import (
-    assign_labels,
-    fit_kmeans,
-    majority_rate,
-    teacher_layer_features,
-    utterance_features,
-)
 from espnet_distill.utils.checkpoint import CheckpointError
 from espnet_distill.utils.cli import run
 from espnet_distill.utils.config import parse_with_config

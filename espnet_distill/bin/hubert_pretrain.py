@@ -20,7 +20,7 @@ import yaml
 
 from espnet_distill.data.audio import AudioError
 from espnet_distill.data.kaldi_dir import DataDirError
-from espnet_distill.teacher.pretrain import LabelledAudio, PretrainConfig, pretrain, set_threads
+from espnet_distill.make_teacher.pretrain import LabelledAudio, PretrainConfig, pretrain, set_threads
 from espnet_distill.utils.cli import run
 from espnet_distill.utils.config import parse_with_config, str2bool
 from espnet_distill.utils.fileio import atomic_write

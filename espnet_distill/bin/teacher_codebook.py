@@ -14,8 +14,8 @@ from typing import List, Optional
 from espnet_distill.data.audio import AudioError
 from espnet_distill.data.kaldi_dir import DataDirError
 from espnet_distill.files.teacher_spec import read_spec
+from espnet_distill.make_teacher.codebook import fit_codebook, save_codebook
 from espnet_distill.teacher import CheckpointError, load_teacher
-from espnet_distill.teacher.codebook import fit_codebook, save_codebook
 from espnet_distill.utils.cli import run
 from espnet_distill.utils.log import setup_logging
 

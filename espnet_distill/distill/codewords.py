@@ -3,7 +3,7 @@
 The teacher's distribution comes from HuBERT's own head (cosine of
 ``final_proj(last layer)`` to the label embeddings over HuBERT's temperature)
 or, for teachers without one (Hugging Face), from a k-means codebook of one
-teacher layer (see :mod:`espnet_distill.teacher.codebook`).  The student's
+teacher layer (see :mod:`espnet_distill.make_teacher.codebook`).  The student's
 logits come from its own projection and the cosine to the same frozen
 codewords, or from a linear layer.
 """

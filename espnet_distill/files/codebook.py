@@ -2,7 +2,7 @@
 loss of a teacher without HuBERT's codeword head.
 
 Written by :mod:`espnet_distill.bin.teacher_codebook` (through
-:func:`espnet_distill.teacher.codebook.save_codebook`); read by distillation, whose
+:func:`espnet_distill.make_teacher.codebook.save_codebook`); read by distillation, whose
 ``model_conf.codebook`` names it (:func:`espnet_distill.distill.codewords.load_codebook`).  An uncompressed
 NumPy ``.npz`` without pickled objects, holding:
 

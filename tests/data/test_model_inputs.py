@@ -77,7 +77,7 @@ def test_kaldi_features_of_the_samples_read_equal_kaldis(full_scale):
 def test_the_first_k_means_mfccs_are_kaldis_of_the_int16_samples(full_scale):
     import torchaudio.compliance.kaldi as kaldi
 
-    from espnet_distill.teacher.kmeans_labels import LABEL_SHIFT_MS, mfcc_features
+    from espnet_distill.make_teacher.kmeans_labels import LABEL_SHIFT_MS, mfcc_features
 
     data, samples = full_scale
     read, _ = read_audio("u1", str(data.parent / "wav" / "u1.wav"))
@@ -94,8 +94,8 @@ def test_the_first_k_means_mfccs_are_kaldis_of_the_int16_samples(full_scale):
 
 
 def test_teacher_codebook_and_k_means_frames_take_floats(full_scale):
-    from espnet_distill.teacher.codebook import teacher_layer_frames
-    from espnet_distill.teacher.kmeans_labels import teacher_layer_features
+    from espnet_distill.make_teacher.codebook import teacher_layer_frames
+    from espnet_distill.make_teacher.layer_frames import teacher_layer_features
 
     data, samples = full_scale
     teacher = RecordingTeacher()
@@ -107,7 +107,7 @@ def test_teacher_codebook_and_k_means_frames_take_floats(full_scale):
 
 
 def test_teacher_pretraining_takes_floats(full_scale, tmp_path):
-    from espnet_distill.teacher.pretrain import LabelledAudio, num_model_frames
+    from espnet_distill.make_teacher.pretrain import LabelledAudio, num_model_frames
 
     data, samples = full_scale
     labels = tmp_path / "labels"

@@ -59,8 +59,8 @@ def test_speech_shape(dir_with_segments, tmp_path):
 
 def test_teacher_codebook_and_pretraining_and_benchmark(dir_with_segments, tmp_path):
     from espnet_distill.benchmark.inputs import read_utterances
-    from espnet_distill.teacher.codebook import teacher_layer_frames
-    from espnet_distill.teacher.pretrain import LabelledAudio
+    from espnet_distill.make_teacher.codebook import teacher_layer_frames
+    from espnet_distill.make_teacher.pretrain import LabelledAudio
 
     teacher = SimpleNamespace(num_layers=2)  # refused before the teacher is used
     refused(dir_with_segments, lambda: teacher_layer_frames(teacher, dir_with_segments / "wav.scp", 1, 10))

@@ -109,7 +109,7 @@ def test_training_crops_are_the_same_for_teacher_and_student(tiny_teacher_path, 
 
 
 def test_teacher_without_codewords_needs_a_codebook(tiny_teacher_path, tiny_corpus, tmp_path):
-    from espnet_distill.teacher.codebook import fit_codebook, save_codebook
+    from espnet_distill.make_teacher.codebook import fit_codebook, save_codebook
 
     model = build(tiny_teacher_path)
     teacher = model.teacher

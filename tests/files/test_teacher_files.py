@@ -57,7 +57,7 @@ def test_distill_train_turns_a_malformed_teacher_yaml_into_its_own_message(tmp_p
 
 def test_a_codebook_reads_back_as_written_and_as_distillation_loads_it(tmp_path):
     from espnet_distill.distill.codewords import load_codebook
-    from espnet_distill.teacher.codebook import save_codebook
+    from espnet_distill.make_teacher.codebook import save_codebook
 
     codewords = np.random.default_rng(0).standard_normal((5, 4)).astype(np.float32)
     path = write_codebook(tmp_path / "codebook.npz", codewords, 3)

@@ -13,10 +13,10 @@ import torch
 
 from espnet_distill.distill.export import export_student, load_student
 from espnet_distill.inference.decode import load_asr_model
+from espnet_distill.make_teacher.pretrain import LabelledAudio, PretrainConfig, pretrain
 from espnet_distill.seams import ATOMIC_SAVE_MODULES, GUARDED_MODULES
 from espnet_distill.tasks.asr import ASRTask
 from espnet_distill.tasks.distill import DistillTask
-from espnet_distill.teacher.pretrain import LabelledAudio, PretrainConfig, pretrain
 from espnet_distill.utils.checkpoint import (
     CheckpointError,
     atomic_torch_save,
@@ -24,10 +24,10 @@ from espnet_distill.utils.checkpoint import (
     training_checkpoint_globals,
 )
 from tests.conftest import REPO_ROOT, Payload, python_json
+from tests.make_teacher.test_pretrain import TINY as TINY_PRETRAIN
+from tests.make_teacher.test_pretrain import kmeans_dir  # noqa: F401  (fixture)
 from tests.tasks.test_asr_task import asr_train_args, setup  # noqa: F401  (setup: fixture)
 from tests.tasks.test_distill_task import TINY_TRAINING, data_args, shapes  # noqa: F401  (shapes: fixture)
-from tests.teacher.test_pretrain import TINY as TINY_PRETRAIN
-from tests.teacher.test_pretrain import kmeans_dir  # noqa: F401  (fixture)
 from tests.torch_loads import find_torch_loads
 
 pytestmark = pytest.mark.slow  # the full tier: trains models or runs a recipe

@@ -11,8 +11,8 @@ import torch.nn.functional as F
 import yaml
 from torchaudio.models import hubert_pretrain_model, wav2vec2_model
 
+from espnet_distill.frontend.conv import parse_conv_layers
 from espnet_distill.teacher import CheckpointError, load_teacher
-from espnet_distill.teacher.loaders import parse_conv_layers
 from tests.conftest import TINY_CONV, TINY_ENCODER, TINY_PRETRAIN_HEAD
 
 SMALL = {**TINY_ENCODER, "encoder_ff_interm_features": 96}  # the FFN width the fairseq config and errors below name

@@ -1,9 +1,10 @@
 """Codewords for teachers without HuBERT's codeword head (e.g. Hugging Face models).
 
 k-means (scikit-learn's ``MiniBatchKMeans``) of the length-normalized frames
-of one teacher layer.  The discriminative loss then takes the teacher's
-distribution as the softmax of the cosine between that layer and these
-codewords, and the student's from the cosine of its projection to them.
+of one teacher layer (:mod:`~espnet_distill.make_teacher.layer_frames`).  The
+discriminative loss then takes the teacher's distribution as the softmax of the
+cosine between that layer and these codewords, and the student's from the
+cosine of its projection to them.
 """
 
 from pathlib import Path
@@ -13,9 +14,8 @@ import numpy as np
 import torch
 from sklearn.cluster import MiniBatchKMeans
 
-from espnet_distill.data.audio import read_audio
-from espnet_distill.data.kaldi_dir import read_wav_scp
 from espnet_distill.files.codebook import write_codebook
+from espnet_distill.make_teacher.layer_frames import teacher_layer_features
 from espnet_distill.teacher.hubert import HubertTeacher
 
 PathLike = Union[str, Path]
@@ -23,14 +23,8 @@ PathLike = Union[str, Path]
 
 def teacher_layer_frames(teacher: HubertTeacher, wav_scp: PathLike, layer: int, max_utterances: int) -> np.ndarray:
     """Frames ``(N, dim)`` of teacher ``layer`` over the first ``max_utterances`` of ``wav_scp``."""
-    if not 0 <= layer <= teacher.num_layers:
-        raise ValueError(f"layer {layer} is outside 0..{teacher.num_layers}")
-    frames = []
-    for utt, spec in list(read_wav_scp(wav_scp).items())[:max_utterances]:
-        samples, _ = read_audio(utt, spec)
-        wave = torch.from_numpy(samples)[None]
-        frames.append(teacher(wave).hidden_states[layer][0].numpy())
-    return np.concatenate(frames)
+    features = teacher_layer_features(teacher, wav_scp, layer, max_utterances, progress=False)
+    return np.concatenate(list(features.values()))
 
 
 def fit_codebook(

@@ -1,7 +1,16 @@
 """Masked-prediction pretraining of a small HuBERT (iteration 1) on CPU or GPU.
 
+Not ESPnet's ``hubert`` task (``espnet2/tasks/hubert.py``, espnet 202511): its default encoder and model
+(``hubert_pretrain``, ``fairseq``) import fairseq, which is not installed here.  Its other encoder,
+``torchaudio_hubert`` (``TorchAudioHuBERTPretrainEncoder``), wraps the same torchaudio
+``hubert_pretrain_model``, but the task needs the labels as its ``text`` data with a ``token_list``, runs
+torchaudio's forward (not :func:`hubert_logits`'s cheaper logits), and its trainer writes bare state dicts
+(``<n>epoch.pth``, ``encoder.hubert_pretrain_model.*``) whose builder arguments are in ``config.yaml``: the
+``espnet`` loader can run those frozen, but the released teacher and the ``torchaudio`` loader use the
+``{"config", "model"}`` layout of torchaudio's builders, which this loop writes directly.
+
 The model is torchaudio's ``hubert_pretrain_model``; the targets are the
-k-means labels of :mod:`espnet_distill.teacher.kmeans_labels`.  Training
+k-means labels of :mod:`espnet_distill.make_teacher.kmeans_labels`.  Training
 resumes from ``<out_dir>/checkpoint.pt`` after a crash, and the result is
 written in the ``torchaudio`` teacher format (``{"config", "model"}``), so the
 distillation stages load it like any real HuBERT checkpoint.

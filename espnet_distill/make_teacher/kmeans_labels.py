@@ -2,7 +2,9 @@
 
 Iteration 1 clusters MFCC (+delta, delta-delta) frames; later iterations
 cluster a layer of the previous iteration's model (HuBERT's iteration 2 and
-ESPnet's hubert1 recipe).  MFCC frames use a 25 ms window every 20 ms, so an
+ESPnet's hubert1 recipe), whose frames are
+:func:`~espnet_distill.make_teacher.layer_frames.teacher_layer_features`.
+MFCC frames use a 25 ms window every 20 ms, so an
 utterance of ``n`` samples gets ``1 + (n - 400) // 320`` labels: exactly one
 per frame of HuBERT's convolutional front-end (receptive field 400 samples,
 stride 320), which is also the teacher's frame count.
@@ -20,7 +22,6 @@ from tqdm import tqdm
 
 from espnet_distill.data.audio import read_audio
 from espnet_distill.features.fbank import kaldi_waveform
-from espnet_distill.teacher.hubert import HubertTeacher
 
 PathLike = Union[str, Path]
 LABEL_SHIFT_MS = 20.0
@@ -50,19 +51,6 @@ def utterance_features(wav_scp: Mapping[str, str]) -> Dict[str, np.ndarray]:
     return {
         utt: mfcc_features(read_audio(utt, spec)[0]) for utt, spec in tqdm(wav_scp.items(), desc="mfcc", mininterval=10)
     }
-
-
-@torch.no_grad()
-def teacher_layer_features(teacher: HubertTeacher, wav_scp: Mapping[str, str], layer: int) -> Dict[str, np.ndarray]:
-    """Frames ``(frames, dim)`` of ``teacher``'s ``layer`` (0: the projected CNN output) for every utterance."""
-    if not 0 <= layer <= teacher.num_layers:
-        raise ValueError(f"layer {layer} is outside 0..{teacher.num_layers}")
-    features = {}
-    for utt, spec in tqdm(wav_scp.items(), desc=f"teacher layer {layer}", mininterval=10):
-        samples, _ = read_audio(utt, spec)
-        wave = torch.from_numpy(samples)[None]
-        features[utt] = teacher(wave).hidden_states[layer][0].numpy()
-    return features
 
 
 def fit_kmeans(

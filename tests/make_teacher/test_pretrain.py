@@ -11,8 +11,8 @@ import torch.nn.functional as F
 from espnet_distill.bin import hubert_kmeans
 from espnet_distill.data.audio import read_audio
 from espnet_distill.data.kaldi_dir import read_kaldi_map
+from espnet_distill.make_teacher.pretrain import LabelledAudio, PretrainConfig, num_model_frames, pretrain
 from espnet_distill.teacher import load_teacher
-from espnet_distill.teacher.pretrain import LabelledAudio, PretrainConfig, num_model_frames, pretrain
 from espnet_distill.utils.progress import read_progress
 
 TINY = dict(
@@ -160,7 +160,7 @@ def test_the_fast_logits_give_torchaudios_loss_and_gradients(tiny_corpus, kmeans
     """One matmul over the codewords is the same cross entropy as torchaudio's [positive, negatives] logits."""
     from torchaudio.models import hubert_pretrain_model
 
-    from espnet_distill.teacher.pretrain import hubert_logits
+    from espnet_distill.make_teacher.pretrain import hubert_logits
 
     data = tiny_corpus["data"]
     train = LabelledAudio(data / "train", kmeans_dir / "train" / "labels")
