@@ -1,5 +1,6 @@
 """The package's imports form layers: no import cycle between modules or between rooms, counting the
-imports inside functions (a lazy import is still a dependency).
+imports inside functions (a lazy import is still a dependency); and no function of the package is over
+60 lines.
 
 A room is a subpackage (``teacher``, ``inference``, ...) or a top-level module
 (``seams``, ``components``, ...).  The package's ``__init__`` is the top: it may
@@ -78,3 +79,20 @@ def test_seams_imports_nothing_of_the_package():
 def test_the_cycle_finder_finds_a_cycle():
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c", "a"]]
     assert cycles({"a": {"b"}, "b": set(), "c": {"a", "b"}}) == []
+
+
+def long_functions(root: Path = REPO_ROOT, limit: int = 60) -> List[str]:
+    """``path:line name (n lines)`` of each function of the package longer than ``limit`` lines."""
+    found = []
+    for path in sorted((root / PACKAGE).rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                length = node.end_lineno - node.lineno + 1
+                if length > limit:
+                    found.append(f"{path.relative_to(root)}:{node.lineno} {node.name} ({length} lines)")
+    return found
+
+
+def test_no_function_of_the_package_is_over_60_lines():
+    assert long_functions() == []
+    assert long_functions(limit=30) != []  # the measure sees functions at all
