@@ -39,7 +39,7 @@ import types
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Set, Tuple
 
-_logger = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 SEAMS_DOC = "docs/seams.md"
 
 # ---------------------------------------------------------------------------------------------------------
@@ -92,7 +92,7 @@ def warn_if_versions_differ() -> Optional[str]:
         f"the seams listed in {SEAMS_DOC} may need checking"
     )
     # A module logger: an import must not configure logging (no handler yet: Python prints it to stderr).
-    _logger.warning("%s", message)
+    logger.warning("%s", message)
     return message
 
 
@@ -364,9 +364,9 @@ def log_import_prints(module: types.ModuleType, execute: Callable[[], None]) -> 
     with contextlib.redirect_stdout(printed):
         execute()
     for line in printed.getvalue().splitlines():
-        # A module logger: _logger.debug() itself would configure the root logger (basicConfig)
+        # A module logger: logger.debug() itself would configure the root logger (basicConfig)
         # before the program does, and every INFO line of ESPnet's trainer would be lost.
-        _logger.debug("%s: %s", module.__name__, line)
+        logger.debug("%s: %s", module.__name__, line)
 
 
 class _JobLoader(importlib.abc.Loader):

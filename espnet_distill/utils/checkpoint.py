@@ -34,7 +34,7 @@ from espnet_distill.seams import (
 )
 from espnet_distill.utils.fileio import atomic_write
 
-_logger = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 PathLike = Union[str, Path]
 NO_TRUST_OPTION = (
@@ -216,7 +216,7 @@ def load_checkpoint(
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")
     if trust:
-        _logger.warning("%s: loading with weights_only=False: pickled code in it will run", path)
+        logger.warning("%s: loading with weights_only=False: pickled code in it will run", path)
     stand_ins: List[Tuple[type, str]] = []
     while True:
         try:
@@ -328,7 +328,7 @@ def safe_torch_load(f: Any, map_location: Any = None, *args: Any, **kwargs: Any)
     file its own way.
     """
     if args or kwargs:
-        _logger.debug("%s: torch.load arguments ignored by the safe loader: %s %s", f, args, sorted(kwargs))
+        logger.debug("%s: torch.load arguments ignored by the safe loader: %s %s", f, args, sorted(kwargs))
     return load_training_file(f, map_location="cpu" if map_location is None else map_location)
 
 
