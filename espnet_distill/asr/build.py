@@ -22,6 +22,9 @@ from typing import Any, Dict, Mapping, Optional, Sequence, Tuple, Union
 import torch
 import yaml
 from espnet2.asr.ctc import CTC
+from espnet2.asr.encoder.abs_encoder import AbsEncoder
+from espnet2.asr.encoder.rnn_encoder import RNNEncoder
+from espnet2.asr.frontend.abs_frontend import AbsFrontend
 from espnet2.asr.specaug.abs_specaug import AbsSpecAug
 from espnet2.asr.specaug.specaug import SpecAug
 from espnet2.train.class_choices import ClassChoices
@@ -31,14 +34,24 @@ from espnet_distill.asr.model import CTCASRModel
 from espnet_distill.distill.export import load_student_statistics, load_student_weights
 from espnet_distill.espnet_interop import ENCODER_NAME, MODEL_NAME, espnet_config
 from espnet_distill.files.student_dir import read_description
+from espnet_distill.superb.featurizer import WeightedLayersFrontend
 from espnet_distill.text.tokens import read_token_list
 from espnet_distill.utils.checkpoint import CheckpointError, load_state_into, trained_state
 from espnet_distill.utils.config import ConfigError
 
 logger = logging.getLogger(__name__)
 
-frontend_choices = components.frontend_choices()
-encoder_choices = components.encoder_choices()
+# Fine-tuning also evaluates frozen upstreams, SUPERB's way: the weighted layer sum of a frozen teacher or
+# student as the front-end (``frontend: upstream``) and ESPnet's RNN encoder as the downstream (``encoder: rnn``).
+frontend_choices = ClassChoices(
+    name="frontend",
+    classes={**components.FRONTENDS, "upstream": WeightedLayersFrontend},
+    type_check=AbsFrontend,
+    default="wav_cnn",
+)
+encoder_choices = ClassChoices(
+    name="encoder", classes={**components.ENCODERS, "rnn": RNNEncoder}, type_check=AbsEncoder, default="transformer"
+)
 specaug_choices = ClassChoices(
     name="specaug", classes=dict(specaug=SpecAug), type_check=AbsSpecAug, default=None, optional=True
 )

@@ -1,0 +1,117 @@
+"""The frozen upstream and its weighted layer sum: the sum against a hand computation, the teacher and its
+exported student give the same states, only the layer weights and the downstream learn."""
+
+import argparse
+
+import pytest
+import torch
+
+from espnet_distill.asr.build import build_ctc_model
+from espnet_distill.distill.export import export_teacher_as_student
+from espnet_distill.files.teacher_spec import write_spec
+from espnet_distill.superb.featurizer import WeightedLayersFrontend, layer_weights_of
+from espnet_distill.superb.upstream import load_upstream
+from tests.conftest import tiny_batch
+
+
+@pytest.fixture(scope="module")
+def upstreams(tiny_teacher_path, tmp_path_factory):
+    """``(teacher.yaml, the teacher exported as a student dir)`` of the tiny teacher."""
+    root = tmp_path_factory.mktemp("upstreams")
+    spec = write_spec(root / "teacher", "torchaudio", {"path": str(tiny_teacher_path)})
+    export_teacher_as_student(spec, root / "teacher_student")
+    return spec, root / "teacher_student"
+
+
+def test_a_teacher_and_its_export_as_a_student_give_the_same_hidden_states(upstreams, tiny_corpus):
+    speech, lengths = tiny_batch(tiny_corpus, count=2)
+    teacher, student = load_upstream(upstreams[0]), load_upstream(upstreams[1])
+    assert teacher.num_states == student.num_states == 4  # the input of layer 1, then 3 layers
+    assert teacher.output_size() == student.output_size() == 64
+    assert teacher.frame_shift == student.frame_shift == 320
+    with torch.no_grad():
+        (a, a_lengths), (b, b_lengths) = teacher(speech, lengths), student(speech, lengths)
+    assert torch.equal(a_lengths, b_lengths)
+    for x, y in zip(a, b):
+        assert x.shape == (2, int(a_lengths.max()), 64)
+        torch.testing.assert_close(x, y, atol=1e-4, rtol=1e-4)
+
+
+def test_the_weighted_sum_is_softmax_weights_of_layer_normalized_states(upstreams, tiny_corpus):
+    speech, lengths = tiny_batch(tiny_corpus, count=2)
+    frontend = WeightedLayersFrontend(str(upstreams[1]))
+    with torch.no_grad():
+        frontend.layer_weights.copy_(torch.tensor([0.5, -1.0, 2.0, 0.0]))
+        out, out_lengths = frontend(speech, lengths)
+        states, state_lengths = frontend.upstream(speech, lengths)
+    weights = [
+        float(w) for w in torch.tensor([0.5, -1.0, 2.0, 0.0]).exp() / torch.tensor([0.5, -1.0, 2.0, 0.0]).exp().sum()
+    ]
+    expected = torch.zeros_like(states[0])
+    for w, x in zip(weights, states):
+        mean = x.mean(-1, keepdim=True)
+        var = ((x - mean) ** 2).mean(-1, keepdim=True)
+        expected += w * (x - mean) / torch.sqrt(var + 1e-5)
+    torch.testing.assert_close(out, expected, atol=1e-5, rtol=1e-5)
+    assert torch.equal(out_lengths, state_lengths)
+    assert frontend.weights() == pytest.approx(weights)
+    assert layer_weights_of({"frontend.layer_weights": frontend.layer_weights.detach()}) == pytest.approx(weights)
+    fresh = WeightedLayersFrontend(str(upstreams[1]))
+    assert fresh.weights() == pytest.approx([0.25] * 4)  # equal weights at the start
+
+
+def upstream_ctc_model(upstream: str, random_init: bool = False) -> torch.nn.Module:
+    args = argparse.Namespace(
+        frontend="upstream",
+        frontend_conf=dict(upstream=upstream, random_init=random_init),
+        encoder="rnn",
+        encoder_conf=dict(num_layers=1, hidden_size=16, output_size=16, use_projection=False, subsample=None),
+        token_list=["<blank>", "<unk>", "A", "B", "<space>", "<sos/eos>"],
+        token_type="char",
+        bpemodel=None,
+        init_student=None,
+        init_student_weights=True,
+        specaug=None,
+        specaug_conf={},
+        ctc_conf={},
+        model_conf={},
+    )
+    return build_ctc_model(args)
+
+
+def test_gradients_reach_only_the_layer_weights_and_the_downstream(upstreams, tiny_corpus):
+    torch.manual_seed(0)
+    model = upstream_ctc_model(str(upstreams[0])).train()
+    speech, lengths = tiny_batch(tiny_corpus, count=2)
+    order = torch.argsort(lengths, descending=True)  # ESPnet's RNN packs batches sorted as its loader sorts them
+    speech, lengths = speech[order], lengths[order]
+    text = torch.tensor([[2, 4, 3], [3, 2, -1]])
+    loss, _, _ = model(speech, lengths, text, torch.tensor([3, 2]))
+    loss.backward()
+    learnt = {name for name, p in model.named_parameters() if p.grad is not None and bool(p.grad.abs().sum() > 0)}
+    assert "frontend.layer_weights" in learnt
+    assert any(name.startswith("encoder.") for name in learnt) and any(name.startswith("ctc.") for name in learnt)
+    assert all(not name.startswith("frontend.upstream.") for name in learnt)
+    assert all(not p.requires_grad for p in model.frontend.upstream.parameters())
+    assert not model.frontend.upstream.training  # no dropout in the frozen upstream while the downstream trains
+
+
+def test_random_init_is_the_structure_with_seeded_random_weights(upstreams):
+    trained = load_upstream(upstreams[1])
+    first = load_upstream(upstreams[1], random_init=True, seed=3)
+    again = load_upstream(upstreams[1], random_init=True, seed=3)
+    other = load_upstream(upstreams[1], random_init=True, seed=4)
+    pairs = lambda m: dict(m.named_parameters())  # noqa: E731
+    name = "encoder.transformer.layers.0.feed_forward.intermediate_dense.weight"
+    assert name in pairs(trained)
+    assert pairs(first)[name].shape == pairs(trained)[name].shape
+    assert torch.equal(pairs(first)[name], pairs(again)[name])
+    assert not torch.equal(pairs(first)[name], pairs(other)[name])
+    assert not torch.equal(pairs(first)[name], pairs(trained)[name])
+    with pytest.raises(ValueError, match="random_init needs a student dir"):
+        load_upstream(upstreams[0], random_init=True)
+
+
+def test_a_path_that_is_no_upstream_is_named(tmp_path):
+    with pytest.raises(FileNotFoundError, match=f"{tmp_path}/nothing: not an upstream"):
+        load_upstream(tmp_path / "nothing")
