@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import List, Optional
 
 from espnet_distill.data.kaldi_dir import DataDirError
-from espnet_distill.text.tokens import TOKEN_TYPES, char_tokens, train_bpe, transcripts, write_token_list
+from espnet_distill.text.tokens import TOKEN_TYPES, char_tokens, train_bpe, transcripts, word_tokens, write_token_list
 from espnet_distill.utils.cli import run
 from espnet_distill.utils.log import setup_logging
 
@@ -37,6 +37,8 @@ def main(argv: Optional[List[str]] = None) -> None:
         raise SystemExit(1) from e
     if args.token_type == "bpe":
         tokens = train_bpe(lines, args.out_dir / "bpe.model", args.vocab_size, args.bpe_model_type)
+    elif args.token_type == "word":
+        tokens = word_tokens(lines)
     else:
         tokens = char_tokens(lines)
     write_token_list(args.out_dir / "tokens.txt", tokens)

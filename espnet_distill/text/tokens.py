@@ -4,7 +4,8 @@ A token list has one token per line: ``<blank>`` (id 0, CTC's blank),
 ``<unk>``, the tokens, and ``<sos/eos>`` last, as ESPnet's recipes write them.
 ``bpe`` trains a sentencepiece model (unigram by default, as ESPnet's recipes
 do) on the training text only; ``char`` lists its characters, with
-``<space>`` for the word boundary.
+``<space>`` for the word boundary; ``word`` lists the text's space-separated
+tokens (words, or the phones of a phoneme transcript: ESPnet's ``word`` type).
 """
 
 import logging
@@ -22,7 +23,7 @@ logger = logging.getLogger(__name__)
 
 PathLike = Union[str, Path]
 BLANK, UNK, SOS_EOS, SPACE = "<blank>", "<unk>", "<sos/eos>", "<space>"
-TOKEN_TYPES = ("bpe", "char")
+TOKEN_TYPES = ("bpe", "char", "word")
 
 
 def transcripts(text_file: PathLike) -> List[str]:
@@ -49,6 +50,11 @@ def char_tokens(lines: Iterable[str]) -> List[str]:
     """The characters of ``lines`` in sorted order, ``<space>`` for the blank between words."""
     chars = sorted({c for line in lines for c in line})
     return [SPACE if c == " " else c for c in chars]
+
+
+def word_tokens(lines: Iterable[str]) -> List[str]:
+    """The space-separated tokens of ``lines`` (words, or phones), in sorted order."""
+    return sorted({t for line in lines for t in line.split()})
 
 
 def train_bpe(lines: Sequence[str], model_path: PathLike, vocab_size: int, model_type: str = "unigram") -> List[str]:
@@ -99,6 +105,8 @@ class Tokenizer:
     def tokens(self, text: str) -> List[str]:
         if self.processor is not None:
             return self.processor.encode(text, out_type=str)
+        if self.token_type == "word":
+            return text.split()
         return [SPACE if c == " " else c for c in text]
 
     def encode(self, text: str) -> List[int]:
@@ -109,4 +117,6 @@ class Tokenizer:
         tokens = [self.token_list[i] for i in ids if self.token_list[i] not in (BLANK, SOS_EOS)]
         if self.processor is not None:
             return self.processor.decode([t for t in tokens if t != UNK])
+        if self.token_type == "word":
+            return " ".join(t for t in tokens if t != UNK)
         return "".join(" " if t == SPACE else t for t in tokens if t != UNK).strip()

@@ -11,6 +11,7 @@ from espnet_distill.text.tokens import (
     read_token_list,
     train_bpe,
     transcripts,
+    word_tokens,
     write_token_list,
 )
 
@@ -25,6 +26,19 @@ def test_char_tokens_round_trip(tiny_corpus, tmp_path):
         ids = tokenizer.encode(line)
         assert UNK not in [tokens[i] for i in ids] and tokenizer.decode(ids) == line
     assert tokenizer.decode(tokenizer.encode("HELLO ~ WORLD")) == "HELLO  WORLD"  # unknown characters are dropped
+
+
+def test_word_tokens_of_phoneme_transcripts_round_trip(tmp_path):
+    lines = ["ð ə d ɑː ɡ", "ɐ k æ t", "aɪ d oʊ n t"]
+    write_token_list(tmp_path / "tokens.txt", word_tokens(lines))
+    tokens = read_token_list(tmp_path / "tokens.txt")
+    assert tokens[:2] == [BLANK, UNK] and tokens[-1] == SOS_EOS and "aɪ" in tokens and "a" not in tokens
+    assert len(tokens) == 3 + len({p for line in lines for p in line.split()})
+    tokenizer = Tokenizer(tokens, "word")
+    for line in lines:
+        ids = tokenizer.encode(line)
+        assert len(ids) == len(line.split()) and tokenizer.decode(ids) == line
+    assert tokenizer.decode(tokenizer.encode("ð ʒ ə")) == "ð ə"  # an unknown phone is <unk>, dropped in the output
 
 
 def test_bpe_is_trained_on_the_given_text_and_round_trips(tiny_corpus, tmp_path):
