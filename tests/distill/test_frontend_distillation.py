@@ -1,5 +1,6 @@
 """Front-end distillation: stage A trains the fbank front-end alone against the teacher's
-projected CNN features; stage B is the full distillation; the swap is one YAML line."""
+projected CNN features; stage B is the full distillation; the swap is one command-line option
+(``--frontend fbank`` after ``--config``, what the recipe's ``--distill_frontends fbank`` passes)."""
 
 import numpy as np
 import pytest
@@ -14,7 +15,9 @@ from tests.tasks.test_distill_task import TINY_TRAINING, data_args, distill_cmd,
 
 pytestmark = pytest.mark.slow  # the full tier: trains models or runs a recipe
 
-FBANK_CONFIG = REPO_ROOT / "egs/mini_synth/asr1/conf/distill/deep_thin_reg_kl_fbank.yaml"
+# The recipe's Fbank student deep_thin_reg_kl_fbank: this config with --frontend fbank.
+CONFIG = REPO_ROOT / "egs/mini_synth/asr1/conf/distill/deep_thin_reg_kl.yaml"
+DISTILL_CONFIGS = sorted(REPO_ROOT.glob("egs/*/asr1/conf/distill/*.yaml"))
 
 
 @pytest.fixture(scope="module")
@@ -59,6 +62,14 @@ def build(tiny_teacher_path, fbank_stats, frontend_steps):
     )
     torch.manual_seed(0)
     return DistillTask.build_model(args)
+
+
+def parsed_args(config, *extra):
+    """distill_train's arguments from ``config`` and ``extra`` (all but the config's path)."""
+    cmd = ["--config", str(config), "--teacher", "torchaudio", "--teacher_conf", "path=unused", "--output_dir", "o"]
+    args = vars(DistillTask.get_parser().parse_args([*cmd, *extra]))
+    del args["config"]
+    return args
 
 
 def snapshot(module):
@@ -141,22 +152,25 @@ def test_swapped_config_distills_and_exports_an_fbank_student(
     fbank_stats,
     tmp_path,
 ):
-    # Every Fbank config of the grid is its wav_cnn twin with "frontend: fbank" and nothing else changed.
-    fbank_configs = sorted((REPO_ROOT / "egs/mini_synth/asr1/conf/distill").glob("*_fbank.yaml"))
-    assert len(fbank_configs) == 4
-    for config in fbank_configs:
-        fbank = yaml.safe_load(config.read_text())
-        wav_cnn = yaml.safe_load(config.with_name(config.name.replace("_fbank", "")).read_text())
-        assert fbank["frontend"] == "fbank" and wav_cnn["frontend"] == "wav_cnn"
-        assert {k: v for k, v in fbank.items() if k != "frontend"} == {
-            k: v for k, v in wav_cnn.items() if k != "frontend"
-        }
+    # Every Fbank student of the recipes is a wav_cnn config with --frontend fbank after --config: the
+    # override wins over the YAML, and gives exactly the arguments of that config with "frontend: fbank".
+    assert len(DISTILL_CONFIGS) == 8
+    for config in DISTILL_CONFIGS:
+        data = yaml.safe_load(config.read_text())
+        assert data["frontend"] == "wav_cnn"
+        twin = tmp_path / "twins" / config.parent.parts[-4] / config.name
+        twin.parent.mkdir(parents=True, exist_ok=True)
+        twin.write_text(yaml.safe_dump({**data, "frontend": "fbank"}))
+        overridden = parsed_args(config, "--frontend", "fbank")
+        assert overridden["frontend"] == "fbank" and overridden == parsed_args(twin)
     exp = tmp_path / "exp"
     result = run_ok(
         distill_cmd(
-            FBANK_CONFIG,
+            CONFIG,
             tiny_teacher_path,
             exp,
+            "--frontend",
+            "fbank",
             *data_args(tiny_corpus, shapes),
             *TINY_TRAINING,
             "--fbank_stats",
@@ -171,6 +185,7 @@ def test_swapped_config_distills_and_exports_an_fbank_student(
     )
     resolved = yaml.safe_load((exp / "config.yaml").read_text())
     assert resolved["frontend"] == "fbank" and resolved["frontend_conf"]["stats_file"] == str(fbank_stats)
+    assert resolved["config"] == str(CONFIG)
     epochs = [line for line in result.stderr.splitlines() if "epoch results" in line]
     assert len(epochs) == 2
     train_stats = [line.split("[train]")[1].split("[valid]")[0] for line in epochs]

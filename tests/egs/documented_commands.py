@@ -146,7 +146,9 @@ PLANS: Dict[Tuple[str, str], Plan] = {
     (MINI, "./run.sh --stage 5 --stop_stage 5"): Plan("mini", append=MINI_TINY),
     (MINI, "./run.sh --teacher_format fairseq --teacher_path /path/to/hubert_base_ls960.pt"): Plan(
         "mini_user_teacher",
-        append=MINI_TINY + " --distill_configs conf/distill/deep_thin_reg_kl.yaml --finetune_sets train --stop_stage 9",
+        append=MINI_TINY
+        + " --distill_configs conf/distill/deep_thin_reg_kl.yaml --distill_frontends wav_cnn --finetune_sets train"
+        + " --stop_stage 9",
         subs=(("/path/to/hubert_base_ls960.pt", "{fairseq_teacher}"),),
         why="a fairseq checkpoint of the released mini teacher stands for HuBERT Base; one student, fine-tuned on "
         "train, through scoring and RESULTS.md (the other students and stage 10 run as for the released teacher)",
@@ -181,7 +183,9 @@ PLANS: Dict[Tuple[str, str], Plan] = {
         "--valid_shape_file exp/distill_stats/dev/speech_shape --output_dir exp/asr_by_hand",
     ): Plan("mini", append=SHORT_TRAINING),
     (MINI, "local/run_study.sh"): Plan(
-        "mini_study", append=STUDY_TINY, why="one grid config and one seed at the tiny size"
+        "mini_study",
+        append=STUDY_TINY,
+        why="one grid config (with both front-ends: the main run's students) and one seed at the tiny size",
     ),
     (MINI, "local/run_study.sh --seed_jobs 2"): Plan("mini_study", append=STUDY_TINY),
     (MINI, "local/run_study.sh --size small"): Plan(

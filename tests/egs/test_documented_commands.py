@@ -135,7 +135,10 @@ def _check(text: str, result: subprocess.CompletedProcess, cwd: Path, recipe: Pa
     elif "bin.asr_train" in text:
         assert list((recipe / "exp" / "asr_by_hand").glob("*.pth"))
     elif text.startswith("local/run_study.sh"):
-        assert (recipe / "exp" / "asr_deep_thin_reg_kl_seed2_train").is_dir()
+        # The repeat: --repeat with its own front-end, --repeat_fbank with the Fbank one, each with its scratch twin.
+        for model in ("deep_thin_reg_kl", "deep_thin_reg_kl_fbank"):
+            for name in (model, f"scratch_{model}"):
+                assert (recipe / "exp" / f"asr_{name}_seed2_train").is_dir(), name
         assert "seed" in (recipe / "RESULTS.md").read_text()
 
 

@@ -161,15 +161,31 @@ EXPECTED = yaml.safe_load((RECIPE / "conf" / "expected_sizes.yaml").read_text())
 
 
 DISTILL_CONFIGS = sorted((RECIPE / "conf" / "distill").glob("*.yaml"))
+# The students of expected_sizes.yaml: each config with its own front-end, and each <config>_fbank listed.
+STUDENTS = [(c.stem, c, None) for c in DISTILL_CONFIGS] + [
+    (name, RECIPE / "conf" / "distill" / f"{name[: -len('_fbank')]}.yaml", "fbank")
+    for name in EXPECTED["configs"]
+    if name.endswith("_fbank")
+]
 
 
-@pytest.mark.parametrize("config", DISTILL_CONFIGS, ids=lambda p: p.stem)
-def test_every_distill_config_builds_at_the_documented_size(config):
-    """Each config against ``conf/expected_sizes.yaml`` (the data file the recipe README's table shows)."""
+def test_the_expected_sizes_name_the_recipes_students():
+    assert sorted(name for name, _, _ in STUDENTS) == sorted(EXPECTED["configs"])
+    assert all(config.is_file() for _, config, _ in STUDENTS)
+
+
+@pytest.mark.parametrize("name, config, frontend", STUDENTS, ids=[name for name, _, _ in STUDENTS])
+def test_every_distill_config_builds_at_the_documented_size(name, config, frontend, tmp_path):
+    """Each student against ``conf/expected_sizes.yaml`` (the data file the recipe README's table shows)."""
+    if frontend is not None:  # what stage 5's --frontend override builds: the config with that front-end
+        data = yaml.safe_load(config.read_text())
+        assert data["frontend"] != frontend
+        config = tmp_path / f"{name}.yaml"
+        config.write_text(yaml.safe_dump({**data, "frontend": frontend}))
     size = distill_model_size(config, teacher="untrained", vocab_size=31)
     assert size["teacher_params"] == pytest.approx(EXPECTED["teacher"] * 1e6, rel=1e-3)
-    assert config.stem in EXPECTED["configs"], f"conf/expected_sizes.yaml has no size for {config.name}"
-    expected = EXPECTED["configs"][config.stem]
+    assert name in EXPECTED["configs"], f"conf/expected_sizes.yaml has no size for {name}"
+    expected = EXPECTED["configs"][name]
     assert (size["frontend"], size["layers"], size["width"], size["ffn"]) == (
         expected["frontend_type"],
         expected["layers"],

@@ -161,7 +161,7 @@ SHORT_TRAINING = "--max_epoch 1 --num_iters_per_epoch 2 --batch_bins 200000 --nu
 
 @pytest.fixture(scope="module")
 def distilled(teacher_stages):
-    """Stage 5 at the tiny size, every config, two steps each."""
+    """Stage 5 at the tiny size, every config with both front-ends (run.sh's --distill_frontends), two steps each."""
     target, _, _ = teacher_stages
     result = run(
         ["./run.sh", "--stage", "5", "--stop_stage", "5", "--distill_configs", "all", "--distill_args", SHORT_TRAINING],
@@ -172,18 +172,22 @@ def distilled(teacher_stages):
 
 def test_distillation_stage_runs_every_config_at_tiny_size(distilled):
     target, result = distilled
-    names = sorted(p.stem for p in (target / "conf" / "distill").glob("*.yaml"))
-    assert names == [
-        "deep_thin_reg",
-        "deep_thin_reg_fbank",
-        "deep_thin_reg_kl",
-        "deep_thin_reg_kl_fbank",
-        "shallow_wide_reg",
-        "shallow_wide_reg_fbank",
-        "shallow_wide_reg_kl",
-        "shallow_wide_reg_kl_fbank",
+    configs = sorted(p.stem for p in (target / "conf" / "distill").glob("*.yaml"))
+    assert configs == ["deep_thin_reg", "deep_thin_reg_kl", "shallow_wide_reg", "shallow_wide_reg_kl"]
+    # Each config with each front-end, in that order: the Fbank students are the configs with the front-end
+    # overridden on the command line, named <config>_fbank (the wav_cnn ones keep the config's name).
+    students = [
+        (name, config, frontend)
+        for config in configs
+        for name, frontend in ((config, "wav_cnn"), (f"{config}_fbank", "fbank"))
     ]
-    for name in names:
+    distilling = [
+        line.split("distilling into ")[1].split(" ")[0]
+        for line in result.stdout.splitlines()
+        if "distilling into" in line
+    ]
+    assert distilling == [name for name, _, _ in students]
+    for name, config_name, frontend in students:
         exp = target / "exp" / f"distill_{name}"
         assert "# Ended (code 0)" in (exp / "train.log").read_text()
         student = yaml.safe_load((exp / "student.yaml").read_text())
@@ -191,10 +195,27 @@ def test_distillation_stage_runs_every_config_at_tiny_size(distilled):
         assert student["encoder_conf"]["output_size"] == (32 if name.startswith("shallow") else 40)
         valid = json.loads((exp / "distill_summary.json").read_text())["final"]["valid"]
         assert ("discriminative" in valid) == ("_kl" in name)
-        assert f"--distill_configs conf/distill/{name}.yaml" in (exp / "run.sh").read_text()
-        assert student["frontend"] == ("fbank" if name.endswith("_fbank") else "wav_cnn")
-        config = yaml.safe_load((exp / "config.yaml").read_text())
+        # The run.sh that resumes it distills the same student: its config and its front-end.
+        run_sh = (exp / "run.sh").read_text()
+        assert f"--distill_configs conf/distill/{config_name}.yaml --distill_frontends {frontend} " in run_sh
+        assert student["frontend"] == frontend
+        config_yaml = (exp / "config.yaml").read_text()
+        assert f"\nfrontend: {frontend}\n" in config_yaml
+        config = yaml.safe_load(config_yaml)
+        assert config["frontend"] == frontend and config["config"] == f"conf/distill/{config_name}.yaml"
         assert config["train_data_path_and_name_and_type"] == [["data/ssl/wav.scp", "speech", "sound"]]
+    # The Fbank students are their wav_cnn twins' configs with the front-end swapped, nothing else (beyond what
+    # the task resolves from the front-end: its settings, stage A's frontend_steps and unused_parameters).
+    for config_name in configs:
+        twin = [
+            yaml.safe_load((target / "exp" / f"distill_{n}" / "config.yaml").read_text())
+            for n in (config_name, f"{config_name}_fbank")
+        ]
+        differ = {k for k in twin[0] if twin[0][k] != twin[1].get(k)}
+        assert differ <= {"frontend", "frontend_conf", "model_conf", "unused_parameters", "output_dir"}, differ
+        assert {k: v for k, v in twin[0]["model_conf"].items() if k != "frontend_steps"} == {
+            k: v for k, v in twin[1]["model_conf"].items() if k != "frontend_steps"
+        }
     # The Fbank student took its CMVN statistics from stage 2.
     stats = np.load(target / "data" / "train" / "feats_stats.npz")
     frontend, _, _ = load_student(target / "exp" / "distill_deep_thin_reg_kl_fbank")
@@ -210,6 +231,12 @@ def test_distillation_stage_runs_every_config_at_tiny_size(distilled):
     assert (
         again.stdout.count("skip: up to date") == 8 + 2 and "distilling into" not in again.stdout
     )  # + 2 speech shapes
+    # The run.sh left in an Fbank student's exp dir reruns that student alone, and finds it up to date.
+    again = run([str(target / "exp" / "distill_deep_thin_reg_kl_fbank" / "run.sh")], target)
+    assert (
+        "distillation into deep_thin_reg_kl_fbank: exp/distill_deep_thin_reg_kl_fbank: skip: up to date" in again.stdout
+    )
+    assert again.stdout.count("distillation into") == 1 and "distilling into" not in again.stdout
 
 
 def test_parallel_training_jobs_finish_the_others_and_name_the_failed_one(distilled):
@@ -218,7 +245,7 @@ def test_parallel_training_jobs_finish_the_others_and_name_the_failed_one(distil
     extra.mkdir()
     shutil.copy(target / "conf" / "distill" / "deep_thin_reg.yaml", extra / "good.yaml")
     (extra / "broken.yaml").write_text("frontend: wav_cnn\nencoder: no_such_encoder\n")
-    configs = "conf/distill_extra/broken.yaml conf/distill_extra/good.yaml"
+    configs = "conf/distill_extra/broken.yaml conf/distill_extra/good.yaml"  # each with its own front-end
     result = run(
         [
             "./run.sh",
@@ -230,6 +257,8 @@ def test_parallel_training_jobs_finish_the_others_and_name_the_failed_one(distil
             "2",
             "--distill_configs",
             configs,
+            "--distill_frontends",
+            "",
             "--distill_args",
             SHORT_TRAINING,
         ],
@@ -269,7 +298,6 @@ def test_finetuning_decoding_scoring_and_results_at_tiny_size(distilled, teacher
     target, _ = distilled
     _, _, teacher_options = teacher_stages
     # Both front-ends: the wav_cnn student and its fbank swap, each distilled and from scratch.
-    configs = "conf/distill/deep_thin_reg_kl.yaml conf/distill/deep_thin_reg_kl_fbank.yaml"
     options = [
         "--finetune_args",
         SHORT_TRAINING,
@@ -278,7 +306,9 @@ def test_finetuning_decoding_scoring_and_results_at_tiny_size(distilled, teacher
         "--nj",
         "2",
         "--distill_configs",
-        configs,
+        "conf/distill/deep_thin_reg_kl.yaml",
+        "--distill_frontends",
+        "wav_cnn fbank",
         "--distill_args",
         SHORT_TRAINING,
         "--finetune_sets",
@@ -372,21 +402,23 @@ def test_reruns_redo_exactly_what_changed(distilled, teacher_stages):
     assert again.stdout.count("skip: up to date") == 3 and ": run: " not in again.stdout
     again = run([*distill, "--distill_args", SHORT_TRAINING], target)
     assert ": run: " not in again.stdout and "distilling into" not in again.stdout
-    # An edited config redoes that student alone, starting again (its old checkpoints removed, its log kept).
+    # An edited config redoes its students alone (with both front-ends), starting again (their old checkpoints
+    # removed, their logs kept).
     config = target / "conf" / "distill" / "deep_thin_reg_kl.yaml"
     assert "\nseed: 1\n" in config.read_text()
     config.write_text(config.read_text().replace("\nseed: 1\n", "\nseed: 4\n"))
     again = run([*distill, "--distill_args", SHORT_TRAINING], target)
     redone = [line for line in again.stdout.splitlines() if "distillation into" in line and ": run: " in line]
-    assert (
-        len(redone) == 1
-        and "exp/distill_deep_thin_reg_kl: run: config conf/distill/deep_thin_reg_kl.yaml changed" in redone[0]
-    )
-    assert again.stdout.count("distilling into") == 1
-    exp = target / "exp" / "distill_deep_thin_reg_kl"
-    assert (exp / "train.log.1").is_file() and "# Ended (code 0)" in (exp / "train.log").read_text()
+    assert len(redone) == 2
+    for line, name in zip(redone, ("deep_thin_reg_kl", "deep_thin_reg_kl_fbank")):
+        assert f"exp/distill_{name}: run: config conf/distill/deep_thin_reg_kl.yaml changed" in line
+    assert again.stdout.count("distilling into") == 2
+    for name in ("deep_thin_reg_kl", "deep_thin_reg_kl_fbank"):
+        exp = target / "exp" / f"distill_{name}"
+        assert (exp / "train.log.1").is_file() and "# Ended (code 0)" in (exp / "train.log").read_text()
     # A changed extra argument redoes the step that takes it.
     one = ["./run.sh", "--stage", "5", "--stop_stage", "5", "--distill_configs", "conf/distill/deep_thin_reg.yaml"]
+    one += ["--distill_frontends", "wav_cnn"]
     again = run([*one, "--distill_args", SHORT_TRAINING + " --patience 5"], target)
     assert (
         "exp/distill_deep_thin_reg: run: distill_args changed" in again.stdout

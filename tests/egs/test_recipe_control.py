@@ -98,6 +98,50 @@ def test_a_stage_range_that_selects_no_stage_is_an_error(recipe):
         assert "Successfully finished" not in result.stdout and "Stage" not in result.stdout
 
 
+def _students(configs, frontends, cwd):
+    """distill_students (utils/distill_students.sh, sourced alone as distill_asr.sh sources it) in ``cwd``."""
+    script = MINI / "utils" / "distill_students.sh"
+    return run(
+        ["bash", "-c", '. "$1"; distill_students "$2" "$3"', "distill_students", script, configs, frontends], cwd
+    )
+
+
+def test_the_students_are_each_config_with_each_frontend(tmp_path):
+    """The one list stage 5 distills and stages 7-10 read: <config> with its own front-end, <config>_<F> else."""
+    (tmp_path / "a.yaml").write_text("frontend: wav_cnn\nseed: 1\n")
+    (tmp_path / "b.yaml").write_text("frontend: fbank\n")
+    (tmp_path / "c.yaml").write_text("seed: 1\n")  # no front-end: distill_train's default, wav_cnn
+    result = _students("a.yaml b.yaml", "wav_cnn fbank", tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "a a.yaml wav_cnn",
+        "a_fbank a.yaml fbank",
+        "b_wav_cnn b.yaml wav_cnn",
+        "b b.yaml fbank",
+    ]
+    # No front-ends: each config's own (the recipes' names before --distill_frontends).
+    result = _students("a.yaml b.yaml c.yaml", "", tmp_path)
+    assert result.stdout.splitlines() == ["a a.yaml wav_cnn", "b b.yaml fbank", "c c.yaml wav_cnn"]
+    assert _students("c.yaml", "fbank wav_cnn", tmp_path).stdout.splitlines() == [
+        "c_fbank c.yaml fbank",
+        "c c.yaml wav_cnn",
+    ]
+    # Mistakes: an unknown front-end, two students of one name, a config that is not there.
+    result = _students("a.yaml", "wav_cnn mel", tmp_path)
+    assert result.returncode == 1 and "--distill_frontends takes wav_cnn and fbank, not 'mel'" in result.stderr
+    result = _students("a.yaml a.yaml", "", tmp_path)
+    assert result.returncode == 1 and "two students named a " in result.stderr
+    result = _students("a.yaml missing.yaml", "", tmp_path)
+    assert result.returncode == 1 and "missing.yaml" in result.stderr
+
+
+def test_a_wrong_distill_frontend_stops_the_run_before_any_stage(recipe):
+    result = run(["./run.sh", "--stage", "5", "--distill_frontends", "wav_cnn mel"], recipe)
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert "option --distill_frontends takes wav_cnn and fbank, not 'mel'" in result.stderr
+    assert "Stage" not in result.stdout
+
+
 def _teacher_yaml(recipe):
     return yaml.safe_load((recipe / "exp" / "teacher" / "teacher.yaml").read_text())
 

@@ -94,8 +94,10 @@ def optimizer_steps(exp_dir: Path) -> int:
     return steps.pop()
 
 
+@pytest.mark.parametrize("frontend", ["wav_cnn", "fbank"])
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda p: f"{p.parts[-5]}/{p.name}")
-def test_every_distill_config_builds_its_model_in_a_dry_run(config, tiny_teacher_path, tmp_path):
+def test_every_distill_config_builds_its_model_in_a_dry_run(config, frontend, tiny_teacher_path, tmp_path):
+    """Each config with each front-end, as the recipes' --distill_frontends runs it (--frontend after --config)."""
     np.savez(tmp_path / "feats_stats.npz", count=10, sum=np.zeros(80), sum_square=np.full(80, 10.0))
     DistillTask.main(
         cmd=[
@@ -111,9 +113,12 @@ def test_every_distill_config_builds_its_model_in_a_dry_run(config, tiny_teacher
             str(tmp_path),
             "--fbank_stats",
             str(tmp_path / "feats_stats.npz"),
+            "--frontend",
+            frontend,
         ]
     )
     resolved = yaml.safe_load((tmp_path / "config.yaml").read_text())
+    assert resolved["frontend"] == frontend
     assert "preset" not in resolved["encoder_conf"] and resolved["encoder_conf"]["num_layers"] >= 1
     assert resolved["frontend_conf"]["output_dim"] == resolved["encoder_conf"]["output_size"]
 

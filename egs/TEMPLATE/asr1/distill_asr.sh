@@ -7,8 +7,9 @@
 #   Stage 3: HuBERT iteration-1 targets: k-means of MFCC frames of --ssl_set (only without --teacher_format)
 #   Stage 4: the teacher: pretrain a small HuBERT on the targets, or load --teacher_path;
 #            check that it loads and runs, and write <teacher_dir>/teacher.yaml
-#   Stage 5: distillation of the teacher into each student of --distill_configs
-#            (exp/distill_<config name>/student.pth and student.yaml)
+#   Stage 5: distillation of the teacher into each student of --distill_configs, each config with
+#            each of --distill_frontends (exp/distill_<name>/student.pth and student.yaml; <name>: the
+#            config's name, with _<front-end> added for a front-end that is not the config's own)
 #   Stage 6: token list of the training transcripts (sentencepiece or characters)
 #   Stage 7: CTC fine-tuning of the teacher, the distilled students and the same
 #            structures from scratch, on each of --finetune_sets (exp/asr_<model>_<set>)
@@ -58,6 +59,7 @@ pretrain_config=conf/hubert_pretrain.yaml
 teacher_dir=exp/teacher    # where teacher.yaml (what later stages load) is written
 # Distillation
 distill_configs="conf/distill/deep_thin_reg_kl.yaml"  # space-separated configs, or "all": conf/distill/*.yaml
+distill_frontends=""       # front-ends each config is distilled with (e.g. "wav_cnn fbank"); empty: each config's own
 distill_args=""            # extra options of espnet_distill.bin.distill_train (e.g. "--max_epoch 4")
 ngpu=0                     # GPUs per training job (0: CPU)
 train_jobs=1               # training jobs of stages 5 and 7 run at once
@@ -105,6 +107,9 @@ Options:
   --pretrain_config <y>  HuBERT pretraining (default: ${pretrain_config})
   --teacher_dir <dir>    teacher.yaml for later stages (default: ${teacher_dir})
   --distill_configs <s>  distillation configs, or all (default: \"${distill_configs}\")
+  --distill_frontends <s>  front-ends to distill each config with, of wav_cnn and fbank (e.g. \"wav_cnn fbank\"):
+                         config C with front-end F gives the student C when F is C's own front-end, else C_F
+                         (default: \"${distill_frontends}\": each config with its own front-end)
   --distill_args <s>     extra options of distill_train (default: \"${distill_args}\")
   --ngpu <n>             GPUs per training job (default: ${ngpu})
   --train_jobs <n>       training jobs run at once in stages 5 and 7 (default: ${train_jobs})
@@ -131,6 +136,7 @@ fi
 . ./cmd.sh
 . utils/train_jobs.sh
 . utils/ssl_steps.sh
+. utils/distill_students.sh
 
 case "${token_type}" in bpe | char) ;; *) echo "$0: option --token_type takes bpe or char, not '${token_type}'" >&2; exit 2 ;; esac
 for kind in ${finetune_models}; do
@@ -213,6 +219,13 @@ fi
 if [ "${distill_configs}" = all ]; then
   distill_configs=$(ls conf/distill/*.yaml)
 fi
+# The students, "<name> <config> <front-end>" each (utils/distill_students.sh): stage 5 distills them into
+# exp/distill_<name>; stages 7-10 read this same list.
+students=()
+if [ "${stop_stage}" -ge 5 ]; then
+  student_list=$(distill_students "${distill_configs}" "${distill_frontends}") || exit 2
+  [ -z "${student_list}" ] || mapfile -t students <<<"${student_list}"
+fi
 distill_stats_dir=exp/distill_stats
 teacher_inputs=(--input "teacher=${teacher_dir}/teacher.yaml" --input "teacher_checkpoint=${teacher_ckpt}")
 [ -n "${finetune_sets}" ] || finetune_sets=${train_set}
@@ -254,11 +267,12 @@ speech_shape_of() {  # <set>: writes exp/distill_stats/<set>/speech_shape unless
   fi
 }
 
-distill_one() {  # <config> <exp dir>
-  local conf=$1 dir=$2
+distill_one() {  # <config> <front-end> <exp dir>: --frontend after --config overrides the config's
+  local conf=$1 frontend=$2 dir=$3
   # shellcheck disable=SC2086
   ${cuda_cmd} "${train_job_opts[@]}" --gpu "${ngpu}" "${dir}/train.log" \
-    python -m espnet_distill.bin.distill_train --config "${conf}" --teacher_yaml "${teacher_dir}/teacher.yaml" \
+    python -m espnet_distill.bin.distill_train --config "${conf}" --frontend "${frontend}" \
+    --teacher_yaml "${teacher_dir}/teacher.yaml" \
     --train_data_path_and_name_and_type "data/${ssl_set}/wav.scp,speech,sound" \
     --train_shape_file "${distill_stats_dir}/${ssl_set}/speech_shape" \
     --valid_data_path_and_name_and_type "data/${valid_set}/wav.scp,speech,sound" \
@@ -301,11 +315,11 @@ set_asr_models() {
   for kind in ${finetune_models}; do
     case "${kind}" in
       teacher) asr_models+=("teacher${exp_suffix} exp/teacher_student true") ;;
-      distilled) for conf in ${distill_configs}; do
-          name=$(basename "${conf}" .yaml); asr_models+=("${name}${exp_suffix} exp/distill_${name}${exp_suffix} true"); done ;;
+      distilled) for student in "${students[@]}"; do
+          read -r name _ _ <<<"${student}"; asr_models+=("${name}${exp_suffix} exp/distill_${name}${exp_suffix} true"); done ;;
       scratch)  # one per structure: students that differ only in their loss share it (named after the first)
         student_dirs=()
-        for conf in ${distill_configs}; do student_dirs+=("exp/distill_$(basename "${conf}" .yaml)${exp_suffix}"); done
+        for student in "${students[@]}"; do read -r name _ _ <<<"${student}"; student_dirs+=("exp/distill_${name}${exp_suffix}"); done
         for student in $(python -m espnet_distill.recipe.scratch_models "${student_dirs[@]}"); do
           name=${student#exp/distill_}; asr_models+=("scratch_${name} ${student} false"); done ;;
     esac
@@ -375,22 +389,26 @@ if [ "${stage}" -le 5 ] && [ "${stop_stage}" -ge 5 ]; then
   stage_start=${SECONDS}
   speech_shape_of "${ssl_set}"
   speech_shape_of "${valid_set}"
-  for conf in ${distill_configs}; do
-    name=$(basename "${conf}" .yaml)
+  for student in "${students[@]}"; do
+    read -r name conf frontend <<<"${student}"
     dir=exp/distill_${name}${exp_suffix}
     stamp=(--clear true --input "config=${conf}" "${teacher_inputs[@]}" --input "train_wav=data/${ssl_set}/wav.scp"
            --input "valid_wav=data/${valid_set}/wav.scp" --arg "distill_args=${distill_args}" --arg "seed=${seed}"
            --output "${dir}/student.pth")
-    if [ "$(python -m espnet_distill.recipe.query --default "" "${conf}" frontend)" = fbank ]; then
+    # A front-end other than the config's own (the student <config>_<front-end>) is an argument of the step.
+    if [ "${name}" != "$(basename "${conf}" .yaml)" ]; then
+      stamp+=(--arg "frontend=${frontend}")
+    fi
+    if [ "${frontend}" = fbank ]; then
       stamp+=(--input "fbank_stats=data/${cmvn_set}/feats_stats.npz")
     fi
     needs_run "Stage 5: distillation into ${name}" "${dir}" "${stamp[@]}" || continue
-    log "Stage 5: distilling into ${name} (log: ${dir}/train.log)"
+    log "Stage 5: distilling into ${name} (${frontend} front-end; log: ${dir}/train.log)"
     mkdir -p "${dir}"
-    printf '#!/usr/bin/env bash\n# Reruns (resumes) this distillation; extra options are appended.\ncd %q\n%s --stage 5 --stop_stage 5 --distill_configs %q "$@"\n' \
-      "${PWD}" "${run_args}" "${conf}" >"${dir}/run.sh"
+    printf '#!/usr/bin/env bash\n# Reruns (resumes) this distillation; extra options are appended.\ncd %q\n%s --stage 5 --stop_stage 5 --distill_configs %q --distill_frontends %q "$@"\n' \
+      "${PWD}" "${run_args}" "${conf}" "${frontend}" >"${dir}/run.sh"
     chmod +x "${dir}/run.sh"
-    train_job "${dir}" distill_one "${conf}" "${dir}"
+    train_job "${dir}" distill_one "${conf}" "${frontend}" "${dir}"
   done
   run_train_jobs "Stage 5"
   log "Stage 5 done in $((SECONDS - stage_start))s"
@@ -473,8 +491,8 @@ if [ "${stage}" -le 9 ] && [ "${stop_stage}" -ge 9 ]; then
   # Size and CPU speed of the teacher and each student (1 thread, batch 1, the first test set).
   bench_models=()
   [ -f exp/teacher_student/student.pth ] && bench_models+=(--model teacher=exp/teacher_student)
-  for conf in ${distill_configs}; do
-    name=$(basename "${conf}" .yaml)
+  for student in "${students[@]}"; do
+    read -r name _ _ <<<"${student}"
     [ -f "exp/distill_${name}/student.pth" ] && bench_models+=(--model "${name}=exp/distill_${name}")
   done
   bench_set=${test_sets%% *}
@@ -503,7 +521,7 @@ fi
 if [ "${stage}" -le 10 ] && [ "${stop_stage}" -ge 10 ]; then
   stage_start=${SECONDS}
   distilled_names=()
-  for conf in ${distill_configs}; do distilled_names+=("$(basename "${conf}" .yaml)${exp_suffix}"); done
+  for student in "${students[@]}"; do read -r name _ _ <<<"${student}"; distilled_names+=("${name}${exp_suffix}"); done
   deploy_set=${test_sets%% *}
   if best=$(python -m espnet_distill.recipe.best_model --exp_dir exp --finetune_set "${train_set}" --set "${valid_set}" \
               --decode "${decode_name}" "${distilled_names[@]}"); then

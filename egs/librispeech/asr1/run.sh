@@ -5,7 +5,7 @@
 # decoding of dev/test clean/other.  Corpora and the teacher: db.sh (nothing is
 # downloaded).  Every option of distill_asr.sh can be given here, e.g.
 #   ./run.sh --stop_stage 2                      # data dirs and features only
-#   ./run.sh --distill_configs all               # the five students of conf/distill/
+#   ./run.sh --distill_configs all               # the four configs of conf/distill/, each with both front-ends
 #   ./run.sh --ngpu 4 --teacher_format huggingface --teacher_path downloads/hubert-base-ls960
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
@@ -26,7 +26,8 @@ run_supervised ./distill_asr.sh \
   --cmvn_set train_clean_100 \
   --teacher_format fairseq \
   --teacher_path "${HUBERT_BASE}" \
-  --distill_configs "conf/distill/deep_thin_reg_kl.yaml conf/distill/deep_thin_reg_kl_fbank.yaml" \
+  --distill_configs conf/distill/deep_thin_reg_kl.yaml \
+  --distill_frontends "wav_cnn fbank" \
   --finetune_sets "train_clean_100 train_10h train_1h" \
   --finetune_configs "train_clean_100=conf/finetune/ctc_100h.yaml train_10h=conf/finetune/ctc_10h.yaml train_1h=conf/finetune/ctc_1h.yaml" \
   --finetune_config conf/finetune/ctc_100h.yaml \

@@ -15,10 +15,12 @@
 #   ./run.sh --teacher_format ""
 # Every option of distill_asr.sh can be given here, e.g.
 #   ./run.sh --stop_stage 2 --local_data_opts "--size tiny"
-#   ./run.sh --stage 5 --distill_configs all   # every student of conf/distill/
-# The default students: the deep-thin student with the teacher's waveform CNN and
-# its swap to an Fbank front-end (distilled in two stages).  Two training jobs of
-# one thread each run at once: on 2 cores, 1.5x the throughput of one at a time.
+#   ./run.sh --stage 5 --distill_configs all   # every config of conf/distill/, with the front-ends below
+# The default students: the deep-thin student with the teacher's waveform CNN
+# (deep_thin_reg_kl) and its swap to an Fbank front-end (deep_thin_reg_kl_fbank,
+# distilled in two stages), the same config with each of --distill_frontends.  Two
+# training jobs of one thread each run at once: on 2 cores, 1.5x the throughput of
+# one at a time.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 . utils/setup.sh
@@ -37,7 +39,8 @@ run_supervised ./distill_asr.sh \
   --fbank_config conf/fbank.yaml \
   --teacher_format torchaudio \
   --teacher_path pretrained/hubert_mini.pt \
-  --distill_configs "conf/distill/deep_thin_reg_kl.yaml conf/distill/deep_thin_reg_kl_fbank.yaml" \
+  --distill_configs conf/distill/deep_thin_reg_kl.yaml \
+  --distill_frontends "wav_cnn fbank" \
   --finetune_sets "train train_10pct" \
   --finetune_configs "train_10pct=conf/finetune/ctc_low.yaml" \
   --train_jobs 2 \

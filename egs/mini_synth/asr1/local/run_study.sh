@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The study: the paper's comparisons on the mini corpus, resumable.
 #
-# The grid: students {shallow_wide, deep_thin} x losses {reg, reg_kl} x front-ends
-# {wav_cnn, fbank} (the eight configs of conf/distill/), plus the teacher and each
+# The grid: students {shallow_wide, deep_thin} x losses {reg, reg_kl} (the four configs
+# of conf/distill/) x front-ends {wav_cnn, fbank} (--distill_frontends: the Fbank
+# students are named <config>_fbank), plus the teacher and each
 # structure from scratch (one per structure: the reg and reg_kl students share it,
 # named after the reg_kl config as in the default run), each fine-tuned on the full
 # labelled set (train) and on the low-resource subset (train_10pct, with
@@ -11,9 +12,10 @@
 #
 # Then each of --seeds repeats the key comparisons (distillation and fine-tuning
 # with that seed into exp dirs suffixed _seed<N>), on train and train_10pct:
-#   --repeat: the default run's students (deep_thin_reg_kl and its Fbank swap) and
-#             deep_thin_reg, each distilled and its structure from scratch: the
-#             front-ends, the discriminative loss, and distillation against scratch.
+#   --repeat, --repeat_fbank: the default run's students (deep_thin_reg_kl and its
+#             Fbank swap deep_thin_reg_kl_fbank) and deep_thin_reg, each distilled and
+#             its structure from scratch: the front-ends, the discriminative loss, and
+#             distillation against scratch.
 # RESULTS.md and plots/ are regenerated from exp/ after the grid and at the end;
 # rerunning skips finished work.
 #
@@ -28,18 +30,24 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 size=default
 seeds="2 3"
 seed_jobs=1
-repeat="conf/distill/deep_thin_reg_kl.yaml conf/distill/deep_thin_reg_kl_fbank.yaml conf/distill/deep_thin_reg.yaml"
-# reg_kl first: the from-scratch models are named after the first config of each structure.
-grid="deep_thin_reg_kl deep_thin_reg_kl_fbank deep_thin_reg deep_thin_reg_fbank
-  shallow_wide_reg_kl shallow_wide_reg_kl_fbank shallow_wide_reg shallow_wide_reg_fbank"
+# The repeats: --repeat with their own front-ends (wav_cnn), then --repeat_fbank with the Fbank front-end.
+repeat="conf/distill/deep_thin_reg_kl.yaml conf/distill/deep_thin_reg.yaml"
+repeat_fbank="conf/distill/deep_thin_reg_kl.yaml"
+# reg_kl first: the from-scratch models are named after the first student of each structure.
+grid="deep_thin_reg_kl deep_thin_reg shallow_wide_reg_kl shallow_wide_reg"
+grid_frontends="wav_cnn fbank"
 run_args=""
 help_message="Usage: $0 [options]
 Options:
   --size <default|small|tiny>  the corpus size (default: ${size})
   --seeds <\"N ...\">            the repeats of the key comparisons (default: \"${seeds}\"; \"\": none)
   --seed_jobs <n>              repeats side by side (default: ${seed_jobs})
-  --repeat <\"config ...\">      the distillation configs repeated with each seed (default: \"${repeat}\")
-  --grid <\"name ...\">          the students of the grid, conf/distill/<name>.yaml (default: all eight)
+  --repeat <\"config ...\">      the distillation configs repeated with each seed, each with its own front-end
+                               (default: \"${repeat}\")
+  --repeat_fbank <\"config ...\"> the configs also repeated with the Fbank front-end (<name>_fbank)
+                               (default: \"${repeat_fbank}\")
+  --grid <\"name ...\">          the configs of the grid, conf/distill/<name>.yaml (default: all four)
+  --grid_frontends <\"f ...\">   the front-ends of each grid config (default: \"${grid_frontends}\")
   --run_args <\"options\">       options for every run.sh call, e.g. \"--nj 2\" (default: \"${run_args}\")"
 . utils/parse_options.sh
 if [ $# -ne 0 ]; then
@@ -59,16 +67,24 @@ for name in ${grid}; do grid_configs+="conf/distill/${name}.yaml "; done
 study_opts=(--local_data_opts "--size ${size}" --finetune_configs "train_10pct=conf/finetune/ctc_low.yaml"
             --finetune_sets "train train_10pct")
 start=${SECONDS}
-log "The grid: ${grid_configs}the teacher and the structures from scratch"
-./run.sh "${study_opts[@]}" --distill_configs "${grid_configs}" "${run_opts[@]}"
+grid_opts=(--distill_configs "${grid_configs}" --distill_frontends "${grid_frontends}")
+log "The grid: ${grid_configs}with the front-ends ${grid_frontends}, the teacher and the structures from scratch"
+./run.sh "${study_opts[@]}" "${grid_opts[@]}" "${run_opts[@]}"
 log "The grid done in $((SECONDS - start))s"
 
 repeat_seed() {  # <seed> [<run.sh option> ...]
   local seed=$1
   shift
-  # Stages 5-8; the report (stage 9) comes once at the end, over the grid's benchmark.
-  ./run.sh "${study_opts[@]}" --stage 5 --stop_stage 8 --seed "${seed}" --finetune_models "distilled scratch" \
-    --distill_configs "${repeat}" "${run_opts[@]}" "$@"
+  # Stages 5-8; the report (stage 9) comes once at the end, over the grid's benchmark.  Two runs: the
+  # students of --repeat, then the Fbank ones of --repeat_fbank (each run fine-tunes one model from
+  # scratch per structure among its own students).
+  local seed_opts=("${study_opts[@]}" --stage 5 --stop_stage 8 --seed "${seed}" --finetune_models "distilled scratch")
+  if [ -n "${repeat}" ]; then
+    ./run.sh "${seed_opts[@]}" --distill_configs "${repeat}" --distill_frontends "" "${run_opts[@]}" "$@"
+  fi
+  if [ -n "${repeat_fbank}" ]; then
+    ./run.sh "${seed_opts[@]}" --distill_configs "${repeat_fbank}" --distill_frontends fbank "${run_opts[@]}" "$@"
+  fi
 }
 start=${SECONDS}
 if [ "${seed_jobs}" -le 1 ]; then
@@ -98,5 +114,5 @@ else
 fi
 [ -z "${seeds}" ] || log "Seeds ${seeds} done in $((SECONDS - start))s"
 # The report over everything: the grid, its benchmark and the repeats.
-./run.sh "${study_opts[@]}" --stage 9 --distill_configs "${grid_configs}" "${run_opts[@]}"
+./run.sh "${study_opts[@]}" --stage 9 "${grid_opts[@]}" "${run_opts[@]}"
 log "Done: RESULTS.md and plots/"
