@@ -5,7 +5,7 @@ parameters), and the states are summed with weights ``softmax(w)``, ``w`` learnt
 and starting equal.  Only ``w`` and the downstream learn: the upstream runs without gradients.
 """
 
-from typing import List, Tuple
+from typing import List, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -23,13 +23,23 @@ class WeightedLayersFrontend(AbsFrontend):
         upstream: a student dir or a ``teacher.yaml`` (:func:`~espnet_distill.superb.upstream.load_upstream`).
         random_init: the student dir's structure with random weights (the untrained floor).
         seed: the random weights' seed.
-        normalize: layer-normalize each hidden state before the sum (SUPERB's default).
+        normalize: layer-normalize each hidden state before the sum (SUPERB's default); a single state
+            (the ``fbank`` upstream) is passed on as it is.
+        stats_file, fbank_conf: the ``fbank`` upstream's CMVN statistics and Kaldi fbank options.
     """
 
-    def __init__(self, upstream: str, random_init: bool = False, seed: int = 0, normalize: bool = True) -> None:
+    def __init__(
+        self,
+        upstream: str,
+        random_init: bool = False,
+        seed: int = 0,
+        normalize: bool = True,
+        stats_file: Optional[str] = None,
+        fbank_conf: Optional[dict] = None,
+    ) -> None:
         super().__init__()
-        self.upstream = load_upstream(upstream, random_init=random_init, seed=seed)
-        self.normalize = normalize
+        self.upstream = load_upstream(upstream, random_init, seed, stats_file=stats_file, fbank_conf=fbank_conf)
+        self.normalize = normalize and self.upstream.num_states > 1
         self.layer_weights = torch.nn.Parameter(torch.zeros(self.upstream.num_states))
 
     def output_size(self) -> int:

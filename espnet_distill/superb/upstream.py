@@ -10,6 +10,9 @@ An upstream is named by a path:
 
 With ``random_init`` a student dir gives its structure with random weights (seeded), keeping the
 front-end's data statistics (Fbank CMVN): what an untrained upstream of that size scores.
+
+``fbank`` names the log-mel baseline: the recipes' Kaldi fbank with the training set's global CMVN
+(``stats_file``), one "hidden state" of ``num_mel_bins`` features every 10 ms.
 """
 
 import logging
@@ -23,6 +26,7 @@ from espnet_distill.distill.export import build_student, load_student, load_stud
 from espnet_distill.files.student_dir import is_student_dir, read_description
 from espnet_distill.files.teacher_spec import read_spec
 from espnet_distill.frontend.conv import extractor_layers
+from espnet_distill.frontend.fbank import FbankFrontend
 from espnet_distill.teacher import load_teacher
 
 logger = logging.getLogger(__name__)
@@ -79,8 +83,47 @@ class FrozenUpstream(torch.nn.Module):
         return self.encoder.hidden_states(feats, feat_lengths)
 
 
-def load_upstream(path: PathLike, random_init: bool = False, seed: int = 0) -> FrozenUpstream:
-    """The frozen upstream of a student dir or a teacher spec file (see the module's docstring)."""
+class LogMelUpstream(torch.nn.Module):
+    """The log-mel baseline as an upstream: normalized Kaldi filterbanks, one state."""
+
+    def __init__(self, stats_file: Optional[PathLike], fbank_conf: Optional[dict] = None) -> None:
+        super().__init__()
+        # The Fbank front-end's feature half (Kaldi fbank, CMVN); its convolution and projection are not used.
+        self.features = FbankFrontend(output_dim=2, conv_channels=1, stats_file=stats_file, fbank_conf=fbank_conf)
+        del self.features.conv, self.features.projection
+        self.requires_grad_(False)
+        self.eval()
+
+    def train(self, mode: bool = True) -> "LogMelUpstream":
+        return super().train(False)
+
+    num_states = 1
+
+    @property
+    def frame_shift(self) -> int:
+        return int(self.features.fbank.window_shift)
+
+    def output_size(self) -> int:
+        return int(self.features.fbank.opts.num_mel_bins)
+
+    def forward(self, speech: torch.Tensor, lengths: torch.Tensor) -> Tuple[List[torch.Tensor], torch.Tensor]:
+        feats, feat_lengths = self.features.features(speech, lengths)
+        return [feats], feat_lengths
+
+
+def load_upstream(
+    path: PathLike,
+    random_init: bool = False,
+    seed: int = 0,
+    stats_file: Optional[PathLike] = None,
+    fbank_conf: Optional[dict] = None,
+) -> Union[FrozenUpstream, LogMelUpstream]:
+    """The frozen upstream of a student dir or a teacher spec file, or ``fbank`` (``stats_file``:
+    the CMVN statistics, ``fbank_conf``: the Kaldi fbank options): see the module's docstring."""
+    if str(path) == "fbank":
+        if stats_file is None:
+            raise ValueError("the fbank upstream needs stats_file (the training set's feats_stats.npz)")
+        return LogMelUpstream(stats_file, fbank_conf)
     path = Path(path)
     if is_student_dir(path):
         if not random_init:

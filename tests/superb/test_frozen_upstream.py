@@ -115,3 +115,23 @@ def test_random_init_is_the_structure_with_seeded_random_weights(upstreams):
 def test_a_path_that_is_no_upstream_is_named(tmp_path):
     with pytest.raises(FileNotFoundError, match=f"{tmp_path}/nothing: not an upstream"):
         load_upstream(tmp_path / "nothing")
+
+
+def test_the_fbank_upstream_is_the_recipes_normalized_filterbanks(tiny_corpus, tmp_path):
+    import numpy as np
+
+    from espnet_distill.frontend.fbank import FbankFrontend
+
+    stats = tmp_path / "feats_stats.npz"
+    np.savez(stats, count=100, sum=np.full(80, 50.0), sum_square=np.full(80, 400.0))  # mean 0.5, std sqrt(3.75)
+    speech, lengths = tiny_batch(tiny_corpus, count=2)
+    frontend = WeightedLayersFrontend("fbank", stats_file=str(stats))
+    assert frontend.upstream.num_states == 1 and frontend.output_size() == 80 and frontend.frame_shift == 160
+    with torch.no_grad():
+        out, out_lengths = frontend(speech, lengths)
+        expected, expected_lengths = FbankFrontend(stats_file=stats).features(speech, lengths)
+    torch.testing.assert_close(out, expected)  # one state: no layer norm, weight 1
+    assert torch.equal(out_lengths, expected_lengths) and out.shape[-1] == 80
+    assert abs(float(expected[0, : int(expected_lengths[0])].mean())) > 0.1  # the CMVN of these stats, not of the data
+    with pytest.raises(ValueError, match="needs stats_file"):
+        load_upstream("fbank")
