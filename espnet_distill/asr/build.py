@@ -23,6 +23,7 @@ import torch
 import yaml
 from espnet2.asr.ctc import CTC
 from espnet2.asr.encoder.abs_encoder import AbsEncoder
+from espnet2.asr.encoder.linear_encoder import LinearEncoder
 from espnet2.asr.encoder.rnn_encoder import RNNEncoder
 from espnet2.asr.frontend.abs_frontend import AbsFrontend
 from espnet2.asr.specaug.abs_specaug import AbsSpecAug
@@ -42,7 +43,8 @@ from espnet_distill.utils.config import ConfigError
 logger = logging.getLogger(__name__)
 
 # Fine-tuning also evaluates frozen upstreams, SUPERB's way: the weighted layer sum of a frozen teacher or
-# student as the front-end (``frontend: upstream``) and ESPnet's RNN encoder as the downstream (``encoder: rnn``).
+# student as the front-end (``frontend: upstream``) and ESPnet's RNN encoder (``encoder: rnn``, SUPERB's ASR
+# downstream) or its linear encoder (``encoder: linear``, SUPERB's frame-level phoneme downstream).
 frontend_choices = ClassChoices(
     name="frontend",
     classes={**components.FRONTENDS, "upstream": WeightedLayersFrontend},
@@ -50,7 +52,10 @@ frontend_choices = ClassChoices(
     default="wav_cnn",
 )
 encoder_choices = ClassChoices(
-    name="encoder", classes={**components.ENCODERS, "rnn": RNNEncoder}, type_check=AbsEncoder, default="transformer"
+    name="encoder",
+    classes={**components.ENCODERS, "rnn": RNNEncoder, "linear": LinearEncoder},
+    type_check=AbsEncoder,
+    default="transformer",
 )
 specaug_choices = ClassChoices(
     name="specaug", classes=dict(specaug=SpecAug), type_check=AbsSpecAug, default=None, optional=True

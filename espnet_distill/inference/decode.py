@@ -75,16 +75,18 @@ class CTCDecoder:
 
     @torch.no_grad()
     def decode_batch(self, waves: Sequence[torch.Tensor]) -> List[str]:
-        lengths = torch.tensor([len(w) for w in waves])
-        padded = torch.nn.utils.rnn.pad_sequence(list(waves), batch_first=True)
+        # Encoded longest first, as ESPnet's loader sorts training batches: its RNN encoder packs them sorted.
+        order = sorted(range(len(waves)), key=lambda i: -len(waves[i]))
+        lengths = torch.tensor([len(waves[i]) for i in order])
+        padded = torch.nn.utils.rnn.pad_sequence([waves[i] for i in order], batch_first=True)
         encoded, encoded_lengths = self.model.encode(padded, lengths)
-        texts = []
-        for enc, n in zip(encoded, encoded_lengths.tolist()):
+        texts = [""] * len(waves)
+        for i, enc, n in zip(order, encoded, encoded_lengths.tolist()):
             if self.beam_search is None:
                 ids = collapse(self.model.ctc.argmax(enc[None, :n])[0].tolist())
             else:
                 ids = beam_ids(self.beam_search, enc[:n])
-            texts.append(self.tokenizer.decode(ids))
+            texts[i] = self.tokenizer.decode(ids)
         return texts
 
     def decode(self, wav_scp: Mapping[str, str]) -> Iterator[Tuple[str, str]]:

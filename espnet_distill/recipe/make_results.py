@@ -5,8 +5,9 @@ mean and spread over ``_seed<N>`` repeats), the paper's comparisons judged
 against the seed spread, and its plots (``--plot_dir``: test
 CER against parameters and against decoding RTF, the distillation loss terms
 per epoch), then ESPnet's WER and CER tables of every scored set
-(``exp/asr_*/decode_*/<set>/score.json``), the benchmark table and stage 10's
-deployment tables (``exp/deploy``).
+(``exp/asr_*/decode_*/<set>/score.json``), the benchmark table, stage 10's
+deployment tables (``exp/deploy``) and stage 11's SUPERB table of frozen upstreams
+(``exp/superb_*``) with the plot of their learnt layer weights.
 
 Example:
     python -m espnet_distill.recipe.make_results --exp_dir exp --sets test dev --train_set train --out RESULTS.md
@@ -22,6 +23,7 @@ from espnet_distill.files.onnx_dir import META_NAME, read_meta
 from espnet_distill.report import study
 from espnet_distill.report.plots import distill_curves, plot_distill_curves, plot_error
 from espnet_distill.report.results import collect, render
+from espnet_distill.report.superb import plot_layer_weights, read_superb, render_superb
 from espnet_distill.utils.cli import run
 from espnet_distill.utils.fileio import atomic_write
 from espnet_distill.utils.log import setup_logging
@@ -59,6 +61,26 @@ def deployment_section(deploy_dir: Path) -> List[str]:
             *table.read_text(encoding="utf-8").splitlines(),
         ]
     return ["## Deployment (stage 10: ONNX export, int8)", "", *lines, ""] if lines else []
+
+
+def superb_section(exp_dir: Path, dev: str, test: str, plot_dir: Path, out_dir: Path) -> List[str]:
+    """Stage 11's table and layer-weight plot, or nothing."""
+    upstreams = read_superb(exp_dir)
+    table = render_superb(upstreams, dev, test)
+    if not table:
+        return []
+    lines = [
+        "## SUPERB-style evaluation of frozen upstreams (stage 11)",
+        "",
+        "Each upstream frozen; a learnt weighted sum of its hidden layers into the same small downstream "
+        "(conf/superb/); error rates in %, greedy CTC, mean ± standard deviation over the downstream's seeds.",
+        "",
+        *table,
+        "",
+    ]
+    if plot_layer_weights(upstreams, plot_dir / "superb_layer_weights.png"):
+        lines += [f"![superb_layer_weights]({os.path.relpath(plot_dir, out_dir)}/superb_layer_weights.png)", ""]
+    return lines
 
 
 def main(argv: Optional[List[str]] = None) -> None:
@@ -101,6 +123,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     if benchmark.is_file():  # from python -m espnet_distill.bin.benchmark
         extra = ["## Size and speed (front-end + encoder)", "", *benchmark.read_text(encoding="utf-8").splitlines(), ""]
     extra += deployment_section(args.exp_dir / "deploy")
+    extra += superb_section(args.exp_dir, dev, test, plot_dir, args.out.parent)
     text = render(rows, args.sets, extra, head)
     with atomic_write(args.out) as f:
         f.write(text)

@@ -8,12 +8,18 @@ Every utterance gets the ``en-us`` transcription whatever voice or accent spoke 
 lexicon gives every reader the same pronunciation; for the corpus's espeak-ng voices it is what was
 synthesized, up to their accent.  The transcription depends only on the text and the espeak-ng
 version (:func:`espeak_version`).
+
+For real speech (LibriSpeech, as SUPERB), phones come from a pronunciation lexicon instead
+(:func:`read_lexicon`, :func:`lexicon_phonemize`): ``WORD PH1 PH2 ...`` lines, the first
+pronunciation of a word kept, ARPAbet stress digits stripped (``AH0`` -> ``AH``).
 """
 
 import logging
+import re
 import shutil
 import subprocess
-from typing import Dict, List, Mapping, Sequence
+from pathlib import Path
+from typing import Dict, List, Mapping, Sequence, Union
 
 logger = logging.getLogger(__name__)
 
@@ -84,3 +90,39 @@ def phonemize(texts: Mapping[str, str], voice: str = VOICE) -> Dict[str, List[st
 def phone_set(transcripts: Mapping[str, Sequence[str]]) -> List[str]:
     """The sorted phones that occur in ``transcripts``."""
     return sorted({p for phones in transcripts.values() for p in phones})
+
+
+_STRESS_DIGIT = re.compile(r"(?<=[A-Za-z])[012]$")
+
+
+def read_lexicon(path: Union[str, Path]) -> Dict[str, List[str]]:
+    """Word (upper case) -> its first pronunciation in ``path``, stress digits stripped."""
+    path = Path(path)
+    if not path.is_file():
+        raise PhonemizerError(
+            f"{path}: no such lexicon (LibriSpeech's: librispeech-lexicon.txt of https://www.openslr.org/11; "
+            "put it there, or pass no lexicon to phonemize with espeak-ng)"
+        )
+    lexicon: Dict[str, List[str]] = {}
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        fields = line.split()
+        if not fields:
+            continue
+        if len(fields) < 2:
+            raise PhonemizerError(f"{path}:{number}: a word without phones: {line!r}")
+        lexicon.setdefault(fields[0].upper(), [_STRESS_DIGIT.sub("", p) for p in fields[1:]])
+    return lexicon
+
+
+def lexicon_phonemize(texts: Mapping[str, str], lexicon: Mapping[str, List[str]]) -> Dict[str, List[str]]:
+    """Utterance id -> the phones of its words in ``lexicon``; a word not in it is an error naming both."""
+    phones = {}
+    for utt, text in texts.items():
+        words = text.upper().split()
+        if not words:
+            raise PhonemizerError(f"utterance {utt!r} has an empty transcript")
+        missing = [w for w in words if w not in lexicon]
+        if missing:
+            raise PhonemizerError(f"utterance {utt!r}: {', '.join(sorted(set(missing)))} not in the lexicon")
+        phones[utt] = [p for w in words for p in lexicon[w]]
+    return phones

@@ -384,6 +384,65 @@ def test_finetuning_decoding_scoring_and_results_at_tiny_size(distilled, teacher
     assert "ONNX export of" not in again.stdout and "skip: up to date" in again.stdout
 
 
+def test_superb_stage_evaluates_frozen_upstreams_on_asr_and_phonemes(distilled):
+    """Stage 11 at the tiny size: fbank, the teacher and an untrained structure, frozen, on both tasks."""
+    target, _ = distilled
+    options = ["--nj", "2", "--distill_configs", "conf/distill/deep_thin_reg_kl.yaml", "--distill_frontends", "fbank"]
+    run(["./run.sh", "--stage", "6", "--stop_stage", "6", *options], target)  # the character token list
+    superb = [
+        *options,
+        "--valid_set",  # validated and decoded on the test set alone: one decoding per model
+        "test",
+        "--superb_tasks",
+        "asr pr",
+        "--superb_upstreams",
+        "fbank teacher scratch",
+        "--superb_args",
+        SHORT_TRAINING,
+    ]
+    result = run(["./run.sh", "--stage", "11", "--stop_stage", "11", *superb], target)
+    # The phoneme copies: the same utterances, espeak-ng's phones, and their token list.
+    for dset in ("train", "test"):
+        words, phones = (read_kaldi_map(target / "data" / d / "text") for d in (dset, f"{dset}_phn"))
+        assert list(phones) == list(words) and all(len(phones[u].split()) > len(words[u].split()) for u in words)
+        assert (target / "data" / f"{dset}_phn" / "wav.scp").read_text() == (
+            target / "data" / dset / "wav.scp"
+        ).read_text()
+    phone_list = (target / "data" / "token_list" / "phn" / "tokens.txt").read_text().split()
+    assert phone_list[:2] == ["<blank>", "<unk>"] and "ð" in phone_list and "A" not in phone_list
+    student = yaml.safe_load((target / "exp" / "distill_deep_thin_reg_kl_fbank" / "student.yaml").read_text())
+    # Hidden states: log-mel features are one; a model's are its first layer's input and each layer's output.
+    states = {"fbank": 1, "teacher": 2, "random_deep_thin_reg_kl_fbank": student["encoder_conf"]["num_layers"] + 1}
+    for task in ("asr", "pr"):
+        for name, count in states.items():
+            exp = target / "exp" / f"superb_{task}_{name}_seed1"
+            config = yaml.safe_load((exp / "config.yaml").read_text())
+            # SUPERB's downstreams: a BiLSTM for ASR, a frame-level linear layer for PR.
+            assert config["frontend"] == "upstream" and config["encoder"] == ("linear" if task == "pr" else "rnn")
+            assert config["token_type"] == ("word" if task == "pr" else "char")
+            record = json.loads((exp / "layer_weights.json").read_text())
+            assert len(record["weights"]) == count and abs(sum(record["weights"]) - 1) < 1e-4
+            assert (record["upstream_params"] == 0) == (name == "fbank")
+            score = json.loads((exp / "decode_ctc_greedy" / "test" / "score.json").read_text())
+            assert 0 <= score["wer"]["err"] and score["wer"]["snt"] == len(
+                read_kaldi_map(target / "data" / "test" / "text")
+            )
+            ref = (exp / "decode_ctc_greedy" / "test" / "score_wer" / "ref.trn").read_text()
+            assert ("ð" in ref) == (task == "pr")  # PR is scored on phone tokens
+    results = (target / "RESULTS.md").read_text()
+    section = results.split("## SUPERB-style evaluation of frozen upstreams (stage 11)", 1)[1]
+    assert (
+        "| upstream | params | ASR CER dev | ASR CER test | ASR WER test | PR PER dev | PR PER test | seeds |"
+        in section
+    )
+    assert (
+        all(f"| {name} |" in section for name in states) and (target / "plots" / "superb_layer_weights.png").is_file()
+    )
+    assert "Stage 11 done" in result.stdout
+    again = run(["./run.sh", "--stage", "11", "--stop_stage", "11", *superb], target)
+    assert "training the" not in again.stdout and "decoding test with" not in again.stdout
+
+
 def test_reruns_redo_exactly_what_changed(distilled, teacher_stages):
     """Touched files change nothing; an edited config or a changed extra argument redoes that step alone."""
     target, _ = distilled

@@ -11,7 +11,7 @@ from espnet_distill.distill.export import export_teacher_as_student
 from espnet_distill.files.teacher_spec import write_spec
 from espnet_distill.superb.featurizer import WeightedLayersFrontend, layer_weights_of
 from espnet_distill.superb.upstream import load_upstream
-from tests.conftest import tiny_batch
+from tests.conftest import REPO_ROOT, tiny_batch
 
 
 @pytest.fixture(scope="module")
@@ -135,3 +135,30 @@ def test_the_fbank_upstream_is_the_recipes_normalized_filterbanks(tiny_corpus, t
     assert abs(float(expected[0, : int(expected_lengths[0])].mean())) > 0.1  # the CMVN of these stats, not of the data
     with pytest.raises(ValueError, match="needs stats_file"):
         load_upstream("fbank")
+
+
+SUPERB_CONFIGS = sorted(REPO_ROOT.glob("egs/*/asr1/conf/superb/*.yaml"))
+
+
+@pytest.mark.parametrize("config", SUPERB_CONFIGS, ids=lambda p: f"{p.parts[-5]}/{p.name}")
+def test_every_superb_config_builds_its_downstream_on_a_frozen_upstream(config, upstreams, tmp_path):
+    from espnet_distill.tasks.asr import ASRTask
+
+    tokens = tmp_path / "tokens.txt"
+    tokens.write_text("\n".join(["<blank>", "<unk>", "a", "b", "<sos/eos>"]) + "\n")
+    args = ASRTask.get_parser().parse_args(
+        ["--config", str(config), "--token_list", str(tokens), "--token_type", "word", "--output_dir", str(tmp_path)]
+        + ["--frontend_conf", f"upstream={upstreams[1]}"]
+    )
+    model = ASRTask.build_model(args)
+    assert isinstance(model.frontend, WeightedLayersFrontend) and model.frontend.upstream.num_states == 4
+    trainable = {n.split(".")[0] for n, p in model.named_parameters() if p.requires_grad}
+    assert trainable == {"frontend", "encoder", "ctc"}
+    assert [n for n, p in model.frontend.named_parameters() if p.requires_grad] == ["layer_weights"]
+    task = "pr" if config.stem == "pr" else "asr"
+    if task == "asr":  # a bidirectional LSTM of 2 layers (SUPERB's: 1024 units each way on LibriSpeech)
+        lstm = model.encoder.enc[0].nbrnn
+        assert lstm.bidirectional and lstm.num_layers == 2 and lstm.input_size == 64
+        assert lstm.hidden_size == (1024 if "librispeech" in str(config) else 256)
+    else:  # frame-level: a projection to 256, then CTC
+        assert model.encoder.output_size() == 256 and model.ctc.ctc_lo.in_features == 256

@@ -20,6 +20,10 @@
 #            on --train_set) exported to ONNX, fp32 and int8 (exp/deploy/<name>/), parity with
 #            PyTorch checked on the first test set and every backend's CER scored, then PyTorch
 #            fp32, ONNX Runtime fp32 and int8 timed at 1 and 4 threads (exp/deploy/benchmark/)
+#   Stage 11 (with --superb_tasks): SUPERB-style evaluation of frozen upstreams: the log-mel
+#            baseline, the teacher, each student and each structure with random weights, frozen,
+#            a learnt weighted sum of their layers into a small downstream (ESPnet's RNN encoder,
+#            CTC) per task (asr; pr: phones from espeak-ng) and seed (exp/superb_*; utils/superb_steps.sh)
 #
 # Rerunning is safe: every step records what produced its output (its configs, arguments
 # and the upstream outputs it read, by content) in <out dir>/.stage_inputs.json, and is
@@ -81,6 +85,13 @@ beam_size=1                # 1: greedy CTC; more: CTC prefix beam search
 skip_bad_utterances=false  # decode the rest when an utterance cannot be read
 # Benchmark
 benchmark_args=""          # extra options of espnet_distill.bin.benchmark (e.g. "--max_utts 200 --repeats 1")
+# SUPERB-style evaluation of frozen upstreams (stage 11)
+superb_tasks=""            # asr and/or pr; empty: stage 11 is skipped
+superb_upstreams="fbank teacher distilled scratch"  # the rows: log-mel, the teacher, each student, each structure untrained
+superb_seeds="1"           # seeds of the downstream's training
+superb_train_set=""        # the downstreams' labelled training set (default: --train_set)
+superb_args=""             # extra options of espnet_distill.bin.asr_train for the downstreams
+superb_lexicon=""          # pr's phones from this lexicon (LibriSpeech's); empty: espeak-ng's en-us phonemes
 
 _int_options="seed"       # integers with an empty default (parse_options.sh checks the rest by their defaults)
 help_message="Usage: $0 [options]
@@ -125,7 +136,13 @@ Options:
   --decode_sets <s>      sets to decode (default: the valid and test sets)
   --beam_size <n>        1: greedy CTC, more: prefix beam search (default: ${beam_size})
   --skip_bad_utterances <b>  decode the rest when an utterance is unreadable (default: ${skip_bad_utterances})
-  --benchmark_args <s>   extra options of the stage 9 benchmark (default: \"${benchmark_args}\")"
+  --benchmark_args <s>   extra options of the stage 9 benchmark (default: \"${benchmark_args}\")
+  --superb_tasks <s>     stage 11's tasks, of asr and pr (default: \"${superb_tasks}\": none)
+  --superb_upstreams <s> of fbank, teacher, distilled, scratch (default: \"${superb_upstreams}\")
+  --superb_seeds <s>     the downstreams' seeds (default: \"${superb_seeds}\")
+  --superb_train_set <s> the downstreams' training set (default: the train set)
+  --superb_args <s>      extra options of asr_train for the downstreams (default: \"${superb_args}\")
+  --superb_lexicon <f>   pr's pronunciation lexicon (default: \"${superb_lexicon}\": espeak-ng)"
 
 . utils/parse_options.sh
 if [ $# -ne 0 ]; then
@@ -137,6 +154,7 @@ fi
 . utils/train_jobs.sh
 . utils/ssl_steps.sh
 . utils/distill_students.sh
+. utils/superb_steps.sh
 
 case "${token_type}" in bpe | char) ;; *) echo "$0: option --token_type takes bpe or char, not '${token_type}'" >&2; exit 2 ;; esac
 for kind in ${finetune_models}; do
@@ -145,8 +163,17 @@ for kind in ${finetune_models}; do
     *) echo "$0: option --finetune_models takes teacher, distilled and scratch, not '${kind}'" >&2; exit 2 ;;
   esac
 done
+for kind in ${superb_tasks}; do
+  case "${kind}" in asr | pr) ;; *) echo "$0: option --superb_tasks takes asr and pr, not '${kind}'" >&2; exit 2 ;; esac
+done
+for kind in ${superb_upstreams}; do
+  case "${kind}" in
+    fbank | teacher | distilled | scratch) ;;
+    *) echo "$0: option --superb_upstreams takes fbank, teacher, distilled and scratch, not '${kind}'" >&2; exit 2 ;;
+  esac
+done
 
-last_stage=10
+last_stage=11
 if [ "${stage}" -gt "${stop_stage}" ] || [ "${stage}" -gt "${last_stage}" ] || [ "${stop_stage}" -lt 1 ]; then
   echo "$0: --stage ${stage} --stop_stage ${stop_stage} selects no stage (the stages are 1 to ${last_stage})" >&2
   exit 2
@@ -229,6 +256,7 @@ fi
 distill_stats_dir=exp/distill_stats
 teacher_inputs=(--input "teacher=${teacher_dir}/teacher.yaml" --input "teacher_checkpoint=${teacher_ckpt}")
 [ -n "${finetune_sets}" ] || finetune_sets=${train_set}
+[ -n "${superb_train_set}" ] || superb_train_set=${train_set}
 [ -n "${decode_sets}" ] || decode_sets="${valid_set} ${test_sets}"
 if [ "${token_type}" = bpe ]; then
   token_dir=data/token_list/bpe_${bpe_model_type}${nbpe}
@@ -547,6 +575,20 @@ if [ "${stage}" -le 10 ] && [ "${stop_stage}" -ge 10 ]; then
     log "Stage 10: skipped (no distilled student fine-tuned on ${train_set} has been scored on ${valid_set})"
   fi
   log "Stage 10 done in $((SECONDS - stage_start))s"
+fi
+
+if [ "${stage}" -le 11 ] && [ "${stop_stage}" -ge 11 ]; then
+  stage_start=${SECONDS}
+  if [ -z "${superb_tasks}" ]; then
+    log "Stage 11: skipped (no --superb_tasks)"
+  else
+    [[ " ${superb_tasks} " == *" pr "* ]] && superb_phoneme_data
+    superb_train
+    superb_decode
+    log "Stage 11: RESULTS.md (with the SUPERB table)"
+    make_results
+  fi
+  log "Stage 11 done in $((SECONDS - stage_start))s"
 fi
 
 log "Successfully finished in ${SECONDS}s"

@@ -7,6 +7,7 @@
 #   ./run.sh --stop_stage 2                      # data dirs and features only
 #   ./run.sh --distill_configs all               # the four configs of conf/distill/, each with both front-ends
 #   ./run.sh --ngpu 4 --teacher_format huggingface --teacher_path downloads/hubert-base-ls960
+#   ./run.sh --stage 11 --superb_tasks "asr pr"  # SUPERB's ASR and PR of frozen upstreams (PR: the lexicon below)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 . utils/setup.sh
@@ -33,6 +34,8 @@ run_supervised ./distill_asr.sh \
   --finetune_config conf/finetune/ctc_100h.yaml \
   --decode_sets "dev_clean dev_other test_clean test_other" \
   --benchmark_args "--max_utts 300 --repeats 1" \
+  --superb_train_set train_clean_100 \
+  --superb_lexicon downloads/librispeech-lexicon.txt \
   --ngpu 1 \
   --nj 32 \
   "$@"
