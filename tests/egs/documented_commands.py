@@ -131,7 +131,9 @@ MINI_TINY = (
 )
 STUDY_TINY = (
     "--size tiny --seeds 2 --repeat conf/distill/deep_thin_reg_kl.yaml --grid deep_thin_reg_kl "
+    '--superb_upstreams "fbank teacher" --superb_seeds 1 '
     f"--run_args \"--nj 2 --distill_args '{SHORT_TRAINING}' --finetune_args '{SHORT_TRAINING}' "
+    f"--superb_args '{SHORT_TRAINING}' "
     "--benchmark_args '--max_utts 2 --repeats 1 --warmup 1'\""
 )
 MINI = "egs/mini_synth/asr1"

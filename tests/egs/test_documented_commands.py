@@ -139,7 +139,12 @@ def _check(text: str, result: subprocess.CompletedProcess, cwd: Path, recipe: Pa
         for model in ("deep_thin_reg_kl", "deep_thin_reg_kl_fbank"):
             for name in (model, f"scratch_{model}"):
                 assert (recipe / "exp" / f"asr_{name}_seed2_train").is_dir(), name
-        assert "seed" in (recipe / "RESULTS.md").read_text()
+        results = (recipe / "RESULTS.md").read_text()
+        assert "seed" in results
+        # Stage 11: the frozen upstreams of the plan (fbank, the teacher) under both downstreams, in the report.
+        superb = results.split("## SUPERB-style evaluation of frozen upstreams (stage 11)", 1)[1]
+        assert "| fbank |" in superb and "| teacher |" in superb
+        assert (recipe / "exp" / "superb_pr_teacher_seed1" / "decode_ctc_greedy" / "test" / "score.json").is_file()
 
 
 @pytest.fixture(scope="module")

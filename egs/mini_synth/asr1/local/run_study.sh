@@ -16,6 +16,9 @@
 #             Fbank swap deep_thin_reg_kl_fbank) and deep_thin_reg, each distilled and
 #             its structure from scratch: the front-ends, the discriminative loss, and
 #             distillation against scratch.
+# Then the SUPERB-style evaluation of frozen upstreams (stage 11, docs/superb.md): log-mel features,
+# the teacher, the default run's two students and their structures untrained, each frozen under the
+# ASR and the phoneme-recognition downstream, once per seed of --superb_seeds.
 # RESULTS.md and plots/ are regenerated from exp/ after the grid and at the end;
 # rerunning skips finished work.
 #
@@ -36,6 +39,9 @@ repeat_fbank="conf/distill/deep_thin_reg_kl.yaml"
 # reg_kl first: the from-scratch models are named after the first student of each structure.
 grid="deep_thin_reg_kl deep_thin_reg shallow_wide_reg_kl shallow_wide_reg"
 grid_frontends="wav_cnn fbank"
+superb_tasks="asr pr"
+superb_upstreams="fbank teacher distilled scratch"
+superb_seeds="1 2 3"
 run_args=""
 help_message="Usage: $0 [options]
 Options:
@@ -48,6 +54,9 @@ Options:
                                (default: \"${repeat_fbank}\")
   --grid <\"name ...\">          the configs of the grid, conf/distill/<name>.yaml (default: all four)
   --grid_frontends <\"f ...\">   the front-ends of each grid config (default: \"${grid_frontends}\")
+  --superb_tasks <\"t ...\">     stage 11's tasks, of asr and pr (default: \"${superb_tasks}\"; \"\": none)
+  --superb_upstreams <\"u ...\"> stage 11's upstreams (default: \"${superb_upstreams}\")
+  --superb_seeds <\"N ...\">     the seeds of stage 11's downstreams (default: \"${superb_seeds}\")
   --run_args <\"options\">       options for every run.sh call, e.g. \"--nj 2\" (default: \"${run_args}\")"
 . utils/parse_options.sh
 if [ $# -ne 0 ]; then
@@ -113,6 +122,14 @@ else
   fi
 fi
 [ -z "${seeds}" ] || log "Seeds ${seeds} done in $((SECONDS - start))s"
-# The report over everything: the grid, its benchmark and the repeats.
-./run.sh "${study_opts[@]}" --stage 9 "${grid_opts[@]}" "${run_opts[@]}"
+if [ -n "${superb_tasks}" ]; then
+  start=${SECONDS}
+  log "SUPERB-style evaluation: ${superb_tasks} of ${superb_upstreams}, seeds ${superb_seeds}"
+  ./run.sh "${study_opts[@]}" --stage 11 --distill_configs conf/distill/deep_thin_reg_kl.yaml \
+    --distill_frontends "wav_cnn fbank" --superb_tasks "${superb_tasks}" --superb_upstreams "${superb_upstreams}" \
+    --superb_seeds "${superb_seeds}" "${run_opts[@]}"
+  log "SUPERB-style evaluation done in $((SECONDS - start))s"
+fi
+# The report over everything: the grid, its benchmark, the repeats and stage 11.
+./run.sh "${study_opts[@]}" --stage 9 --stop_stage 10 "${grid_opts[@]}" "${run_opts[@]}"
 log "Done: RESULTS.md and plots/"
