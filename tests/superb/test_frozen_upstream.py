@@ -137,10 +137,14 @@ def test_the_fbank_upstream_is_the_recipes_normalized_filterbanks(tiny_corpus, t
         load_upstream("fbank")
 
 
-SUPERB_CONFIGS = sorted(REPO_ROOT.glob("egs/*/asr1/conf/superb/*.yaml"))
+SUPERB_CONFIGS = [
+    # LibriSpeech's 2 x 1024 BiLSTM takes seconds to build: the full tier's.
+    pytest.param(p, id=f"{p.parts[-5]}/{p.name}", marks=[pytest.mark.slow] if "librispeech" in p.parts else [])
+    for p in sorted(REPO_ROOT.glob("egs/*/asr1/conf/superb/*.yaml"))
+]
 
 
-@pytest.mark.parametrize("config", SUPERB_CONFIGS, ids=lambda p: f"{p.parts[-5]}/{p.name}")
+@pytest.mark.parametrize("config", SUPERB_CONFIGS)
 def test_every_superb_config_builds_its_downstream_on_a_frozen_upstream(config, upstreams, tmp_path):
     from espnet_distill.tasks.asr import ASRTask
 
