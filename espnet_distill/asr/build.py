@@ -240,6 +240,26 @@ def load_ctc_model(
     return model.to(device), args
 
 
+def ctc_args(description: Mapping[str, Any], token_list: Sequence[str], token_type: str = "char") -> argparse.Namespace:
+    """The fine-tuning arguments :func:`build_ctc_model` takes for a structure (``frontend``, ``encoder`` and
+    their ``*_conf``, as ``student.yaml`` holds them; other keys ignored) and a token list, nothing else set."""
+    return argparse.Namespace(
+        frontend=description["frontend"],
+        frontend_conf=dict(description.get("frontend_conf") or {}),
+        encoder=description["encoder"],
+        encoder_conf=dict(description.get("encoder_conf") or {}),
+        token_list=list(token_list),
+        token_type=token_type,
+        bpemodel=None,
+        init_student=None,
+        init_student_weights=True,
+        specaug=None,
+        specaug_conf={},
+        ctc_conf={},
+        model_conf={},
+    )
+
+
 def write_random_ctc_exp(
     description: Mapping[str, Any],
     token_list: Sequence[str],
@@ -258,21 +278,7 @@ def write_random_ctc_exp(
     ``encoder: student_transformer``, ``model: ctc_student``), so that :func:`load_ctc_model` and ESPnet's
     own ``ASRTask.build_model_from_file`` load it.
     """
-    args = argparse.Namespace(
-        frontend=description["frontend"],
-        frontend_conf=dict(description.get("frontend_conf") or {}),
-        encoder=description["encoder"],
-        encoder_conf=dict(description.get("encoder_conf") or {}),
-        token_list=list(token_list),
-        token_type="char",
-        bpemodel=None,
-        init_student=None,
-        init_student_weights=True,
-        specaug=None,
-        specaug_conf={},
-        ctc_conf={},
-        model_conf={},
-    )
+    args = ctc_args(description, token_list)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = build_ctc_model(args)

@@ -1,12 +1,10 @@
 """The frozen upstream and its weighted layer sum: the sum against a hand computation, the teacher and its
 exported student give the same states, only the layer weights and the downstream learn."""
 
-import argparse
-
 import pytest
 import torch
 
-from espnet_distill.asr.build import build_ctc_model
+from espnet_distill.asr.build import build_ctc_model, ctc_args
 from espnet_distill.distill.export import export_teacher_as_student
 from espnet_distill.files.teacher_spec import write_spec
 from espnet_distill.superb.featurizer import WeightedLayersFrontend, layer_weights_of
@@ -61,22 +59,13 @@ def test_the_weighted_sum_is_softmax_weights_of_layer_normalized_states(upstream
 
 
 def upstream_ctc_model(upstream: str, random_init: bool = False) -> torch.nn.Module:
-    args = argparse.Namespace(
+    structure = dict(
         frontend="upstream",
         frontend_conf=dict(upstream=upstream, random_init=random_init),
         encoder="rnn",
         encoder_conf=dict(num_layers=1, hidden_size=16, output_size=16, use_projection=False, subsample=None),
-        token_list=["<blank>", "<unk>", "A", "B", "<space>", "<sos/eos>"],
-        token_type="char",
-        bpemodel=None,
-        init_student=None,
-        init_student_weights=True,
-        specaug=None,
-        specaug_conf={},
-        ctc_conf={},
-        model_conf={},
     )
-    return build_ctc_model(args)
+    return build_ctc_model(ctc_args(structure, ["<blank>", "<unk>", "A", "B", "<space>", "<sos/eos>"]))
 
 
 def test_gradients_reach_only_the_layer_weights_and_the_downstream(upstreams, tiny_corpus):
