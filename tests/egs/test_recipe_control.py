@@ -94,7 +94,7 @@ def test_a_stage_range_that_selects_no_stage_is_an_error(recipe):
     for args in (["--stage", "99"], ["--stage", "3", "--stop_stage", "2"], ["--stop_stage", "0"]):
         result = run(["./run.sh", *args], recipe)
         assert result.returncode == 2, (args, result.stdout, result.stderr)
-        assert "selects no stage (the stages are 1 to 10)" in result.stderr, args
+        assert "selects no stage (the stages are 1 to 11)" in result.stderr, args
         assert "Successfully finished" not in result.stdout and "Stage" not in result.stdout
 
 
