@@ -37,6 +37,7 @@ from espnet_distill.espnet_interop import ENCODER_NAME, MODEL_NAME, espnet_confi
 from espnet_distill.files.student_dir import read_description
 from espnet_distill.superb.featurizer import WeightedLayersFrontend
 from espnet_distill.text.tokens import read_token_list
+from espnet_distill.superb.blstm import PaddedBLSTMEncoder
 from espnet_distill.utils.checkpoint import CheckpointError, load_state_into, trained_state
 from espnet_distill.utils.config import ConfigError
 
@@ -44,7 +45,8 @@ logger = logging.getLogger(__name__)
 
 # Fine-tuning also evaluates frozen upstreams, SUPERB's way: the weighted layer sum of a frozen teacher or
 # student as the front-end (``frontend: upstream``) and ESPnet's RNN encoder (``encoder: rnn``, SUPERB's ASR
-# downstream) or its linear encoder (``encoder: linear``, SUPERB's frame-level phoneme downstream).
+# downstream; ``encoder: blstm`` computes its bidirectional LSTM without packed sequences, 4x faster on CPUs)
+# or its linear encoder (``encoder: linear``, SUPERB's frame-level phoneme downstream).
 frontend_choices = ClassChoices(
     name="frontend",
     classes={**components.FRONTENDS, "upstream": WeightedLayersFrontend},
@@ -53,7 +55,7 @@ frontend_choices = ClassChoices(
 )
 encoder_choices = ClassChoices(
     name="encoder",
-    classes={**components.ENCODERS, "rnn": RNNEncoder, "linear": LinearEncoder},
+    classes={**components.ENCODERS, "rnn": RNNEncoder, "blstm": PaddedBLSTMEncoder, "linear": LinearEncoder},
     type_check=AbsEncoder,
     default="transformer",
 )

@@ -418,7 +418,7 @@ def test_superb_stage_evaluates_frozen_upstreams_on_asr_and_phonemes(distilled):
             exp = target / "exp" / f"superb_{task}_{name}_seed1"
             config = yaml.safe_load((exp / "config.yaml").read_text())
             # SUPERB's downstreams: a BiLSTM for ASR, a frame-level linear layer for PR.
-            assert config["frontend"] == "upstream" and config["encoder"] == ("linear" if task == "pr" else "rnn")
+            assert config["frontend"] == "upstream" and config["encoder"] == ("linear" if task == "pr" else "blstm")
             assert config["token_type"] == ("word" if task == "pr" else "char")
             record = json.loads((exp / "layer_weights.json").read_text())
             assert len(record["weights"]) == count and abs(sum(record["weights"]) - 1) < 1e-4

@@ -25,10 +25,13 @@ PARSE_SCRIPT = textwrap.dedent(
     foo_bar=default
     use_gpu=false
     seed=""
+    seeds=1
     _int_options="seed"
+    _int_list_options="seeds"
     help_message="Usage: test [options] <a> <b>"
     . {UTILS}/parse_options.sh
     echo "stage=$stage foo_bar=$foo_bar use_gpu=$use_gpu seed=$seed rest=$*"
+    [ "$seeds" = 1 ] || echo "seeds=$seeds"
     """
 )
 
@@ -45,6 +48,9 @@ PARSE_SCRIPT = textwrap.dedent(
         # a value that merely looks like an option of another program is a value
         ("--foo_bar '--max_epoch 4'", "stage=1 foo_bar=--max_epoch 4 use_gpu=false seed= rest="),
         ("--foo_bar --max_epoch", "stage=1 foo_bar=--max_epoch use_gpu=false seed= rest="),
+        # a list of integers, although the default is one integer
+        ("--seeds '1 2 3'", "stage=1 foo_bar=default use_gpu=false seed= rest=\nseeds=1 2 3"),
+        ("--seeds ''", "stage=1 foo_bar=default use_gpu=false seed= rest=\nseeds="),
     ],
 )
 def test_parse_options_sets_variables(tmp_path, args, expected):
@@ -68,6 +74,9 @@ def test_parse_options_sets_variables(tmp_path, args, expected):
         ("--stage ''", "option --stage takes a non-negative integer, not ''"),
         ("--stage=-1", "option --stage takes a non-negative integer, not '-1'"),
         ("--seed x", "option --seed takes a non-negative integer, not 'x'"),
+        ("--seed '1 2'", "option --seed takes a non-negative integer, not '1 2'"),
+        ("--seeds '1,2'", "option --seeds takes integers separated by spaces, not '1,2'"),
+        ("--seeds '1 x'", "option --seeds takes integers separated by spaces, not '1 x'"),
     ],
 )
 def test_parse_options_rejects_bad_options(tmp_path, args, message):

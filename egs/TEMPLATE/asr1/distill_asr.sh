@@ -94,6 +94,7 @@ superb_args=""             # extra options of espnet_distill.bin.asr_train for t
 superb_lexicon=""          # pr's phones from this lexicon (LibriSpeech's); empty: espeak-ng's en-us phonemes
 
 _int_options="seed"       # integers with an empty default (parse_options.sh checks the rest by their defaults)
+_int_list_options="superb_seeds"  # lists of integers
 help_message="Usage: $0 [options]
 e.g.: $0 --stage 1 --stop_stage 2 --nj 4
 Options:

@@ -5,6 +5,7 @@
 #   use_gpu=false
 #   seed=""
 #   _int_options="seed"   # optional: options that take integers although their default does not show it
+#   _int_list_options="seeds"  # optional: options that take a list of integers ("1 2 3"), whatever their default
 #   help_message="Usage: $0 [options] <data-dir>"
 #   . utils/parse_options.sh
 #
@@ -13,7 +14,8 @@
 #   - an option with no variable of that name;
 #   - a missing value: "--stage" last, or "--stage --stop_stage 2" (a value that is itself one of the options);
 #   - a value of the wrong type: a variable whose default is an integer (or that _int_options names)
-#     takes only integers, one whose default is true/false only true or false.
+#     takes only integers, one whose default is true/false only true or false, one that _int_list_options
+#     names only integers separated by spaces.
 # Parsing stops at the first non-option argument or at "--"; the positional
 # arguments are left in "$@".
 
@@ -68,7 +70,12 @@ while [ $# -gt 0 ]; do
       fi
       ;;
   esac
-  if [[ ${!__opt_name} =~ ^[0-9]+$ ]] || [[ " ${_int_options:-} " == *" ${__opt_name} "* ]]; then
+  if [[ " ${_int_list_options:-} " == *" ${__opt_name} "* ]]; then
+    if ! [[ ${__opt_value} =~ ^[[:space:]]*([0-9]+[[:space:]]*)*$ ]]; then
+      echo "$0: option --${__opt_name} takes integers separated by spaces, not '${__opt_value}'" >&2
+      exit 2
+    fi
+  elif [[ ${!__opt_name} =~ ^[0-9]+$ ]] || [[ " ${_int_options:-} " == *" ${__opt_name} "* ]]; then
     if ! [[ ${__opt_value} =~ ^[0-9]+$ ]] && ! [[ -z ${__opt_value} && -z ${!__opt_name} ]]; then
       echo "$0: option --${__opt_name} takes a non-negative integer, not '${__opt_value}'" >&2
       exit 2
