@@ -35,9 +35,9 @@ from espnet_distill.asr.model import CTCASRModel
 from espnet_distill.distill.export import load_student_statistics, load_student_weights
 from espnet_distill.espnet_interop import ENCODER_NAME, MODEL_NAME, espnet_config
 from espnet_distill.files.student_dir import read_description
+from espnet_distill.superb.blstm import PaddedBLSTMEncoder
 from espnet_distill.superb.featurizer import WeightedLayersFrontend
 from espnet_distill.text.tokens import read_token_list
-from espnet_distill.superb.blstm import PaddedBLSTMEncoder
 from espnet_distill.utils.checkpoint import CheckpointError, load_state_into, trained_state
 from espnet_distill.utils.config import ConfigError
 

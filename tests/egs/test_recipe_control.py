@@ -92,7 +92,11 @@ def test_any_other_command_sets_up_the_machine_first(failing_installer, recipe_d
 
 def test_a_stage_range_that_selects_no_stage_is_an_error(recipe):
     # (with the study's list of seeds, which parses: the range is what stops the run)
-    for args in (["--stage", "99"], ["--stage", "3", "--stop_stage", "2"], ["--stop_stage", "0", "--superb_seeds", "1 2 3"]):
+    for args in (
+        ["--stage", "99"],
+        ["--stage", "3", "--stop_stage", "2"],
+        ["--stop_stage", "0", "--superb_seeds", "1 2 3"],
+    ):
         result = run(["./run.sh", *args], recipe)
         assert result.returncode == 2, (args, result.stdout, result.stderr)
         assert "selects no stage (the stages are 1 to 11)" in result.stderr, args

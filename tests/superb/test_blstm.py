@@ -17,8 +17,15 @@ def test_reverse_padded_reverses_each_sequence_within_its_length():
 def pair(layers=2, dropout=0.0, seed=0):
     torch.manual_seed(seed)
     reference = RNNEncoder(
-        12, rnn_type="lstm", bidirectional=True, use_projection=False, num_layers=layers,
-        hidden_size=10, output_size=7, dropout=dropout, subsample=None,
+        12,
+        rnn_type="lstm",
+        bidirectional=True,
+        use_projection=False,
+        num_layers=layers,
+        hidden_size=10,
+        output_size=7,
+        dropout=dropout,
+        subsample=None,
     )
     encoder = PaddedBLSTMEncoder(12, num_layers=layers, hidden_size=10, output_size=7, dropout=dropout)
     encoder.load_state_dict(encoder.rnn_encoder_weights(reference.state_dict()))
