@@ -23,7 +23,7 @@ from espnet_distill.files.onnx_dir import META_NAME, read_meta
 from espnet_distill.report import study
 from espnet_distill.report.plots import distill_curves, plot_distill_curves, plot_error
 from espnet_distill.report.results import collect, render
-from espnet_distill.report.superb import plot_layer_weights, read_superb, render_superb
+from espnet_distill.report.superb import DEFAULT_TRAIN_SET, plot_layer_weights, read_superb, render_superb
 from espnet_distill.utils.cli import run
 from espnet_distill.utils.fileio import atomic_write
 from espnet_distill.utils.log import setup_logging
@@ -65,9 +65,8 @@ def deployment_section(deploy_dir: Path) -> List[str]:
 
 def superb_section(exp_dir: Path, dev: str, test: str, plot_dir: Path, out_dir: Path) -> List[str]:
     """Stage 11's table and layer-weight plot, or nothing."""
-    upstreams = read_superb(exp_dir)
-    table = render_superb(upstreams, dev, test)
-    if not table:
+    runs = read_superb(exp_dir)
+    if not runs:
         return []
     lines = [
         "## SUPERB-style evaluation of frozen upstreams (stage 11)",
@@ -75,9 +74,13 @@ def superb_section(exp_dir: Path, dev: str, test: str, plot_dir: Path, out_dir: 
         "Each upstream frozen; a learnt weighted sum of its hidden layers into the same small downstream "
         "(conf/superb/); error rates in %, greedy CTC, mean ± standard deviation over the downstream's seeds.",
         "",
-        *table,
-        "",
     ]
+    for train_set in sorted(runs):  # the recipe's training set ("") first
+        if train_set:
+            lines += [f"Downstreams trained on {train_set}:", ""]
+        lines += [*render_superb(runs[train_set], dev, test), ""]
+    # The recipe's training set, or the first there is (LibriSpeech's SUPERB trains on train_clean_100).
+    upstreams = runs.get(DEFAULT_TRAIN_SET) or runs[sorted(runs)[0]]
     if plot_layer_weights(upstreams, plot_dir / "superb_layer_weights.png"):
         lines += [f"![superb_layer_weights]({os.path.relpath(plot_dir, out_dir)}/superb_layer_weights.png)", ""]
     return lines

@@ -1,9 +1,11 @@
 """The SUPERB section of RESULTS.md: frozen upstreams under one downstream, mean and spread over seeds.
 
-Reads ``exp/superb_<task>_<upstream>_seed<n>/`` (stage 11): ``layer_weights.json`` (the upstream's
-size and learnt layer weights) and ``decode_ctc_greedy/<set>/score.json`` (sclite: for ``asr`` the
-WER and CER, for ``pr`` the error rate of phone tokens, PER).  Writes one row per upstream and a
-plot of the layer weights of each (``superb_layer_weights.png``).
+Reads ``exp/superb_<task>_<upstream>_seed<n>[_<train set>]/`` (stage 11; the suffix names a
+downstream training set other than the recipe's, e.g. the low-resource ``train_10pct``):
+``layer_weights.json`` (the upstream's size and learnt layer weights) and
+``decode_ctc_greedy/<set>/score.json`` (sclite: for ``asr`` the WER and CER, for ``pr`` the error
+rate of phone tokens, PER).  Writes one table per downstream training set, one row per upstream, and
+a plot of the layer weights of each upstream (``superb_layer_weights.png``, the recipe's training set).
 """
 
 import json
@@ -13,7 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
-SUPERB_DIR = re.compile(r"^superb_(asr|pr)_(.+)_seed(\d+)$")
+SUPERB_DIR = re.compile(r"^superb_(asr|pr)_(.+)_seed(\d+)(?:_(.+))?$")
+DEFAULT_TRAIN_SET = ""  # the recipe's training set: no suffix
 ROW_ORDER = ("fbank", "teacher")  # then the students, then the untrained structures (random_*)
 
 
@@ -26,16 +29,17 @@ class Upstream:
     weights: Dict[str, List[List[float]]] = field(default_factory=dict)
 
 
-def read_superb(exp_root: Path) -> Dict[str, Upstream]:
-    """Every finished stage-11 run under ``exp_root``, by upstream name."""
-    upstreams: Dict[str, Upstream] = {}
+def read_superb(exp_root: Path) -> Dict[str, Dict[str, Upstream]]:
+    """Every finished stage-11 run under ``exp_root``: by downstream training set (``""``: the recipe's),
+    then by upstream name."""
+    runs: Dict[str, Dict[str, Upstream]] = {}
     for path in sorted(exp_root.glob("superb_*_seed*/layer_weights.json")):
         match = SUPERB_DIR.match(path.parent.name)
         if match is None:
             continue
-        task, name = match.group(1), match.group(2)
+        task, name, train_set = match.group(1), match.group(2), match.group(4) or DEFAULT_TRAIN_SET
         record = json.loads(path.read_text(encoding="utf-8"))
-        upstream = upstreams.setdefault(name, Upstream(name))
+        upstream = runs.setdefault(train_set, {}).setdefault(name, Upstream(name))
         upstream.params = int(record.get("upstream_params", 0))
         upstream.weights.setdefault(task, []).append([float(w) for w in record["weights"]])
         for score_file in sorted(path.parent.glob("decode_ctc_greedy/*/score.json")):
@@ -43,7 +47,7 @@ def read_superb(exp_root: Path) -> Dict[str, Upstream]:
             metrics = {"wer": "per"} if task == "pr" else {"wer": "wer", "cer": "cer"}
             for kind, metric in metrics.items():
                 upstream.scores.setdefault((task, score_file.parent.name, metric), []).append(scores[kind]["err"])
-    return upstreams
+    return runs
 
 
 def _order(name: str) -> Tuple[int, str]:

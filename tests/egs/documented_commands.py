@@ -132,6 +132,7 @@ MINI_TINY = (
 STUDY_TINY = (
     "--size tiny --seeds 2 --repeat conf/distill/deep_thin_reg_kl.yaml --grid deep_thin_reg_kl "
     '--superb_upstreams "fbank teacher" --superb_seeds 1 '
+    "--superb_low_configs deep_thin_reg_kl --superb_low_upstreams distilled "
     f"--run_args \"--nj 2 --distill_args '{SHORT_TRAINING}' --finetune_args '{SHORT_TRAINING}' "
     f"--superb_args '{SHORT_TRAINING}' "
     "--benchmark_args '--max_utts 2 --repeats 1 --warmup 1'\""

@@ -145,6 +145,12 @@ def _check(text: str, result: subprocess.CompletedProcess, cwd: Path, recipe: Pa
         superb = results.split("## SUPERB-style evaluation of frozen upstreams (stage 11)", 1)[1]
         assert "| fbank |" in superb and "| teacher |" in superb
         assert (recipe / "exp" / "superb_pr_teacher_seed1" / "decode_ctc_greedy" / "test" / "score.json").is_file()
+        # The low-resource run: the student's phone recognizer trained on train_10pct, in a table of its own.
+        low = recipe / "exp" / "superb_pr_deep_thin_reg_kl_seed1_train_10pct"
+        assert (low / "decode_ctc_greedy" / "test" / "score.json").is_file()
+        assert "train_10pct" in (low / "config.yaml").read_text()
+        low_table = superb.split("Downstreams trained on train_10pct:", 1)[1]
+        assert "| deep_thin_reg_kl |" in low_table.split("\n\n")[1]
 
 
 @pytest.fixture(scope="module")

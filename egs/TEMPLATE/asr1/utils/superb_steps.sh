@@ -7,7 +7,8 @@
 # downstream (conf/superb/<task>.yaml: ESPnet's RNN or linear encoder, CTC) trained on --superb_train_set
 # (default: --train_set), once per seed
 # of --superb_seeds, then decoded (greedy CTC) on --valid_set and --test_sets and scored with sclite:
-#   exp/superb_<task>_<upstream>_seed<n>/ (config.yaml, layer_weights.json, decode_ctc_greedy/<set>/score.json)
+#   exp/superb_<task>_<upstream>_seed<n>[_<train set>]/ (config.yaml, layer_weights.json,
+#   decode_ctc_greedy/<set>/score.json; the suffix when --superb_train_set is not --train_set)
 # Tasks: asr (the recipe's token list: characters or bpe) and pr (phones: data/<set>_phn, written here
 # from espeak-ng's transcripts, or with --superb_lexicon a pronunciation lexicon's, and the token list
 # data/token_list/phn).  Upstreams: fbank (the Kaldi
@@ -47,6 +48,13 @@ superb_upstream_inputs() {
   done
 }
 
+# superb_dir <task> <upstream> <seed>: the exp dir of a downstream.
+superb_dir() {
+  local suffix=""
+  [ "${superb_train_set}" = "${train_set}" ] || suffix=_${superb_train_set}
+  echo "exp/superb_$1_$2_seed$3${suffix}"
+}
+
 # superb_data <task> <set>: the data dir of a set for a task (pr: its phoneme copy).
 superb_data() {
   if [ "$1" = pr ]; then echo "data/$2_phn"; else echo "data/$2"; fi
@@ -63,16 +71,18 @@ superb_phoneme_data() {  # the phoneme copies of the labelled sets and their tok
     source=(--input "lexicon=${superb_lexicon}")
     lexicon_opts=(--lexicon "${superb_lexicon}")
   fi
-  for dset in ${superb_train_set} ${valid_set} ${test_sets}; do
+  # The recipe's training set too: its phones are the phone list, whichever set trains the downstreams.
+  # shellcheck disable=SC2086  # test_sets is a list
+  for dset in $(printf '%s\n' ${train_set} ${superb_train_set} ${valid_set} ${test_sets} | awk '!seen[$0]++'); do
     if needs_run "Stage 11: phonemes of ${dset}" "data/${dset}_phn" --input "text=data/${dset}/text" \
         --input "wav=data/${dset}/wav.scp" "${source[@]}" --output "data/${dset}_phn/text"; then
       python -m espnet_distill.recipe.phoneme_data "${lexicon_opts[@]}" "data/${dset}" "data/${dset}_phn"
       step_done "data/${dset}_phn"
     fi
   done
-  if needs_run "Stage 11: phone list" data/token_list/phn --input "text=data/${superb_train_set}_phn/text" \
+  if needs_run "Stage 11: phone list" data/token_list/phn --input "text=data/${train_set}_phn/text" \
       --output data/token_list/phn/tokens.txt; then
-    python -m espnet_distill.recipe.make_tokens --token_type word --text "data/${superb_train_set}_phn/text" \
+    python -m espnet_distill.recipe.make_tokens --token_type word --text "data/${train_set}_phn/text" \
       --out_dir data/token_list/phn
     step_done data/token_list/phn
   fi
@@ -109,7 +119,7 @@ superb_train() {  # queue every task x upstream x seed whose inputs changed, the
     [ "${task}" = pr ] && tokens_input=data/token_list/phn/tokens.txt
     while read -r name conf_entries; do
       for run_seed in ${superb_seeds}; do
-        dir=exp/superb_${task}_${name}_seed${run_seed}
+        dir=$(superb_dir "${task}" "${name}" "${run_seed}")
         # shellcheck disable=SC2046,SC2086  # one stamp option per word
         needs_run "Stage 11: ${task} downstream of ${name} (seed ${run_seed})" "${dir}" --clear true \
           --input "config=conf/superb/${task}.yaml" --input "tokens=${tokens_input}" \
@@ -132,7 +142,7 @@ superb_decode() {  # greedy CTC decoding and sclite scoring of the valid and tes
   for task in ${superb_tasks}; do
     while read -r name _; do
       for run_seed in ${superb_seeds}; do
-        dir=exp/superb_${task}_${name}_seed${run_seed}
+        dir=$(superb_dir "${task}" "${name}" "${run_seed}")
         model_run=$(python -m espnet_distill.recipe.stage_stamp run_id "${dir}")
         for dset in ${valid_set} ${test_sets}; do
           out=${dir}/decode_ctc_greedy/${dset}

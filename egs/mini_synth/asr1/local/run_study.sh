@@ -18,7 +18,9 @@
 #             distillation against scratch.
 # Then the SUPERB-style evaluation of frozen upstreams (stage 11, docs/superb.md): log-mel features,
 # the teacher, the default run's two students and their structures untrained, each frozen under the
-# ASR and the phoneme-recognition downstream, once per seed of --superb_seeds.
+# ASR and the phoneme-recognition downstream, once per seed of --superb_seeds; then the low-resource
+# comparison (--superb_low_tasks on train_10pct, exp/superb_<task>_<upstream>_seed<N>_train_10pct): the
+# students distilled with and without the KL loss (--superb_low_configs), log-mel and the teacher.
 # RESULTS.md and plots/ are regenerated from exp/ after the grid and at the end;
 # rerunning skips finished work.
 #
@@ -42,6 +44,9 @@ grid_frontends="wav_cnn fbank"
 superb_tasks="asr pr"
 superb_upstreams="fbank teacher distilled scratch"
 superb_seeds="1 2 3"
+superb_low_tasks="pr"
+superb_low_configs="deep_thin_reg_kl deep_thin_reg"
+superb_low_upstreams="fbank teacher distilled"
 run_args=""
 help_message="Usage: $0 [options]
 Options:
@@ -57,6 +62,9 @@ Options:
   --superb_tasks <\"t ...\">     stage 11's tasks, of asr and pr (default: \"${superb_tasks}\"; \"\": none)
   --superb_upstreams <\"u ...\"> stage 11's upstreams (default: \"${superb_upstreams}\")
   --superb_seeds <\"N ...\">     the seeds of stage 11's downstreams (default: \"${superb_seeds}\")
+  --superb_low_tasks <\"t ...\"> stage 11's tasks trained on train_10pct (default: \"${superb_low_tasks}\"; \"\": none)
+  --superb_low_configs <\"name ...\"> their students, with and without the KL loss (default: \"${superb_low_configs}\")
+  --superb_low_upstreams <\"u ...\"> their upstreams (default: \"${superb_low_upstreams}\")
   --run_args <\"options\">       options for every run.sh call, e.g. \"--nj 2\" (default: \"${run_args}\")"
 . utils/parse_options.sh
 if [ $# -ne 0 ]; then
@@ -129,6 +137,16 @@ if [ -n "${superb_tasks}" ]; then
     --distill_frontends "wav_cnn fbank" --superb_tasks "${superb_tasks}" --superb_upstreams "${superb_upstreams}" \
     --superb_seeds "${superb_seeds}" "${run_opts[@]}"
   log "SUPERB-style evaluation done in $((SECONDS - start))s"
+fi
+if [ -n "${superb_low_tasks}" ]; then
+  start=${SECONDS}
+  log "SUPERB-style evaluation on train_10pct: ${superb_low_tasks}, seeds ${superb_seeds}"
+  low_configs=""
+  for name in ${superb_low_configs}; do low_configs+="conf/distill/${name}.yaml "; done
+  ./run.sh "${study_opts[@]}" --stage 11 --distill_configs "${low_configs}" --distill_frontends "" \
+    --superb_tasks "${superb_low_tasks}" --superb_upstreams "${superb_low_upstreams}" \
+    --superb_seeds "${superb_seeds}" --superb_train_set train_10pct "${run_opts[@]}"
+  log "SUPERB-style evaluation on train_10pct done in $((SECONDS - start))s"
 fi
 # The report over everything: the grid, its benchmark, the repeats and stage 11.
 ./run.sh "${study_opts[@]}" --stage 9 --stop_stage 10 "${grid_opts[@]}" "${run_opts[@]}"
