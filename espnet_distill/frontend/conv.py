@@ -65,19 +65,35 @@ def normalizes_over_time(extractor: FeatureExtractor) -> bool:
     return any(isinstance(block.layer_norm, torch.nn.GroupNorm) for block in extractor.conv_layers)
 
 
+def _tracing() -> bool:
+    """True while torch.export / ONNX export traces: the graph must be the general (padded) one."""
+    return torch.compiler.is_exporting() or torch.compiler.is_compiling() or torch.onnx.is_in_onnx_export()
+
+
 def masked_group_norm(norm: torch.nn.GroupNorm, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-    """``norm`` over the first ``lengths`` frames of each ``(channels, frames)`` item of ``x``; padding stays finite."""
+    """``norm`` over the first ``lengths`` frames of each ``(channels, frames)`` item of ``x``; padding stays finite.
+
+    A batch without padding takes PyTorch's own (fused) group norm.  With padding, the statistics are
+    masked sums done as matrix products, and the normalization one fused multiply-add: about 5 passes
+    over ``x`` instead of 8 elementwise ones (HuBERT Base's first layer holds 512 channels at 3,200
+    frames a second).
+    """
     batch, channels, frames = x.shape
+    if not _tracing() and bool((lengths == frames).all()):
+        return torch.nn.functional.group_norm(x, norm.num_groups, norm.weight, norm.bias, norm.eps)
     groups = norm.num_groups
     grouped = x.reshape(batch, groups, channels // groups, frames)
-    valid = (torch.arange(frames, device=x.device)[None, :] < lengths[:, None]).to(x.dtype)[:, None, None, :]
-    count = (valid.sum(-1, keepdim=True) * (channels // groups)).clamp(min=1)
-    mean = (grouped * valid).sum((-2, -1), keepdim=True) / count
-    var = (((grouped - mean) * valid) ** 2).sum((-2, -1), keepdim=True) / count
-    out = ((grouped - mean) * torch.rsqrt(var + norm.eps)).reshape(batch, channels, frames)
-    if norm.affine:
-        out = out * norm.weight[None, :, None] + norm.bias[None, :, None]
-    return out
+    valid = (torch.arange(frames, device=x.device)[None, :] < lengths[:, None]).to(x.dtype)  # (batch, frames)
+    column = valid[:, None, :, None]  # (batch, 1, frames, 1): a masked sum over time is a matrix product
+    count = (valid.sum(-1) * (channels // groups)).clamp(min=1)[:, None, None, None]
+    mean = torch.matmul(grouped, column).sum(-2, keepdim=True) / count
+    centered = grouped - mean
+    var = torch.matmul(centered * centered, column).sum(-2, keepdim=True) / count
+    scale = torch.rsqrt(var + norm.eps).expand(batch, groups, channels // groups, 1).reshape(batch, channels, 1)
+    centered = centered.reshape(batch, channels, frames)
+    if not norm.affine:
+        return centered * scale
+    return torch.addcmul(norm.bias[None, :, None], centered, scale * norm.weight[None, :, None])
 
 
 def conv_features(

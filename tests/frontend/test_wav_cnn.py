@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from espnet_distill.frontend.conv import conv_layer_list
+from espnet_distill.frontend.conv import conv_layer_list, masked_group_norm
 from espnet_distill.frontend.wav_cnn import WavCNNFrontend
 from espnet_distill.teacher import load_teacher
 from tests.conftest import tiny_batch
@@ -58,3 +58,20 @@ def test_init_from_a_different_cnn_is_refused(tiny_teacher_path):
     frontend = WavCNNFrontend(conv_layers="[(16,10,5)] + [(16,3,2)] * 4 + [(16,2,2)] * 2", output_dim=64)
     with pytest.raises(ValueError, match="does not match the teacher's CNN"):
         frontend.init_from_teacher(teacher.model)
+
+
+@pytest.mark.parametrize("groups, channels, affine", [(16, 16, True), (2, 6, True), (1, 4, False)])
+def test_masked_group_norm_equals_torchs_on_each_utterance_alone(groups, channels, affine):
+    """Both paths: a batch with padding (masked statistics) and one without (PyTorch's own group norm)."""
+    torch.manual_seed(0)
+    norm = torch.nn.GroupNorm(groups, channels, affine=affine)
+    if affine:
+        torch.nn.init.normal_(norm.weight)
+        torch.nn.init.normal_(norm.bias)
+    x = torch.randn(3, channels, 40) * 5 + 3  # far from zero mean: the variance is computed centred
+    for lengths in ([40, 40, 40], [40, 23, 2]):
+        out = masked_group_norm(norm, x, torch.tensor(lengths))
+        for i, n in enumerate(lengths):
+            torch.testing.assert_close(out[i, :, :n], norm(x[i : i + 1, :, :n])[0], atol=2e-5, rtol=1e-5)
+    empty = masked_group_norm(norm, x, torch.tensor([40, 0, 5]))
+    assert bool(torch.isfinite(empty).all())
