@@ -13,6 +13,7 @@ import torch
 from espnet2.asr.encoder.abs_encoder import AbsEncoder
 
 from espnet_distill.seams import torchaudio_build_encoder, wav2vec2_transformer_preprocess
+from espnet_distill.student.attention import HeadsSelfAttention, linear
 from espnet_distill.utils.masks import attention_bias, padding_mask
 
 logger = logging.getLogger(__name__)
@@ -35,6 +36,9 @@ class TransformerStudentEncoder(AbsEncoder):
         attention_dropout: dropout on attention weights.
         activation_dropout: dropout inside the feed-forward blocks.
         layer_drop: probability of skipping a layer in training.
+        layer_heads: a pruned student's heads in each layer (of width ``output_size / attention_heads``;
+            0: the layer has no attention), instead of ``attention_heads`` in every layer.
+        layer_ffn_dims: a pruned student's feed-forward units in each layer (0: none), instead of ``ffn_dim``.
     """
 
     def __init__(
@@ -51,6 +55,8 @@ class TransformerStudentEncoder(AbsEncoder):
         attention_dropout: float = 0.1,
         activation_dropout: float = 0.0,
         layer_drop: float = 0.0,
+        layer_heads: Optional[List[int]] = None,
+        layer_ffn_dims: Optional[List[int]] = None,
     ) -> None:
         super().__init__()
         if output_size % attention_heads:
@@ -75,6 +81,16 @@ class TransformerStudentEncoder(AbsEncoder):
         )
         self.transformer = encoder.transformer
         self._output_size = output_size
+        for name, sizes in (("layer_heads", layer_heads), ("layer_ffn_dims", layer_ffn_dims)):
+            if sizes is not None and (len(sizes) != num_layers or any(int(n) < 0 for n in sizes)):
+                raise ValueError(f"{name} needs a size of at least 0 for each of the {num_layers} layers, got {sizes}")
+        head_dim = output_size // attention_heads
+        for index, layer in enumerate(self.transformer.layers):
+            if layer_heads is not None and layer_heads[index] != attention_heads:
+                layer.attention = HeadsSelfAttention(output_size, int(layer_heads[index]), head_dim, attention_dropout)
+            if layer_ffn_dims is not None and layer_ffn_dims[index] != ffn_dim:
+                layer.feed_forward.intermediate_dense = linear(output_size, int(layer_ffn_dims[index]))
+                layer.feed_forward.output_dense = linear(int(layer_ffn_dims[index]), output_size)
 
     def output_size(self) -> int:
         return self._output_size
