@@ -18,6 +18,8 @@ from espnet_distill.components import encoder_choices, frontend_choices
 from espnet_distill.files.student_dir import read_description, weights_file, write_description
 from espnet_distill.files.teacher_spec import read_spec
 from espnet_distill.frontend.conv import teacher_frontend_defaults
+from espnet_distill.prune.gates import UNITS, EncoderGates
+from espnet_distill.prune.physical import prune_encoder
 from espnet_distill.student.presets import TeacherShape
 from espnet_distill.teacher import load_teacher
 from espnet_distill.utils.checkpoint import load_checkpoint, preferred_model_file, training_checkpoint_globals
@@ -65,9 +67,17 @@ def _throughput(exp_dir: Path) -> Dict[str, float]:
 def export_student(exp_dir: Path) -> Path:
     """Write ``student.pth``, ``student.yaml`` and ``distill_summary.json`` into ``exp_dir``."""
     config = yaml.safe_load((exp_dir / "config.yaml").read_text(encoding="utf-8"))
-    source = preferred_model_file(exp_dir)
+    prune_conf = (config.get("model_conf") or {}).get("prune_conf")
+    # A pruning run's student is its last one: the earlier, larger ones have lower losses.
+    source = (
+        exp_dir / "latest.pth" if prune_conf and (exp_dir / "latest.pth").is_file() else preferred_model_file(exp_dir)
+    )
     state = load_checkpoint(source)
     student = {k: v for k, v in state.items() if k.startswith(STUDENT_PREFIXES)}
+    frontend_conf = {k: v for k, v in config["frontend_conf"].items() if k != "stats_file"}
+    encoder_conf = config["encoder_conf"]
+    if prune_conf:
+        encoder_conf, student = pruned_student(config, frontend_conf, state, student)
     with atomic_write(weights_file(exp_dir), mode="wb") as f:
         torch.save(student, f)
     params = {
@@ -77,9 +87,9 @@ def export_student(exp_dir: Path) -> Path:
     description = {
         "frontend": config["frontend"],
         # Statistics files (an fbank front-end's CMVN) are not needed: the weights carry them.
-        "frontend_conf": {k: v for k, v in config["frontend_conf"].items() if k != "stats_file"},
+        "frontend_conf": frontend_conf,
         "encoder": config["encoder"],
-        "encoder_conf": config["encoder_conf"],
+        "encoder_conf": encoder_conf,
         "params": {**params, "total": params["frontend"] + params["encoder"]},
         "source": str(source.resolve().name),
         "teacher": config["teacher"],
@@ -96,6 +106,30 @@ def export_student(exp_dir: Path) -> Path:
         weights_file(exp_dir),
     )
     return weights_file(exp_dir)
+
+
+def pruned_student(
+    config: Dict[str, Any],
+    frontend_conf: Dict[str, Any],
+    state: Dict[str, torch.Tensor],
+    student: Dict[str, torch.Tensor],
+) -> Tuple[Dict[str, Any], Dict[str, torch.Tensor]]:
+    """``(encoder_conf, student weights)`` of a pruning run: its encoder cut to what its gates keep."""
+    frontend, encoder = build_student({**config, "frontend_conf": frontend_conf})
+    encoder.load_state_dict({k[len("encoder.") :]: v for k, v in student.items() if k.startswith("encoder.")})
+    gates = EncoderGates(encoder, config["model_conf"]["prune_conf"].get("units", UNITS))
+    prefix = "pruning.gates."
+    gates.load_state_dict({k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)})
+    pruned, encoder_conf = prune_encoder(encoder.eval(), config["encoder_conf"], frontend.output_size(), gates.eval())
+    gates.remove()
+    logger.info(
+        "pruned the encoder to heads %s and feed-forward units %s",
+        encoder_conf["layer_heads"],
+        encoder_conf["layer_ffn_dims"],
+    )
+    weights = {k: v for k, v in student.items() if k.startswith("frontend.")}
+    weights.update({f"encoder.{k}": v for k, v in pruned.state_dict().items()})
+    return encoder_conf, weights
 
 
 def build_student(description: Dict[str, Any]) -> Tuple[torch.nn.Module, torch.nn.Module]:

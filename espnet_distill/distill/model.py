@@ -18,6 +18,7 @@ from espnet2.train.abs_espnet_model import AbsESPnetModel
 from espnet_distill import seams
 from espnet_distill.distill.codewords import build_codeword_head, load_codebook, teacher_logits_from_codebook
 from espnet_distill.losses import codeword_kl, regression_terms
+from espnet_distill.prune.distill import Pruning
 from espnet_distill.student.heads import AbsPredictionHeads
 from espnet_distill.teacher.hubert import HubertTeacher, TeacherOutput
 from espnet_distill.utils.masks import padding_mask
@@ -79,6 +80,9 @@ class DistillModel(AbsESPnetModel):
             Stage B, the rest: the full distillation, from stage A's front-end.
             For a front-end that cannot be copied from the teacher (``fbank``);
             0: stage B only.  Validation always computes stage B's loss.
+        prune_conf: structured pruning while distilling (DPHuBERT; the arguments of
+            :class:`~espnet_distill.prune.distill.Pruning`): gates on the encoder's heads and
+            feed-forward units and a size term in the loss; the export prunes the student physically.
     """
 
     def __init__(
@@ -97,6 +101,7 @@ class DistillModel(AbsESPnetModel):
         crop_samples: Optional[int] = 250000,
         crop_to_shortest: bool = True,
         frontend_steps: int = 0,
+        prune_conf: Optional[Dict] = None,
     ) -> None:
         super().__init__()
         self.frontend = frontend
@@ -114,30 +119,40 @@ class DistillModel(AbsESPnetModel):
         self.codeword_head: Optional[torch.nn.Module] = None
         self.frontend_steps = frontend_steps
         self.frontend_head: Optional[torch.nn.Module] = None
-        if frontend_steps > 0:
+        self.pruning: Optional[Pruning] = None
+        if prune_conf:
+            if frontend_steps > 0:
+                raise ValueError("model_conf: prune_conf prunes a copy of the teacher; it takes no frontend_steps")
+            self.pruning = Pruning(frontend, encoder, **prune_conf)
+        if frontend_steps > 0 or self.pruning is not None:
             self.register_buffer("num_updates", torch.zeros((), dtype=torch.long))  # resumes with the checkpoint
+        if frontend_steps > 0:
             width = frontend.output_size()
             self.frontend_head = (
                 torch.nn.Identity() if width == teacher.hidden_size else torch.nn.Linear(width, teacher.hidden_size)
             )
         if discriminative_weight > 0:
-            if teacher.has_codewords and codebook is None:
-                codewords = teacher.label_embeddings
-            elif codebook is not None:
-                codewords, self.codebook_layer = load_codebook(codebook)
-                if not 0 <= self.codebook_layer <= teacher.num_layers or codewords.shape[1] != teacher.hidden_size:
-                    raise ValueError(
-                        f"codebook {codebook} (layer {self.codebook_layer}, dim {codewords.shape[1]}) does not fit the teacher"
-                    )
-                self.register_buffer("teacher_codebook", codewords.clone())
-            else:
+            self._init_codewords(teacher, encoder, codebook, codeword_logits)
+
+    def _init_codewords(
+        self, teacher: HubertTeacher, encoder: AbsEncoder, codebook: Optional[str], codeword_logits: str
+    ) -> None:
+        """The KL's codewords (the teacher's head, or a k-means codebook of one layer) and the student's head."""
+        if teacher.has_codewords and codebook is None:
+            codewords = teacher.label_embeddings
+        elif codebook is not None:
+            codewords, self.codebook_layer = load_codebook(codebook)
+            if not 0 <= self.codebook_layer <= teacher.num_layers or codewords.shape[1] != teacher.hidden_size:
                 raise ValueError(
-                    "the teacher has no codeword head (e.g. a Hugging Face model): fit one with "
-                    "python -m espnet_distill.bin.teacher_codebook and set model_conf.codebook"
+                    f"codebook {codebook} (layer {self.codebook_layer}, dim {codewords.shape[1]}) does not fit the teacher"
                 )
-            self.codeword_head = build_codeword_head(
-                codeword_logits, encoder.output_size(), codewords, teacher.logit_temp
+            self.register_buffer("teacher_codebook", codewords.clone())
+        else:
+            raise ValueError(
+                "the teacher has no codeword head (e.g. a Hugging Face model): fit one with "
+                "python -m espnet_distill.bin.teacher_codebook and set model_conf.codebook"
             )
+        self.codeword_head = build_codeword_head(codeword_logits, encoder.output_size(), codewords, teacher.logit_temp)
 
     def _apply(self, fn, recurse: bool = True):
         super()._apply(fn, recurse)
@@ -165,8 +180,9 @@ class DistillModel(AbsESPnetModel):
     ) -> Tuple[torch.Tensor, Dict[str, torch.Tensor], torch.Tensor]:
         if self.training:
             speech, speech_lengths = crop_batch(speech, speech_lengths, self.crop_samples, self.crop_to_shortest)
-        if self.training and self.frontend_steps > 0:
+        if self.training and (self.frontend_steps > 0 or self.pruning is not None):
             self.num_updates += 1
+        if self.training and self.frontend_steps > 0:
             in_stage_a = int(self.num_updates) <= self.frontend_steps
             for module in (self.encoder, self.heads, self.codeword_head):
                 if module is not None:
@@ -197,6 +213,11 @@ class DistillModel(AbsESPnetModel):
             kl = codeword_kl(student_logits, teacher_logits, valid, self.temperature)
             stats["discriminative"] = kl.detach()
             loss = loss + self.discriminative_weight * kl
+        if self.pruning is not None:
+            penalty, prune_stats = self.pruning.penalty(int(self.num_updates))
+            stats.update(prune_stats)
+            if self.training:
+                loss = loss + penalty
         stats["loss"] = loss.detach()
         weight = valid.sum()
         loss, stats, weight = force_gatherable((loss, stats, weight), loss.device)

@@ -5,6 +5,8 @@
 - ``deep_thin`` (FitHuBERT-like): the teacher's depth at 0.625 of its width,
   40-dimensional attention heads and an FFN as wide as the layer; for HuBERT
   Base, 12 x 480 with FFN 480 and 12 heads.
+- ``teacher``: the teacher's own structure, copied by ``init_from_teacher`` and pruned while distilled
+  (``model_conf.prune_conf``, DPHuBERT).
 
 Keys given in ``encoder_conf`` override the preset's values.
 """
@@ -14,7 +16,7 @@ from typing import Any, Dict
 
 import torch
 
-PRESETS = ("shallow_wide", "deep_thin")
+PRESETS = ("shallow_wide", "deep_thin", "teacher")
 DEEP_THIN_WIDTH_RATIO = 0.625  # FitHuBERT: 480 / 768
 DEEP_THIN_HEAD_DIM = 40  # FitHuBERT: 480 / 12 heads
 
@@ -76,6 +78,15 @@ def preset_encoder_conf(name: str, teacher: TeacherShape) -> Dict[str, Any]:
             attention_heads=width // DEEP_THIN_HEAD_DIM,
             ffn_dim=width,
             pos_conv_groups=_largest_divisor_at_most(width, teacher.pos_conv_groups),
+            **common,
+        )
+    if name == "teacher":  # the teacher's own structure: the start of a pruned student (model_conf.prune_conf)
+        return dict(
+            output_size=teacher.width,
+            num_layers=teacher.num_layers,
+            attention_heads=teacher.attention_heads,
+            ffn_dim=teacher.ffn_dim,
+            pos_conv_groups=teacher.pos_conv_groups,
             **common,
         )
     raise ValueError(f"unknown student preset {name!r}; choose one of {PRESETS}")

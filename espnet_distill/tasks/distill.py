@@ -11,14 +11,16 @@ n best checkpoints.  Components are chosen by name:
 - ``encoder: transformer`` (+ ``encoder_conf``, which may name a ``preset``)
 - ``head: multitask | layer_to_layer`` (+ ``head_conf``)
 - ``teacher: fairseq | huggingface | torchaudio | espnet`` (+ ``teacher_conf: {path: ...}``)
-- ``model_conf``: loss weights, temperature, crops (see :class:`DistillModel`).
+- ``model_conf``: loss weights, temperature, crops, pruning (``prune_conf``; see :class:`DistillModel`).
 """
 
 import argparse
 import inspect
 import logging
-from typing import Callable, Optional, Tuple
+from typing import Callable, List, Optional, Tuple
 
+import torch
+from espnet2.tasks.abs_task import optim_classes
 from espnet2.train.class_choices import ClassChoices
 from espnet2.utils.get_default_kwargs import get_default_kwargs
 from espnet2.utils.nested_dict_action import NestedDictAction
@@ -29,7 +31,7 @@ from espnet_distill.data.collate import PadCollate
 from espnet_distill.distill.model import DistillModel
 from espnet_distill.frontend.conv import teacher_frontend_defaults
 from espnet_distill.student.heads import AbsPredictionHeads, LayerToLayerHeads, MultiTaskHeads
-from espnet_distill.student.presets import TeacherShape, resolve_encoder_conf
+from espnet_distill.student.presets import TeacherShape, preset_encoder_conf, resolve_encoder_conf
 from espnet_distill.tasks.abs_task import SafeTask
 from espnet_distill.teacher import LOADERS, load_teacher
 
@@ -44,6 +46,25 @@ head_choices = ClassChoices(
     default="multitask",
 )
 INIT_FROM_TEACHER = ("frontend", "encoder")
+
+
+def count_parameters(*modules: torch.nn.Module) -> int:
+    return sum(p.numel() for module in modules for p in module.parameters())
+
+
+def resolve_prune_target(model_conf: dict, frontend: str, frontend_conf: dict, shape: TeacherShape) -> dict:
+    """``prune_conf.target_preset: <preset>`` made into ``target_params``: the size of that preset's student
+    (with this front-end) for this teacher, e.g. a pruned student as large as the deep-thin one."""
+    prune = dict(model_conf.get("prune_conf") or {})
+    preset = prune.pop("target_preset", None)
+    if preset is None:
+        return model_conf
+    conf = preset_encoder_conf(preset, shape)
+    student_frontend = frontend_choices.get_class(frontend)(**{**frontend_conf, "output_dim": conf["output_size"]})
+    student_encoder = encoder_choices.get_class("transformer")(input_size=student_frontend.output_size(), **conf)
+    prune["target_params"] = count_parameters(student_frontend, student_encoder)
+    logger.info("prune_conf: the target is the size of the %s student, %d parameters", preset, prune["target_params"])
+    return {**model_conf, "prune_conf": prune}
 
 
 class DistillTask(SafeTask):
@@ -90,6 +111,22 @@ class DistillTask(SafeTask):
         for class_choices in cls.class_choices_list:
             class_choices.add_arguments(group)
         parser.set_defaults(num_att_plot=0)  # no attention maps to plot
+
+    @classmethod
+    def build_optimizers(cls, args: argparse.Namespace, model: torch.nn.Module) -> List[torch.optim.Optimizer]:
+        """ESPnet's optimizer; with pruning, the Lagrangian multipliers in a group of their own learning rate."""
+        pruning = getattr(model, "pruning", None)
+        if pruning is None:
+            return super().build_optimizers(args, model)
+        optim_class = optim_classes.get(args.optim)
+        if optim_class is None:
+            raise ValueError(f"must be one of {list(optim_classes)}: {args.optim}")
+        multipliers = {id(p) for p in pruning.multipliers()}
+        groups = [
+            {"params": [p for p in model.parameters() if id(p) not in multipliers]},
+            {"params": pruning.multipliers(), "lr": pruning.lambda_lr, "weight_decay": 0.0},
+        ]
+        return [optim_class(groups, **args.optim_conf)]
 
     @classmethod
     def build_collate_fn(cls, args: argparse.Namespace, train: bool) -> Callable:
@@ -140,7 +177,7 @@ class DistillTask(SafeTask):
             num_teacher_layers=teacher.num_layers,
             **args.head_conf,
         )
-        model_conf = dict(args.model_conf)
+        model_conf = resolve_prune_target(dict(args.model_conf), args.frontend, frontend_conf, shape)
         copies_frontend = "frontend" in args.init_from_teacher and hasattr(frontend, "init_from_teacher")
         if copies_frontend:
             frontend.init_from_teacher(teacher.model)

@@ -1,0 +1,69 @@
+"""The pruning part of a distillation (``model_conf.prune_conf``): gates, the size penalty, their logs.
+
+DPHuBERT's recipe: the student starts as a copy of the teacher (``encoder_conf.preset: teacher``,
+``init_from_teacher: [frontend, encoder]``), its heads and feed-forward units gated
+(:class:`~espnet_distill.prune.gates.EncoderGates`), and the distillation loss gets the Lagrangian size term
+(:class:`~espnet_distill.prune.gates.SizeLagrangian`) that drives the expected size of the student
+(front-end + encoder) to the target, reached after ``warmup_steps``.  Each step logs the expected and the
+kept size (the deterministic gates': what the export prunes to), the target and the multipliers.
+"""
+
+from typing import Dict, Optional, Sequence, Tuple
+
+import torch
+
+from espnet_distill.prune.gates import UNITS, EncoderGates, SizeLagrangian
+
+
+class Pruning(torch.nn.Module):
+    """Gates on ``encoder`` and the size term.
+
+    Args:
+        frontend, encoder: the student's (the front-end is counted, not gated).
+        units: what is gated, of ``heads`` and ``ffn``.
+        target_params: the student's final size (front-end + encoder), or
+        target_ratio: the final size as a fraction of the unpruned student's.
+        warmup_steps: steps over which the target falls from the full size to its final value.
+        lambda_lr: the learning rate of the Lagrangian multipliers (DPHuBERT: 0.02).
+        init_log_alpha: the gates' start (:class:`~espnet_distill.prune.hardconcrete.HardConcrete`).
+    """
+
+    def __init__(
+        self,
+        frontend: torch.nn.Module,
+        encoder: torch.nn.Module,
+        units: Sequence[str] = UNITS,
+        target_params: Optional[int] = None,
+        target_ratio: Optional[float] = None,
+        warmup_steps: int = 0,
+        lambda_lr: float = 0.02,
+        init_log_alpha: float = 3.0,
+    ) -> None:
+        super().__init__()
+        if (target_params is None) == (target_ratio is None):
+            raise ValueError("prune_conf: give target_params or target_ratio (one of them)")
+        self.gates = EncoderGates(encoder, units, init_log_alpha)
+        self.frontend_params = sum(p.numel() for p in frontend.parameters())
+        full = self.frontend_params + self.gates.full_params()
+        target = int(target_params) if target_params is not None else int(round(full * float(target_ratio)))
+        if not 0 < target < full:
+            raise ValueError(f"prune_conf: a target of {target} parameters for a student of {full}")
+        self.lagrangian = SizeLagrangian(full, target, warmup_steps)
+        self.lambda_lr = float(lambda_lr)
+
+    def penalty(self, step: int) -> Tuple[torch.Tensor, Dict[str, torch.Tensor]]:
+        """The size term at training step ``step`` and the statistics to log."""
+        expected = self.frontend_params + self.gates.expected_params().to(self.lagrangian.lambda1.device)
+        term = self.lagrangian(expected, step)
+        stats = {
+            "expected_params": expected.detach(),
+            "kept_params": torch.tensor(float(self.frontend_params + self.gates.kept_params())),
+            "target_params": torch.tensor(float(self.lagrangian.target_at(step))),
+            "lambda1": self.lagrangian.lambda1.detach(),
+            "lambda2": self.lagrangian.lambda2.detach(),
+            "size_penalty": term.detach(),
+        }
+        return term, stats
+
+    def multipliers(self):
+        return list(self.lagrangian.parameters())

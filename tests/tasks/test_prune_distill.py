@@ -1,0 +1,78 @@
+"""Pruning while distilling (model_conf.prune_conf) on ESPnet's trainer: logs, optimizer groups, export."""
+
+import argparse
+
+import pytest
+import torch
+import yaml
+
+from espnet_distill.distill.export import load_student
+from espnet_distill.tasks.distill import DistillTask
+from espnet_distill.utils.checkpoint import load_checkpoint, training_checkpoint_globals
+from tests.conftest import tiny_batch
+from tests.tasks.test_distill_task import TINY_TRAINING, data_args, distill_cmd, run_ok, shapes  # noqa: F401
+
+pytestmark = pytest.mark.slow  # trains a model
+
+PRUNE_CONFIG = {
+    "frontend": "wav_cnn",
+    "encoder": "transformer",
+    "encoder_conf": {"preset": "teacher", "dropout": 0.0, "attention_dropout": 0.0},
+    "init_from_teacher": ["frontend", "encoder"],
+    "head": "layer_to_layer",
+    "model_conf": {
+        "prune_conf": {"units": ["heads", "ffn"], "target_preset": "deep_thin", "warmup_steps": 4, "lambda_lr": 0.05},
+        "crop_samples": 32000,
+    },
+}
+
+
+def test_pruning_logs_the_sizes_and_exports_the_pruned_student(tiny_corpus, shapes, tiny_teacher_path, tmp_path):  # noqa: F811
+    config = tmp_path / "prune.yaml"
+    config.write_text(yaml.safe_dump(PRUNE_CONFIG))
+    exp = tmp_path / "exp"
+    run_ok(
+        distill_cmd(
+            config,
+            tiny_teacher_path,
+            exp,
+            *data_args(tiny_corpus, shapes),
+            *TINY_TRAINING,
+            "--max_epoch",
+            "2",
+            "--num_iters_per_epoch",
+            "4",
+        )
+    )
+    resolved = yaml.safe_load((exp / "config.yaml").read_text())
+    prune = resolved["model_conf"]["prune_conf"]
+    assert "target_preset" not in prune and prune["target_params"] > 0  # the deep-thin student's size, resolved
+    state = load_checkpoint(exp / "latest.pth")
+    assert any(k.startswith("pruning.gates.heads.") for k in state)
+    assert float(state["pruning.lagrangian.lambda1"]) != 0.0  # the multipliers moved
+    # The optimizer: the multipliers in a group of their own learning rate.
+    model = DistillTask.build_model(argparse.Namespace(**{**resolved, "init_from_teacher": []}))
+    optimizer = DistillTask.build_optimizers(argparse.Namespace(**resolved), model)[0]
+    assert [g["lr"] for g in optimizer.param_groups] == [0.001, 0.05]
+    assert len(optimizer.param_groups[1]["params"]) == 2
+    # The export: the pruned student, its sizes in student.yaml, equal to the gated model in eval mode.
+    frontend, encoder, description = load_student(exp)
+    conf = description["encoder_conf"]
+    layers = resolved["encoder_conf"]["num_layers"]
+    assert len(conf["layer_heads"]) == len(conf["layer_ffn_dims"]) == layers
+    model.load_state_dict(state)
+    model.eval()
+    kept = model.pruning.frontend_params + model.pruning.gates.kept_params()
+    assert description["params"]["total"] == kept
+    waves, lengths = tiny_batch(tiny_corpus, 2, "dev")
+    with torch.no_grad():
+        gated, _ = model.student_states(waves, lengths)
+        feats, flens = frontend(waves, lengths)
+        ours, _, _ = encoder(feats, flens)
+    torch.testing.assert_close(ours, encoder.final_output(gated), atol=1e-4, rtol=1e-4)
+    # Each step logged the sizes: expected, kept, target (down to the final one after warmup_steps).
+    reporter = load_checkpoint(exp / "checkpoint.pth", extra_globals=training_checkpoint_globals())["reporter"]
+    train = reporter["stats"][reporter["epoch"]]["train"]
+    assert {"expected_params", "kept_params", "lambda1", "lambda2", "size_penalty"} <= set(train)
+    assert train["target_params"] == pytest.approx(prune["target_params"])
+    assert train["expected_params"] < model.pruning.lagrangian.full_params
