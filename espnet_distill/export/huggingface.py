@@ -53,6 +53,14 @@ def hubert_config(
             f"{source}: the {frontend} front-end has no transformers equivalent (its audio models take a waveform "
             "into a CNN); only wav_cnn students export to Hugging Face"
         )
+    for key, uniform in (("layer_heads", "attention_heads"), ("layer_ffn_dims", "ffn_dim")):
+        sizes = encoder_conf.get(key)
+        if sizes is not None and len(set(sizes)) > 1:
+            raise ExportError(
+                f"{source}: a pruned student's layers differ in size ({key} {list(sizes)}); transformers' "
+                f"HubertConfig has one {uniform} for every layer, so it cannot hold this model (export it to ONNX, "
+                "or use it with this project's tools and ESPnet)"
+            )
     conv = conv_layer_list(frontend_conf.get("conv_layers", HUBERT_BASE_CONV))
     width = int(encoder_conf.get("output_size", 768))
     if int(frontend_conf.get("output_dim", 768)) != width:

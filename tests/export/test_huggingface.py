@@ -118,6 +118,13 @@ def test_what_transformers_cannot_express_is_refused_by_name(tmp_path, asr_exp):
     (narrow / "student.yaml").write_text(yaml.safe_dump(description))
     with pytest.raises(ExportError, match="output_dim 32 differs from the encoder's output_size 48"):
         export_hf(narrow, tmp_path / "out2")
+    pruned = student_dir(tmp_path / "pruned", False)  # layers of different sizes (a pruned student)
+    description = yaml.safe_load((pruned / "student.yaml").read_text())
+    layers = description["encoder_conf"]["num_layers"]
+    description["encoder_conf"]["layer_heads"] = [1] + [description["encoder_conf"]["attention_heads"]] * (layers - 1)
+    (pruned / "student.yaml").write_text(yaml.safe_dump(description))
+    with pytest.raises(ExportError, match=r"a pruned student's layers differ in size \(layer_heads \[1, "):
+        export_hf(pruned, tmp_path / "out3")
     result = subprocess.run(
         [sys.executable, "-m", "espnet_distill.bin.export_hf", str(exp), str(tmp_path / "cli")],
         capture_output=True,
