@@ -20,7 +20,7 @@
 # the teacher, the default run's two students and their structures untrained, each frozen under the
 # ASR and the phoneme-recognition downstream, once per seed of --superb_seeds; then the low-resource
 # comparison (--superb_low_tasks on train_10pct, exp/superb_<task>_<upstream>_seed<N>_train_10pct): the
-# students distilled with and without the KL loss (--superb_low_configs), log-mel and the teacher.
+# students distilled with and without the KL loss (--superb_low_configs) and log-mel.
 # RESULTS.md and plots/ are regenerated from exp/ after the grid and at the end;
 # rerunning skips finished work.
 #
@@ -46,7 +46,7 @@ superb_upstreams="fbank teacher distilled scratch"
 superb_seeds="1 2 3"
 superb_low_tasks="pr"
 superb_low_configs="deep_thin_reg_kl deep_thin_reg"
-superb_low_upstreams="fbank teacher distilled"
+superb_low_upstreams="fbank distilled"
 run_args=""
 help_message="Usage: $0 [options]
 Options:
