@@ -17,6 +17,7 @@ n best checkpoints.  Components are chosen by name:
 import argparse
 import inspect
 import logging
+from pathlib import Path
 from typing import Callable, List, Optional, Tuple
 
 import torch
@@ -27,7 +28,9 @@ from espnet2.utils.nested_dict_action import NestedDictAction
 from espnet2.utils.types import str_or_none
 
 from espnet_distill import components
+from espnet_distill.asr.build import student_structure
 from espnet_distill.data.collate import PadCollate
+from espnet_distill.distill.export import load_student_weights
 from espnet_distill.distill.model import DistillModel
 from espnet_distill.frontend.conv import teacher_frontend_defaults
 from espnet_distill.student.heads import AbsPredictionHeads, LayerToLayerHeads, MultiTaskHeads
@@ -46,6 +49,21 @@ head_choices = ClassChoices(
     default="multitask",
 )
 INIT_FROM_TEACHER = ("frontend", "encoder")
+
+
+def frontend_conf_for(args: argparse.Namespace, teacher) -> dict:
+    """``frontend_conf`` with the teacher's CNN defaults (wav_cnn) or the CMVN statistics (fbank)."""
+    frontend_conf = dict(args.frontend_conf)
+    if args.frontend == "wav_cnn":
+        frontend_conf = {**teacher_frontend_defaults(teacher), **frontend_conf}
+    if args.frontend == "fbank" and frontend_conf.get("stats_file") is None:
+        if args.fbank_stats is None:
+            raise ValueError(
+                "the fbank front-end needs global CMVN statistics: give --fbank_stats "
+                "data/<train_set>/feats_stats.npz (written by the Fbank stage) or frontend_conf.stats_file"
+            )
+        frontend_conf["stats_file"] = args.fbank_stats
+    return frontend_conf
 
 
 def count_parameters(*modules: torch.nn.Module) -> int:
@@ -94,6 +112,13 @@ class DistillTask(SafeTask):
             default=[],
             choices=list(INIT_FROM_TEACHER),
             help="student parts copied from the teacher before training (frontend, encoder)",
+        )
+        group.add_argument(
+            "--init_student",
+            type=str_or_none,
+            default=None,
+            help="start from this student dir (student.yaml, student.pth): its structure and weights, e.g. a "
+            "pruned student distilled again without gates",
         )
         group.add_argument(
             "--fbank_stats",
@@ -150,21 +175,16 @@ class DistillTask(SafeTask):
         shape = TeacherShape.of(teacher.model)
         logger.info("teacher: %s %s, %s", args.teacher, args.teacher_conf.get("path"), shape)
 
+        if args.init_student is not None:
+            if args.init_from_teacher:
+                raise ValueError("--init_student and --init_from_teacher both initialise the student: give one")
+            student_structure(args)  # the student dir's structure (a pruned student's layer sizes), YAML keys win
         encoder_conf = (
             resolve_encoder_conf(args.encoder_conf, shape)
             if components.canonical_encoder(args.encoder) == "student_transformer"
             else dict(args.encoder_conf)
         )
-        frontend_conf = dict(args.frontend_conf)
-        if args.frontend == "wav_cnn":
-            frontend_conf = {**teacher_frontend_defaults(teacher), **frontend_conf}
-        if args.frontend == "fbank" and frontend_conf.get("stats_file") is None:
-            if args.fbank_stats is None:
-                raise ValueError(
-                    "the fbank front-end needs global CMVN statistics: give --fbank_stats "
-                    "data/<train_set>/feats_stats.npz (written by the Fbank stage) or frontend_conf.stats_file"
-                )
-            frontend_conf["stats_file"] = args.fbank_stats
+        frontend_conf = frontend_conf_for(args, teacher)
         encoder_class = encoder_choices.get_class(args.encoder)
         width = encoder_conf.get("output_size", inspect.signature(encoder_class).parameters["output_size"].default)
         frontend_conf.setdefault("output_dim", width)  # the front-end projects to the encoder's width
@@ -191,6 +211,10 @@ class DistillTask(SafeTask):
             )
         if "encoder" in args.init_from_teacher:
             encoder.init_from_teacher(teacher.model)
+        if args.init_student is not None:
+            load_student_weights(Path(args.init_student), frontend, encoder)
+            logger.info("front-end and encoder initialised from %s", args.init_student)
+            args.init_student = None  # config.yaml records the whole structure, not a pointer to the student
         # config.yaml records the resolved structure (presets and teacher defaults expanded)
         args.frontend_conf = frontend_conf
         args.encoder_conf = encoder_conf

@@ -1,6 +1,7 @@
 """Pruning while distilling (model_conf.prune_conf) on ESPnet's trainer: logs, optimizer groups, export."""
 
 import argparse
+import subprocess
 
 import pytest
 import torch
@@ -76,3 +77,79 @@ def test_pruning_logs_the_sizes_and_exports_the_pruned_student(tiny_corpus, shap
     assert {"expected_params", "kept_params", "lambda1", "lambda2", "size_penalty"} <= set(train)
     assert train["target_params"] == pytest.approx(prune["target_params"])
     assert train["expected_params"] < model.pruning.lagrangian.full_params
+
+
+def test_a_pruned_student_is_distilled_again_from_its_dir(tiny_corpus, shapes, tiny_teacher_path, tmp_path):  # noqa: F811
+    """DPHuBERT's final distillation: no gates, the pruned structure and weights as the start (--init_student)."""
+    pruned_dir = tmp_path / "pruned"
+    pruned_dir.mkdir()
+    frontend_conf = {"dropout": 0.0}
+    encoder_conf = {"preset": "teacher", "dropout": 0.0, "attention_dropout": 0.0}
+    first = tmp_path / "prune.yaml"
+    first.write_text(yaml.safe_dump({**PRUNE_CONFIG, "frontend_conf": frontend_conf, "encoder_conf": encoder_conf}))
+    run_ok(
+        distill_cmd(
+            first,
+            tiny_teacher_path,
+            pruned_dir,
+            *data_args(tiny_corpus, shapes),
+            *TINY_TRAINING,
+            "--max_epoch",
+            "1",
+            "--num_iters_per_epoch",
+            "3",
+        )
+    )
+    final = tmp_path / "final.yaml"
+    final.write_text(
+        yaml.safe_dump(
+            {
+                "frontend": "wav_cnn",
+                "encoder": "transformer",
+                "encoder_conf": {"dropout": 0.0},
+                "head": "layer_to_layer",
+            }
+        )
+    )
+    exp = tmp_path / "final"
+    run_ok(
+        distill_cmd(
+            final,
+            tiny_teacher_path,
+            exp,
+            *data_args(tiny_corpus, shapes),
+            *TINY_TRAINING,
+            "--optim_conf",
+            "lr=0.0",
+            "--max_epoch",
+            "1",
+            "--num_iters_per_epoch",
+            "2",
+            "--init_student",
+            str(pruned_dir),
+        )
+    )
+    resolved = yaml.safe_load((exp / "config.yaml").read_text())
+    start = yaml.safe_load((pruned_dir / "student.yaml").read_text())["encoder_conf"]
+    assert resolved["init_student"] is None and not resolved["model_conf"].get("prune_conf")
+    assert resolved["encoder_conf"]["layer_heads"] == start["layer_heads"]
+    _, before, _ = load_student(pruned_dir)
+    _, after, _ = load_student(exp)
+    for (name, a), (_, b) in zip(before.state_dict().items(), after.state_dict().items()):
+        torch.testing.assert_close(a, b, msg=name)  # learning rate 0: the pruned student's weights, loaded
+    result = subprocess.run(
+        distill_cmd(
+            final,
+            tiny_teacher_path,
+            tmp_path / "both",
+            "--init_student",
+            str(pruned_dir),
+            "--init_from_teacher",
+            "encoder",
+            "--dry_run",
+            "true",
+        ),
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode != 0 and "--init_student and --init_from_teacher both initialise" in result.stderr
