@@ -1,4 +1,5 @@
-"""Self-attention with any number of heads of a given width: the attention of a pruned layer.
+"""The blocks of a pruned layer: self-attention with any number of heads of a given width, and a feed-forward
+block with any number of units.
 
 torchaudio's ``SelfAttention`` splits ``embed_dim`` into its heads; a layer pruned by heads keeps fewer
 heads of the same width, so its projections are ``embed_dim -> heads * head_dim -> embed_dim``.  With no
@@ -53,3 +54,22 @@ class HeadsSelfAttention(torch.nn.Module):
 
     def extra_repr(self) -> str:
         return f"embed_dim={self.embed_dim}, num_heads={self.num_heads}, head_dim={self.head_dim}"
+
+
+class UnitsFeedForward(torch.nn.Module):
+    """torchaudio's ``FeedForward`` (same parameter names) with any number of units; with none it outputs its
+    output bias alone, as the gated block did, and runs no empty matrix product (which int8 quantizers reject)."""
+
+    def __init__(self, io_features: int, units: int, intermediate_dropout: float, output_dropout: float) -> None:
+        super().__init__()
+        self.units = units
+        self.intermediate_dense = linear(io_features, units)
+        self.intermediate_dropout = torch.nn.Dropout(intermediate_dropout)
+        self.output_dense = linear(units, io_features)
+        self.output_dropout = torch.nn.Dropout(output_dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.units == 0:
+            return self.output_dropout(self.output_dense.bias.expand(*x.shape[:-1], -1))
+        x = self.intermediate_dropout(torch.nn.functional.gelu(self.intermediate_dense(x)))
+        return self.output_dropout(self.output_dense(x))

@@ -13,7 +13,7 @@ import torch
 from espnet2.asr.encoder.abs_encoder import AbsEncoder
 
 from espnet_distill.seams import torchaudio_build_encoder, wav2vec2_transformer_preprocess
-from espnet_distill.student.attention import HeadsSelfAttention, linear
+from espnet_distill.student.attention import HeadsSelfAttention, UnitsFeedForward
 from espnet_distill.utils.masks import attention_bias, padding_mask
 
 logger = logging.getLogger(__name__)
@@ -89,8 +89,9 @@ class TransformerStudentEncoder(AbsEncoder):
             if layer_heads is not None and layer_heads[index] != attention_heads:
                 layer.attention = HeadsSelfAttention(output_size, int(layer_heads[index]), head_dim, attention_dropout)
             if layer_ffn_dims is not None and layer_ffn_dims[index] != ffn_dim:
-                layer.feed_forward.intermediate_dense = linear(output_size, int(layer_ffn_dims[index]))
-                layer.feed_forward.output_dense = linear(int(layer_ffn_dims[index]), output_size)
+                layer.feed_forward = UnitsFeedForward(
+                    output_size, int(layer_ffn_dims[index]), activation_dropout, dropout
+                )
 
     def output_size(self) -> int:
         return self._output_size

@@ -45,17 +45,31 @@ def exps(setup, tiny_corpus, tmp_path_factory):  # noqa: F811
         stats[key].fill_(10.0 if name == "cmvn_mean" else 1 / 3)
     fbank_model.frontend.load_state_dict(stats)
     (root / "fbank" / "config.yaml").write_text(yaml.safe_dump(fbank_config))
+    # A pruned student's layers: fewer heads and feed-forward units, one layer without attention, one without FFN.
+    (root / "pruned").mkdir()
+    conf = config["encoder_conf"]
+    layers = conf["num_layers"]
+    pruned_conf = {
+        **conf,
+        "layer_heads": [0] + [max(1, conf["attention_heads"] // 2)] * (layers - 1),
+        "layer_ffn_dims": [conf["ffn_dim"] // 3] * (layers - 1) + [0],
+    }
+    pruned_config = {**config, "encoder_conf": pruned_conf, "output_dir": str(root / "pruned")}
+    torch.manual_seed(0)
+    pruned_model = ASRTask.build_model(argparse.Namespace(**pruned_config))
+    (root / "pruned" / "config.yaml").write_text(yaml.safe_dump(pruned_config))
     out = {}
     for name, state in (
         ("wav_cnn", torch.load(root / "wav_cnn" / "valid.cer_ctc.ave.pth", weights_only=True)),
         ("fbank", fbank_model.state_dict()),
+        ("pruned", pruned_model.state_dict()),
     ):
         torch.save(with_random_ctc(state), root / name / "noisy.pth")
         out[name] = root / name
     return out
 
 
-@pytest.mark.parametrize("frontend", ["wav_cnn", "fbank"])
+@pytest.mark.parametrize("frontend", ["wav_cnn", "fbank", "pruned"])
 def test_one_graph_with_dynamic_batch_and_length_matches_pytorch(exps, tiny_corpus, tmp_path, frontend):
     result = export_onnx(exps[frontend], tmp_path / "onnx", "noisy.pth", int8=True)
     assert sorted(result.files) == ["SHA256SUMS", "model.int8.onnx", "model.json", "model.onnx", "tokens.txt"]

@@ -7,6 +7,7 @@ import pytest
 import torch
 import yaml
 
+from espnet_distill.asr.build import build_ctc_model, ctc_args
 from espnet_distill.distill.export import load_student
 from espnet_distill.tasks.distill import DistillTask
 from espnet_distill.utils.checkpoint import load_checkpoint, training_checkpoint_globals
@@ -71,6 +72,14 @@ def test_pruning_logs_the_sizes_and_exports_the_pruned_student(tiny_corpus, shap
         feats, flens = frontend(waves, lengths)
         ours, _, _ = encoder(feats, flens)
     torch.testing.assert_close(ours, encoder.final_output(gated), atol=1e-4, rtol=1e-4)
+    # Fine-tuning takes the pruned student as any other (--init_student: its structure and weights).
+    args = ctc_args({"frontend": "wav_cnn", "encoder": "transformer"}, ["<blank>", "<unk>", "a", "<sos/eos>"])
+    args.init_student = str(exp)
+    ctc_model = build_ctc_model(args).eval()
+    assert args.encoder_conf["layer_heads"] == conf["layer_heads"]
+    with torch.no_grad():
+        fine_tuned, _ = ctc_model.encode(waves, lengths)
+    torch.testing.assert_close(fine_tuned, ours)
     # Each step logged the sizes: expected, kept, target (down to the final one after warmup_steps).
     reporter = load_checkpoint(exp / "checkpoint.pth", extra_globals=training_checkpoint_globals())["reporter"]
     train = reporter["stats"][reporter["epoch"]]["train"]
