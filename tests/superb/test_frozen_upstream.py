@@ -150,8 +150,10 @@ def test_every_superb_config_builds_its_downstream_on_a_frozen_upstream(config, 
     assert [n for n, p in model.frontend.named_parameters() if p.requires_grad] == ["layer_weights"]
     task = "pr" if config.stem == "pr" else "asr"
     if task == "asr":  # a bidirectional LSTM of 2 layers (SUPERB's: 1024 units each way on LibriSpeech)
-        lstm = model.encoder.enc[0].nbrnn
-        assert lstm.bidirectional and lstm.num_layers == 2 and lstm.input_size == 64
-        assert lstm.hidden_size == (1024 if "librispeech" in str(config) else 256)
+        encoder = model.encoder  # encoder: blstm, ESPnet's RNNEncoder computed without packing
+        assert len(encoder.forward_layers) == len(encoder.backward_layers) == 2
+        assert encoder.forward_layers[0].input_size == encoder.backward_layers[0].input_size == 64
+        assert encoder.forward_layers[1].input_size == 2 * encoder.forward_layers[0].hidden_size
+        assert encoder.forward_layers[0].hidden_size == (1024 if "librispeech" in str(config) else 256)
     else:  # frame-level: a projection to 256, then CTC
         assert model.encoder.output_size() == 256 and model.ctc.ctc_lo.in_features == 256
