@@ -4,28 +4,12 @@ import torch
 from torchaudio.models import wav2vec2_model
 
 from espnet_distill.benchmark.teacher_forward import compare, padded_batch, render
+from tests.conftest import TINY_ENCODER
 
 
 def tiny_hubert():
     torch.manual_seed(0)
-    return wav2vec2_model(
-        extractor_mode="group_norm",
-        extractor_conv_layer_config=[(8, 10, 5), (8, 3, 2), (8, 2, 2)],
-        extractor_conv_bias=False,
-        encoder_embed_dim=16,
-        encoder_projection_dropout=0.0,
-        encoder_pos_conv_kernel=8,
-        encoder_pos_conv_groups=2,
-        encoder_num_layers=2,
-        encoder_num_heads=2,
-        encoder_attention_dropout=0.0,
-        encoder_ff_interm_features=32,
-        encoder_ff_interm_dropout=0.0,
-        encoder_dropout=0.0,
-        encoder_layer_norm_first=False,
-        encoder_layer_drop=0.0,
-        aux_num_out=None,
-    ).eval()
+    return wav2vec2_model(**TINY_ENCODER, aux_num_out=None).eval()
 
 
 def test_padded_batch_holds_each_utterance_at_its_length():

@@ -8,6 +8,7 @@ from espnet_distill.prune.gates import EncoderGates, SizeLagrangian
 from espnet_distill.prune.hardconcrete import HardConcrete
 from espnet_distill.prune.physical import prune_encoder
 from espnet_distill.student.encoder import TransformerStudentEncoder
+from tests.conftest import TINY_ENCODER
 
 CONF = dict(
     output_size=32,
@@ -128,26 +129,7 @@ def test_the_lagrangian_multipliers_ascend_and_the_size_reaches_its_target():
 
 
 def test_wavlm_attention_is_refused_by_name():
-    wavlm = wavlm_model(
-        extractor_mode="group_norm",
-        extractor_conv_layer_config=[(8, 10, 5)],
-        extractor_conv_bias=False,
-        encoder_embed_dim=16,
-        encoder_projection_dropout=0.0,
-        encoder_pos_conv_kernel=8,
-        encoder_pos_conv_groups=2,
-        encoder_num_layers=1,
-        encoder_num_heads=2,
-        encoder_num_buckets=8,
-        encoder_max_distance=16,
-        encoder_attention_dropout=0.0,
-        encoder_ff_interm_features=8,
-        encoder_ff_interm_dropout=0.0,
-        encoder_dropout=0.0,
-        encoder_layer_norm_first=False,
-        encoder_layer_drop=0.0,
-        aux_num_out=None,
-    )
+    wavlm = wavlm_model(**TINY_ENCODER, encoder_num_buckets=8, encoder_max_distance=16, aux_num_out=None)
     with pytest.raises(ValueError, match="WavLMSelfAttention is not a plain multi-head attention"):
         EncoderGates(wavlm.encoder)
     with pytest.raises(ValueError, match="not prunable units"):
