@@ -119,17 +119,21 @@ def test_the_students_are_each_config_with_each_frontend(tmp_path):
     result = _students("a.yaml b.yaml", "wav_cnn fbank", tmp_path)
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == [
-        "a a.yaml wav_cnn",
-        "a_fbank a.yaml fbank",
-        "b_wav_cnn b.yaml wav_cnn",
-        "b b.yaml fbank",
+        "a a.yaml wav_cnn - student",
+        "a_fbank a.yaml fbank - student",
+        "b_wav_cnn b.yaml wav_cnn - student",
+        "b b.yaml fbank - student",
     ]
     # No front-ends: each config's own (the recipes' names before --distill_frontends).
     result = _students("a.yaml b.yaml c.yaml", "", tmp_path)
-    assert result.stdout.splitlines() == ["a a.yaml wav_cnn", "b b.yaml fbank", "c c.yaml wav_cnn"]
+    assert result.stdout.splitlines() == [
+        "a a.yaml wav_cnn - student",
+        "b b.yaml fbank - student",
+        "c c.yaml wav_cnn - student",
+    ]
     assert _students("c.yaml", "fbank wav_cnn", tmp_path).stdout.splitlines() == [
-        "c_fbank c.yaml fbank",
-        "c c.yaml wav_cnn",
+        "c_fbank c.yaml fbank - student",
+        "c c.yaml wav_cnn - student",
     ]
     # Mistakes: an unknown front-end, two students of one name, a config that is not there.
     result = _students("a.yaml", "wav_cnn mel", tmp_path)
@@ -138,6 +142,33 @@ def test_the_students_are_each_config_with_each_frontend(tmp_path):
     assert result.returncode == 1 and "two students named a " in result.stderr
     result = _students("a.yaml missing.yaml", "", tmp_path)
     assert result.returncode == 1 and "missing.yaml" in result.stderr
+
+
+def test_a_student_that_starts_from_another_is_listed_after_its_start(tmp_path):
+    """A pruned student's final distillation (init_student: exp/distill_<D>) starts from the student of D.yaml
+    beside it, with the same front-end; a start not among the configs is added with the role "start"."""
+    conf = tmp_path / "conf"
+    conf.mkdir()
+    (conf / "p.yaml").write_text("frontend: wav_cnn\n")
+    (conf / "f.yaml").write_text("init_student: exp/distill_p\n")
+    result = _students("conf/f.yaml", "wav_cnn fbank", tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "p conf/p.yaml wav_cnn - start",
+        "p_fbank conf/p.yaml fbank - start",
+        "f conf/f.yaml wav_cnn p student",
+        "f_fbank conf/f.yaml fbank p_fbank student",
+    ]
+    # Listed too, the start is a student of its own (fine-tuned and evaluated), once.
+    result = _students("conf/p.yaml conf/f.yaml", "", tmp_path)
+    assert result.stdout.splitlines() == ["p conf/p.yaml wav_cnn - student", "f conf/f.yaml wav_cnn p student"]
+    # Mistakes: a start that is not a config beside it, a chain of starts.
+    (conf / "g.yaml").write_text("init_student: exp/pruned\n")
+    result = _students("conf/g.yaml", "", tmp_path)
+    assert result.returncode == 1 and "init_student: exp/pruned is not exp/distill_<D>" in result.stderr
+    (conf / "h.yaml").write_text("init_student: exp/distill_f\n")
+    result = _students("conf/h.yaml", "", tmp_path)
+    assert result.returncode == 1 and "which starts from another student: one start only" in result.stderr
 
 
 def test_a_wrong_distill_frontend_stops_the_run_before_any_stage(recipe):

@@ -247,12 +247,15 @@ fi
 if [ "${distill_configs}" = all ]; then
   distill_configs=$(ls conf/distill/*.yaml)
 fi
-# The students, "<name> <config> <front-end>" each (utils/distill_students.sh): stage 5 distills them into
-# exp/distill_<name>; stages 7-10 read this same list.
+# The students, "<name> <config> <front-end> <start> <role>" each (utils/distill_students.sh): stage 5
+# distills them into exp/distill_<name>, each after its start (a pruned student's pruning run); stages 7-11
+# read the students (role "student"), not the starts added for them (role "start").
 students=()
+distilled=()
 if [ "${stop_stage}" -ge 5 ]; then
   student_list=$(distill_students "${distill_configs}" "${distill_frontends}") || exit 2
-  [ -z "${student_list}" ] || mapfile -t students <<<"${student_list}"
+  [ -z "${student_list}" ] || mapfile -t distilled <<<"${student_list}"
+  for student in "${distilled[@]}"; do [[ "${student}" == *" start" ]] || students+=("${student}"); done
 fi
 distill_stats_dir=exp/distill_stats
 teacher_inputs=(--input "teacher=${teacher_dir}/teacher.yaml" --input "teacher_checkpoint=${teacher_ckpt}")
@@ -296,8 +299,9 @@ speech_shape_of() {  # <set>: writes exp/distill_stats/<set>/speech_shape unless
   fi
 }
 
-distill_one() {  # <config> <front-end> <exp dir>: --frontend after --config overrides the config's
+distill_one() {  # <config> <front-end> <exp dir> [<option> ...]: --frontend after --config overrides the config's
   local conf=$1 frontend=$2 dir=$3
+  shift 3
   # shellcheck disable=SC2086
   ${cuda_cmd} "${train_job_opts[@]}" --gpu "${ngpu}" "${dir}/train.log" \
     python -m espnet_distill.bin.distill_train --config "${conf}" --frontend "${frontend}" \
@@ -307,7 +311,7 @@ distill_one() {  # <config> <front-end> <exp dir>: --frontend after --config ove
     --valid_data_path_and_name_and_type "data/${valid_set}/wav.scp,speech,sound" \
     --valid_shape_file "${distill_stats_dir}/${valid_set}/speech_shape" \
     --fbank_stats "data/${cmvn_set}/feats_stats.npz" \
-    --ngpu "${ngpu}" --resume true --output_dir "${dir}" ${seed_args} ${distill_args} || return 1
+    --ngpu "${ngpu}" --resume true --output_dir "${dir}" "$@" ${seed_args} ${distill_args} || return 1
   python -m espnet_distill.recipe.check_student --data_dir "data/${valid_set}" "${dir}" && step_done "${dir}"
 }
 
@@ -418,28 +422,46 @@ if [ "${stage}" -le 5 ] && [ "${stop_stage}" -ge 5 ]; then
   stage_start=${SECONDS}
   speech_shape_of "${ssl_set}"
   speech_shape_of "${valid_set}"
-  for student in "${students[@]}"; do
-    read -r name conf frontend <<<"${student}"
-    dir=exp/distill_${name}${exp_suffix}
-    stamp=(--clear true --input "config=${conf}" "${teacher_inputs[@]}" --input "train_wav=data/${ssl_set}/wav.scp"
-           --input "valid_wav=data/${valid_set}/wav.scp" --arg "distill_args=${distill_args}" --arg "seed=${seed}"
-           --output "${dir}/student.pth")
-    # A front-end other than the config's own (the student <config>_<front-end>) is an argument of the step.
-    if [ "${name}" != "$(basename "${conf}" .yaml)" ]; then
-      stamp+=(--arg "frontend=${frontend}")
-    fi
-    if [ "${frontend}" = fbank ]; then
-      stamp+=(--input "fbank_stats=data/${cmvn_set}/feats_stats.npz")
-    fi
-    needs_run "Stage 5: distillation into ${name}" "${dir}" "${stamp[@]}" || continue
-    log "Stage 5: distilling into ${name} (${frontend} front-end; log: ${dir}/train.log)"
-    mkdir -p "${dir}"
-    printf '#!/usr/bin/env bash\n# Reruns (resumes) this distillation; extra options are appended.\ncd %q\n%s --stage 5 --stop_stage 5 --distill_configs %q --distill_frontends %q "$@"\n' \
-      "${PWD}" "${run_args}" "${conf}" "${frontend}" >"${dir}/run.sh"
-    chmod +x "${dir}/run.sh"
-    train_job "${dir}" distill_one "${conf}" "${frontend}" "${dir}"
+  # In waves: a student whose start (its --init_student) is distilled in this run waits for it.
+  pending=("${distilled[@]}")
+  while [ "${#pending[@]}" -gt 0 ]; do
+    waiting=()
+    pending_names=" "
+    for student in "${pending[@]}"; do pending_names+="${student%% *} "; done
+    for student in "${pending[@]}"; do
+      read -r name conf frontend start _ <<<"${student}"
+      if [ "${start}" != - ] && [[ "${pending_names}" == *" ${start} "* ]]; then
+        waiting+=("${student}")
+        continue
+      fi
+      dir=exp/distill_${name}${exp_suffix}
+      stamp=(--clear true --input "config=${conf}" "${teacher_inputs[@]}" --input "train_wav=data/${ssl_set}/wav.scp"
+             --input "valid_wav=data/${valid_set}/wav.scp" --arg "distill_args=${distill_args}" --arg "seed=${seed}"
+             --output "${dir}/student.pth")
+      # A front-end other than the config's own (the student <config>_<front-end>) is an argument of the step.
+      if [ "${name}" != "$(basename "${conf}" .yaml)" ]; then
+        stamp+=(--arg "frontend=${frontend}")
+      fi
+      if [ "${frontend}" = fbank ]; then
+        stamp+=(--input "fbank_stats=data/${cmvn_set}/feats_stats.npz")
+      fi
+      start_opts=()
+      if [ "${start}" != - ]; then
+        start_dir=exp/distill_${start}${exp_suffix}
+        start_opts=(--init_student "${start_dir}")
+        stamp+=(--input "init_student=${start_dir}/student.pth" --input "init_student_yaml=${start_dir}/student.yaml")
+      fi
+      needs_run "Stage 5: distillation into ${name}" "${dir}" "${stamp[@]}" || continue
+      log "Stage 5: distilling into ${name} (${frontend} front-end${start_opts[*]:+, from ${start_dir}}; log: ${dir}/train.log)"
+      mkdir -p "${dir}"
+      printf '#!/usr/bin/env bash\n# Reruns (resumes) this distillation; extra options are appended.\ncd %q\n%s --stage 5 --stop_stage 5 --distill_configs %q --distill_frontends %q "$@"\n' \
+        "${PWD}" "${run_args}" "${conf}" "${frontend}" >"${dir}/run.sh"
+      chmod +x "${dir}/run.sh"
+      train_job "${dir}" distill_one "${conf}" "${frontend}" "${dir}" "${start_opts[@]}"
+    done
+    run_train_jobs "Stage 5"
+    pending=("${waiting[@]}")
   done
-  run_train_jobs "Stage 5"
   log "Stage 5 done in $((SECONDS - stage_start))s"
 fi
 
