@@ -18,8 +18,8 @@ from espnet_distill.components import encoder_choices, frontend_choices
 from espnet_distill.files.student_dir import read_description, weights_file, write_description
 from espnet_distill.files.teacher_spec import read_spec
 from espnet_distill.frontend.conv import teacher_frontend_defaults
-from espnet_distill.prune.gates import UNITS, EncoderGates
-from espnet_distill.prune.physical import prune_encoder
+from espnet_distill.prune.gates import UNITS, EncoderGates, FrontendGates
+from espnet_distill.prune.physical import prune_encoder, prune_frontend
 from espnet_distill.student.presets import TeacherShape
 from espnet_distill.teacher import load_teacher
 from espnet_distill.utils.checkpoint import load_checkpoint, preferred_model_file, training_checkpoint_globals
@@ -77,7 +77,7 @@ def export_student(exp_dir: Path) -> Path:
     frontend_conf = {k: v for k, v in config["frontend_conf"].items() if k != "stats_file"}
     encoder_conf = config["encoder_conf"]
     if prune_conf:
-        encoder_conf, student = pruned_student(config, frontend_conf, state, student)
+        frontend_conf, encoder_conf, student = pruned_student(config, frontend_conf, state, student)
     with atomic_write(weights_file(exp_dir), mode="wb") as f:
         torch.save(student, f)
     params = {
@@ -113,11 +113,14 @@ def pruned_student(
     frontend_conf: Dict[str, Any],
     state: Dict[str, torch.Tensor],
     student: Dict[str, torch.Tensor],
-) -> Tuple[Dict[str, Any], Dict[str, torch.Tensor]]:
-    """``(encoder_conf, student weights)`` of a pruning run: its encoder cut to what its gates keep."""
+) -> Tuple[Dict[str, Any], Dict[str, Any], Dict[str, torch.Tensor]]:
+    """``(frontend_conf, encoder_conf, student weights)`` of a pruning run: its encoder (and, with ``conv``
+    gates, its CNN) cut to what its gates keep."""
+    units = config["model_conf"]["prune_conf"].get("units", UNITS)
     frontend, encoder = build_student({**config, "frontend_conf": frontend_conf})
+    frontend.load_state_dict({k[len("frontend.") :]: v for k, v in student.items() if k.startswith("frontend.")})
     encoder.load_state_dict({k[len("encoder.") :]: v for k, v in student.items() if k.startswith("encoder.")})
-    gates = EncoderGates(encoder, config["model_conf"]["prune_conf"].get("units", UNITS))
+    gates = EncoderGates(encoder, units)
     prefix = "pruning.gates."
     gates.load_state_dict({k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)})
     pruned, encoder_conf = prune_encoder(encoder.eval(), config["encoder_conf"], frontend.output_size(), gates.eval())
@@ -127,9 +130,16 @@ def pruned_student(
         encoder_conf["layer_heads"],
         encoder_conf["layer_ffn_dims"],
     )
-    weights = {k: v for k, v in student.items() if k.startswith("frontend.")}
+    if "conv" in units:
+        frontend_gates = FrontendGates(frontend)
+        prefix = "pruning.frontend_gates."
+        frontend_gates.load_state_dict({k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)})
+        frontend, frontend_conf = prune_frontend(frontend.eval(), frontend_conf, frontend_gates.eval())
+        frontend_gates.remove()
+        logger.info("pruned the CNN to channels %s", [layer[0] for layer in frontend_conf["conv_layers"]])
+    weights = {f"frontend.{k}": v for k, v in frontend.state_dict().items()}
     weights.update({f"encoder.{k}": v for k, v in pruned.state_dict().items()})
-    return encoder_conf, weights
+    return frontend_conf, encoder_conf, weights
 
 
 def build_student(description: Dict[str, Any]) -> Tuple[torch.nn.Module, torch.nn.Module]:

@@ -12,15 +12,16 @@ from typing import Dict, Optional, Sequence, Tuple
 
 import torch
 
-from espnet_distill.prune.gates import UNITS, EncoderGates, SizeLagrangian
+from espnet_distill.prune.gates import UNITS, EncoderGates, FrontendGates, SizeLagrangian
 
 
 class Pruning(torch.nn.Module):
     """Gates on ``encoder`` and the size term.
 
     Args:
-        frontend, encoder: the student's (the front-end is counted, not gated).
-        units: what is gated, of ``heads`` and ``ffn``.
+        frontend, encoder: the student's.
+        units: what is gated, of ``heads``, ``ffn`` (the encoder's) and ``conv`` (the waveform CNN's channels,
+            :class:`~espnet_distill.prune.gates.FrontendGates`; without it the front-end is counted, not gated).
         target_params: the student's final size (front-end + encoder), or
         target_ratio: the final size as a fraction of the unpruned student's.
         warmup_steps: steps over which the target falls from the full size to its final value.
@@ -43,6 +44,7 @@ class Pruning(torch.nn.Module):
         if (target_params is None) == (target_ratio is None):
             raise ValueError("prune_conf: give target_params or target_ratio (one of them)")
         self.gates = EncoderGates(encoder, units, init_log_alpha)
+        self.frontend_gates = FrontendGates(frontend, init_log_alpha) if "conv" in units else None
         self.frontend_params = sum(p.numel() for p in frontend.parameters())
         full = self.frontend_params + self.gates.full_params()
         target = int(target_params) if target_params is not None else int(round(full * float(target_ratio)))
@@ -53,17 +55,28 @@ class Pruning(torch.nn.Module):
 
     def penalty(self, step: int) -> Tuple[torch.Tensor, Dict[str, torch.Tensor]]:
         """The size term at training step ``step`` and the statistics to log."""
-        expected = self.frontend_params + self.gates.expected_params().to(self.lagrangian.lambda1.device)
+        device = self.lagrangian.lambda1.device
+        expected = self.expected_frontend_params().to(device) + self.gates.expected_params().to(device)
         term = self.lagrangian(expected, step)
         stats = {
             "expected_params": expected.detach(),
-            "kept_params": torch.tensor(float(self.frontend_params + self.gates.kept_params())),
+            "kept_params": torch.tensor(float(self.kept_params())),
             "target_params": torch.tensor(float(self.lagrangian.target_at(step))),
             "lambda1": self.lagrangian.lambda1.detach(),
             "lambda2": self.lagrangian.lambda2.detach(),
             "size_penalty": term.detach(),
         }
         return term, stats
+
+    def expected_frontend_params(self) -> torch.Tensor:
+        if self.frontend_gates is None:
+            return torch.tensor(float(self.frontend_params))
+        return self.frontend_gates.expected_params()
+
+    def kept_params(self) -> int:
+        """Front-end + encoder under the deterministic gates: the exported student's size."""
+        frontend = self.frontend_params if self.frontend_gates is None else self.frontend_gates.kept_params()
+        return int(frontend + self.gates.kept_params())
 
     def multipliers(self):
         return list(self.lagrangian.parameters())

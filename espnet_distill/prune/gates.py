@@ -1,4 +1,5 @@
-"""Gates on a Transformer student's attention heads and feed-forward units, and the size they give.
+"""Gates on a Transformer student's attention heads and feed-forward units, on its waveform CNN's channels,
+and the size they give.
 
 :class:`EncoderGates` puts one :class:`~espnet_distill.prune.hardconcrete.HardConcrete` gate on each
 attention head and each feed-forward unit of a :class:`~espnet_distill.student.encoder.TransformerStudentEncoder`
@@ -13,6 +14,15 @@ columns of the output projection) and ``per_unit = 2 * dim + 1``.  :meth:`Encode
 puts each gate's probability of being non-zero in place of the counts (differentiable, the Lagrangian's
 input); :meth:`EncoderGates.kept_params` the counts of the deterministic gates, which the physically pruned
 encoder has exactly (:func:`~espnet_distill.prune.physical.prune_encoder`).
+
+:class:`FrontendGates` gates the output channels of each convolution of a ``wav_cnn`` front-end but the
+last (a channel's GELU output, scaled by its gate, through a pre-hook on the next convolution).  Layer ``i``
+holds ``c_i * c_(i-1) * k_i`` weights (and ``c_i`` biases), so the expected size, with independent gates, is
+the same sum over the expected counts.  The last convolution's channels are not gated: they feed the
+projection's LayerNorm over channels, whose statistics a removed channel would change, so that the pruned
+front-end computes exactly what the gated one did.  For the same reason a ``layer_norm`` extractor (a
+LayerNorm over channels after every convolution) is refused; HuBERT Base's ``group_norm`` one normalizes
+each channel of the first layer on its own.
 """
 
 from typing import Dict, List, Optional, Sequence
@@ -23,14 +33,20 @@ from torchaudio.models.wav2vec2.components import SelfAttention
 from espnet_distill.prune.hardconcrete import HardConcrete
 from espnet_distill.student.attention import HeadsSelfAttention
 
-UNITS = ("heads", "ffn")
+UNITS = ("heads", "ffn")  # the encoder's units; "conv" gates the front-end (FrontendGates)
+FRONTEND_UNITS = ("conv",)
 
 
-def _scale_input(gate: HardConcrete, repeat: int):
+def _scale_input(gate: HardConcrete, repeat: int, channel_dim: int = -1):
+    """A forward pre-hook that scales the input's ``channel_dim`` by the gate (each value ``repeat`` times)."""
+
     def hook(module: torch.nn.Module, inputs):
         (x,) = inputs
         z = gate()
-        return (x * (z.repeat_interleave(repeat) if repeat > 1 else z),)
+        z = z.repeat_interleave(repeat) if repeat > 1 else z
+        if channel_dim != -1:
+            z = z.reshape([-1] + [1] * (x.dim() - channel_dim - 1))
+        return (x * z,)
 
     return hook
 
@@ -40,9 +56,12 @@ class EncoderGates(torch.nn.Module):
 
     def __init__(self, encoder: torch.nn.Module, units: Sequence[str] = UNITS, init_log_alpha: float = 3.0) -> None:
         super().__init__()
-        unknown = sorted(set(units) - set(UNITS))
+        unknown = sorted(set(units) - set(UNITS) - set(FRONTEND_UNITS))
         if unknown:
-            raise ValueError(f"prune_conf.units: {unknown} are not prunable units (choose from {list(UNITS)})")
+            raise ValueError(
+                f"prune_conf.units: {unknown} are not prunable units (choose from {list(UNITS + FRONTEND_UNITS)})"
+            )
+        units = [unit for unit in units if unit in UNITS]
         layers = encoder.transformer.layers
         for index, layer in enumerate(layers):
             attention = layer.attention
@@ -119,6 +138,74 @@ class EncoderGates(torch.nn.Module):
 
     def remove(self) -> None:
         """Detach the hooks: the encoder runs ungated again."""
+        for handle in self._handles:
+            handle.remove()
+        self._handles = []
+
+
+class FrontendGates(torch.nn.Module):
+    """HardConcrete gates on the output channels of every convolution but the last of a ``wav_cnn`` front-end."""
+
+    def __init__(self, frontend: torch.nn.Module, init_log_alpha: float = 3.0) -> None:
+        super().__init__()
+        extractor = getattr(frontend, "extractor", None)
+        if extractor is None or not hasattr(extractor, "conv_layers"):
+            raise ValueError(
+                f"prune_conf.units: conv gates the waveform CNN's channels; a {type(frontend).__name__} front-end "
+                "has none (gate heads and ffn only)"
+            )
+        blocks = list(extractor.conv_layers)
+        norms = [block.layer_norm for block in blocks]
+        if any(norm is not None and not isinstance(norm, torch.nn.GroupNorm) for norm in norms):
+            raise ValueError(
+                "prune_conf.units: conv: this CNN normalizes over channels after each convolution (extractor_mode "
+                "layer_norm, e.g. HuBERT Large's); removing a channel would change every frame's statistics, so "
+                "its channels are not pruned (gate heads and ffn only)"
+            )
+        if any(norm is not None and norm.num_groups != norm.num_channels for norm in norms):
+            raise ValueError("prune_conf.units: conv: a GroupNorm over several channels a group cannot be pruned")
+        if len(blocks) < 2:
+            raise ValueError("prune_conf.units: conv: a one-layer CNN has no channels to gate (the last is kept)")
+        self._channels = [int(block.conv.out_channels) for block in blocks]
+        self._kernels = [int(block.conv.kernel_size[0]) for block in blocks]
+        self._bias = blocks[0].conv.bias is not None
+        self._norm_params = [0 if norm is None else (2 * norm.num_channels if norm.affine else 0) for norm in norms]
+        self.channels = torch.nn.ModuleList(HardConcrete(c, init_log_alpha) for c in self._channels[:-1])
+        total = sum(p.numel() for p in frontend.parameters())
+        self.fixed_params = total - self._conv_params(self._channels)
+        self._handles = [
+            blocks[index + 1].conv.register_forward_pre_hook(_scale_input(gate, 1, channel_dim=1))
+            for index, gate in enumerate(self.channels)
+        ]
+
+    def _conv_params(self, counts: List) -> object:
+        """The parameters of the convolutions and their norms for these output channel counts."""
+        total, previous = 0, 1
+        for index, count in enumerate(counts):
+            total = total + count * previous * self._kernels[index] + (count if self._bias else 0)
+            if self._norm_params[index]:
+                total = total + 2 * count
+            previous = count
+        return total
+
+    def expected_params(self) -> torch.Tensor:
+        counts = [g.expected_kept() for g in self.channels] + [float(self._channels[-1])]
+        return torch.as_tensor(self.fixed_params + self._conv_params(counts), dtype=torch.float32)
+
+    def kept_channels(self) -> List[int]:
+        return [g.kept() for g in self.channels] + [self._channels[-1]]
+
+    def kept_params(self) -> int:
+        return int(self.fixed_params + self._conv_params(self.kept_channels()))
+
+    def full_params(self) -> int:
+        return int(self.fixed_params + self._conv_params(self._channels))
+
+    def deterministic(self) -> List[torch.Tensor]:
+        """The eval-mode gate values of each convolution but the last."""
+        return [g.deterministic().detach() for g in self.channels]
+
+    def remove(self) -> None:
         for handle in self._handles:
             handle.remove()
         self._handles = []

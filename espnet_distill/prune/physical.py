@@ -5,13 +5,19 @@ the q, k, v and intermediate projections, their columns of the output projection
 others are folded into the output projections' columns, so the pruned encoder computes what the gated one
 computed in eval mode, with ``layer_heads`` and ``layer_ffn_dims`` in its description
 (:class:`~espnet_distill.student.encoder.TransformerStudentEncoder`).
+
+A ``wav_cnn`` front-end with channel gates (:class:`~espnet_distill.prune.gates.FrontendGates`) loses the
+pruned output channels of each gated convolution (its rows, its GroupNorm's entries) and the matching
+input channels of the next (their columns, scaled by the kept gates); its ``conv_layers`` then state each
+layer's channels.
 """
 
 from typing import Any, Dict, Tuple
 
 import torch
 
-from espnet_distill.prune.gates import EncoderGates
+from espnet_distill.frontend.wav_cnn import WavCNNFrontend
+from espnet_distill.prune.gates import EncoderGates, FrontendGates
 from espnet_distill.student.encoder import TransformerStudentEncoder
 
 
@@ -60,3 +66,33 @@ def prune_encoder(
     pruned = TransformerStudentEncoder(input_size, **conf)
     pruned.load_state_dict(state)
     return pruned.train(encoder.training), conf
+
+
+def prune_frontend_state(
+    frontend: WavCNNFrontend, gates: FrontendGates
+) -> Tuple[list, Dict[str, torch.Tensor]]:
+    """``(conv_layers, state_dict)``: each convolution's kept channels and the pruned front-end's weights."""
+    state = {name: value.detach().clone() for name, value in frontend.state_dict().items()}
+    layers = [list(layer) for layer in frontend.conv_layers]
+    for index, z in enumerate(gates.deterministic()):
+        keep = torch.nonzero(z > 0).flatten()
+        prefix = f"extractor.conv_layers.{index}."
+        for name in (f"{prefix}conv.weight", f"{prefix}conv.bias", f"{prefix}layer_norm.weight", f"{prefix}layer_norm.bias"):
+            if name in state:
+                state[name] = _rows(state[name], keep)
+        following = f"extractor.conv_layers.{index + 1}.conv.weight"
+        scale = z.index_select(0, keep)
+        state[following] = (state[following].index_select(1, keep) * scale[None, :, None]).clone()
+        layers[index][0] = int(keep.numel())
+    return layers, state
+
+
+def prune_frontend(
+    frontend: WavCNNFrontend, frontend_conf: Dict[str, Any], gates: FrontendGates
+) -> Tuple[WavCNNFrontend, Dict[str, Any]]:
+    """The pruned front-end (in ``frontend``'s train/eval mode) and its ``frontend_conf``."""
+    layers, state = prune_frontend_state(frontend, gates)
+    conf = {**frontend_conf, "conv_layers": layers}
+    pruned = WavCNNFrontend(**conf)
+    pruned.load_state_dict(state)
+    return pruned.train(frontend.training), conf

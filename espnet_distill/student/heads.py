@@ -91,10 +91,14 @@ class MultiTaskHeads(AbsPredictionHeads):
 
 
 class LayerToLayerHeads(AbsPredictionHeads):
-    """One linear per student layer ``i`` (1-based) to teacher layer ``layer_map[i - 1]``.
+    """One linear per student layer ``i`` of ``student_layers`` to teacher layer ``layer_map`` (in order).
 
-    The default map spreads the student's layers evenly over the teacher's:
-    ``round(i * L_teacher / L_student)``.
+    Args:
+        student_layers: the student's hidden states that get a head, 1-based layers, ``0`` the encoder's
+            input (the projected front-end features); default every layer (``1..L_student``).  DPHuBERT's
+            released recipe distills the projected CNN features and layers 4, 8 and 12: ``[0, 4, 8, 12]``.
+        layer_map: the teacher layer of each; default the same relative depth,
+            ``round(i * L_teacher / L_student)`` (``0`` for ``0``).
     """
 
     def __init__(
@@ -104,18 +108,27 @@ class LayerToLayerHeads(AbsPredictionHeads):
         num_student_layers: int,
         num_teacher_layers: int,
         layer_map: Optional[Sequence[int]] = None,
+        student_layers: Optional[Sequence[int]] = None,
     ) -> None:
         super().__init__()
+        if student_layers is None:
+            student_layers = list(range(1, num_student_layers + 1))
+        bad = [i for i in student_layers if not 0 <= i <= num_student_layers]
+        if bad or len(set(student_layers)) != len(student_layers) or not student_layers:
+            raise ValueError(
+                f"head_conf.student_layers: {list(student_layers)} must be distinct layers of 0..{num_student_layers}"
+            )
         if layer_map is None:
             layer_map = [
-                max(1, round(i * num_teacher_layers / num_student_layers)) for i in range(1, num_student_layers + 1)
+                max(1, round(i * num_teacher_layers / num_student_layers)) if i > 0 else 0 for i in student_layers
             ]
-        if len(layer_map) != num_student_layers:
+        if len(layer_map) != len(student_layers):
             raise ValueError(
-                f"head_conf.layer_map has {len(layer_map)} entries for {num_student_layers} student layers"
+                f"head_conf.layer_map has {len(layer_map)} entries for {len(student_layers)} student layers"
             )
         _check_layers(layer_map, num_teacher_layers, "head_conf.layer_map")
         self._layers = list(layer_map)
+        self._student_layers = list(student_layers)
         self.heads = torch.nn.ModuleList(torch.nn.Linear(student_dim, teacher_dim) for _ in self._layers)
 
     @property
@@ -123,4 +136,6 @@ class LayerToLayerHeads(AbsPredictionHeads):
         return list(self._layers)
 
     def forward(self, student_states: List[torch.Tensor]) -> Predictions:
-        return [(layer, head(state)) for layer, head, state in zip(self._layers, self.heads, student_states[1:])]
+        return [
+            (layer, head(student_states[i])) for layer, head, i in zip(self._layers, self.heads, self._student_layers)
+        ]

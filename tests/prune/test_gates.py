@@ -4,9 +4,12 @@ import pytest
 import torch
 from torchaudio.models import wavlm_model
 
-from espnet_distill.prune.gates import EncoderGates, SizeLagrangian
+from espnet_distill.frontend.fbank import FbankFrontend
+from espnet_distill.frontend.wav_cnn import WavCNNFrontend
+from espnet_distill.prune.distill import Pruning
+from espnet_distill.prune.gates import EncoderGates, FrontendGates, SizeLagrangian
 from espnet_distill.prune.hardconcrete import HardConcrete
-from espnet_distill.prune.physical import prune_encoder
+from espnet_distill.prune.physical import prune_encoder, prune_frontend
 from espnet_distill.student.encoder import TransformerStudentEncoder
 from tests.conftest import TINY_ENCODER
 
@@ -139,3 +142,78 @@ def test_wavlm_attention_is_refused_by_name():
 def test_heterogeneous_sizes_are_checked():
     with pytest.raises(ValueError, match="layer_heads needs a size of at least 0 for each of the 3 layers"):
         encoder(layer_heads=[4, 4])
+
+
+CNN = dict(conv_layers=[[16, 10, 5], [12, 3, 2], [12, 3, 2], [8, 2, 2]], output_dim=32, dropout=0.0)
+
+
+def cnn(**overrides):
+    torch.manual_seed(0)
+    return WavCNNFrontend(**{**CNN, **overrides}).eval()
+
+
+def waves():
+    torch.manual_seed(2)
+    return torch.randn(2, 4000), torch.tensor([4000, 2710])
+
+
+@pytest.mark.parametrize("bias", [False, True])
+def test_the_pruned_cnn_computes_the_gated_one_and_has_the_size_the_gates_say(bias):
+    frontend = cnn(conv_bias=bias)
+    x, n = waves()
+    plain, plain_lengths = frontend(x, n)
+    gates = FrontendGates(frontend).eval()
+    assert len(gates.channels) == 3  # every convolution but the last
+    assert gates.full_params() == gates.kept_params() == params(frontend)
+    torch.testing.assert_close(frontend(x, n)[0], plain)  # the start: the CNN itself
+    torch.manual_seed(4)
+    with torch.no_grad():
+        for gate in gates.channels:
+            gate.log_alpha.copy_(torch.randn(gate.size) * 3)
+    gates.eval()
+    gated, lengths = frontend(x, n)
+    pruned, conf = prune_frontend(frontend, CNN | {"conv_bias": bias}, gates)
+    kept = gates.kept_channels()
+    assert [layer[0] for layer in conf["conv_layers"]] == kept and kept[-1] == 8 and sum(kept[:3]) < 40
+    ours, ours_lengths = pruned(x, n)
+    assert torch.equal(ours_lengths, lengths) and torch.equal(lengths, plain_lengths)
+    for i, length in enumerate(lengths.tolist()):  # the valid frames (the group norm is over them only)
+        torch.testing.assert_close(ours[i, :length], gated[i, :length], atol=1e-5, rtol=1e-5)
+    assert params(pruned) == gates.kept_params() < params(frontend)
+    # The expected size, with hard gates, is the kept one; it is differentiable in log_alpha.
+    expected = gates.expected_params()
+    expected.backward()
+    assert all(g.log_alpha.grad is not None for g in gates.channels)
+    with torch.no_grad():
+        for gate in gates.channels:
+            gate.log_alpha.copy_(torch.where(gate.log_alpha > 0, 30.0, -30.0))
+    assert float(gates.expected_params().detach()) == pytest.approx(gates.kept_params(), rel=1e-6)
+    gates.remove()
+    torch.testing.assert_close(frontend(x, n)[0], plain)  # the hooks are gone
+
+
+def test_pruning_with_conv_gates_counts_the_cnn_and_reaches_its_target():
+    frontend, model = cnn(), TransformerStudentEncoder(32, **CONF)
+    pruning = Pruning(frontend, model, units=["heads", "ffn", "conv"], target_ratio=0.5, warmup_steps=50)
+    assert pruning.frontend_gates is not None
+    full = params(frontend) + params(model)
+    assert pruning.kept_params() == full
+    pruning.train()
+    gates = [p for name, p in pruning.named_parameters() if "lambda" not in name]
+    optimizer = torch.optim.Adam([{"params": gates, "lr": 0.05}, {"params": pruning.multipliers(), "lr": 0.02}])
+    for step in range(400):
+        optimizer.zero_grad()
+        term, stats = pruning.penalty(step)
+        term.backward()
+        optimizer.step()
+    assert float(stats["expected_params"]) == pytest.approx(full * 0.5, rel=0.02)
+    assert sum(g.kept() for g in pruning.frontend_gates.channels) < 40  # the CNN was pruned too
+
+
+def test_conv_gates_refuse_what_cannot_be_pruned_exactly():
+    with pytest.raises(ValueError, match="extractor_mode layer_norm"):
+        FrontendGates(cnn(extractor_mode="layer_norm"))
+    with pytest.raises(ValueError, match="a FbankFrontend front-end has none"):
+        FrontendGates(FbankFrontend(output_dim=32))
+    with pytest.raises(ValueError, match="a one-layer CNN has no channels to gate"):
+        FrontendGates(cnn(conv_layers=[[8, 10, 5]]))

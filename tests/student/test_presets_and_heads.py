@@ -86,3 +86,20 @@ def test_layer_to_layer_heads_map_every_student_layer():
         LayerToLayerHeads(8, 6, 2, 12, layer_map=[6, 13])
     with pytest.raises(ValueError, match="has 1 entries for 2 student layers"):
         LayerToLayerHeads(8, 6, 2, 12, layer_map=[6])
+
+
+def test_layer_to_layer_heads_on_chosen_student_layers():
+    """DPHuBERT's released recipe: the projected CNN features (state 0) and layers 4, 8 and 12 only."""
+    heads = LayerToLayerHeads(8, 6, 12, 12, student_layers=[0, 4, 8, 12])
+    assert heads.teacher_layers == [0, 4, 8, 12] and len(heads.heads) == 4
+    states = [torch.randn(1, 5, 8) for _ in range(13)]
+    out = heads(states)
+    assert [layer for layer, _ in out] == [0, 4, 8, 12]
+    torch.testing.assert_close(out[0][1], heads.heads[0](states[0]))
+    torch.testing.assert_close(out[2][1], heads.heads[2](states[8]))
+    # A 4-layer student's layers 2 and 4 go to a 12-layer teacher's 6 and 12.
+    assert LayerToLayerHeads(8, 6, 4, 12, student_layers=[2, 4]).teacher_layers == [6, 12]
+    with pytest.raises(ValueError, match=r"student_layers: \[0, 13\] must be distinct layers of 0..12"):
+        LayerToLayerHeads(8, 6, 12, 12, student_layers=[0, 13])
+    with pytest.raises(ValueError, match="has 1 entries for 2 student layers"):
+        LayerToLayerHeads(8, 6, 12, 12, student_layers=[4, 8], layer_map=[4])

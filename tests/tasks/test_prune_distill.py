@@ -23,7 +23,12 @@ PRUNE_CONFIG = {
     "init_from_teacher": ["frontend", "encoder"],
     "head": "layer_to_layer",
     "model_conf": {
-        "prune_conf": {"units": ["heads", "ffn"], "target_preset": "deep_thin", "warmup_steps": 4, "lambda_lr": 0.05},
+        "prune_conf": {
+            "units": ["heads", "ffn", "conv"],
+            "target_preset": "deep_thin",
+            "warmup_steps": 4,
+            "lambda_lr": 0.05,
+        },
         "crop_samples": 32000,
     },
 }
@@ -64,8 +69,9 @@ def test_pruning_logs_the_sizes_and_exports_the_pruned_student(tiny_corpus, shap
     assert len(conf["layer_heads"]) == len(conf["layer_ffn_dims"]) == layers
     model.load_state_dict(state)
     model.eval()
-    kept = model.pruning.frontend_params + model.pruning.gates.kept_params()
-    assert description["params"]["total"] == kept
+    assert description["params"]["total"] == model.pruning.kept_params()
+    channels = [layer[0] for layer in description["frontend_conf"]["conv_layers"]]
+    assert channels == model.pruning.frontend_gates.kept_channels()
     waves, lengths = tiny_batch(tiny_corpus, 2, "dev")
     with torch.no_grad():
         gated, _ = model.student_states(waves, lengths)
