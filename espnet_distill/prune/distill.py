@@ -25,7 +25,9 @@ class Pruning(torch.nn.Module):
         target_params: the student's final size (front-end + encoder), or
         target_ratio: the final size as a fraction of the unpruned student's.
         warmup_steps: steps over which the target falls from the full size to its final value.
-        lambda_lr: the learning rate of the Lagrangian multipliers (DPHuBERT: 0.02).
+        reg_lr: the learning rate of the gates' ``log_alpha`` and of the Lagrangian multipliers, without weight
+            decay (DPHuBERT's ``reg_learning_rate``: 0.02; the model's own, 2e-4, would move ``log_alpha`` by
+            at most about 2e-4 a step under Adam, too little to close a gate in a short run).
         init_log_alpha: the gates' start (:class:`~espnet_distill.prune.hardconcrete.HardConcrete`).
     """
 
@@ -37,7 +39,7 @@ class Pruning(torch.nn.Module):
         target_params: Optional[int] = None,
         target_ratio: Optional[float] = None,
         warmup_steps: int = 0,
-        lambda_lr: float = 0.02,
+        reg_lr: float = 0.02,
         init_log_alpha: float = 3.0,
     ) -> None:
         super().__init__()
@@ -51,7 +53,7 @@ class Pruning(torch.nn.Module):
         if not 0 < target < full:
             raise ValueError(f"prune_conf: a target of {target} parameters for a student of {full}")
         self.lagrangian = SizeLagrangian(full, target, warmup_steps)
-        self.lambda_lr = float(lambda_lr)
+        self.reg_lr = float(reg_lr)
 
     def penalty(self, step: int) -> Tuple[torch.Tensor, Dict[str, torch.Tensor]]:
         """The size term at training step ``step`` and the statistics to log."""
@@ -80,3 +82,7 @@ class Pruning(torch.nn.Module):
 
     def multipliers(self):
         return list(self.lagrangian.parameters())
+
+    def reg_parameters(self):
+        """The parameters trained at ``reg_lr``: every gate's ``log_alpha`` and the multipliers."""
+        return list(self.parameters())

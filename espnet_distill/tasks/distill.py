@@ -139,17 +139,18 @@ class DistillTask(SafeTask):
 
     @classmethod
     def build_optimizers(cls, args: argparse.Namespace, model: torch.nn.Module) -> List[torch.optim.Optimizer]:
-        """ESPnet's optimizer; with pruning, the Lagrangian multipliers in a group of their own learning rate."""
+        """ESPnet's optimizer; with pruning, the gates and the Lagrangian multipliers in a group of their own
+        learning rate (``prune_conf.reg_lr``) without weight decay."""
         pruning = getattr(model, "pruning", None)
         if pruning is None:
             return super().build_optimizers(args, model)
         optim_class = optim_classes.get(args.optim)
         if optim_class is None:
             raise ValueError(f"must be one of {list(optim_classes)}: {args.optim}")
-        multipliers = {id(p) for p in pruning.multipliers()}
+        reg = {id(p) for p in pruning.reg_parameters()}
         groups = [
-            {"params": [p for p in model.parameters() if id(p) not in multipliers]},
-            {"params": pruning.multipliers(), "lr": pruning.lambda_lr, "weight_decay": 0.0},
+            {"params": [p for p in model.parameters() if id(p) not in reg]},
+            {"params": pruning.reg_parameters(), "lr": pruning.reg_lr, "weight_decay": 0.0},
         ]
         return [optim_class(groups, **args.optim_conf)]
 

@@ -27,7 +27,7 @@ PRUNE_CONFIG = {
             "units": ["heads", "ffn", "conv"],
             "target_preset": "deep_thin",
             "warmup_steps": 4,
-            "lambda_lr": 0.05,
+            "reg_lr": 0.05,
         },
         "crop_samples": 32000,
     },
@@ -57,15 +57,18 @@ def test_pruning_logs_the_sizes_and_exports_the_pruned_student(tiny_corpus, shap
     state = load_checkpoint(exp / "latest.pth")
     assert any(k.startswith("pruning.gates.heads.") for k in state)
     assert float(state["pruning.lagrangian.lambda1"]) != 0.0  # the multipliers moved
-    # The optimizer: the multipliers in a group of their own learning rate.
+    # The optimizer: the gates and the multipliers in a group of their own learning rate, without weight decay.
     model = DistillTask.build_model(argparse.Namespace(**{**resolved, "init_from_teacher": []}))
     optimizer = DistillTask.build_optimizers(argparse.Namespace(**resolved), model)[0]
     assert [g["lr"] for g in optimizer.param_groups] == [0.001, 0.05]
-    assert len(optimizer.param_groups[1]["params"]) == 2
+    reg = optimizer.param_groups[1]
+    layers = resolved["encoder_conf"]["num_layers"]
+    conv = len(resolved["frontend_conf"]["conv_layers"]) - 1
+    assert len(reg["params"]) == 2 * layers + conv + 2 and reg["weight_decay"] == 0.0
+    assert {id(p) for p in reg["params"]} == {id(p) for p in model.pruning.parameters()}
     # The export: the pruned student, its sizes in student.yaml, equal to the gated model in eval mode.
     frontend, encoder, description = load_student(exp)
     conf = description["encoder_conf"]
-    layers = resolved["encoder_conf"]["num_layers"]
     assert len(conf["layer_heads"]) == len(conf["layer_ffn_dims"]) == layers
     model.load_state_dict(state)
     model.eval()
