@@ -99,6 +99,8 @@ class LayerToLayerHeads(AbsPredictionHeads):
             released recipe distills the projected CNN features and layers 4, 8 and 12: ``[0, 4, 8, 12]``.
         layer_map: the teacher layer of each; default the same relative depth,
             ``round(i * L_teacher / L_student)`` (``0`` for ``0``).
+        identity_init: start each head as the identity (student and teacher of one width): a student that
+            starts as a copy of the teacher (pruning) then starts at zero loss, as in DPHuBERT.
     """
 
     def __init__(
@@ -109,8 +111,14 @@ class LayerToLayerHeads(AbsPredictionHeads):
         num_teacher_layers: int,
         layer_map: Optional[Sequence[int]] = None,
         student_layers: Optional[Sequence[int]] = None,
+        identity_init: bool = False,
     ) -> None:
         super().__init__()
+        if identity_init and student_dim != teacher_dim:
+            raise ValueError(
+                f"head_conf.identity_init: a student of width {student_dim} cannot start as the identity to a "
+                f"teacher of width {teacher_dim}"
+            )
         if student_layers is None:
             student_layers = list(range(1, num_student_layers + 1))
         bad = [i for i in student_layers if not 0 <= i <= num_student_layers]
@@ -130,6 +138,11 @@ class LayerToLayerHeads(AbsPredictionHeads):
         self._layers = list(layer_map)
         self._student_layers = list(student_layers)
         self.heads = torch.nn.ModuleList(torch.nn.Linear(student_dim, teacher_dim) for _ in self._layers)
+        if identity_init:
+            with torch.no_grad():
+                for head in self.heads:
+                    head.weight.copy_(torch.eye(teacher_dim))
+                    head.bias.zero_()
 
     @property
     def teacher_layers(self) -> List[int]:

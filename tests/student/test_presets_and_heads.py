@@ -103,3 +103,8 @@ def test_layer_to_layer_heads_on_chosen_student_layers():
         LayerToLayerHeads(8, 6, 12, 12, student_layers=[0, 13])
     with pytest.raises(ValueError, match="has 1 entries for 2 student layers"):
         LayerToLayerHeads(8, 6, 12, 12, student_layers=[4, 8], layer_map=[4])
+    # A pruned copy of the teacher starts at zero loss: identity heads.
+    heads = LayerToLayerHeads(8, 8, 12, 12, student_layers=[0, 12], identity_init=True)
+    assert all(torch.equal(p, s) for (_, p), s in zip(heads(states), [states[0], states[12]]))
+    with pytest.raises(ValueError, match="a student of width 8 cannot start as the identity to a teacher of width 6"):
+        LayerToLayerHeads(8, 6, 12, 12, identity_init=True)
