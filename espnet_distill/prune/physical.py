@@ -68,16 +68,19 @@ def prune_encoder(
     return pruned.train(encoder.training), conf
 
 
-def prune_frontend_state(
-    frontend: WavCNNFrontend, gates: FrontendGates
-) -> Tuple[list, Dict[str, torch.Tensor]]:
+def prune_frontend_state(frontend: WavCNNFrontend, gates: FrontendGates) -> Tuple[list, Dict[str, torch.Tensor]]:
     """``(conv_layers, state_dict)``: each convolution's kept channels and the pruned front-end's weights."""
     state = {name: value.detach().clone() for name, value in frontend.state_dict().items()}
     layers = [list(layer) for layer in frontend.conv_layers]
     for index, z in enumerate(gates.deterministic()):
         keep = torch.nonzero(z > 0).flatten()
         prefix = f"extractor.conv_layers.{index}."
-        for name in (f"{prefix}conv.weight", f"{prefix}conv.bias", f"{prefix}layer_norm.weight", f"{prefix}layer_norm.bias"):
+        for name in (
+            f"{prefix}conv.weight",
+            f"{prefix}conv.bias",
+            f"{prefix}layer_norm.weight",
+            f"{prefix}layer_norm.bias",
+        ):
             if name in state:
                 state[name] = _rows(state[name], keep)
         following = f"extractor.conv_layers.{index + 1}.conv.weight"
