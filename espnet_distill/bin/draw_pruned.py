@@ -14,10 +14,10 @@ from typing import List, Optional
 
 import yaml
 
-from espnet_distill.utils.config import read_yaml_file
 from espnet_distill.prune.draw import drawn_structure
 from espnet_distill.prune.gates import FRONTEND_UNITS, UNITS
 from espnet_distill.utils.cli import run
+from espnet_distill.utils.config import read_yaml_file
 from espnet_distill.utils.fileio import atomic_write
 from espnet_distill.utils.log import setup_logging
 

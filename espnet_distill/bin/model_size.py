@@ -9,6 +9,12 @@ fine-tuning keeps, ``student.yaml``'s ``params``), the distillation heads
 after distillation), and with ``--vocab_size V`` the CTC layer that
 fine-tuning adds.  ``--out`` writes the table as JSON.
 
+A pruning config (``model_conf.prune_conf``) is built as it starts, a copy of the teacher; its student is
+reported at its target size (what the gates are driven to; the export keeps that size within the
+rounding of each layer's counts), its start as ``unpruned_params``.  A config that starts from another
+student (``init_student: exp/distill_<D>``) is reported at the size of ``<D>.yaml`` beside it, pruned,
+unless that exp dir exists, whose student is then built.
+
 Example:
     python -m espnet_distill.bin.model_size --vocab_size 31 conf/distill/*.yaml
 """
@@ -20,10 +26,11 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 import numpy as np
+import yaml
 from espnet2.utils.nested_dict_action import NestedDictAction
 
 from espnet_distill.tasks.distill import DistillTask
-from espnet_distill.utils.cli import run
+from espnet_distill.utils.cli import UserError, run
 from espnet_distill.utils.fileio import atomic_write
 from espnet_distill.utils.log import setup_logging
 
@@ -32,10 +39,29 @@ def count(module) -> int:
     return sum(p.numel() for p in module.parameters()) if module is not None else 0
 
 
+def start_config(config: Path) -> Optional[Path]:
+    """The config of the student ``config`` starts from (``init_student: exp/distill_<D>``) when that student
+    is not distilled yet: ``<D>.yaml`` beside it; else None."""
+    init = (yaml.safe_load(config.read_text(encoding="utf-8")) or {}).get("init_student")
+    if not init or Path(init).is_dir():
+        return None
+    name = Path(init).name
+    start = config.parent / f"{name[len('distill_') :]}.yaml"
+    if not name.startswith("distill_") or not start.is_file():
+        raise UserError(f"{config}: init_student {init} is not a student dir, nor exp/distill_<D> of a config beside it")
+    return start
+
+
 def distill_model_size(
     config: Path, teacher: str = "untrained", teacher_conf: Optional[Dict[str, Any]] = None, vocab_size: int = 0
 ) -> Dict[str, Any]:
     """The resolved student structure and parameter counts of one distillation config."""
+    start = start_config(config)
+    if start is not None:
+        row = distill_model_size(start, teacher, teacher_conf, vocab_size)
+        if "prune_target_params" not in row:
+            raise UserError(f"{config} starts from {start}, which does not prune: distill it first")
+        return {**row, "config": str(config), "starts_from": str(start), "distillation_head_params": None}
     with tempfile.TemporaryDirectory() as tmp:
         stats = Path(tmp) / "feats_stats.npz"  # the fbank front-end's CMVN: any values do for a size
         np.savez(stats, count=1, sum=np.zeros(80), sum_square=np.ones(80))
@@ -47,7 +73,13 @@ def distill_model_size(
     student = count(model.frontend) + count(model.encoder)
     heads = sum(count(getattr(model, name, None)) for name in ("heads", "codeword_head", "frontend_head"))
     width = model.encoder.output_size()
+    pruning = {}
+    if model.pruning is not None:
+        target = model.pruning.lagrangian.target_params
+        pruning = {"unpruned_params": student, "prune_target_params": target}
+        student = target
     return {
+        **pruning,
         "config": str(config),
         "frontend": args.frontend,
         "layers": args.encoder_conf.get("num_layers"),
@@ -84,10 +116,16 @@ def main(argv: Optional[List[str]] = None) -> None:
     )
     print("|---|---|---|---|---|---|")
     for r in rows:
+        structure = f"{r['layers']} x {r['width']}, {r['ffn']}"
+        if "prune_target_params" in r:
+            structure += f", pruned from {r['unpruned_params'] / 1e6:.2f} M"
+            if r.get("starts_from"):
+                structure += f" ({Path(r['starts_from']).stem})"
+        heads = r["distillation_head_params"]
         print(
-            f"| {Path(r['config']).stem} | {r['frontend']} | {r['layers']} x {r['width']}, {r['ffn']} | "
+            f"| {Path(r['config']).stem} | {r['frontend']} | {structure} | "
             f"{r['student_params'] / 1e6:.2f} M ({r['frontend_params'] / 1e6:.2f} M) | "
-            f"{r['distillation_head_params'] / 1e6:.2f} M | {r['finetuned_params'] / 1e6:.2f} M |"
+            f"{'-' if heads is None else f'{heads / 1e6:.2f} M'} | {r['finetuned_params'] / 1e6:.2f} M |"
         )
     print(f"teacher ({args.teacher}): {rows[0]['teacher_params'] / 1e6:.2f} M")
     if args.out is not None:
