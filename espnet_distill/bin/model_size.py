@@ -48,7 +48,9 @@ def start_config(config: Path) -> Optional[Path]:
     name = Path(init).name
     start = config.parent / f"{name[len('distill_') :]}.yaml"
     if not name.startswith("distill_") or not start.is_file():
-        raise UserError(f"{config}: init_student {init} is not a student dir, nor exp/distill_<D> of a config beside it")
+        raise UserError(
+            f"{config}: init_student {init} is not a student dir, nor exp/distill_<D> of a config beside it"
+        )
     return start
 
 

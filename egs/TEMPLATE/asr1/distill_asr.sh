@@ -85,6 +85,7 @@ beam_size=1                # 1: greedy CTC; more: CTC prefix beam search
 skip_bad_utterances=false  # decode the rest when an utterance cannot be read
 # Benchmark
 benchmark_args=""          # extra options of espnet_distill.bin.benchmark (e.g. "--max_utts 200 --repeats 1")
+benchmark_students=""      # more students for the stage 9 benchmark, by name (exp/distill_<name>), e.g. the study's pruned ones
 # SUPERB-style evaluation of frozen upstreams (stage 11)
 superb_tasks=""            # asr and/or pr; empty: stage 11 is skipped
 superb_upstreams="fbank teacher distilled scratch"  # the rows: log-mel, the teacher, each student, each structure untrained
@@ -138,6 +139,8 @@ Options:
   --beam_size <n>        1: greedy CTC, more: prefix beam search (default: ${beam_size})
   --skip_bad_utterances <b>  decode the rest when an utterance is unreadable (default: ${skip_bad_utterances})
   --benchmark_args <s>   extra options of the stage 9 benchmark (default: \"${benchmark_args}\")
+  --benchmark_students <\"name ...\">  more distilled students (exp/distill_<name>) for the stage 9 benchmark
+                         (default: \"${benchmark_students}\")
   --superb_tasks <s>     stage 11's tasks, of asr and pr (default: \"${superb_tasks}\": none)
   --superb_upstreams <s> of fbank, teacher, distilled, scratch (default: \"${superb_upstreams}\")
   --superb_seeds <s>     the downstreams' seeds (default: \"${superb_seeds}\")
@@ -542,8 +545,13 @@ if [ "${stage}" -le 9 ] && [ "${stop_stage}" -ge 9 ]; then
   # Size and CPU speed of the teacher and each student (1 thread, batch 1, the first test set).
   bench_models=()
   [ -f exp/teacher_student/student.pth ] && bench_models+=(--model teacher=exp/teacher_student)
-  for student in "${students[@]}"; do
-    read -r name _ _ <<<"${student}"
+  bench_names=()
+  for student in "${students[@]}"; do read -r name _ <<<"${student}"; bench_names+=("${name}"); done
+  for name in ${benchmark_students}; do
+    [ -f "exp/distill_${name}/student.pth" ] || { log "Error: --benchmark_students: exp/distill_${name}/student.pth is missing"; exit 1; }
+    [[ " ${bench_names[*]} " == *" ${name} "* ]] || bench_names+=("${name}")
+  done
+  for name in "${bench_names[@]}"; do
     [ -f "exp/distill_${name}/student.pth" ] && bench_models+=(--model "${name}=exp/distill_${name}")
   done
   bench_set=${test_sets%% *}

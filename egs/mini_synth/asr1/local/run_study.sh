@@ -16,6 +16,9 @@
 #             Fbank swap deep_thin_reg_kl_fbank) and deep_thin_reg, each distilled and
 #             its structure from scratch: the front-ends, the discriminative loss, and
 #             distillation against scratch.
+# --prune: the pruned students (DPHuBERT, docs/pruning.md; each config's start, its pruning run, is distilled
+#           first), each with its own front-end, distilled and fine-tuned with seed 1 after the grid and with
+#           each of --seeds, against the deep-thin student of the same size and its structure from scratch.
 # Then the SUPERB-style evaluation of frozen upstreams (stage 11, docs/superb.md): log-mel features,
 # the teacher, the default run's two students and their structures untrained, each frozen under the
 # ASR and the phoneme-recognition downstream, once per seed of --superb_seeds; then the low-resource
@@ -38,6 +41,7 @@ seed_jobs=1
 # The repeats: --repeat with their own front-ends (wav_cnn), then --repeat_fbank with the Fbank front-end.
 repeat="conf/distill/deep_thin_reg_kl.yaml conf/distill/deep_thin_reg.yaml"
 repeat_fbank="conf/distill/deep_thin_reg_kl.yaml"
+prune="conf/distill/pruned_deep_thin_reg.yaml"
 # reg_kl first: the from-scratch models are named after the first student of each structure.
 grid="deep_thin_reg_kl deep_thin_reg shallow_wide_reg_kl shallow_wide_reg"
 grid_frontends="wav_cnn fbank"
@@ -57,6 +61,7 @@ Options:
                                (default: \"${repeat}\")
   --repeat_fbank <\"config ...\"> the configs also repeated with the Fbank front-end (<name>_fbank)
                                (default: \"${repeat_fbank}\")
+  --prune <\"config ...\">       the pruned students, each seed (default: \"${prune}\"; \"\": none)
   --grid <\"name ...\">          the configs of the grid, conf/distill/<name>.yaml (default: all four)
   --grid_frontends <\"f ...\">   the front-ends of each grid config (default: \"${grid_frontends}\")
   --superb_tasks <\"t ...\">     stage 11's tasks, of asr and pr (default: \"${superb_tasks}\"; \"\": none)
@@ -88,6 +93,17 @@ grid_opts=(--distill_configs "${grid_configs}" --distill_frontends "${grid_front
 log "The grid: ${grid_configs}with the front-ends ${grid_frontends}, the teacher and the structures from scratch"
 ./run.sh "${study_opts[@]}" "${grid_opts[@]}" "${run_opts[@]}"
 log "The grid done in $((SECONDS - start))s"
+# The pruned students (seed 1): stages 5-8 with their own front-ends, the distilled students only (their
+# from-scratch reference of equal size is the grid's deep-thin structure).
+prune_opts=(--stage 5 --stop_stage 8 --distill_configs "${prune}" --distill_frontends "" --finetune_models distilled)
+prune_names=""
+for conf in ${prune}; do prune_names+="$(basename "${conf}" .yaml) "; done
+if [ -n "${prune}" ]; then
+  start=${SECONDS}
+  log "The pruned students: ${prune}"
+  ./run.sh "${study_opts[@]}" "${prune_opts[@]}" "${run_opts[@]}"
+  log "The pruned students done in $((SECONDS - start))s"
+fi
 
 repeat_seed() {  # <seed> [<run.sh option> ...]
   local seed=$1
@@ -101,6 +117,9 @@ repeat_seed() {  # <seed> [<run.sh option> ...]
   fi
   if [ -n "${repeat_fbank}" ]; then
     ./run.sh "${seed_opts[@]}" --distill_configs "${repeat_fbank}" --distill_frontends fbank "${run_opts[@]}" "$@"
+  fi
+  if [ -n "${prune}" ]; then
+    ./run.sh "${study_opts[@]}" "${prune_opts[@]}" --seed "${seed}" "${run_opts[@]}" "$@"
   fi
 }
 start=${SECONDS}
@@ -149,5 +168,5 @@ if [ -n "${superb_low_tasks}" ]; then
   log "SUPERB-style evaluation on train_10pct done in $((SECONDS - start))s"
 fi
 # The report over everything: the grid, its benchmark, the repeats and stage 11.
-./run.sh "${study_opts[@]}" --stage 9 --stop_stage 10 "${grid_opts[@]}" "${run_opts[@]}"
+./run.sh "${study_opts[@]}" --stage 9 --stop_stage 10 "${grid_opts[@]}" --benchmark_students "${prune_names}" "${run_opts[@]}"
 log "Done: RESULTS.md and plots/"
