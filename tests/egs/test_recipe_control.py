@@ -146,19 +146,27 @@ def test_the_students_are_each_config_with_each_frontend(tmp_path):
 
 def test_a_student_that_starts_from_another_is_listed_after_its_start(tmp_path):
     """A pruned student's final distillation (init_student: exp/distill_<D>) starts from the student of D.yaml
-    beside it, with the same front-end; a start not among the configs is added with the role "start"."""
+    beside it, with its own front-end only; a start not among the configs is added with the role "start"."""
     conf = tmp_path / "conf"
     conf.mkdir()
     (conf / "p.yaml").write_text("frontend: wav_cnn\n")
     (conf / "f.yaml").write_text("init_student: exp/distill_p\n")
+    (conf / "a.yaml").write_text("frontend: wav_cnn\n")
     result = _students("conf/f.yaml", "wav_cnn fbank", tmp_path)
     assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["p conf/p.yaml wav_cnn - start", "f conf/f.yaml wav_cnn p student"]
+    # A pruning config and the one that starts from it keep their own front-end.
+    (conf / "p.yaml").write_text("frontend: wav_cnn\nmodel_conf:\n    prune_conf: {target_ratio: 0.25}\n")
+    result = _students("conf/f.yaml conf/a.yaml", "wav_cnn fbank", tmp_path)
     assert result.stdout.splitlines() == [
         "p conf/p.yaml wav_cnn - start",
-        "p_fbank conf/p.yaml fbank - start",
         "f conf/f.yaml wav_cnn p student",
-        "f_fbank conf/f.yaml fbank p_fbank student",
+        "a conf/a.yaml wav_cnn - student",
+        "a_fbank conf/a.yaml fbank - student",
     ]
+    assert "conf/f.yaml: a pruned student keeps the teacher's front-end (wav_cnn); not distilled with fbank" in (
+        result.stderr
+    )
     # Listed too, the start is a student of its own (fine-tuned and evaluated), once.
     result = _students("conf/p.yaml conf/f.yaml", "", tmp_path)
     assert result.stdout.splitlines() == ["p conf/p.yaml wav_cnn - student", "f conf/f.yaml wav_cnn p student"]

@@ -14,6 +14,8 @@
 # student's name, else "-".  Stage 5 distills it first, into exp/distill_<name>[_seed<N>], and passes it as
 # --init_student.  A start that is not itself among the configs is added with <role> "start" (distilled,
 # not fine-tuned or evaluated); every other line has <role> "student".
+# A pruning config (model_conf.prune_conf) and a config that starts from another student take their own
+# front-end only (the others of --distill_frontends are skipped with a message).
 # Fails with a message on a front-end distill_train does not know, an unreadable config, a start config
 # that does not exist, a start that needs a start of its own, or two students of the same name.
 distill_students() {
@@ -46,7 +48,16 @@ distill_students() {
       echo "$0: ${conf} starts from ${start_conf}, which starts from another student: one start only" >&2
       return 1
     fi
+    # A pruning run (model_conf.prune_conf) prunes a copy of the teacher, front-end included, and the student
+    # that starts from it keeps that front-end: both are distilled with their own front-end only.
+    own_only=${start_conf}
+    [ -n "${own_only}" ] || own_only=$(python -m espnet_distill.recipe.query --default "" "${conf}" model_conf.prune_conf) \
+      || return 1
     for frontend in ${frontends:-${own}}; do
+      if [ -n "${own_only}" ] && [ "${frontend}" != "${own}" ]; then
+        echo "$0: ${conf}: a pruned student keeps the teacher's front-end (${own}); not distilled with ${frontend}" >&2
+        continue
+      fi
       name=$(basename "${conf}" .yaml)
       [ "${frontend}" = "${own}" ] || name=${name}_${frontend}
       if [[ "${seen}" == *" ${name} "* ]]; then
