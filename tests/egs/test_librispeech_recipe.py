@@ -157,6 +157,35 @@ def test_gpu_commands_without_a_gpu_stop_before_any_work(recipe):
     assert "Successfully finished" in result.stdout
 
 
+def test_dphubert_prunes_then_distills_again_on_the_miniature_tree(recipe, tiny_teacher_path):
+    """Stage 5 with DPHuBERT's configs (a few steps on CPU, a 3-layer teacher standing for HuBERT Base): the
+    pruning run first (gates, the size term, each step's sizes logged), then its final distillation from the
+    pruned student."""
+    target, _, env = recipe
+    steps = "--max_epoch 1 --num_iters_per_epoch 3 --batch_bins 200000 --num_workers 0 --use_amp false"
+    # The teacher has 3 layers: its states 0 and 3 stand for HuBERT Base's 0, 4, 8 and 12.
+    options = ["--ngpu", "0", "--teacher_format", "torchaudio", "--teacher_path", str(tiny_teacher_path)]
+    options += ["--distill_configs", "conf/distill/pruned_dphubert.yaml", "--distill_frontends", "wav_cnn fbank"]
+    options += ["--distill_args", f"{steps} --head_conf student_layers=[0,3]"]
+    result = run(["./run.sh", "--stage", "4", "--stop_stage", "5", *options], target, env)
+    assert result.stdout.count("distilling into") == 2 and "distilling into pruned_dphubert_fbank" not in result.stdout
+    assert "a pruned student keeps the teacher's front-end (wav_cnn); not distilled with fbank" in result.stderr
+    pruning = target / "exp" / "distill_prune_dphubert"
+    config = yaml.safe_load((pruning / "config.yaml").read_text())
+    prune = config["model_conf"]["prune_conf"]
+    assert prune["units"] == ["conv", "heads", "ffn"] and prune["target_ratio"] == 0.25
+    assert config["head_conf"] == {"student_layers": [0, 3], "identity_init": True}
+    log = (pruning / "train.log").read_text()
+    assert all(f"{key}=" in log for key in ("expected_params", "kept_params", "target_params", "lambda1"))
+    start = yaml.safe_load((pruning / "student.yaml").read_text())
+    assert len(start["encoder_conf"]["layer_heads"]) == 3 and len(start["frontend_conf"]["conv_layers"]) == 7
+    final = yaml.safe_load((target / "exp" / "distill_pruned_dphubert" / "config.yaml").read_text())
+    assert final["encoder_conf"]["layer_heads"] == start["encoder_conf"]["layer_heads"]
+    assert not final["model_conf"].get("prune_conf") and final["init_student"] is None
+    again = run(["./run.sh", "--stage", "5", "--stop_stage", "5", *options], target, env)
+    assert "distilling into" not in again.stdout
+
+
 EXPECTED = yaml.safe_load((RECIPE / "conf" / "expected_sizes.yaml").read_text())
 
 

@@ -173,26 +173,35 @@ def distilled(teacher_stages):
 def test_distillation_stage_runs_every_config_at_tiny_size(distilled):
     target, result = distilled
     configs = sorted(p.stem for p in (target / "conf" / "distill").glob("*.yaml"))
-    assert configs == ["deep_thin_reg", "deep_thin_reg_kl", "shallow_wide_reg", "shallow_wide_reg_kl"]
+    pruning = ["prune_deep_thin_reg", "pruned_deep_thin_reg"]
+    assert configs == ["deep_thin_reg", "deep_thin_reg_kl", *pruning, "shallow_wide_reg", "shallow_wide_reg_kl"]
+    configs = [c for c in configs if c not in pruning]
     # Each config with each front-end, in that order: the Fbank students are the configs with the front-end
-    # overridden on the command line, named <config>_fbank (the wav_cnn ones keep the config's name).
+    # overridden on the command line, named <config>_fbank (the wav_cnn ones keep the config's name).  The
+    # pruning run and its final distillation keep the teacher's front-end; the final one waits for its start.
     students = [
         (name, config, frontend)
         for config in configs
         for name, frontend in ((config, "wav_cnn"), (f"{config}_fbank", "fbank"))
     ]
+    students = students[:4] + [("prune_deep_thin_reg", "prune_deep_thin_reg", "wav_cnn")] + students[4:]
+    students.append(("pruned_deep_thin_reg", "pruned_deep_thin_reg", "wav_cnn"))
     distilling = [
         line.split("distilling into ")[1].split(" ")[0]
         for line in result.stdout.splitlines()
         if "distilling into" in line
     ]
     assert distilling == [name for name, _, _ in students]
+    assert "(wav_cnn front-end, from exp/distill_prune_deep_thin_reg; log:" in result.stdout
     for name, config_name, frontend in students:
         exp = target / "exp" / f"distill_{name}"
         assert "# Ended (code 0)" in (exp / "train.log").read_text()
         student = yaml.safe_load((exp / "student.yaml").read_text())
-        # presets scaled to the 1 x 32 teacher: shallow-wide at its width, deep-thin at 0.625 of it (one 40-dim head)
-        assert student["encoder_conf"]["output_size"] == (32 if name.startswith("shallow") else 40)
+        # presets scaled to the 1 x 32 teacher: shallow-wide at its width, deep-thin at 0.625 of it (one 40-dim
+        # head); the pruned students at the teacher's, each layer's heads and FFN units stated
+        width = 32 if name.startswith(("shallow", "prune")) else 40
+        assert student["encoder_conf"]["output_size"] == width
+        assert ("layer_heads" in student["encoder_conf"]) == name.startswith("prune")
         valid = json.loads((exp / "distill_summary.json").read_text())["final"]["valid"]
         assert ("discriminative" in valid) == ("_kl" in name)
         # The run.sh that resumes it distills the same student: its config and its front-end.
@@ -220,16 +229,23 @@ def test_distillation_stage_runs_every_config_at_tiny_size(distilled):
     stats = np.load(target / "data" / "train" / "feats_stats.npz")
     frontend, _, _ = load_student(target / "exp" / "distill_deep_thin_reg_kl_fbank")
     np.testing.assert_allclose(frontend.cmvn_mean.numpy(), stats["sum"] / stats["count"], rtol=1e-5)
-    assert result.stdout.count("distilling into") == 8
-    # The console showed the jobs' progress (recipe/watch_progress) and no library noise.
-    assert "Stage 5: 8 training job(s) done in" in result.stdout
+    # The final distillation started from the pruned student's structure and weights (--init_student).
+    start = yaml.safe_load((target / "exp" / "distill_prune_deep_thin_reg" / "student.yaml").read_text())
+    final = yaml.safe_load((target / "exp" / "distill_pruned_deep_thin_reg" / "config.yaml").read_text())
+    assert final["encoder_conf"]["layer_heads"] == start["encoder_conf"]["layer_heads"]
+    assert final["frontend_conf"]["conv_layers"] == start["frontend_conf"]["conv_layers"]
+    assert "expected_params" in (target / "exp" / "distill_prune_deep_thin_reg" / "train.log").read_text()
+    assert result.stdout.count("distilling into") == 10
+    # The console showed the jobs' progress (recipe/watch_progress) and no library noise; two waves.
+    assert "Stage 5: 9 training job(s) done in" in result.stdout
+    assert "Stage 5: 1 training job(s) done in" in result.stdout
     assert "Failed to import Flash Attention" not in result.stdout + result.stderr
     again = run(
         ["./run.sh", "--stage", "5", "--stop_stage", "5", "--distill_configs", "all", "--distill_args", SHORT_TRAINING],
         target,
     )
     assert (
-        again.stdout.count("skip: up to date") == 8 + 2 and "distilling into" not in again.stdout
+        again.stdout.count("skip: up to date") == 10 + 2 and "distilling into" not in again.stdout
     )  # + 2 speech shapes
     # The run.sh left in an Fbank student's exp dir reruns that student alone, and finds it up to date.
     again = run([str(target / "exp" / "distill_deep_thin_reg_kl_fbank" / "run.sh")], target)
@@ -382,6 +398,75 @@ def test_finetuning_decoding_scoring_and_results_at_tiny_size(distilled, teacher
     assert meta["int8"]["static_convs"] >= 1 and meta["int8"]["calibration_utterances"] > 0  # calibrated on train
     again = run(["./run.sh", "--stage", "10", "--stop_stage", "10", *options, "--valid_set", "test"], target)
     assert "ONNX export of" not in again.stdout and "skip: up to date" in again.stdout
+
+
+def test_a_pruned_student_goes_through_every_stage(distilled):
+    """DPHuBERT's student (distilled by the `distilled` fixture: the pruning run, then the final distillation)
+    fine-tuned, decoded, scored, benchmarked, exported to ONNX with int8, transcribed and decoded by ESPnet."""
+    target, _ = distilled
+    options = [
+        "--finetune_args",
+        SHORT_TRAINING,
+        "--distill_args",
+        SHORT_TRAINING,
+        "--decode_sets",
+        "test",
+        "--nj",
+        "2",
+        "--distill_configs",
+        "conf/distill/pruned_deep_thin_reg.yaml",
+        "--distill_frontends",
+        "",
+        "--finetune_models",
+        "distilled",
+        "--finetune_sets",
+        "train",
+        "--valid_set",
+        "test",
+    ]
+    result = run(["./run.sh", "--stage", "5", "--stop_stage", "10", *options], target)
+    assert "distilling into" not in result.stdout  # the fixture distilled both
+    exp = target / "exp" / "asr_pruned_deep_thin_reg_train"
+    config = yaml.safe_load((exp / "config.yaml").read_text())
+    start = yaml.safe_load((target / "exp" / "distill_pruned_deep_thin_reg" / "student.yaml").read_text())
+    assert config["encoder_conf"]["layer_heads"] == start["encoder_conf"]["layer_heads"]
+    assert not (target / "exp" / "asr_prune_deep_thin_reg_train").exists()  # the start is not fine-tuned
+    assert json.loads((exp / "decode_ctc_greedy" / "test" / "score.json").read_text())["rtf"] > 0
+    bench = json.loads((target / "exp" / "benchmark" / "benchmark.json").read_text())
+    assert "pruned_deep_thin_reg" in bench["models"]
+    deploy = target / "exp" / "deploy" / "pruned_deep_thin_reg"
+    parity = json.loads((deploy / "model.json").read_text())["parity"]
+    assert parity["max_abs_diff"] < 1e-3 and set(parity["cer"]) == {"pytorch", "onnx_fp32", "onnx_int8"}
+    wav = next(iter(read_kaldi_map(target / "data" / "test" / "wav.scp").values()))
+    for model in (["--model", str(deploy), "--int8", "true"], ["--model", str(exp)]):  # ONNX int8, PyTorch
+        out = run(["python", "-m", "espnet_distill.bin.transcribe", *model, wav], target)
+        assert out.stdout.strip().split(" ", 1)[0] == wav, out.stdout
+    model_file = exp / "valid.cer_ctc.ave.pth"
+    if not model_file.is_file():
+        model_file = exp / "valid.loss.ave.pth"
+    wav_scp = target / "data" / "test" / "wav.scp"
+    espnet = [
+        "python",
+        "-m",
+        "espnet_distill.bin.espnet_asr_inference",
+        "--asr_train_config",
+        str(exp / "config.yaml"),
+        "--asr_model_file",
+        str(model_file),
+        "--ctc_weight",
+        "1.0",
+        "--lm_weight",
+        "0",
+        "--beam_size",
+        "2",
+        "--data_path_and_name_and_type",
+        f"{wav_scp},speech,sound",
+        "--output_dir",
+        str(target / "exp" / "pruned_espnet_decode"),
+    ]
+    run(espnet, target)
+    hyps = read_kaldi_map(target / "exp" / "pruned_espnet_decode" / "1best_recog" / "text", allow_empty_value=True)
+    assert list(hyps) == list(read_kaldi_map(wav_scp))
 
 
 def test_superb_stage_evaluates_frozen_upstreams_on_asr_and_phonemes(distilled):
