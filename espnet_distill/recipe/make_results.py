@@ -6,8 +6,10 @@ against the seed spread, and its plots (``--plot_dir``: test
 CER against parameters and against decoding RTF, the distillation loss terms
 per epoch), then ESPnet's WER and CER tables of every scored set
 (``exp/asr_*/decode_*/<set>/score.json``), the benchmark table, stage 10's
-deployment tables (``exp/deploy``) and stage 11's SUPERB table of frozen upstreams
-(``exp/superb_*``) with the plot of their learnt layer weights.
+deployment tables (``exp/deploy``), the structures of the pruned students
+(``exp/distill_*/student.yaml`` with per-layer sizes) and stage 11's SUPERB
+table of frozen upstreams (``exp/superb_*``) with the plot of their learnt
+layer weights.
 
 Example:
     python -m espnet_distill.recipe.make_results --exp_dir exp --sets test dev --train_set train --out RESULTS.md
@@ -18,6 +20,8 @@ import logging
 import os
 from pathlib import Path
 from typing import List, Optional
+
+import yaml
 
 from espnet_distill.files.onnx_dir import META_NAME, read_meta
 from espnet_distill.report import study
@@ -61,6 +65,39 @@ def deployment_section(deploy_dir: Path) -> List[str]:
             *table.read_text(encoding="utf-8").splitlines(),
         ]
     return ["## Deployment (stage 10: ONNX export, int8)", "", *lines, ""] if lines else []
+
+
+def pruned_section(exp_dir: Path) -> List[str]:
+    """The structures of the pruned students (``exp/distill_*/student.yaml`` with per-layer sizes), or nothing."""
+    rows = []
+    for description_file in sorted(exp_dir.glob("distill_*/student.yaml")):
+        description = yaml.safe_load(description_file.read_text(encoding="utf-8")) or {}
+        encoder = description.get("encoder_conf") or {}
+        if "layer_heads" not in encoder:
+            continue
+        config_file = description_file.parent / "config.yaml"
+        config = yaml.safe_load(config_file.read_text(encoding="utf-8")) if config_file.is_file() else {}
+        kind = "pruning run" if (config.get("model_conf") or {}).get("prune_conf") else "distilled again"
+        channels = [layer[0] for layer in (description.get("frontend_conf") or {}).get("conv_layers") or []]
+        params = (description.get("params") or {}).get("total", 0)
+        rows.append(
+            f"|{description_file.parent.name[len('distill_') :]}|{kind}|{params / 1e6:.2f} M|"
+            f"{' '.join(map(str, channels)) or '-'}|{' '.join(map(str, encoder['layer_heads']))}|"
+            f"{' '.join(map(str, encoder.get('layer_ffn_dims') or []))}|"
+        )
+    if not rows:
+        return []
+    return [
+        "## Pruned students (DPHuBERT): what the gates kept",
+        "",
+        "Each convolution's channels (the last is not gated), each layer's attention heads and feed-forward "
+        "units, from each exp dir's student.yaml; the final distillation keeps its pruning run's structure.",
+        "",
+        "|student|step|params|CNN channels|heads per layer|FFN units per layer|",
+        "|---|---|---|---|---|---|",
+        *rows,
+        "",
+    ]
 
 
 def superb_section(exp_dir: Path, dev: str, test: str, plot_dir: Path, out_dir: Path) -> List[str]:
@@ -125,6 +162,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     benchmark = args.exp_dir / "benchmark" / "benchmark.md"
     if benchmark.is_file():  # from python -m espnet_distill.bin.benchmark
         extra = ["## Size and speed (front-end + encoder)", "", *benchmark.read_text(encoding="utf-8").splitlines(), ""]
+    extra += pruned_section(args.exp_dir)
     extra += deployment_section(args.exp_dir / "deploy")
     extra += superb_section(args.exp_dir, dev, test, plot_dir, args.out.parent)
     text = render(rows, args.sets, extra, head)

@@ -434,6 +434,12 @@ def test_a_pruned_student_goes_through_every_stage(distilled):
     assert json.loads((exp / "decode_ctc_greedy" / "test" / "score.json").read_text())["rtf"] > 0
     bench = json.loads((target / "exp" / "benchmark" / "benchmark.json").read_text())
     assert "pruned_deep_thin_reg" in bench["models"]
+    # RESULTS.md shows what the gates kept: each convolution's channels, each layer's heads and FFN units.
+    results = (target / "RESULTS.md").read_text()
+    heads = " ".join(map(str, start["encoder_conf"]["layer_heads"]))
+    assert "## Pruned students (DPHuBERT): what the gates kept" in results
+    assert f"|pruned_deep_thin_reg|distilled again|{start['params']['total'] / 1e6:.2f} M|" in results
+    assert f"|{heads}|" in results.split("|pruned_deep_thin_reg|distilled again|", 1)[1].splitlines()[0]
     deploy = target / "exp" / "deploy" / "pruned_deep_thin_reg"
     parity = json.loads((deploy / "model.json").read_text())["parity"]
     assert parity["max_abs_diff"] < 1e-3 and set(parity["cer"]) == {"pytorch", "onnx_fp32", "onnx_int8"}
