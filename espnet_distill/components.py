@@ -7,6 +7,8 @@ encoder's name in ESPnet's own ASR task is ``student_transformer`` (ESPnet's
 this project's YAML may say either.
 """
 
+from typing import Any, Dict, Tuple
+
 from espnet2.asr.encoder.abs_encoder import AbsEncoder
 from espnet2.asr.frontend.abs_frontend import AbsFrontend
 from espnet2.train.class_choices import ClassChoices
@@ -30,3 +32,12 @@ def frontend_choices() -> ClassChoices:
 
 def encoder_choices() -> ClassChoices:
     return ClassChoices(name="encoder", classes=dict(ENCODERS), type_check=AbsEncoder, default="transformer")
+
+
+def build_student(description: Dict[str, Any]) -> Tuple[AbsFrontend, AbsEncoder]:
+    """The front-end and encoder of a ``student.yaml`` description (random weights)."""
+    frontend = frontend_choices().get_class(description["frontend"])(**description["frontend_conf"])
+    encoder = encoder_choices().get_class(description["encoder"])(
+        input_size=frontend.output_size(), **description["encoder_conf"]
+    )
+    return frontend, encoder

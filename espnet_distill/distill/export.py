@@ -14,7 +14,7 @@ from typing import Any, Dict, List, Tuple
 import torch
 import yaml
 
-from espnet_distill.components import encoder_choices, frontend_choices
+from espnet_distill.components import build_student
 from espnet_distill.files.student_dir import read_description, weights_file, write_description
 from espnet_distill.files.teacher_spec import read_spec
 from espnet_distill.frontend.conv import teacher_frontend_defaults
@@ -140,16 +140,6 @@ def pruned_student(
     weights = {f"frontend.{k}": v for k, v in frontend.state_dict().items()}
     weights.update({f"encoder.{k}": v for k, v in pruned.state_dict().items()})
     return frontend_conf, encoder_conf, weights
-
-
-def build_student(description: Dict[str, Any]) -> Tuple[torch.nn.Module, torch.nn.Module]:
-    """The front-end and encoder of a ``student.yaml`` description (random weights)."""
-
-    frontend = frontend_choices().get_class(description["frontend"])(**description["frontend_conf"])
-    encoder = encoder_choices().get_class(description["encoder"])(
-        input_size=frontend.output_size(), **description["encoder_conf"]
-    )
-    return frontend, encoder
 
 
 def load_student_weights(exp_dir: Path, frontend: torch.nn.Module, encoder: torch.nn.Module) -> None:

@@ -15,6 +15,7 @@ from typing import Any, Dict, Optional, Sequence, Tuple
 
 import torch
 
+from espnet_distill.components import build_student
 from espnet_distill.prune.gates import UNITS, EncoderGates, FrontendGates
 from espnet_distill.prune.physical import prune_encoder, prune_frontend
 
@@ -30,8 +31,6 @@ def drawn_structure(
     """``(pruned description, its parameter count)`` of ``description`` (a student description: ``frontend``,
     ``frontend_conf``, ``encoder``, ``encoder_conf``) pruned at random to ``target_params`` (or
     ``target_ratio`` of its size)."""
-    from espnet_distill.distill.export import build_student  # the export module builds on this package
-
     if (target_params is None) == (target_ratio is None):
         raise ValueError("give target_params or target_ratio (one of them)")
     frontend, encoder = build_student(description)

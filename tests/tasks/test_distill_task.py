@@ -15,7 +15,7 @@ import pytest
 import torch
 import yaml
 
-from espnet_distill.distill.export import load_student
+from espnet_distill.distill.export import build_student, load_student
 from espnet_distill.recipe.speech_shape import write_speech_shape
 from espnet_distill.tasks.distill import DistillTask
 from espnet_distill.utils.checkpoint import load_checkpoint, training_checkpoint_globals
@@ -94,11 +94,12 @@ def optimizer_steps(exp_dir: Path) -> int:
     return steps.pop()
 
 
-@pytest.mark.parametrize("frontend", ["wav_cnn", "fbank"])
-@pytest.mark.parametrize("config", CONFIGS, ids=lambda p: f"{p.parts[-5]}/{p.name}")
-def test_every_distill_config_builds_its_model_in_a_dry_run(config, frontend, tiny_teacher_path, tmp_path):
-    """Each config with each front-end, as the recipes' --distill_frontends runs it (--frontend after --config)."""
-    np.savez(tmp_path / "feats_stats.npz", count=10, sum=np.zeros(80), sum_square=np.full(80, 10.0))
+def dry_run(config, tiny_teacher_path, out, *extra):
+    """distill_train --dry_run of ``config`` against the 3-layer tiny teacher; its resolved config.yaml."""
+    np.savez(out / "feats_stats.npz", count=10, sum=np.zeros(80), sum_square=np.full(80, 10.0))
+    data = yaml.safe_load(config.read_text())
+    if (data.get("head_conf") or {}).get("student_layers"):  # DPHuBERT's [0, 4, 8, 12] of 12 layers
+        extra = ("--head_conf", "student_layers=[0,3]", *extra)
     DistillTask.main(
         cmd=[
             "--config",
@@ -110,14 +111,43 @@ def test_every_distill_config_builds_its_model_in_a_dry_run(config, frontend, ti
             "--dry_run",
             "true",
             "--output_dir",
-            str(tmp_path),
+            str(out),
             "--fbank_stats",
-            str(tmp_path / "feats_stats.npz"),
-            "--frontend",
-            frontend,
+            str(out / "feats_stats.npz"),
+            *extra,
         ]
     )
-    resolved = yaml.safe_load((tmp_path / "config.yaml").read_text())
+    return yaml.safe_load((out / "config.yaml").read_text())
+
+
+def start_student(config, tiny_teacher_path, out):
+    """A student dir for a config that starts from another (init_student: exp/distill_<D>): the structure of
+    <D>.yaml beside it, resolved against the teacher, with random weights."""
+    start = config.parent / f"{Path(yaml.safe_load(config.read_text())['init_student']).name[len('distill_') :]}.yaml"
+    (out / "start").mkdir(parents=True)
+    resolved = dry_run(start, tiny_teacher_path, out / "start")
+    description = {key: resolved[key] for key in ("frontend", "frontend_conf", "encoder", "encoder_conf")}
+    frontend, encoder = build_student(description)
+    state = {f"frontend.{k}": v for k, v in frontend.state_dict().items()}
+    state.update({f"encoder.{k}": v for k, v in encoder.state_dict().items()})
+    torch.save(state, out / "start" / "student.pth")
+    (out / "start" / "student.yaml").write_text(yaml.safe_dump(description))
+    return out / "start"
+
+
+@pytest.mark.parametrize("frontend", ["wav_cnn", "fbank"])
+@pytest.mark.parametrize("config", CONFIGS, ids=lambda p: f"{p.parts[-5]}/{p.name}")
+def test_every_distill_config_builds_its_model_in_a_dry_run(config, frontend, tiny_teacher_path, tmp_path):
+    """Each config with each front-end, as the recipes' --distill_frontends runs it (--frontend after --config);
+    a pruned student (a pruning run, or a config that starts from one) keeps the teacher's front-end."""
+    data = yaml.safe_load(config.read_text())
+    extra = ["--frontend", frontend]
+    if (data.get("model_conf") or {}).get("prune_conf") or data.get("init_student"):
+        if frontend != data["frontend"]:
+            pytest.skip("a pruned student keeps the teacher's front-end: the recipes do not swap it")
+        if data.get("init_student"):
+            extra += ["--init_student", str(start_student(config, tiny_teacher_path, tmp_path))]
+    resolved = dry_run(config, tiny_teacher_path, tmp_path, *extra)
     assert resolved["frontend"] == frontend
     assert "preset" not in resolved["encoder_conf"] and resolved["encoder_conf"]["num_layers"] >= 1
     assert resolved["frontend_conf"]["output_dim"] == resolved["encoder_conf"]["output_size"]
