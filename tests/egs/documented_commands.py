@@ -130,7 +130,7 @@ MINI_TINY = (
     "--benchmark_args '--max_utts 2 --repeats 1 --warmup 1'"
 )
 STUDY_TINY = (
-    "--size tiny --seeds 2 --repeat conf/distill/deep_thin_reg_kl.yaml --grid deep_thin_reg_kl "
+    "--size tiny --seeds 2 --repeat conf/distill/deep_thin_reg_kl.yaml --grid deep_thin_reg_kl --prune '' "
     '--superb_upstreams "fbank teacher" --superb_seeds 1 '
     "--superb_low_configs deep_thin_reg_kl --superb_low_upstreams distilled "
     f"--run_args \"--nj 2 --distill_args '{SHORT_TRAINING}' --finetune_args '{SHORT_TRAINING}' "
@@ -188,7 +188,8 @@ PLANS: Dict[Tuple[str, str], Plan] = {
     (MINI, "local/run_study.sh"): Plan(
         "mini_study",
         append=STUDY_TINY,
-        why="one grid config (with both front-ends: the main run's students) and one seed at the tiny size",
+        why="one grid config (with both front-ends: the main run's students) and one seed at the tiny size; no "
+        "pruned student (its stages are tested in test_mini_synth_recipe)",
     ),
     (MINI, "local/run_study.sh --seed_jobs 2"): Plan("mini_study", append=STUDY_TINY),
     (MINI, "local/run_study.sh --size small"): Plan(

@@ -422,7 +422,9 @@ def test_a_pruned_student_goes_through_every_stage(distilled):
         "--finetune_sets",
         "train",
     ]
-    result = run(["./run.sh", "--stage", "5", "--stop_stage", "9", *options], target)
+    # The benchmark takes the pruning run's student too (--benchmark_students: the study's final report).
+    stages = ["--stage", "5", "--stop_stage", "9", "--benchmark_students", "prune_deep_thin_reg"]
+    result = run(["./run.sh", *stages, *options], target)
     assert "distilling into" not in result.stdout  # the fixture distilled both
     # Stage 10 picks the student of lowest CER on --valid_set: here the decoded test set.
     run(["./run.sh", "--stage", "10", "--stop_stage", "10", *options, "--valid_set", "test"], target)
@@ -433,7 +435,7 @@ def test_a_pruned_student_goes_through_every_stage(distilled):
     assert not (target / "exp" / "asr_prune_deep_thin_reg_train").exists()  # the start is not fine-tuned
     assert json.loads((exp / "decode_ctc_greedy" / "test" / "score.json").read_text())["rtf"] > 0
     bench = json.loads((target / "exp" / "benchmark" / "benchmark.json").read_text())
-    assert "pruned_deep_thin_reg" in bench["models"]
+    assert [m for m in bench["models"] if m != "teacher"] == ["pruned_deep_thin_reg", "prune_deep_thin_reg"]
     # RESULTS.md shows what the gates kept: each convolution's channels, each layer's heads and FFN units.
     results = (target / "RESULTS.md").read_text()
     heads = " ".join(map(str, start["encoder_conf"]["layer_heads"]))
