@@ -45,7 +45,8 @@ def exps(setup, tiny_corpus, tmp_path_factory):  # noqa: F811
         stats[key].fill_(10.0 if name == "cmvn_mean" else 1 / 3)
     fbank_model.frontend.load_state_dict(stats)
     (root / "fbank" / "config.yaml").write_text(yaml.safe_dump(fbank_config))
-    # A pruned student's layers: fewer heads and feed-forward units, one layer without attention, one without FFN.
+    # A pruned student's layers: fewer heads and feed-forward units, one layer without attention, one without FFN;
+    # its CNN's convolutions of different widths (the last one kept).
     (root / "pruned").mkdir()
     conf = config["encoder_conf"]
     layers = conf["num_layers"]
@@ -54,7 +55,16 @@ def exps(setup, tiny_corpus, tmp_path_factory):  # noqa: F811
         "layer_heads": [0] + [max(1, conf["attention_heads"] // 2)] * (layers - 1),
         "layer_ffn_dims": [conf["ffn_dim"] // 3] * (layers - 1) + [0],
     }
-    pruned_config = {**config, "encoder_conf": pruned_conf, "output_dir": str(root / "pruned")}
+    conv = [list(layer) for layer in config["frontend_conf"]["conv_layers"]]
+    for index, layer in enumerate(conv[:-1]):
+        layer[0] = max(1, layer[0] - 3 - index)
+    pruned_frontend = {**config["frontend_conf"], "conv_layers": conv}
+    pruned_config = {
+        **config,
+        "frontend_conf": pruned_frontend,
+        "encoder_conf": pruned_conf,
+        "output_dir": str(root / "pruned"),
+    }
     torch.manual_seed(0)
     pruned_model = ASRTask.build_model(argparse.Namespace(**pruned_config))
     (root / "pruned" / "config.yaml").write_text(yaml.safe_dump(pruned_config))
