@@ -24,9 +24,9 @@ class HardConcrete(torch.nn.Module):
 
     Args:
         size: the number of units.
-        init_log_alpha: the starting ``log_alpha`` of every gate; the default 3.0 gives deterministic gates
-            of 1 (``sigmoid(3) * 1.2 - 0.1 > 1``), so the gated model starts as the model itself, and
-            training samples keep a unit with probability 0.99.
+        init_log_alpha: the starting ``log_alpha`` of every gate; at the default 3.0 training samples keep a
+            unit with probability 0.99, so the deterministic gates keep ``round(0.99 * size)`` units: all of
+            a group of up to 50 (the gated model then starts as the model itself), one fewer in 100.
     """
 
     def __init__(self, size: int, init_log_alpha: float = 3.0) -> None:

@@ -11,6 +11,7 @@ from typing import List, Optional, Tuple
 
 import torch
 from espnet2.asr.encoder.abs_encoder import AbsEncoder
+from torchaudio.models.wav2vec2.components import ConvolutionalPositionalEmbedding, SelfAttention
 
 from espnet_distill.seams import torchaudio_build_encoder, wav2vec2_transformer_preprocess
 from espnet_distill.student.attention import HeadsSelfAttention, UnitsFeedForward
@@ -135,6 +136,18 @@ class TransformerStudentEncoder(AbsEncoder):
     def init_from_teacher(self, teacher_model: torch.nn.Module) -> None:
         """Copy the positional convolution, layer norm and the first layers of a torchaudio ``Wav2Vec2Model``."""
         source = teacher_model.encoder.transformer
+        for module, plain, what in (
+            (source.pos_conv_embed, ConvolutionalPositionalEmbedding, "positional embedding"),
+            (source.layers[0].attention, SelfAttention, "attention"),
+        ):
+            if type(module) is not plain:
+                raise ValueError(
+                    f"the teacher's {what} is a {type(module).__name__} (WavLM's gated relative-position attention, "
+                    f"data2vec-audio's stack of positional convolutions), not the {plain.__name__} this student "
+                    "has: init_from_teacher's 'encoder' (and a student copied from the teacher, such as a pruning "
+                    "run's preset: teacher) needs a HuBERT or wav2vec 2.0 teacher; distill a built student "
+                    "(preset deep_thin or shallow_wide) from this one"
+                )
         if len(source.layers) < self.num_layers:
             raise ValueError(f"cannot init {self.num_layers} layers from a {len(source.layers)}-layer teacher")
         if source.layers[0].layer_norm_first != self.pre_layer_norm:

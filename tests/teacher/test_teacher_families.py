@@ -422,3 +422,37 @@ def test_the_mini_students_distill_from_every_teacher_type_with_a_codebook_for_t
     assert (
         description["teacher"] == teacher and description["encoder_conf"]["num_layers"] == 3
     )  # deep-thin: the teacher's depth
+
+
+# --- pruning each family ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "family, refused",
+    [
+        ("wav2vec2", None),
+        ("hubert_for_ctc", None),
+        # data2vec-audio's and WavLM's layers are not torchaudio's plain ones: no copy of the teacher to prune
+        ("data2vec_audio", "the teacher's positional embedding is a "),
+        ("wavlm", "the teacher's attention is a WavLMSelfAttention"),
+    ],
+)
+def test_pruning_builds_on_each_family_and_refuses_by_name_what_it_cannot_cut(tmp_path, family, refused):
+    """The mini pruning config (CNN channels, heads, FFN units) on a copy of each teacher family."""
+    from espnet_distill.tasks.distill import DistillTask
+    from tests.conftest import REPO_ROOT
+
+    path, _ = write_hf(tmp_path, family)
+    config = REPO_ROOT / "egs/mini_synth/asr1/conf/distill/prune_deep_thin_reg.yaml"
+    cmd = ["--config", str(config), "--teacher", "huggingface", "--teacher_conf", f"path={path}"]
+    args = DistillTask.get_parser().parse_args([*cmd, "--output_dir", str(tmp_path / "out")])
+    if refused is not None:
+        with pytest.raises(ValueError, match=refused):
+            DistillTask.build_model(args)
+    else:
+        model = DistillTask.build_model(args)
+        pruning = model.pruning
+        assert pruning.frontend_gates is not None and len(pruning.gates.heads) == SMALL_HF["num_hidden_layers"]
+        full = sum(p.numel() for p in (*model.frontend.parameters(), *model.encoder.parameters()))
+        assert pruning.lagrangian.full_params == full
+        assert pruning.lagrangian.target_params == round(0.24 * full)
