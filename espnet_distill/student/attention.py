@@ -41,8 +41,8 @@ class HeadsSelfAttention(torch.nn.Module):
         key_padding_mask: Optional[torch.Tensor] = None,
     ) -> Tuple[torch.Tensor, None]:
         batch, frames, _ = x.shape
-        if self.num_heads == 0:
-            return self.out_proj.bias.expand(batch, frames, self.embed_dim), None
+        if self.num_heads == 0:  # the output bias alone; a sum, not a view of the parameter (see UnitsFeedForward)
+            return torch.zeros_like(x) + self.out_proj.bias, None
         shape = (batch, frames, self.num_heads, self.head_dim)
         q = self.q_proj(x).view(shape).transpose(1, 2)
         k = self.k_proj(x).view(shape).transpose(1, 2)
@@ -70,6 +70,8 @@ class UnitsFeedForward(torch.nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.units == 0:
-            return self.output_dropout(self.output_dense.bias.expand(*x.shape[:-1], -1))
+            # A new tensor, not a view of the bias: a view of a parameter made under no_grad claims a gradient it
+            # has no function for, which PyTorch's FLOP counter (the benchmark's MACs) rejects.
+            return self.output_dropout(torch.zeros_like(x) + self.output_dense.bias)
         x = self.intermediate_dropout(torch.nn.functional.gelu(self.intermediate_dense(x)))
         return self.output_dropout(self.output_dense(x))

@@ -114,3 +114,20 @@ def test_wav_cnn_twin_prefers_the_name_without_the_front_end_suffix():
     assert wav_cnn_twin("dt_reg_fbank", results) == "dt_reg"  # not the first with its encoder
     assert wav_cnn_twin("other_fbank", results) == "dt_reg_kl"  # no namesake: the first
     assert wav_cnn_twin("deep_fbank", results) is None
+
+
+def test_macs_of_a_pruned_student_count_its_kept_heads_and_units_only():
+    """A layer without attention or FFN (a pruned student's) outputs its bias: no MACs, and no autograd view
+    of a parameter (the FLOP counter's module hooks reject one made under no_grad)."""
+    from espnet_distill.frontend.fbank import FbankFrontend
+    from espnet_distill.student.encoder import TransformerStudentEncoder
+
+    conf = dict(output_size=32, num_layers=2, attention_heads=4, ffn_dim=64, pos_conv_kernel=8, pos_conv_groups=4)
+    frontend = FbankFrontend(output_dim=32).eval()
+    full = TransformerStudentEncoder(32, **conf).eval()
+    pruned = TransformerStudentEncoder(32, **conf, layer_heads=[0, 4], layer_ffn_dims=[64, 0]).eval()
+    mel_frames = 1 + (16000 - 400) // 160  # 1 s; then a stride-2 convolution of kernel 3, padding 1
+    frames = (mel_frames - 1) // 2 + 1
+    projections = frames * 32 * 32 * 4  # q, k, v, out (the CPU's attention kernel is not counted: both have it)
+    ffn = 2 * frames * 32 * 64
+    assert macs_per_second(frontend, full, 1.0) - macs_per_second(frontend, pruned, 1.0) == projections + ffn
