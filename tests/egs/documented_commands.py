@@ -263,6 +263,10 @@ PLANS: Dict[Tuple[str, str], Plan] = {
     ("egs/librispeech/asr1", "./run.sh --distill_configs all"): Plan(
         "covered", why="tests/egs/test_librispeech_recipe.py::test_gpu_commands_without_a_gpu_stop_before_any_work"
     ),
+    ("egs/librispeech/asr1", "./run.sh --stage 5 --distill_configs conf/distill/pruned_dphubert.yaml"): Plan(
+        "covered",
+        why="tests/egs/test_librispeech_recipe.py::test_dphubert_prunes_then_distills_again_on_the_miniature_tree",
+    ),
 }
 
 

@@ -165,9 +165,12 @@ def test_dphubert_prunes_then_distills_again_on_the_miniature_tree(recipe, tiny_
     steps = "--max_epoch 1 --num_iters_per_epoch 3 --batch_bins 200000 --num_workers 0 --use_amp false"
     # The teacher has 3 layers: its states 0 and 3 stand for HuBERT Base's 0, 4, 8 and 12.
     options = ["--ngpu", "0", "--teacher_format", "torchaudio", "--teacher_path", str(tiny_teacher_path)]
-    options += ["--distill_configs", "conf/distill/pruned_dphubert.yaml", "--distill_frontends", "wav_cnn fbank"]
+    run(["./run.sh", "--stage", "4", "--stop_stage", "4", *options], target, env)  # the teacher check
+    options += ["--stop_stage", "5", "--distill_frontends", "wav_cnn fbank"]
     options += ["--distill_args", f"{steps} --head_conf student_layers=[0,3]"]
-    result = run(["./run.sh", "--stage", "4", "--stop_stage", "5", *options], target, env)
+    # The README's command, on CPU and with a few steps.
+    readme = ["./run.sh", "--stage", "5", "--distill_configs", "conf/distill/pruned_dphubert.yaml"]
+    result = run([*readme, *options], target, env)
     assert result.stdout.count("distilling into") == 2 and "distilling into pruned_dphubert_fbank" not in result.stdout
     assert "a pruned student keeps the teacher's front-end (wav_cnn); not distilled with fbank" in result.stderr
     pruning = target / "exp" / "distill_prune_dphubert"
@@ -182,7 +185,7 @@ def test_dphubert_prunes_then_distills_again_on_the_miniature_tree(recipe, tiny_
     final = yaml.safe_load((target / "exp" / "distill_pruned_dphubert" / "config.yaml").read_text())
     assert final["encoder_conf"]["layer_heads"] == start["encoder_conf"]["layer_heads"]
     assert not final["model_conf"].get("prune_conf") and final["init_student"] is None
-    again = run(["./run.sh", "--stage", "5", "--stop_stage", "5", *options], target, env)
+    again = run([*readme, *options], target, env)
     assert "distilling into" not in again.stdout
 
 
