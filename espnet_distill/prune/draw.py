@@ -16,7 +16,8 @@ from typing import Any, Dict, Optional, Sequence, Tuple
 import torch
 
 from espnet_distill.components import build_student
-from espnet_distill.prune.gates import UNITS, EncoderGates, FrontendGates
+from espnet_distill.prune.distill import Pruning
+from espnet_distill.prune.gates import UNITS
 from espnet_distill.prune.physical import prune_encoder, prune_frontend
 
 
@@ -31,16 +32,11 @@ def drawn_structure(
     """``(pruned description, its parameter count)`` of ``description`` (a student description: ``frontend``,
     ``frontend_conf``, ``encoder``, ``encoder_conf``) pruned at random to ``target_params`` (or
     ``target_ratio`` of its size)."""
-    if (target_params is None) == (target_ratio is None):
-        raise ValueError("give target_params or target_ratio (one of them)")
     frontend, encoder = build_student(description)
-    gates = EncoderGates(encoder, units).eval()
-    frontend_gates = FrontendGates(frontend).eval() if "conv" in units else None
+    pruning = Pruning(frontend, encoder, units, target_params, target_ratio).eval()  # its target, checked
+    gates, frontend_gates = pruning.gates, pruning.frontend_gates
     groups = [*gates.heads, *gates.ffn, *(frontend_gates.channels if frontend_gates is not None else [])]
-    full = sum(p.numel() for p in frontend.parameters()) + gates.full_params()
-    target = int(target_params) if target_params is not None else int(round(full * float(target_ratio)))
-    if not 0 < target < full:
-        raise ValueError(f"a target of {target} parameters for a structure of {full}")
+    target = pruning.lagrangian.target_params
     generator = torch.Generator().manual_seed(seed)
     draws = [torch.randn(g.size, generator=generator) * spread for g in groups]
 
@@ -48,12 +44,7 @@ def drawn_structure(
         with torch.no_grad():
             for gate, draw in zip(groups, draws):
                 gate.log_alpha.copy_(draw + offset)
-        frontend_size = (
-            frontend_gates.kept_params()
-            if frontend_gates is not None
-            else sum(p.numel() for p in frontend.parameters())
-        )
-        return int(frontend_size + gates.kept_params())
+        return pruning.kept_params()
 
     low, high = -40.0, 40.0  # the kept size grows with the offset
     for _ in range(60):
@@ -64,9 +55,7 @@ def drawn_structure(
             high = middle
     offset = min((low, high), key=lambda value: abs(kept(value) - target))
     size = kept(offset)
-    pruned_encoder, encoder_conf = prune_encoder(
-        encoder.eval(), description["encoder_conf"], frontend.output_size(), gates
-    )
+    _, encoder_conf = prune_encoder(encoder.eval(), description["encoder_conf"], frontend.output_size(), gates)
     frontend_conf = dict(description["frontend_conf"])
     if frontend_gates is not None:
         _, frontend_conf = prune_frontend(frontend.eval(), frontend_conf, frontend_gates)
