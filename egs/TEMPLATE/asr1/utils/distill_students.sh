@@ -19,17 +19,18 @@
 # Fails with a message on a front-end distill_train does not know, an unreadable config, a start config
 # that does not exist, a start that needs a start of its own, or two students of the same name.
 distill_students() {
-  local configs=$1 frontends=$2 conf own frontend name start seen=" " lines=() starts=() start_names=" "
+  local configs=$1 frontends=$2 conf own frontend name start start_own seen=" " lines=() starts=() start_names=" "
   for frontend in ${frontends}; do
     case "${frontend}" in
       wav_cnn | fbank) ;;  # distill_train's --frontend choices
       *) echo "$0: option --distill_frontends takes wav_cnn and fbank, not '${frontend}'" >&2; return 1 ;;
     esac
   done
-  _student_name() {  # <config> <front-end>: the student's name
-    local own
-    own=$(python -m espnet_distill.recipe.query --default wav_cnn "$1" frontend) || return 1
-    if [ "$2" = "${own}" ]; then basename "$1" .yaml; else echo "$(basename "$1" .yaml)_$2"; fi
+  _own_frontend() {  # <config>: its `frontend:`, else distill_train's default
+    python -m espnet_distill.recipe.query --default wav_cnn "$1" frontend
+  }
+  _student_name() {  # <config> <front-end> <the config's own front-end>: the student's name
+    if [ "$2" = "$3" ]; then basename "$1" .yaml; else echo "$(basename "$1" .yaml)_$2"; fi
   }
   _start_config() {  # <config>: the config of its start (init_student: exp/distill_<D>), or nothing
     local init
@@ -42,7 +43,7 @@ distill_students() {
     echo "$(dirname "$1")/${init#exp/distill_}.yaml"
   }
   for conf in ${configs}; do
-    own=$(python -m espnet_distill.recipe.query --default wav_cnn "${conf}" frontend) || return 1
+    own=$(_own_frontend "${conf}") || return 1
     start_conf=$(_start_config "${conf}") || return 1
     if [ -n "${start_conf}" ] && [ -n "$(_start_config "${start_conf}")" ]; then
       echo "$0: ${conf} starts from ${start_conf}, which starts from another student: one start only" >&2
@@ -58,8 +59,7 @@ distill_students() {
         echo "$0: ${conf}: a pruned student keeps the teacher's front-end (${own}); not distilled with ${frontend}" >&2
         continue
       fi
-      name=$(basename "${conf}" .yaml)
-      [ "${frontend}" = "${own}" ] || name=${name}_${frontend}
+      name=$(_student_name "${conf}" "${frontend}" "${own}")
       if [[ "${seen}" == *" ${name} "* ]]; then
         echo "$0: two students named ${name} (--distill_configs \"${configs}\" --distill_frontends \"${frontends}\")" >&2
         return 1
@@ -67,7 +67,8 @@ distill_students() {
       seen="${seen}${name} "
       start=-
       if [ -n "${start_conf}" ]; then
-        start=$(_student_name "${start_conf}" "${frontend}") || return 1
+        start_own=$(_own_frontend "${start_conf}") || return 1
+        start=$(_student_name "${start_conf}" "${frontend}" "${start_own}")
         if [[ "${start_names}" != *" ${start} "* ]]; then
           start_names="${start_names}${start} "
           starts+=("${start} ${start_conf} ${frontend} - start")
