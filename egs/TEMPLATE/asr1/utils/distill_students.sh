@@ -19,7 +19,7 @@
 # Fails with a message on a front-end distill_train does not know, an unreadable config, a start config
 # that does not exist, a start that needs a start of its own, or two students of the same name.
 distill_students() {
-  local configs=$1 frontends=$2 conf own frontend name start start_own seen=" " lines=() starts=() start_names=" "
+  local configs=$1 frontends=$2 conf own own_only frontend name start start_conf start_own seen=" " lines=() starts=() start_names=" "
   for frontend in ${frontends}; do
     case "${frontend}" in
       wav_cnn | fbank) ;;  # distill_train's --frontend choices
