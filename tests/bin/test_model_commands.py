@@ -141,7 +141,8 @@ BAD_CONFIGS = {
 }
 
 
-def loading_commands(exp: Path, out: Path, wav_scp: Path):
+def loading_commands(exp: Path, out: Path, wav_scp: Path, model_file: str = MODEL_FILE):
+    """The argv of each command that loads the fine-tuning exp dir ``exp`` (its ``model_file``)."""
     return {
         "asr_inference": ["--asr_exp", exp, "--wav_scp", wav_scp, "--output_dir", out],
         "export_hf": [exp, out],
@@ -149,7 +150,7 @@ def loading_commands(exp: Path, out: Path, wav_scp: Path):
             "--asr_train_config",
             exp / "config.yaml",
             "--asr_model_file",
-            exp / MODEL_FILE,
+            exp / model_file,
             "--ctc_weight",
             "1.0",
             "--lm_weight",

@@ -17,7 +17,8 @@ from espnet_distill.data.validate import validate_data_dir
 from espnet_distill.distill.export import load_student
 from espnet_distill.features.fbank import FbankOptions
 from espnet_distill.teacher import load_teacher
-from espnet_distill.utils.checkpoint import load_checkpoint
+from espnet_distill.utils.checkpoint import load_checkpoint, preferred_model_file
+from tests.bin.test_model_commands import loading_commands
 from tests.conftest import REPO_ROOT, write_wav
 from tests.features.kaldi_reference import compare_with_kaldi
 
@@ -449,31 +450,12 @@ def test_a_pruned_student_goes_through_every_stage(distilled):
     for model in (["--model", str(deploy), "--int8", "true"], ["--model", str(exp)]):  # ONNX int8, PyTorch
         out = run(["python", "-m", "espnet_distill.bin.transcribe", *model, wav], target)
         assert out.stdout.strip().split(" ", 1)[0] == wav, out.stdout
-    model_file = exp / "valid.cer_ctc.ave.pth"
-    if not model_file.is_file():
-        model_file = exp / "valid.loss.ave.pth"
     wav_scp = target / "data" / "test" / "wav.scp"
-    espnet = [
-        "python",
-        "-m",
-        "espnet_distill.bin.espnet_asr_inference",
-        "--asr_train_config",
-        str(exp / "config.yaml"),
-        "--asr_model_file",
-        str(model_file),
-        "--ctc_weight",
-        "1.0",
-        "--lm_weight",
-        "0",
-        "--beam_size",
-        "2",
-        "--data_path_and_name_and_type",
-        f"{wav_scp},speech,sound",
-        "--output_dir",
-        str(target / "exp" / "pruned_espnet_decode"),
-    ]
+    decode_dir = target / "exp" / "pruned_espnet_decode"
+    argv = loading_commands(exp, decode_dir, wav_scp, preferred_model_file(exp).name)["espnet_asr_inference"]
+    espnet = ["python", "-m", "espnet_distill.bin.espnet_asr_inference", *map(str, argv)]
     run(espnet, target)
-    hyps = read_kaldi_map(target / "exp" / "pruned_espnet_decode" / "1best_recog" / "text", allow_empty_value=True)
+    hyps = read_kaldi_map(decode_dir / "1best_recog" / "text", allow_empty_value=True)
     assert list(hyps) == list(read_kaldi_map(wav_scp))
 
 
