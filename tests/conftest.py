@@ -194,3 +194,69 @@ def tiny_batch(tiny_corpus, count: int = 3, data_set: str = "train"):
         waves.append(torch.from_numpy(samples))
     lengths = torch.tensor([len(w) for w in waves])
     return torch.nn.utils.rnn.pad_sequence(waves, batch_first=True), lengths
+
+
+# The tiny LM (shallow fusion): ESPnet's LM task on the tiny corpus's character list (the list the tiny
+# fine-tunings use), trained once per session.
+LM_CONFIG = """
+lm: seq_rnn
+lm_conf: {rnn_type: lstm, unit: 32, nlayers: 1}
+batch_type: length
+batch_bins: 400
+optim: adam
+optim_conf: {lr: 0.01}
+num_workers: 0
+best_model_criterion: [[valid, loss, min]]
+keep_nbest_models: 1
+"""
+
+
+def train_lm(root: Path, train_text: Path, dev_text: Path, tokens: Path, out: Path, epochs: int = 3) -> str:
+    """Train the tiny LM of ``LM_CONFIG`` with ``espnet_distill.bin.lm_train``; return its log."""
+    from espnet_distill.recipe.lm_data import write_shapes
+    from espnet_distill.text.tokens import Tokenizer, read_token_list
+
+    tokenizer = Tokenizer(read_token_list(tokens), "char", None)
+    write_shapes(train_text, root / "lm_shapes" / "train", tokenizer)
+    write_shapes(dev_text, root / "lm_shapes" / "dev", tokenizer)
+    (root / "lm.yaml").write_text(LM_CONFIG)
+    cmd = [
+        sys.executable,
+        "-m",
+        "espnet_distill.bin.lm_train",
+        "--config",
+        str(root / "lm.yaml"),
+        "--token_list",
+        str(tokens),
+        "--token_type",
+        "char",
+        "--train_data_path_and_name_and_type",
+        f"{train_text},text,text",
+        "--train_shape_file",
+        str(root / "lm_shapes" / "train"),
+        "--valid_data_path_and_name_and_type",
+        f"{dev_text},text,text",
+        "--valid_shape_file",
+        str(root / "lm_shapes" / "dev"),
+        "--max_epoch",
+        str(epochs),
+        "--output_dir",
+        str(out),
+    ]
+    result = subprocess.run(cmd, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-4000:]
+    return result.stderr
+
+
+@pytest.fixture(scope="session")
+def tiny_lm(tiny_corpus, tmp_path_factory):
+    """An LM trained for 3 epochs on the tiny corpus's text without its dev and test sentences, and its log."""
+    from espnet_distill.recipe.lm_data import write_lm_text
+    from espnet_distill.text.tokens import char_tokens, transcripts, write_token_list
+
+    root = tmp_path_factory.mktemp("lm")
+    data = tiny_corpus["data"]
+    write_token_list(root / "tokens.txt", char_tokens(transcripts(data / "train" / "text")))
+    write_lm_text(root / "lm_text", [], [data / "train" / "text"], [data / "dev" / "text", data / "test" / "text"])
+    log = train_lm(root, root / "lm_text", data / "dev" / "text", root / "tokens.txt", root / "lm")
+    return root / "lm", log

@@ -15,6 +15,11 @@ for ``Speech2Text.from_pretrained``) gives the arguments of ``Speech2Text``:
     from espnet2.main_funcs.pack_funcs import unpack
     speech2text = Speech2Text(**unpack("packed/deep_thin_reg_kl.zip", "unpacked"), ctc_weight=1.0, lm_weight=0.0)
 
+With ``--lm exp/lm_char`` the language model goes in too (``lm_train_config``
+and ``lm_file`` in ``meta.yaml``, as ESPnet packs one), after it has loaded
+safely and its token list has been found to be the model's; ``unpack`` then
+gives ``Speech2Text`` both, to decode with ``lm_weight`` > 0.
+
 Before anything is written, the model is built from the config and the model
 file loaded into it as every loader of this project does (safely, strictly,
 its CTC size against the token list): what would not unpack into a working
@@ -28,7 +33,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import yaml
 
@@ -95,11 +100,20 @@ def check_model(config: Dict[str, Any], config_file: Path, model_file: Path) -> 
         raise PackError(str(e)) from e
 
 
-def pack_model(exp_dir: Path, out: Path, checkpoint: Optional[str] = None, bpemodel: Optional[Path] = None) -> Path:
+def pack_model(
+    exp_dir: Path,
+    out: Path,
+    checkpoint: Optional[str] = None,
+    bpemodel: Optional[Path] = None,
+    lm: Optional[Path] = None,
+) -> Path:
     """Write ``out`` (a .zip or .tar.gz) from a fine-tuning exp dir; returns ``out``.
 
     Nothing is written unless the model file loads into the model of the config
-    (safely and strictly) and every file the config names is found.
+    (safely and strictly) and every file the config names is found.  With
+    ``lm`` (an ``lm_train`` exp dir or model file), the LM goes in too, as
+    ESPnet packs one (``lm_train_config``, ``lm_file``), once it has loaded
+    safely and its token list is found to be the model's.
     """
     check_output_file(out, "archive")
     config_file = exp_dir / "config.yaml"
@@ -112,12 +126,19 @@ def pack_model(exp_dir: Path, out: Path, checkpoint: Optional[str] = None, bpemo
         bpe_source = _find_in_recipe(str(config["bpemodel"]), exp_dir, bpemodel)
         if bpe_source is None:
             raise PackError(f"{config_file}: its bpemodel {config['bpemodel']} is not found; give it with --bpemodel")
+    lm_files = _checked_lm(lm, config["token_list"], config_file) if lm is not None else None
     member = Path("exp") / exp_dir.resolve().name
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".pack.", dir=out.parent) as tmp:
         stage = Path(tmp)
         options = _stage_members(stage, member, exp_dir, checkpoint, config, bpe_source)
-        _pack_staged(stage, member, checkpoint, options, out)
+        files = {"asr_model_file": str(member / checkpoint)}
+        yaml_files = {"asr_train_config": str(member / "config.yaml")}
+        if lm_files is not None:
+            lm_member = _stage_lm(stage, member, lm_files, config.get("bpemodel"))
+            files["lm_file"] = str(lm_member / lm_files[1].name)
+            yaml_files["lm_train_config"] = str(lm_member / "config.yaml")
+        _pack_staged(stage, files, yaml_files, options, out)
     logger.info("packed %s (%s) into %s", exp_dir, checkpoint, out)
     return out
 
@@ -164,18 +185,40 @@ def _stage_members(
     return options
 
 
-def _pack_staged(stage: Path, member: Path, checkpoint: str, options: List[str], out: Path) -> None:
+def _checked_lm(lm: Path, token_list: List[str], config_file: Path) -> Tuple[Path, Path]:
+    """``(config.yaml, model file)`` of the LM, once it has loaded safely with the ASR model's token list."""
+    from espnet_distill.inference.lm import lm_files, load_lm
+
+    try:
+        load_lm(lm, token_list, config_file)
+        return lm_files(lm)
+    except (FileNotFoundError, ValueError) as e:  # CheckpointError and TokenListMismatch are ValueErrors
+        raise PackError(str(e)) from e
+
+
+def _stage_lm(stage: Path, member: Path, lm_files: Tuple[Path, Path], bpemodel: Optional[str]) -> Path:
+    """Write the LM's config and model file under ``stage/exp/<LM dir name>``; return that member dir."""
+    config_file, model_file = lm_files
+    lm_member = Path("exp") / config_file.resolve().parent.name
+    if lm_member == member:
+        lm_member = Path("exp") / f"{lm_member.name}_lm"
+    (stage / lm_member).mkdir(parents=True)
+    shutil.copyfile(model_file, stage / lm_member / model_file.name)
+    config = yaml.safe_load(config_file.read_text(encoding="utf-8"))
+    config["bpemodel"] = bpemodel  # the ASR model's (same token list), already staged
+    config["output_dir"] = str(lm_member)
+    with (stage / lm_member / "config.yaml").open("w", encoding="utf-8") as f:
+        yaml.safe_dump(config, f, sort_keys=False)
+    return lm_member
+
+
+def _pack_staged(stage: Path, files: Dict[str, str], yaml_files: Dict[str, str], options: List[str], out: Path) -> None:
     """ESPnet's ``pack`` of the staged files, moved into place at ``out`` (whole or not at all)."""
     from espnet2.main_funcs.pack_funcs import pack
 
     archive = stage / ("packed" + "".join(out.suffixes[-2:] if out.name.endswith(".tar.gz") else out.suffixes[-1:]))
     with _working_dir(stage):
-        pack(
-            files={"asr_model_file": str(member / checkpoint)},
-            yaml_files={"asr_train_config": str(member / "config.yaml")},
-            outpath=archive.name,
-            option=options,
-        )
+        pack(files=files, yaml_files=yaml_files, outpath=archive.name, option=options)
     partial = out.with_name(f".{out.name}.tmp")
     try:
         shutil.move(str(archive), partial)
@@ -192,12 +235,13 @@ def main(argv: Optional[List[str]] = None) -> None:
     parser.add_argument(
         "--bpemodel", type=Path, default=None, help="the sentencepiece model, when config.yaml's path does not resolve"
     )
+    parser.add_argument("--lm", type=Path, default=None, help="an lm_train exp dir (or model file) to pack too")
     args = parser.parse_args(argv)
     setup_logging()
     if not args.out.name.endswith((".zip", ".tar.gz", ".tgz")):
         parser.error(f"{args.out}: the archive name must end in .zip, .tar.gz or .tgz")
     try:
-        pack_model(args.exp_dir, args.out, args.checkpoint, args.bpemodel)
+        pack_model(args.exp_dir, args.out, args.checkpoint, args.bpemodel, args.lm)
     except PackError as e:
         logger.error("%s", e)
         raise SystemExit(1) from e

@@ -9,7 +9,7 @@ Importing it costs numpy only: the beam search imports torch and ESPnet when it
 is built (an ONNX Runtime greedy transcription needs neither).
 """
 
-from typing import TYPE_CHECKING, Any, List, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence
 
 import numpy as np
 
@@ -39,12 +39,22 @@ def beam_width(beam_size: int, vocab_size: int) -> int:
     (``torch.topk`` fails on more).  One of them is the blank, which CTC prefix
     scoring rules out (its score is ESPnet's ``logzero``), so ``vocab_size - 1``
     already holds every extension that can win: a wider beam searches nothing more.
+
+    ``lm`` is an ESPnet LM (``AbsLM``, e.g. :func:`espnet_distill.inference.lm.load_lm`'s)
+    on the same token list, added to each hypothesis's score with ``lm_weight``:
+    ``log p_ctc(y|x) + lm_weight * log p_lm(y)``, the end symbol's LM score
+    included.  This is the search ESPnet's ``Speech2Text`` runs with
+    ``ctc_weight 1.0`` and ``lm_weight``: every token scored by both (no
+    pre-beam).  Weight 0 leaves the LM out (ESPnet's search drops a scorer of
+    weight 0), so it is plain CTC prefix beam search.
     """
     return min(beam_size, vocab_size - 1)
 
 
-def ctc_beam_search(ctc: Any, token_list: Sequence[str], beam_size: int) -> "torch.nn.Module":
-    """ESPnet's ``BatchBeamSearch`` with CTC prefix scoring alone (weight 1), in eval mode.
+def ctc_beam_search(
+    ctc: Any, token_list: Sequence[str], beam_size: int, lm: Any = None, lm_weight: float = 0.0
+) -> "torch.nn.Module":
+    """ESPnet's ``BatchBeamSearch`` with CTC prefix scoring (weight 1) and, with ``lm``, shallow fusion, in eval mode.
 
     ``ctc`` is what ESPnet's ``CTCPrefixScorer`` scores with: an object whose
     ``log_softmax`` maps the search's input ``x`` to log-probabilities (ESPnet's
@@ -57,9 +67,14 @@ def ctc_beam_search(ctc: Any, token_list: Sequence[str], beam_size: int) -> "tor
 
     token_list = list(token_list)
     eos = token_list.index(SOS_EOS)
+    scorers: Dict[str, Any] = {"ctc": CTCPrefixScorer(ctc=ctc, eos=eos)}
+    weights = {"ctc": 1.0}
+    if lm is not None and lm_weight != 0:
+        scorers["lm"] = lm
+        weights["lm"] = float(lm_weight)
     return BatchBeamSearch(
-        scorers={"ctc": CTCPrefixScorer(ctc=ctc, eos=eos)},
-        weights={"ctc": 1.0},
+        scorers=scorers,
+        weights=weights,
         beam_size=beam_width(beam_size, len(token_list)),
         vocab_size=len(token_list),
         sos=eos,
@@ -86,11 +101,16 @@ class Precomputed:
         return x
 
 
-def decode_log_probs(log_probs: np.ndarray, tokenizer: Tokenizer, beam_size: int = 1) -> str:
-    """The text of ``(frames, vocab)`` CTC log-probabilities: greedy (``beam_size`` 1), else the prefix beam search."""
+def decode_log_probs(
+    log_probs: np.ndarray, tokenizer: Tokenizer, beam_size: int = 1, lm: Any = None, lm_weight: float = 0.0
+) -> str:
+    """The text of ``(frames, vocab)`` CTC log-probabilities: greedy (``beam_size`` 1), else the prefix beam
+    search, fused with ``lm`` at ``lm_weight`` when given (see :func:`ctc_beam_search`)."""
     if beam_size <= 1:
+        if lm is not None and lm_weight != 0:
+            raise ValueError("shallow fusion with an LM needs the beam search: give a beam size above 1")
         return tokenizer.decode(greedy_ids(log_probs))
     import torch
 
-    search = ctc_beam_search(Precomputed(), tokenizer.token_list, beam_size)
+    search = ctc_beam_search(Precomputed(), tokenizer.token_list, beam_size, lm, lm_weight)
     return tokenizer.decode(beam_ids(search, torch.from_numpy(log_probs)))

@@ -60,18 +60,24 @@ class DecodeOptions:
     beam_size: int = 1  # 1: greedy
     batch_size: int = 8
     skip_bad_utterances: bool = False
+    lm_weight: float = 0.0  # shallow fusion with the decoder's LM (beam search only)
 
 
 class CTCDecoder:
-    """Batched encoding, then greedy or prefix beam search per utterance."""
+    """Batched encoding, then greedy or prefix beam search per utterance (fused with ``lm``, an ESPnet LM on
+    the same tokens, at ``options.lm_weight``: :func:`espnet_distill.inference.ctc_search.ctc_beam_search`)."""
 
-    def __init__(self, model: CTCASRModel, tokenizer: Tokenizer, options: DecodeOptions) -> None:
+    def __init__(self, model: CTCASRModel, tokenizer: Tokenizer, options: DecodeOptions, lm=None) -> None:
         self.model = model
         self.tokenizer = tokenizer
         self.options = options
         self.beam_search = None
+        if lm is not None and options.lm_weight != 0 and options.beam_size <= 1:
+            raise ValueError("shallow fusion with an LM needs the beam search: give a beam size above 1")
         if options.beam_size > 1:
-            self.beam_search = ctc_beam_search(model.ctc, tokenizer.token_list, options.beam_size)
+            self.beam_search = ctc_beam_search(
+                model.ctc, tokenizer.token_list, options.beam_size, lm, options.lm_weight
+            )
 
     @torch.no_grad()
     def decode_batch(self, waves: Sequence[torch.Tensor]) -> List[str]:

@@ -7,7 +7,8 @@ CER against parameters and against decoding RTF, the distillation loss terms
 per epoch), then ESPnet's WER and CER tables of every scored set
 (``exp/asr_*/decode_*/<set>/score.json``), the benchmark table, stage 10's
 deployment tables (``exp/deploy``), the structures of the pruned students
-(``exp/distill_*/student.yaml`` with per-layer sizes) and stage 11's SUPERB
+(``exp/distill_*/student.yaml`` with per-layer sizes), the decodings without and
+with the language model (``exp/asr_*/decode_*_lm/lm_weight.json``) and stage 11's SUPERB
 table of frozen upstreams (``exp/superb_*``) with the plot of their learnt
 layer weights.
 
@@ -16,6 +17,7 @@ Example:
 """
 
 import argparse
+import json
 import logging
 import os
 from pathlib import Path
@@ -100,6 +102,53 @@ def pruned_section(exp_dir: Path) -> List[str]:
     ]
 
 
+def _score(path: Path) -> Optional[dict]:
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+
+def lm_section(exp_dir: Path, test_sets: List[str]) -> List[str]:
+    """Each model decoded without and with the LM (``<decode>_lm/lm_weight.json``, stage 8 with --use_lm true):
+    the weight chosen on the validation set, the test errors and the decoding RTF of both, or nothing."""
+    rows = []
+    for record_file in sorted(exp_dir.glob("asr_*/decode_*_lm/lm_weight.json")):
+        record = json.loads(record_file.read_text(encoding="utf-8"))
+        asr_exp, plain = record_file.parent.parent, record["decode"]
+        fused = plain if record["weight"] == 0 else f"{plain}_lm{record['weight']!r}"
+        grid = " ".join(f"{w}: {e:.1f}" for w, e in record["errors"].items())
+        for test in test_sets:
+            without, with_lm = (
+                _score(asr_exp / plain / test / "score.json"),
+                _score(asr_exp / fused / test / "score.json"),
+            )
+            if without is None or with_lm is None:
+                continue
+            rows.append(
+                f"|{asr_exp.name[len('asr_') :]}|{test}|{record['weight']:g}|{grid}|"
+                f"{without['cer']['err']:.1f}|{with_lm['cer']['err']:.1f}|{without['wer']['err']:.1f}|"
+                f"{with_lm['wer']['err']:.1f}|{without['rtf']:.4f}|{with_lm['rtf']:.4f}|"
+            )
+    if not rows:
+        return []
+    lms = []
+    for ppl_file in sorted(exp_dir.glob("lm_*/perplexity.json")):
+        ppl = json.loads(ppl_file.read_text(encoding="utf-8"))
+        lms.append(
+            f"{ppl_file.parent.name}: perplexity {ppl['perplexity']:.3f} on {ppl['valid_text']} ({ppl['tokens']} tokens)"
+        )
+    return [
+        "## Shallow fusion with the language model",
+        "",
+        f"CTC prefix beam search ({plain.split('_')[-1]}) without and with the LM ({'; '.join(lms) or 'its exp dir'}); "
+        f"the LM weight is the one of lowest {record['metric'].upper()} on {record['valid_set']} among the grid "
+        "(0: none helped). RTF: decoding seconds per second of audio, 1 thread per job.",
+        "",
+        "|model|set|LM weight|valid error by weight|CER|CER, LM|WER|WER, LM|RTF|RTF, LM|",
+        "|---|---|---|---|---|---|---|---|---|---|",
+        *rows,
+        "",
+    ]
+
+
 def superb_section(exp_dir: Path, dev: str, test: str, plot_dir: Path, out_dir: Path) -> List[str]:
     """Stage 11's table and layer-weight plot, or nothing."""
     runs = read_superb(exp_dir)
@@ -163,6 +212,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     if benchmark.is_file():  # from python -m espnet_distill.bin.benchmark
         extra = ["## Size and speed (front-end + encoder)", "", *benchmark.read_text(encoding="utf-8").splitlines(), ""]
     extra += pruned_section(args.exp_dir)
+    extra += lm_section(args.exp_dir, [s for s in args.sets if s != dev] or [test])
     extra += deployment_section(args.exp_dir / "deploy")
     extra += superb_section(args.exp_dir, dev, test, plot_dir, args.out.parent)
     text = render(rows, args.sets, extra, head)

@@ -4,6 +4,8 @@ Subcommands, in order:
     plan       choose speakers and sentences; write the plan and spk2voice
     synth      render the utterances of one plan split to WAV (one job)
     data_dirs  check every WAV and write the Kaldi data dirs
+    sentences  every normalized sentence of the text source, one a line (the language model's text:
+               the LM stage removes the dev and test sentences from it)
 
 Example:
     python -m espnet_distill.recipe.mini_synth plan --size tiny --seed 1 --out_dir data/local/mini_synth
@@ -29,6 +31,7 @@ from espnet_distill.data.mini_synth import (
     write_plan,
 )
 from espnet_distill.utils.cli import run
+from espnet_distill.utils.fileio import atomic_write
 from espnet_distill.utils.log import setup_logging
 
 logger = logging.getLogger(__name__)
@@ -49,6 +52,8 @@ def get_parser() -> argparse.ArgumentParser:
     dirs.add_argument("--wav_dir", type=Path, required=True)
     dirs.add_argument("--data_root", type=Path, required=True)
     dirs.add_argument("--seed", type=int, default=1)
+    text = sub.add_parser("sentences", help="write every sentence of the text source")
+    text.add_argument("--out", type=Path, required=True)
     return parser
 
 
@@ -66,6 +71,11 @@ def main(argv: Optional[List[str]] = None) -> None:
         elif args.command == "synth":
             rendered = synthesize(args.plan, args.wav_dir)
             logger.info("%s: rendered %d new utterances", args.plan, rendered)
+        elif args.command == "sentences":
+            sentences = default_sentences()
+            with atomic_write(args.out) as f:
+                f.writelines(f"{sentence}\n" for sentence in sentences)
+            logger.info("%s: %d sentences", args.out, len(sentences))
         else:
             hours = write_data_dirs(args.plan, args.wav_dir, args.data_root, seed=args.seed)
             for name, value in hours.items():

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
+import yaml
 
 from espnet_distill.data.audio import read_audio
 from espnet_distill.data.kaldi_dir import read_kaldi_map
@@ -203,3 +204,42 @@ def test_a_minute_of_speech_against_the_transcripts_it_was_made_from(tiny_corpus
     separate_cer = score_chars(tmp_path, "separate", joined_ref, {"long": " ".join(one_by_one[str(f)] for f in files)})
     assert separate_cer < 60.0  # a real recognizer of these voices, not noise
     assert long_cer <= separate_cer + 3.0, (long_cer, separate_cer)
+
+
+def test_transcribe_with_an_lm_gives_the_same_text_on_both_backends(exps, tiny_corpus, tiny_lm, tmp_path):  # noqa: F811
+    from espnet_distill.bin.export_onnx import main as export
+    from espnet_distill.inference.lm import load_lm
+
+    sf.write(tmp_path / "short.wav", first_utterance(tiny_corpus), 16000)
+    export([str(exps["fbank"]), str(tmp_path / "onnx"), "--checkpoint", "noisy.pth"])
+    outputs = {}
+    for name, model in (("torch", exps["fbank"]), ("onnx", tmp_path / "onnx")):
+        texts = []
+        for lm_args in ([], ["--lm", str(tiny_lm[0]), "--lm_weight", "1.5"]):
+            cmd = [sys.executable, "-m", "espnet_distill.bin.transcribe", "--model", str(model), "--beam_size", "4"]
+            cmd += lm_args + [str(tmp_path / "short.wav")] + (["--checkpoint", "noisy.pth"] if name == "torch" else [])
+            result = subprocess.run(cmd, capture_output=True, text=True)
+            assert result.returncode == 0, result.stderr[-2000:]
+            texts.append(result.stdout.split(maxsplit=1)[1].strip())
+        outputs[name] = texts
+    assert outputs["onnx"] == outputs["torch"] and outputs["torch"][0] != outputs["torch"][1]
+    # the fused text is the search's on the model's log-probabilities with the LM
+    from espnet_distill.inference.transcribe import TorchBackend
+
+    backend = TorchBackend(exps["fbank"], "noisy.pth")
+    lm = load_lm(tiny_lm[0], backend.token_list, exps["fbank"] / "config.yaml")
+    log_probs = backend.log_probs(load_audio(tmp_path / "short.wav"))
+    assert decode_log_probs(log_probs, backend.tokenizer, 4, lm, 1.5) == outputs["torch"][1]
+    # an LM of other tokens is refused before anything is transcribed, naming both files
+    bad = tmp_path / "bad_lm"
+    bad.mkdir()
+    config = yaml.safe_load((tiny_lm[0] / "config.yaml").read_text())
+    config["token_list"] = config["token_list"][:3] + ["Q"] + config["token_list"][4:]
+    (bad / "config.yaml").write_text(yaml.safe_dump(config))
+    (bad / "valid.loss.ave.pth").write_bytes((tiny_lm[0] / "valid.loss.ave.pth").read_bytes())
+    cmd = [sys.executable, "-m", "espnet_distill.bin.transcribe", "--model", str(tmp_path / "onnx"), "--beam_size", "4"]
+    result = subprocess.run(
+        cmd + ["--lm", str(bad), "--lm_weight", "1", str(tmp_path / "short.wav")], capture_output=True, text=True
+    )
+    assert result.returncode == 1 and result.stdout == ""
+    assert str(bad / "config.yaml") in result.stderr and str(tmp_path / "onnx" / "tokens.txt") in result.stderr

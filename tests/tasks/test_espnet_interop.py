@@ -240,3 +240,96 @@ def test_import_registers_lazily_in_either_order():
     for prelude in (lazy, eager):
         result = subprocess.run([sys.executable, "-c", prelude + REGISTERED], capture_output=True, text=True)
         assert result.returncode == 0, (prelude, result.stderr[-2000:])
+
+
+LM_WEIGHT = 1.5
+
+
+@pytest.fixture(scope="module")
+def ours_with_lm(exp, test_audio, tiny_lm, ours):
+    from espnet_distill.inference.lm import load_lm
+
+    model, args = load_asr_model(exp, "noisy.pth")
+    lm = load_lm(tiny_lm[0], args.token_list, exp / "config.yaml")
+    options = DecodeOptions(beam_size=BEAM, lm_weight=LM_WEIGHT)
+    hyps = dict(
+        CTCDecoder(model, Tokenizer(args.token_list, args.token_type, args.bpemodel), options, lm).decode(test_audio)
+    )
+    assert hyps != ours  # the LM changes what the random CTC layer spells
+    return hyps
+
+
+def test_speech2text_with_the_lm_decodes_as_this_project_does(exp, ours_with_lm, test_audio, tiny_lm):
+    from espnet2.bin.asr_inference import Speech2Text
+
+    import espnet_distill  # noqa: F401
+
+    lm_dir = tiny_lm[0]
+    speech2text = Speech2Text(
+        asr_train_config=exp / "config.yaml",
+        asr_model_file=exp / "noisy.pth",
+        lm_train_config=lm_dir / "config.yaml",
+        lm_file=lm_dir / "valid.loss.ave.pth",
+        ctc_weight=1.0,
+        lm_weight=LM_WEIGHT,
+        beam_size=BEAM,
+        nbest=1,
+    )
+    assert espnet_hyps(speech2text, test_audio) == ours_with_lm
+
+
+def test_espnet_cli_refuses_an_lm_of_other_tokens_naming_both_files(exp, tiny_lm, tmp_path):
+    lm_config = yaml.safe_load((tiny_lm[0] / "config.yaml").read_text())
+    lm_config["token_list"] = lm_config["token_list"][:-2] + lm_config["token_list"][-1:]
+    (tmp_path / "lm").mkdir()
+    (tmp_path / "lm" / "config.yaml").write_text(yaml.safe_dump(lm_config))
+    shutil.copy(tiny_lm[0] / "valid.loss.ave.pth", tmp_path / "lm" / "valid.loss.ave.pth")
+    wav_scp = tmp_path / "wav.scp"
+    wav_scp.write_text("")
+    cmd = [
+        sys.executable,
+        "-m",
+        "espnet_distill.bin.espnet_asr_inference",
+        "--asr_train_config",
+        str(exp / "config.yaml"),
+        "--asr_model_file",
+        str(exp / "noisy.pth"),
+        "--lm_train_config",
+        str(tmp_path / "lm" / "config.yaml"),
+        "--lm_file",
+        str(tmp_path / "lm" / "valid.loss.ave.pth"),
+        "--ctc_weight",
+        "1.0",
+        "--lm_weight",
+        "0.5",
+        "--data_path_and_name_and_type",
+        f"{wav_scp},speech,sound",
+        "--output_dir",
+        str(tmp_path / "out"),
+    ]
+    result = subprocess.run(cmd, capture_output=True, text=True)
+    assert result.returncode == 1, result.stderr[-2000:]
+    assert str(tmp_path / "lm" / "config.yaml") in result.stderr and str(exp / "config.yaml") in result.stderr
+    assert "train the LM on the ASR model's token list" in result.stderr
+    assert not (tmp_path / "out" / "1best_recog").exists()
+
+
+def test_a_model_packed_with_its_lm_unpacks_into_speech2text(exp, ours_with_lm, test_audio, tiny_lm, tmp_path):
+    from espnet2.bin.asr_inference import Speech2Text
+    from espnet2.main_funcs.pack_funcs import unpack
+
+    import espnet_distill  # noqa: F401
+
+    archive = pack_model(exp, tmp_path / "with_lm.zip", checkpoint="noisy.pth", lm=tiny_lm[0])
+    kwargs = unpack(archive, tmp_path / "unpacked")
+    assert set(kwargs) == {"asr_train_config", "asr_model_file", "lm_train_config", "lm_file"}
+    speech2text = Speech2Text(**kwargs, ctc_weight=1.0, lm_weight=LM_WEIGHT, beam_size=BEAM, nbest=1)
+    assert espnet_hyps(speech2text, test_audio) == ours_with_lm
+    config = yaml.safe_load((tiny_lm[0] / "config.yaml").read_text())
+    config["token_list"] = config["token_list"][::-1]
+    (tmp_path / "bad_lm").mkdir()
+    (tmp_path / "bad_lm" / "config.yaml").write_text(yaml.safe_dump(config))
+    shutil.copy(tiny_lm[0] / "valid.loss.ave.pth", tmp_path / "bad_lm")
+    with pytest.raises(PackError, match="is not the ASR model's"):
+        pack_model(exp, tmp_path / "bad.zip", checkpoint="noisy.pth", lm=tmp_path / "bad_lm")
+    assert not (tmp_path / "bad.zip").exists()

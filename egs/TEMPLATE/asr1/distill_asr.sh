@@ -10,10 +10,13 @@
 #   Stage 5: distillation of the teacher into each student of --distill_configs, each config with
 #            each of --distill_frontends (exp/distill_<name>/student.pth and student.yaml; <name>: the
 #            config's name, with _<front-end> added for a front-end that is not the config's own)
-#   Stage 6: token list of the training transcripts (sentencepiece or characters)
+#   Stage 6: token list of the training transcripts (sentencepiece or characters); with --use_lm true,
+#            the language model of shallow fusion on that list (ESPnet's LM task, exp/lm_<tokens>)
 #   Stage 7: CTC fine-tuning of the teacher, the distilled students and the same
 #            structures from scratch, on each of --finetune_sets (exp/asr_<model>_<set>)
-#   Stage 8: decoding of --decode_sets over --nj jobs, sclite scoring (score_wer/, score_cer/)
+#   Stage 8: decoding of --decode_sets over --nj jobs, sclite scoring (score_wer/, score_cer/); with
+#            --use_lm true also the beam search (--lm_beam_size) without and with the LM, its weight
+#            chosen on --valid_set among --lm_weights (utils/lm_steps.sh)
 #   Stage 9: the size and CPU speed benchmark (exp/benchmark/) and RESULTS.md in the recipe
 #            dir, regenerated from exp/ and printed
 #   Stage 10: deployment: the best distilled student (lowest --valid_set CER after fine-tuning
@@ -83,6 +86,15 @@ finetune_args=""           # extra options of espnet_distill.bin.asr_train
 decode_sets=""             # sets to decode (default: --valid_set and --test_sets)
 beam_size=1                # 1: greedy CTC; more: CTC prefix beam search
 skip_bad_utterances=false  # decode the rest when an utterance cannot be read
+# Language model (shallow fusion)
+use_lm=false               # true: train an LM in stage 6 and decode with it too in stage 8
+lm_config=conf/lm/rnn.yaml # ESPnet's LM task: lm seq_rnn or transformer, and the trainer's options
+lm_train_text=""           # the LM's text: plain files, one sentence a line (.gz too)
+lm_train_sets=""           # data sets whose transcripts join the LM's text
+lm_args=""                 # extra options of espnet_distill.bin.lm_train
+lm_weights="0.2 0.4 0.6"   # the LM weights tried on --valid_set (with 0); the best decodes the other sets
+lm_beam_size=10            # the beam of the decodings without and with the LM
+lm_tune_metric=cer         # cer|wer: what the weight is chosen by
 # Benchmark
 benchmark_args=""          # extra options of espnet_distill.bin.benchmark (e.g. "--max_utts 200 --repeats 1")
 benchmark_students=""      # more students for the stage 9 benchmark, by name (exp/distill_<name>), e.g. the study's pruned ones
@@ -138,6 +150,14 @@ Options:
   --decode_sets <s>      sets to decode (default: the valid and test sets)
   --beam_size <n>        1: greedy CTC, more: prefix beam search (default: ${beam_size})
   --skip_bad_utterances <b>  decode the rest when an utterance is unreadable (default: ${skip_bad_utterances})
+  --use_lm <b>           train an LM (stage 6) and decode with shallow fusion too (stage 8) (default: ${use_lm})
+  --lm_config <yaml>     the LM's training config (default: ${lm_config})
+  --lm_train_text <s>    the LM's text files, one sentence a line (default: \"${lm_train_text}\")
+  --lm_train_sets <s>    data sets whose transcripts join the LM's text (default: \"${lm_train_sets}\")
+  --lm_args <s>          extra options of lm_train (default: \"${lm_args}\")
+  --lm_weights <s>       LM weights tried on the valid set; the best decodes the rest (default: \"${lm_weights}\")
+  --lm_beam_size <n>     beam of the decodings without and with the LM (default: ${lm_beam_size})
+  --lm_tune_metric <m>   cer|wer: what the LM weight is chosen by (default: ${lm_tune_metric})
   --benchmark_args <s>   extra options of the stage 9 benchmark (default: \"${benchmark_args}\")
   --benchmark_students <\"name ...\">  more distilled students (exp/distill_<name>) for the stage 9 benchmark
                          (default: \"${benchmark_students}\")
@@ -159,8 +179,18 @@ fi
 . utils/ssl_steps.sh
 . utils/distill_students.sh
 . utils/superb_steps.sh
+. utils/lm_steps.sh
 
 case "${token_type}" in bpe | char) ;; *) echo "$0: option --token_type takes bpe or char, not '${token_type}'" >&2; exit 2 ;; esac
+case "${lm_tune_metric}" in cer | wer) ;; *) echo "$0: option --lm_tune_metric takes cer or wer, not '${lm_tune_metric}'" >&2; exit 2 ;; esac
+if ${use_lm}; then
+  [ "${lm_beam_size}" -gt 1 ] || { echo "$0: option --lm_beam_size must be above 1 (shallow fusion needs the beam search)" >&2; exit 2; }
+  for weight in ${lm_weights}; do
+    [[ "${weight}" =~ ^[0-9]*\.?[0-9]+$ ]] && [[ ! "${weight}" =~ ^0*\.?0*$ ]] \
+      || { echo "$0: option --lm_weights takes positive numbers, not '${weight}'" >&2; exit 2; }
+  done
+  [ -n "${lm_weights}" ] || { echo "$0: option --lm_weights needs at least one weight with --use_lm true" >&2; exit 2; }
+fi
 for kind in ${finetune_models}; do
   case "${kind}" in
     teacher | distilled | scratch) ;;
@@ -273,6 +303,7 @@ fi
 bpe_opts=()
 [ "${token_type}" = bpe ] && bpe_opts=(--bpemodel "${token_dir}/bpe.model")
 if [ "${beam_size}" -gt 1 ]; then decode_name=decode_ctc_beam${beam_size}; else decode_name=decode_ctc_greedy; fi
+lm_dir=exp/lm_$(basename "${token_dir}")
 
 # --- Functions of the stages ------------------------------------------------------
 # Training jobs (stages 4, 5 and 7) are queued by train_job; run_train_jobs runs them, at most
@@ -478,6 +509,7 @@ if [ "${stage}" -le 6 ] && [ "${stop_stage}" -ge 6 ]; then
       --bpe_model_type "${bpe_model_type}" --text "data/${train_set}/text" --out_dir "${token_dir}"
     step_done "${token_dir}"
   fi
+  if ${use_lm}; then lm_train_step "${lm_dir}"; fi
   log "Stage 6 done in $((SECONDS - stage_start))s"
 fi
 
@@ -517,6 +549,10 @@ fi
 
 if [ "${stage}" -le 8 ] && [ "${stop_stage}" -ge 8 ]; then
   stage_start=${SECONDS}
+  if ${use_lm} && [ ! -f "${lm_dir}/perplexity.json" ]; then
+    log "Error: --use_lm true: no trained LM in ${lm_dir}; run stage 6 with --use_lm true first"
+    exit 1
+  fi
   set_asr_models
   for ftset in ${finetune_sets}; do
     for model in "${asr_models[@]}"; do
@@ -525,16 +561,9 @@ if [ "${stage}" -le 8 ] && [ "${stop_stage}" -ge 8 ]; then
       # The model is the fine-tuning run that finished last in ${dir} (its run id).
       model_run=$(python -m espnet_distill.recipe.stage_stamp run_id "${dir}")
       for dset in ${decode_sets}; do
-        out=${dir}/${decode_name}/${dset}
-        needs_run "Stage 8: decoding of ${dset}" "${out}" --arg "model_run=${model_run}" \
-          --input "config=${dir}/config.yaml" --input "wav=data/${dset}/wav.scp" --input "text=data/${dset}/text" \
-          --arg "beam_size=${beam_size}" --arg "skip_bad_utterances=${skip_bad_utterances}" \
-          --output "${out}/score.json" || continue
-        log "Stage 8: decoding ${dset} with ${dir} (${decode_name})"
-        utils/decode.sh --cmd "${decode_cmd}" --nj "${nj}" --beam_size "${beam_size}" \
-          --skip_bad_utterances "${skip_bad_utterances}" "${dir}" "data/${dset}" "${out}"
-        step_done "${out}"
+        decode_step "${dir}" "${model_run}" "${dset}" "${decode_name}" "${beam_size}"
       done
+      if ${use_lm}; then lm_decode_model "${dir}" "${model_run}" "${lm_dir}"; fi
     done
   done
   log "Stage 8 done in $((SECONDS - stage_start))s"

@@ -4,3 +4,4 @@
 LIBRISPEECH=${LIBRISPEECH:-downloads}   # holds LibriSpeech/{train-clean-100,...,test-other}
 LIBRILIGHT=${LIBRILIGHT:-downloads}     # holds librispeech_finetuning/{1h,9h} (Libri-Light's fine-tuning sets)
 HUBERT_BASE=${HUBERT_BASE:-downloads/hubert_base_ls960.pt}  # fairseq checkpoint of HuBERT Base
+LIBRISPEECH_LM=${LIBRISPEECH_LM:-downloads/librispeech-lm-norm.txt.gz}  # the LM corpus (openslr.org/11)

@@ -8,6 +8,7 @@
 #   ./run.sh --distill_configs all               # the four configs of conf/distill/, each with both front-ends
 #   ./run.sh --ngpu 4 --teacher_format huggingface --teacher_path downloads/hubert-base-ls960
 #   ./run.sh --stage 11 --superb_tasks "asr pr"  # SUPERB's ASR and PR of frozen upstreams (PR: the lexicon below)
+#   ./run.sh --use_lm false                      # decode without the Transformer LM (stage 6 needs its corpus)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 . utils/setup.sh
@@ -34,6 +35,12 @@ run_supervised ./distill_asr.sh \
   --finetune_config conf/finetune/ctc_100h.yaml \
   --decode_sets "dev_clean dev_other test_clean test_other" \
   --benchmark_args "--max_utts 300 --repeats 1" \
+  --use_lm true \
+  --lm_config conf/lm/transformer.yaml \
+  --lm_train_text "${LIBRISPEECH_LM}" \
+  --lm_train_sets train_960 \
+  --lm_weights "0.3 0.5 0.7 1.0" \
+  --lm_tune_metric wer \
   --superb_train_set train_clean_100 \
   --superb_lexicon downloads/librispeech-lexicon.txt \
   --ngpu 1 \

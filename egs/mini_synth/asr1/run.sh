@@ -15,6 +15,8 @@
 #   ./run.sh --teacher_format ""
 # Every option of distill_asr.sh can be given here, e.g.
 #   ./run.sh --stop_stage 2 --local_data_opts "--size tiny"
+#   ./run.sh --stage 6 --use_lm true             # an LM of the text source (dev and test sentences removed),
+#                                                # decoding without and with it (local/run_study.sh --lm)
 #   ./run.sh --stage 5 --distill_configs all   # every config of conf/distill/, with the front-ends below
 # The default students: the deep-thin student with the teacher's waveform CNN
 # (deep_thin_reg_kl) and its swap to an Fbank front-end (deep_thin_reg_kl_fbank,
@@ -44,4 +46,5 @@ run_supervised ./distill_asr.sh \
   --finetune_sets "train train_10pct" \
   --finetune_configs "train_10pct=conf/finetune/ctc_low.yaml" \
   --train_jobs 2 \
+  --lm_train_text data/local/lm/sentences.txt \
   "$@"

@@ -26,6 +26,13 @@ fi
 corpus_version=v3
 corpus_dir=${MINI_SYNTH}/${corpus_version}/${size}_seed${seed}
 log_dir=exp/data_prep/log
+# The language model's text (--use_lm true): every normalized sentence of the text source, of which
+# the corpus speaks a few; the LM stage removes the dev and test sentences.  Written whatever the size.
+if needs_run "the LM's sentences" data/local/lm --arg "source=fortunes" --output data/local/lm/sentences.txt; then
+  python -m espnet_distill.recipe.mini_synth sentences --out data/local/lm/sentences.txt
+  step_done data/local/lm
+fi
+
 # The data dirs are the corpus's: redone when its version, size or seed changed.
 stamp=(--arg "corpus=${corpus_dir}" --output data/local/spk2voice)
 adopt_done_marker data/.mini_synth.done "${corpus_dir}" data "${stamp[@]}"
