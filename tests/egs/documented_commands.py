@@ -130,7 +130,7 @@ MINI_TINY = (
     "--benchmark_args '--max_utts 2 --repeats 1 --warmup 1'"
 )
 STUDY_TINY = (
-    "--size tiny --seeds 2 --repeat conf/distill/deep_thin_reg_kl.yaml --grid deep_thin_reg_kl --prune '' "
+    "--size tiny --seeds 2 --repeat conf/distill/deep_thin_reg_kl.yaml --grid deep_thin_reg_kl --prune '' --lm false "
     '--superb_upstreams "fbank teacher" --superb_seeds 1 '
     "--superb_low_configs deep_thin_reg_kl --superb_low_upstreams distilled "
     f"--run_args \"--nj 2 --distill_args '{SHORT_TRAINING}' --finetune_args '{SHORT_TRAINING}' "
@@ -138,6 +138,11 @@ STUDY_TINY = (
     "--benchmark_args '--max_utts 2 --repeats 1 --warmup 1'\""
 )
 MINI = "egs/mini_synth/asr1"
+# The LM at the tiny size: two training steps, one weight, beam 2, the distilled students on train only.
+LM_TINY = (
+    "--finetune_sets train --finetune_models distilled --lm_weights 0.5 --lm_beam_size 2 "
+    "--lm_args '--max_epoch 1 --num_iters_per_epoch 2'"
+)
 
 PLANS: Dict[Tuple[str, str], Plan] = {
     # README: the two commands, then the recipe's own usage.
@@ -250,6 +255,31 @@ PLANS: Dict[Tuple[str, str], Plan] = {
         "rec.wav",
     ): Plan("mini"),
     (".", "egs/mini_synth/ssl1/run.sh"): Plan("covered", why="tests/egs/test_mini_synth_ssl1.py::ssl1"),
+    # docs/language_model.md
+    (MINI, "./run.sh --stage 6 --stop_stage 8 --use_lm true"): Plan(
+        "mini",
+        append=MINI_TINY + " " + LM_TINY,
+        why="the LM for two steps, and the distilled students on train decoded without and with it at one weight "
+        "(the study runs stage 8 with the LM for the other models; its tiny run leaves the LM out)",
+    ),
+    (
+        MINI,
+        "python -m espnet_distill.bin.transcribe --model exp/asr_deep_thin_reg_kl_fbank_train --beam_size 10 "
+        "--lm exp/lm_char --lm_weight 0.4 talk.flac",
+    ): Plan("mini"),
+    (
+        MINI,
+        "python -m espnet_distill.bin.espnet_asr_inference --asr_train_config "
+        "exp/asr_deep_thin_reg_kl_train/config.yaml --asr_model_file "
+        "exp/asr_deep_thin_reg_kl_train/valid.cer_ctc.ave.pth --lm_train_config exp/lm_char/config.yaml "
+        "--lm_file exp/lm_char/valid.loss.ave.pth --ctc_weight 1.0 --lm_weight 0.4 --beam_size 10 "
+        "--data_path_and_name_and_type data/test/wav.scp,speech,sound "
+        "--output_dir exp/asr_deep_thin_reg_kl_train/espnet_decode_lm",
+    ): Plan("mini"),
+    (
+        MINI,
+        "python -m espnet_distill.bin.pack_model --lm exp/lm_char exp/asr_deep_thin_reg_kl_train packed/with_lm.zip",
+    ): Plan("mini"),
     # The LibriSpeech recipe (the tests' miniature LibriSpeech tree).
     ("egs/librispeech/asr1", "./run.sh --stop_stage 2"): Plan(
         "covered", why="tests/egs/test_librispeech_recipe.py::recipe"

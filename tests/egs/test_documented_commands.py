@@ -19,6 +19,7 @@ import pytest
 import soundfile
 import yaml
 
+from espnet_distill.data.kaldi_dir import read_kaldi_map
 from tests.conftest import REPO_ROOT
 from tests.egs.documented_commands import (
     MINI,
@@ -103,6 +104,18 @@ def _check(text: str, result: subprocess.CompletedProcess, cwd: Path, recipe: Pa
         assert "Successfully finished" in out and "up to date" in out
         # Nothing was trained again.
         assert (recipe / "exp" / "distill_deep_thin_reg_kl" / "student.pth").stat().st_mtime_ns == ran["main"]
+        if "--use_lm true" in text:  # the LM, its perplexity, and a student decoded without and with it
+            assert json.loads((recipe / "exp" / "lm_char" / "perplexity.json").read_text())["perplexity"] > 1
+            lm_text = {
+                line.split(" ", 1)[1]
+                for line in (recipe / "exp" / "lm_char" / "data" / "text").read_text().splitlines()
+            }
+            for dset in ("dev", "test"):  # no dev or test sentence leaked into the LM's text
+                assert not lm_text & set(read_kaldi_map(recipe / "data" / dset / "text").values()), dset
+            model = recipe / "exp" / "asr_deep_thin_reg_kl_train"
+            record = json.loads((model / "decode_ctc_beam2_lm" / "lm_weight.json").read_text())
+            assert set(record["errors"]) == {"0.0", "0.5"} and record["valid_set"] == "dev"
+            assert (model / "decode_ctc_beam2" / "test" / "score.json").is_file()
     elif text == "./run.sh --help":
         assert "Usage:" in out + result.stderr and "--stop_stage" in out + result.stderr
     elif "bin.transcribe" in text:
@@ -120,11 +133,13 @@ def _check(text: str, result: subprocess.CompletedProcess, cwd: Path, recipe: Pa
         assert json.loads((out_dir / "model.json").read_text())["parity"]
     elif "bin.pack_model" in text:
         with zipfile.ZipFile(recipe / text.split()[-1]) as archive:
-            assert "meta.yaml" in archive.namelist()
+            meta = yaml.safe_load(archive.read("meta.yaml"))
+            assert ("lm_file" in meta["files"]) == ("--lm" in text), meta
     elif "bin.export_hf" in text:
         assert (recipe / text.split()[-1] / "config.json").is_file()
     elif "bin.espnet_asr_inference" in text:
-        hyps = (recipe / "exp" / "asr_deep_thin_reg_kl_train" / "espnet_decode" / "1best_recog" / "text").read_text()
+        output_dir = text.split("--output_dir ", 1)[1].split()[0]
+        hyps = (recipe / output_dir / "1best_recog" / "text").read_text()
         assert len(hyps.splitlines()) == len((recipe / "data" / "test" / "wav.scp").read_text().splitlines())
     elif "bin.teacher_codebook" in text:
         with np.load(recipe / "exp" / "teacher" / "codebook.npz") as codebook:

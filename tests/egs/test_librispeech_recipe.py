@@ -135,6 +135,16 @@ def test_missing_corpora_and_teacher_say_what_to_put_where(recipe, tmp_path):
     )
     assert result.returncode == 1
     assert f"--teacher_path '{tmp_path / 'hubert_base_ls960.pt'}' does not exist" in result.stdout
+    # The LM corpus (stage 6, --use_lm true by default here): named, with where to get it.
+    result = run(
+        ["./run.sh", "--stage", "6", "--stop_stage", "6"],
+        target,
+        {**env, "LIBRISPEECH_LM": str(tmp_path / "librispeech-lm-norm.txt.gz")},
+        check=False,
+    )
+    assert result.returncode == 1
+    assert f"--lm_train_text {tmp_path / 'librispeech-lm-norm.txt.gz'} does not exist" in result.stdout
+    assert "README" in result.stdout and not (target / "exp" / "lm_char").exists()
 
 
 def test_gpu_commands_without_a_gpu_stop_before_any_work(recipe):

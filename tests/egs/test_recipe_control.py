@@ -186,6 +186,28 @@ def test_a_wrong_distill_frontend_stops_the_run_before_any_stage(recipe):
     assert "Stage" not in result.stdout
 
 
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (["--lm_weights", "0.3 x"], "option --lm_weights takes positive numbers, not 'x'"),
+        (["--lm_weights", "0"], "option --lm_weights takes positive numbers, not '0'"),
+        (["--lm_weights", ""], "option --lm_weights needs at least one weight"),
+        (["--lm_beam_size", "1"], "option --lm_beam_size must be above 1"),
+        (["--lm_tune_metric", "ter"], "option --lm_tune_metric takes cer or wer, not 'ter'"),
+    ],
+)
+def test_wrong_lm_options_stop_the_run_before_any_stage(recipe, options, message):
+    result = run(["./run.sh", "--stage", "6", "--use_lm", "true", *options], recipe)
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert message in result.stderr and "Stage" not in result.stdout
+
+
+def test_decoding_with_the_lm_needs_the_lm_first(recipe):
+    result = run(["./run.sh", "--stage", "8", "--stop_stage", "8", "--use_lm", "true"], recipe)
+    assert result.returncode == 1, (result.stdout, result.stderr)
+    assert "no trained LM in exp/lm_char; run stage 6 with --use_lm true first" in result.stdout
+
+
 def _teacher_yaml(recipe):
     return yaml.safe_load((recipe / "exp" / "teacher" / "teacher.yaml").read_text())
 

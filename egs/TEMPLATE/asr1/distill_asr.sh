@@ -186,8 +186,10 @@ case "${lm_tune_metric}" in cer | wer) ;; *) echo "$0: option --lm_tune_metric t
 if ${use_lm}; then
   [ "${lm_beam_size}" -gt 1 ] || { echo "$0: option --lm_beam_size must be above 1 (shallow fusion needs the beam search)" >&2; exit 2; }
   for weight in ${lm_weights}; do
-    [[ "${weight}" =~ ^[0-9]*\.?[0-9]+$ ]] && [[ ! "${weight}" =~ ^0*\.?0*$ ]] \
-      || { echo "$0: option --lm_weights takes positive numbers, not '${weight}'" >&2; exit 2; }
+    if ! [[ "${weight}" =~ ^[0-9]*\.?[0-9]+$ ]] || [[ "${weight}" =~ ^0*\.?0*$ ]]; then
+      echo "$0: option --lm_weights takes positive numbers, not '${weight}'" >&2
+      exit 2
+    fi
   done
   [ -n "${lm_weights}" ] || { echo "$0: option --lm_weights needs at least one weight with --use_lm true" >&2; exit 2; }
 fi

@@ -1,4 +1,5 @@
 # shellcheck shell=bash
+# shellcheck disable=SC2154  # the options and variables of distill_asr.sh, which sources this file
 # Decoding steps and the language model of shallow fusion (--use_lm true), for distill_asr.sh's stages
 # 6 and 8.  Sourced after utils/stage_steps.sh; reads distill_asr.sh's options.  Each step declares what
 # it reads and is skipped when none of it changed (needs_run).
@@ -28,7 +29,6 @@ decode_step() {
   fi
   needs_run "Stage 8: decoding of ${dset}" "${out}" "${stamp[@]}" --output "${out}/score.json" || return 0
   log "Stage 8: decoding ${dset} with ${dir} (${name})"
-  # shellcheck disable=SC2154  # cmd.sh's decode_cmd
   utils/decode.sh --cmd "${decode_cmd}" --nj "${nj}" --beam_size "${beam}" \
     --skip_bad_utterances "${skip_bad_utterances}" "${lm_opts[@]}" "${dir}" "data/${dset}" "${out}"
   step_done "${out}"
@@ -37,7 +37,6 @@ decode_step() {
 lm_train_step() {
   local dir=$1
   local sources=() inputs=() excluded=() kaldi=() file dset
-  # shellcheck disable=SC2154  # distill_asr.sh's options
   for file in ${lm_train_text}; do
     if [ ! -f "${file}" ]; then
       log "Error: the LM's text --lm_train_text ${file} does not exist (the recipe's README says where to get it)"
@@ -81,7 +80,6 @@ lm_train_step() {
 lm_decode_model() {
   local dir=$1 model_run=$2 lm=$3
   local name=decode_ctc_beam${lm_beam_size} weight dset best
-  # shellcheck disable=SC2154  # distill_asr.sh's options
   decode_step "${dir}" "${model_run}" "${valid_set}" "${name}" "${lm_beam_size}"
   for weight in ${lm_weights}; do
     weight=$(python -m espnet_distill.recipe.lm_weight --name "${weight}")

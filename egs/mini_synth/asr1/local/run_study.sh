@@ -24,6 +24,10 @@
 # ASR and the phoneme-recognition downstream, once per seed of --superb_seeds; then the low-resource
 # comparison (--superb_low_tasks on train_10pct, exp/superb_<task>_<upstream>_seed<N>_train_10pct): the
 # students distilled with and without the KL loss (--superb_low_configs) and log-mel.
+# --lm: the language model of shallow fusion (stage 6 with --use_lm true: the text source's sentences without
+#       the dev and test ones), then the default run's models (the teacher, its two students and their
+#       structures from scratch, on train and train_10pct) decoded by beam search without and with it, the
+#       LM weight chosen on dev (docs/language_model.md).
 # RESULTS.md and plots/ are regenerated from exp/ after the grid and at the end;
 # rerunning skips finished work.
 #
@@ -51,6 +55,7 @@ superb_seeds="1 2 3"
 superb_low_tasks="pr"
 superb_low_configs="deep_thin_reg_kl deep_thin_reg"
 superb_low_upstreams="fbank distilled"
+lm=true
 run_args=""
 help_message="Usage: $0 [options]
 Options:
@@ -70,6 +75,7 @@ Options:
   --superb_low_tasks <\"t ...\"> stage 11's tasks trained on train_10pct (default: \"${superb_low_tasks}\"; \"\": none)
   --superb_low_configs <\"name ...\"> their students, with and without the KL loss (default: \"${superb_low_configs}\")
   --superb_low_upstreams <\"u ...\"> their upstreams (default: \"${superb_low_upstreams}\")
+  --lm <true|false>            the LM and the default run's models decoded without and with it (default: ${lm})
   --run_args <\"options\">       options for every run.sh call, e.g. \"--nj 2\" (default: \"${run_args}\")"
 . utils/parse_options.sh
 if [ $# -ne 0 ]; then
@@ -166,6 +172,13 @@ if [ -n "${superb_low_tasks}" ]; then
     --superb_tasks "${superb_low_tasks}" --superb_upstreams "${superb_low_upstreams}" \
     --superb_seeds "${superb_seeds}" --superb_train_set train_10pct "${run_opts[@]}"
   log "SUPERB-style evaluation on train_10pct done in $((SECONDS - start))s"
+fi
+if ${lm}; then
+  start=${SECONDS}
+  log "The language model and the decodings without and with it"
+  ./run.sh "${study_opts[@]}" --stage 6 --stop_stage 8 --use_lm true --distill_configs conf/distill/deep_thin_reg_kl.yaml \
+    --distill_frontends "wav_cnn fbank" "${run_opts[@]}"
+  log "The language model and its decodings done in $((SECONDS - start))s"
 fi
 # The report over everything: the grid, its benchmark, the repeats and stage 11.
 ./run.sh "${study_opts[@]}" --stage 9 --stop_stage 10 "${grid_opts[@]}" --benchmark_students "${prune_names}" "${run_opts[@]}"
