@@ -66,13 +66,14 @@ lm_train_step() {
   python -m espnet_distill.recipe.lm_data shape --token_list "${token_dir}/tokens.txt" --token_type "${token_type}" \
     "${bpe_opts[@]}" "data/${valid_set}/text" "${dir}/data/valid_shape"
   log "Stage 6: training the LM of ${lm_config} in ${dir} (log: ${dir}/train.log)"
-  # shellcheck disable=SC2086  # --lm_args holds options
-  python -m espnet_distill.bin.lm_train --config "${lm_config}" --token_list "${token_dir}/tokens.txt" \
-    --token_type "${token_type}" "${bpe_opts[@]}" --ngpu "${ngpu}" \
-    --train_data_path_and_name_and_type "${dir}/data/text,text,text" --train_shape_file "${dir}/data/train_shape" \
-    --valid_data_path_and_name_and_type "data/${valid_set}/text,text,text" --valid_shape_file "${dir}/data/valid_shape" \
-    --resume true --output_dir "${dir}" ${lm_args} >"${dir}/train.log" 2>&1 \
-    || { log "Error: the LM's training failed; see ${dir}/train.log"; exit 1; }
+  # One job with every core (the job runner keeps an earlier attempt's log as train.log.1, ...).
+  # shellcheck disable=SC2086  # cmd.sh's cuda_cmd may carry runner options; --lm_args holds options
+  train_job "${dir}" ${cuda_cmd} --gpu "${ngpu}" "${dir}/train.log" python -m espnet_distill.bin.lm_train \
+    --config "${lm_config}" --token_list "${token_dir}/tokens.txt" --token_type "${token_type}" "${bpe_opts[@]}" \
+    --ngpu "${ngpu}" --train_data_path_and_name_and_type "${dir}/data/text,text,text" \
+    --train_shape_file "${dir}/data/train_shape" --valid_data_path_and_name_and_type "data/${valid_set}/text,text,text" \
+    --valid_shape_file "${dir}/data/valid_shape" --resume true --output_dir "${dir}" ${lm_args}
+  run_train_jobs "Stage 6"
   log "Stage 6: $(python -c 'import json, sys; r = json.load(open(sys.argv[1])); print(f"the LM'"'"'s perplexity on {r["valid_text"]}: {r["perplexity"]:.3f}")' "${dir}/perplexity.json")"
   step_done "${dir}"
 }
