@@ -79,13 +79,21 @@ class Experiment:
         return "reg + KL" if "_reg_kl" in self.model else "reg"
 
 
+def summary_decode(asr_exp: Path) -> str:
+    """The decoding the summary reports for a model: greedy CTC when it was run, else the first beam search
+    without the LM (the decodings with the LM have a section of their own)."""
+    names = sorted(p.name for p in asr_exp.glob("decode_*") if p.is_dir() and "_lm" not in p.name)
+    return "decode_ctc_greedy" if "decode_ctc_greedy" in names or not names else names[0]
+
+
 def read_experiments(exp_root: Path) -> List[Experiment]:
     """Every ``exp/asr_*`` with at least one scored decoding."""
     experiments = []
     for asr_exp in sorted(p for p in exp_root.glob("asr_*") if p.is_dir()):
+        decode = summary_decode(asr_exp)
         scores = {
             f.parent.name: json.loads(f.read_text(encoding="utf-8"))
-            for f in sorted(asr_exp.glob("decode_*/*/score.json"))
+            for f in sorted(asr_exp.glob(f"{decode}/*/score.json"))
         }
         if not scores:
             continue

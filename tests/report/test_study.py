@@ -14,12 +14,20 @@ PNG = b"\x89PNG\r\n\x1a\n"
 
 
 def fake_asr_exp(
-    exp: Path, model: str, ftset: str, frontend: str, params: int, cer: dict, seed: int = 1, source=None
+    exp: Path,
+    model: str,
+    ftset: str,
+    frontend: str,
+    params: int,
+    cer: dict,
+    seed: int = 1,
+    source=None,
+    decode: str = "decode_ctc_greedy",
 ) -> None:
     """An exp/asr_<model>_<ftset> with a checkpoint of ``params`` weights and a score.json per set (and,
     given ``source``, the student_source.json the ASR task writes)."""
     d = exp / f"asr_{model}_{ftset}"
-    d.mkdir(parents=True)
+    d.mkdir(parents=True, exist_ok=True)
     if source is not None:
         (d / "student_source.json").write_text(json.dumps({"frontend": frontend, "loss": None, **source}))
     (d / "config.yaml").write_text(
@@ -33,7 +41,7 @@ def fake_asr_exp(
     )
     torch.save({"w": torch.zeros(params), "frontend.num_updates": torch.tensor(3)}, d / "valid.cer_ctc.ave.pth")
     for dset, err in cer.items():
-        out = d / "decode_ctc_greedy" / dset
+        out = d / decode / dset
         out.mkdir(parents=True)
         score = {
             kind: {
@@ -69,6 +77,18 @@ def exp(tmp_path):
     }
     torch.save({"reporter": {"stats": stats, "epoch": 3}, "model": {}}, distill / "checkpoint.pth")
     return exp
+
+
+def test_the_summary_reports_greedy_decoding_whatever_else_was_decoded(exp):
+    fake_asr_exp(exp, "teacher", "train", "wav_cnn", 3000, {"dev": 30.0, "test": 31.0}, decode="decode_ctc_beam8_lm0.6")
+    fake_asr_exp(exp, "teacher", "train", "wav_cnn", 3000, {"dev": 38.0, "test": 39.0}, decode="decode_ctc_beam8")
+    fake_asr_exp(exp, "lm_only", "train", "wav_cnn", 3000, {"dev": 30.0}, decode="decode_ctc_beam8_lm0.3")
+    fake_asr_exp(exp, "beam_only", "train", "wav_cnn", 3000, {"dev": 33.0}, decode="decode_ctc_beam8")
+    fake_asr_exp(exp, "beam_only", "train", "wav_cnn", 3000, {"dev": 32.0}, decode="decode_ctc_beam4")
+    by_model = {e.model: e for e in study.read_experiments(exp)}
+    assert by_model["teacher"].scores["test"]["cer"]["err"] == 42.0  # greedy, not the beam or the LM
+    assert by_model["beam_only"].scores["dev"]["cer"]["err"] == 32.0  # the first beam search without the LM
+    assert "lm_only" not in by_model  # only decoded with the LM: not a row of the summary
 
 
 def test_seeds_are_pooled_and_each_model_described(exp):
