@@ -10,7 +10,7 @@ beam_size=1
 batch_size=8
 skip_bad_utterances=false
 lm=""
-lm_weight=0
+lm_weight=0.0
 help_message="Usage: $0 [options] <asr-exp> <data-dir> <decode-dir>
 e.g.: $0 --nj 4 --beam_size 10 exp/asr_teacher_train data/test exp/asr_teacher_train/decode_ctc_beam10/test
 Options:

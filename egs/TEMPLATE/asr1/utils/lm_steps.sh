@@ -74,7 +74,8 @@ lm_train_step() {
     --train_shape_file "${dir}/data/train_shape" --valid_data_path_and_name_and_type "data/${valid_set}/text,text,text" \
     --valid_shape_file "${dir}/data/valid_shape" --resume true --output_dir "${dir}" ${lm_args}
   run_train_jobs "Stage 6"
-  log "Stage 6: $(python -c 'import json, sys; r = json.load(open(sys.argv[1])); print(f"the LM'"'"'s perplexity on {r["valid_text"]}: {r["perplexity"]:.3f}")' "${dir}/perplexity.json")"
+  log "Stage 6: the LM's perplexity on data/${valid_set}/text:" \
+    "$(python -m espnet_distill.recipe.query "${dir}/perplexity.json" perplexity)"
   step_done "${dir}"
 }
 
