@@ -160,3 +160,20 @@ def test_the_lm_text_holds_no_dev_or_test_sentence(tmp_path):
     shapes = tmp_path / "shape"
     write_shapes(out, shapes, Tokenizer([*TOKENS[:-1], "E", "O", "<sos/eos>"], "char", None))
     assert shapes.read_text().splitlines()[:2] == ["lm000000001 13,8", "lm000000002 9,8"]
+
+
+@pytest.mark.parametrize(
+    "main_module, argv",
+    [
+        ("asr_inference", ["--asr_exp", "exp/x", "--wav_scp", "w.scp", "--output_dir", "out", "--lm_weight", "0.5"]),
+        ("transcribe", ["--model", "exp/x", "--beam_size", "4", "--lm_weight", "0.5", "a.wav"]),
+        ("transcribe", ["--model", "exp/x", "--lm", "exp/lm", "--lm_weight", "0.5", "a.wav"]),  # greedy
+    ],
+)
+def test_an_lm_weight_without_an_lm_or_a_beam_is_a_usage_error(main_module, argv, capsys):
+    import importlib
+
+    main = importlib.import_module(f"espnet_distill.bin.{main_module}").main
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2 and "--lm_weight needs --lm" in capsys.readouterr().err
