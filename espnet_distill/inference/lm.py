@@ -80,7 +80,12 @@ def load_lm(lm: PathLike, asr_tokens: Sequence[str], asr_source: PathLike, devic
 
     config_file, model_file = lm_files(lm)
     check_token_lists(config_file, lm_token_list(config_file), asr_source, asr_tokens)
-    model, _ = LMTask.build_model_from_file(config_file, model_file, device)
+    try:
+        model, _ = LMTask.build_model_from_file(config_file, model_file, device)
+    except (TypeError, ValueError, KeyError, AttributeError) as e:  # an unknown class or key of the config
+        if isinstance(e, CheckpointError):
+            raise
+        raise CheckpointError(f"{config_file}: cannot build the LM it describes: {e}") from e
     return model.lm.eval()
 
 

@@ -122,6 +122,11 @@ def test_an_lm_dir_loads_safely_and_its_tokens_must_be_the_asr_models(tmp_path):
         load_lm(lm_dir, TOKENS[:-1], "tokens.txt")
     with pytest.raises(FileNotFoundError, match="has the LM's training finished"):
         load_lm(tmp_path, TOKENS, "x")
+    config = yaml.safe_load((lm_dir / "config.yaml").read_text())
+    for key, value in (("lm_conf", {"unit": 8, "nlayers": 1, "no_such_key": 1}), ("lm", "no_such_lm")):
+        (lm_dir / "config.yaml").write_text(yaml.safe_dump({**config, key: value}))
+        with pytest.raises(CheckpointError, match=f"{lm_dir / 'config.yaml'}: cannot build the LM"):
+            load_lm(lm_dir, TOKENS, "x")
 
 
 def test_an_lm_file_that_would_run_code_is_refused_by_name(tmp_path):
