@@ -47,6 +47,6 @@ run_supervised ./distill_asr.sh \
   --finetune_configs "train_10pct=conf/finetune/ctc_low.yaml" \
   --train_jobs 2 \
   --lm_train_text data/local/lm/sentences.txt \
-  --lm_weights "0.3 0.6 0.9" \
+  --lm_weights "0.3 0.6 0.9 1.2" \
   --lm_beam_size 8 \
   "$@"
