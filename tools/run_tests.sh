@@ -3,7 +3,7 @@
 #   tools/run_tests.sh          the fast tier, about a minute on 2 cores: the unit tests and short checks
 #                               that train tiny models for a few steps; not the tests marked slow (recipe
 #                               runs, the documented commands, longer trainings and exports)
-#   tools/run_tests.sh --all    every test (about 33 minutes on 2 cores, 12 of them the documented commands; .ci/run runs this)
+#   tools/run_tests.sh --all    every test (about 40 minutes on 2 cores; .ci/run runs this)
 # Other arguments go to pytest, e.g. tools/run_tests.sh -k fbank
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)

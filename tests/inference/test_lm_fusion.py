@@ -105,6 +105,7 @@ def write_lm_dir(path, lm, tokens, token_type="char"):
     return path
 
 
+@pytest.mark.slow  # builds through ESPnet's LM task, whose import takes seconds
 def test_an_lm_dir_loads_safely_and_its_tokens_must_be_the_asr_models(tmp_path):
     lm = biased_lm(A)
     lm_dir = write_lm_dir(tmp_path / "lm", lm, TOKENS)
@@ -129,6 +130,7 @@ def test_an_lm_dir_loads_safely_and_its_tokens_must_be_the_asr_models(tmp_path):
             load_lm(lm_dir, TOKENS, "x")
 
 
+@pytest.mark.slow  # builds through ESPnet's LM task, whose import takes seconds
 def test_an_lm_file_that_would_run_code_is_refused_by_name(tmp_path):
     lm_dir = write_lm_dir(tmp_path / "lm", biased_lm(A), TOKENS)
     marker = tmp_path / "ran"
