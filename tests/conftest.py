@@ -260,3 +260,16 @@ def tiny_lm(tiny_corpus, tmp_path_factory):
     write_lm_text(root / "lm_text", [], [data / "train" / "text"], [data / "dev" / "text", data / "test" / "text"])
     log = train_lm(root, root / "lm_text", data / "dev" / "text", root / "tokens.txt", root / "lm")
     return root / "lm", log
+
+
+def lm_with_tokens(lm_dir: Path, out: Path, edit: Callable) -> Path:
+    """A copy of the LM exp dir ``lm_dir`` at ``out`` whose config's token list is ``edit(token_list)``
+    (the model file unchanged): an LM of other tokens."""
+    import yaml
+
+    config = yaml.safe_load((lm_dir / "config.yaml").read_text())
+    config["token_list"] = edit(config["token_list"])
+    out.mkdir(parents=True)
+    (out / "config.yaml").write_text(yaml.safe_dump(config))
+    shutil.copy(lm_dir / "valid.loss.ave.pth", out / "valid.loss.ave.pth")
+    return out

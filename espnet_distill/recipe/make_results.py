@@ -26,6 +26,7 @@ from typing import List, Optional
 import yaml
 
 from espnet_distill.files.onnx_dir import META_NAME, read_meta
+from espnet_distill.recipe.lm_weight import lm_decode_name
 from espnet_distill.report import study
 from espnet_distill.report.plots import distill_curves, plot_distill_curves, plot_error
 from espnet_distill.report.results import collect, render
@@ -113,7 +114,7 @@ def lm_section(exp_dir: Path, test_sets: List[str]) -> List[str]:
     for record_file in sorted(exp_dir.glob("asr_*/decode_*_lm/lm_weight.json")):
         record = json.loads(record_file.read_text(encoding="utf-8"))
         asr_exp, plain = record_file.parent.parent, record["decode"]
-        fused = plain if record["weight"] == 0 else f"{plain}_lm{record['weight']!r}"
+        fused = plain if record["weight"] == 0 else lm_decode_name(plain, record["weight"])
         grid = " ".join(f"{w}: {e:.1f}" for w, e in record["errors"].items())
         for test in test_sets:
             without, with_lm = (

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-import yaml
 
 from espnet_distill.data.audio import read_audio
 from espnet_distill.data.kaldi_dir import read_kaldi_map
@@ -17,7 +16,7 @@ from espnet_distill.inference.audio import TranscribeError, load_audio
 from espnet_distill.inference.ctc_search import decode_log_probs
 from espnet_distill.inference.transcribe import chunked_log_probs
 from espnet_distill.text.tokens import Tokenizer
-from tests.conftest import REPO_ROOT, write_wav
+from tests.conftest import REPO_ROOT, lm_with_tokens, write_wav
 from tests.export.test_onnx import exps  # noqa: F401  (tiny wav_cnn and fbank models that emit text)
 from tests.tasks.test_asr_task import setup  # noqa: F401
 
@@ -231,12 +230,7 @@ def test_transcribe_with_an_lm_gives_the_same_text_on_both_backends(exps, tiny_c
     log_probs = backend.log_probs(load_audio(tmp_path / "short.wav"))
     assert decode_log_probs(log_probs, backend.tokenizer, 4, lm, 1.5) == outputs["torch"][1]
     # an LM of other tokens is refused before anything is transcribed, naming both files
-    bad = tmp_path / "bad_lm"
-    bad.mkdir()
-    config = yaml.safe_load((tiny_lm[0] / "config.yaml").read_text())
-    config["token_list"] = config["token_list"][:3] + ["Q"] + config["token_list"][4:]
-    (bad / "config.yaml").write_text(yaml.safe_dump(config))
-    (bad / "valid.loss.ave.pth").write_bytes((tiny_lm[0] / "valid.loss.ave.pth").read_bytes())
+    bad = lm_with_tokens(tiny_lm[0], tmp_path / "bad_lm", lambda tokens: tokens[:3] + ["Q"] + tokens[4:])
     cmd = [sys.executable, "-m", "espnet_distill.bin.transcribe", "--model", str(tmp_path / "onnx"), "--beam_size", "4"]
     result = subprocess.run(
         cmd + ["--lm", str(bad), "--lm_weight", "1", str(tmp_path / "short.wav")], capture_output=True, text=True

@@ -14,6 +14,7 @@ from espnet_distill.data.kaldi_dir import read_kaldi_map
 from espnet_distill.espnet_interop import espnet_config
 from espnet_distill.inference.decode import CTCDecoder, DecodeOptions, load_asr_model, read_checked
 from espnet_distill.text.tokens import Tokenizer
+from tests.conftest import lm_with_tokens
 from tests.tasks.test_asr_task import setup, train, with_random_ctc  # noqa: F401  (the tiny fine-tuning's fixture)
 
 pytestmark = pytest.mark.slow  # the full tier: trains models or runs a recipe
@@ -50,6 +51,14 @@ def ours(exp, test_audio):
     hyps = dict(decoder.decode(test_audio))
     assert all(len(h) > 5 for h in hyps.values()), hyps  # the random CTC layer emits text
     return hyps
+
+
+def espnet_cli(config, model_file, wav_scp, output_dir, *options):
+    """ESPnet's decoding CLI behind this project's checks (``espnet_asr_inference``) at CTC weight 1."""
+    cmd = [sys.executable, "-m", "espnet_distill.bin.espnet_asr_inference", "--asr_train_config", str(config)]
+    cmd += ["--asr_model_file", str(model_file), "--ctc_weight", "1.0", *options]
+    cmd += ["--data_path_and_name_and_type", f"{wav_scp},speech,sound", "--output_dir", str(output_dir)]
+    return subprocess.run(cmd, capture_output=True, text=True)
 
 
 def espnet_hyps(speech2text, test_audio):
@@ -112,26 +121,16 @@ def test_speech2text_decodes_as_this_project_does(exp, ours, test_audio):
 def test_espnet_asr_inference_cli_decodes_as_this_project_does(exp, ours, test_audio, tmp_path):
     wav_scp = tmp_path / "wav.scp"
     wav_scp.write_text("".join(f"{u} {s}\n" for u, s in sorted(test_audio.items())))
-    cmd = [
-        sys.executable,
-        "-m",
-        "espnet_distill.bin.espnet_asr_inference",
-        "--asr_train_config",
+    result = espnet_cli(
         str(exp / "config.yaml"),
-        "--asr_model_file",
         str(exp / "noisy.pth"),
-        "--ctc_weight",
-        "1.0",
+        wav_scp,
+        str(tmp_path / "out"),
         "--lm_weight",
         "0",
         "--beam_size",
         str(BEAM),
-        "--data_path_and_name_and_type",
-        f"{wav_scp},speech,sound",
-        "--output_dir",
-        str(tmp_path / "out"),
-    ]
-    result = subprocess.run(cmd, capture_output=True, text=True)
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     decoded = read_kaldi_map(tmp_path / "out" / "1best_recog" / "text")
     assert decoded == ours
@@ -147,22 +146,7 @@ def test_espnet_cli_refuses_a_model_file_that_would_run_code(exp, tmp_path):
     (tmp_path / "evil.pth").write_bytes(pickle.dumps({"x": Evil()}))
     wav_scp = tmp_path / "wav.scp"
     wav_scp.write_text("")
-    cmd = [
-        sys.executable,
-        "-m",
-        "espnet_distill.bin.espnet_asr_inference",
-        "--asr_train_config",
-        str(exp / "config.yaml"),
-        "--asr_model_file",
-        str(tmp_path / "evil.pth"),
-        "--ctc_weight",
-        "1.0",
-        "--data_path_and_name_and_type",
-        f"{wav_scp},speech,sound",
-        "--output_dir",
-        str(tmp_path / "out"),
-    ]
-    result = subprocess.run(cmd, capture_output=True, text=True)
+    result = espnet_cli(str(exp / "config.yaml"), str(tmp_path / "evil.pth"), wav_scp, str(tmp_path / "out"))
     assert result.returncode != 0 and "pwned" not in result.stdout
     assert "evil.pth" in result.stderr and "refus" in result.stderr
 
@@ -279,35 +263,21 @@ def test_speech2text_with_the_lm_decodes_as_this_project_does(exp, ours_with_lm,
 
 
 def test_espnet_cli_refuses_an_lm_of_other_tokens_naming_both_files(exp, tiny_lm, tmp_path):
-    lm_config = yaml.safe_load((tiny_lm[0] / "config.yaml").read_text())
-    lm_config["token_list"] = lm_config["token_list"][:-2] + lm_config["token_list"][-1:]
-    (tmp_path / "lm").mkdir()
-    (tmp_path / "lm" / "config.yaml").write_text(yaml.safe_dump(lm_config))
-    shutil.copy(tiny_lm[0] / "valid.loss.ave.pth", tmp_path / "lm" / "valid.loss.ave.pth")
+    lm_with_tokens(tiny_lm[0], tmp_path / "lm", lambda tokens: tokens[:-2] + tokens[-1:])
     wav_scp = tmp_path / "wav.scp"
     wav_scp.write_text("")
-    cmd = [
-        sys.executable,
-        "-m",
-        "espnet_distill.bin.espnet_asr_inference",
-        "--asr_train_config",
+    result = espnet_cli(
         str(exp / "config.yaml"),
-        "--asr_model_file",
         str(exp / "noisy.pth"),
+        wav_scp,
+        str(tmp_path / "out"),
         "--lm_train_config",
         str(tmp_path / "lm" / "config.yaml"),
         "--lm_file",
         str(tmp_path / "lm" / "valid.loss.ave.pth"),
-        "--ctc_weight",
-        "1.0",
         "--lm_weight",
         "0.5",
-        "--data_path_and_name_and_type",
-        f"{wav_scp},speech,sound",
-        "--output_dir",
-        str(tmp_path / "out"),
-    ]
-    result = subprocess.run(cmd, capture_output=True, text=True)
+    )
     assert result.returncode == 1, result.stderr[-2000:]
     assert str(tmp_path / "lm" / "config.yaml") in result.stderr and str(exp / "config.yaml") in result.stderr
     assert "train the LM on the ASR model's token list" in result.stderr
@@ -325,11 +295,7 @@ def test_a_model_packed_with_its_lm_unpacks_into_speech2text(exp, ours_with_lm, 
     assert set(kwargs) == {"asr_train_config", "asr_model_file", "lm_train_config", "lm_file"}
     speech2text = Speech2Text(**kwargs, ctc_weight=1.0, lm_weight=LM_WEIGHT, beam_size=BEAM, nbest=1)
     assert espnet_hyps(speech2text, test_audio) == ours_with_lm
-    config = yaml.safe_load((tiny_lm[0] / "config.yaml").read_text())
-    config["token_list"] = config["token_list"][::-1]
-    (tmp_path / "bad_lm").mkdir()
-    (tmp_path / "bad_lm" / "config.yaml").write_text(yaml.safe_dump(config))
-    shutil.copy(tiny_lm[0] / "valid.loss.ave.pth", tmp_path / "bad_lm")
+    bad = lm_with_tokens(tiny_lm[0], tmp_path / "bad_lm", lambda tokens: tokens[::-1])
     with pytest.raises(PackError, match="is not the ASR model's"):
-        pack_model(exp, tmp_path / "bad.zip", checkpoint="noisy.pth", lm=tmp_path / "bad_lm")
+        pack_model(exp, tmp_path / "bad.zip", checkpoint="noisy.pth", lm=bad)
     assert not (tmp_path / "bad.zip").exists()
