@@ -3,9 +3,12 @@
 The frozen teacher runs on the fly on the same (cropped) waveforms as the
 student.  It is held outside the module tree: it is not in ``state_dict()``
 (checkpoints hold the student only), not seen by the optimizer or DDP, and is
-moved with the model by ``.to()``.
+moved with the model by ``.to()``.  With stored targets
+(:mod:`~espnet_distill.distill.targets`, ``teacher_targets:`` in the task) the
+teacher does not run: the batch brings its outputs, and it stays on the CPU.
 """
 
+import hashlib
 from typing import Dict, List, Optional, Tuple
 
 import torch
@@ -17,7 +20,8 @@ from espnet2.train.abs_espnet_model import AbsESPnetModel
 
 from espnet_distill import seams
 from espnet_distill.distill.codewords import build_codeword_head, load_codebook, teacher_logits_from_codebook
-from espnet_distill.losses import codeword_kl, regression_terms
+from espnet_distill.distill.targets import StoredBatch, TargetSpec, conv_frames, stored_batch
+from espnet_distill.losses import codeword_kl, codeword_kl_topk, regression_terms
 from espnet_distill.prune.distill import Pruning
 from espnet_distill.student.heads import AbsPredictionHeads
 from espnet_distill.teacher.hubert import HubertTeacher, TeacherOutput
@@ -30,11 +34,14 @@ def crop_batch(
     max_samples: Optional[int],
     to_shortest: bool,
     generator: Optional[torch.Generator] = None,
-) -> Tuple[torch.Tensor, torch.Tensor]:
+    stride: int = 1,
+) -> Tuple[torch.Tensor, torch.Tensor, Optional[torch.Tensor]]:
     """Random crops: every utterance to the batch's shortest (``to_shortest``), at most ``max_samples``.
 
     With ``to_shortest`` the batch has no padding left, as in fairseq's and
-    DistilHuBERT's pretraining batches.
+    DistilHuBERT's pretraining batches.  Crops start at multiples of ``stride``
+    samples (the teacher's frame stride, for stored targets).  Returns the crops,
+    their lengths, and their first samples (None when nothing was cropped).
     """
     target = lengths.clone()
     if to_shortest:
@@ -42,13 +49,17 @@ def crop_batch(
     if max_samples:
         target = target.clamp(max=max_samples)
     if bool((target == lengths).all()):
-        return speech, lengths
+        return speech, lengths, None
     width = int(target.max())
     out = speech.new_zeros(speech.shape[0], width)
+    starts = torch.zeros_like(lengths)
     for i, (length, keep) in enumerate(zip(lengths.tolist(), target.tolist())):
-        start = int(torch.randint(0, length - keep + 1, (1,), generator=generator)) if length > keep else 0
+        start = 0
+        if length > keep:
+            start = stride * int(torch.randint(0, (length - keep) // stride + 1, (1,), generator=generator))
         out[i, :keep] = speech[i, start : start + keep]
-    return out, target
+        starts[i] = start
+    return out, target, starts
 
 
 class DistillModel(AbsESPnetModel):
@@ -120,6 +131,8 @@ class DistillModel(AbsESPnetModel):
         self.frontend_steps = frontend_steps
         self.frontend_head: Optional[torch.nn.Module] = None
         self.pruning: Optional[Pruning] = None
+        self.stored: Optional[TargetSpec] = None  # use_stored_targets
+        self.stored_geometry: Optional[Dict] = None
         if prune_conf:
             if frontend_steps > 0:
                 raise ValueError("model_conf: prune_conf prunes a copy of the teacher; it takes no frontend_steps")
@@ -156,8 +169,27 @@ class DistillModel(AbsESPnetModel):
 
     def _apply(self, fn, recurse: bool = True):
         super()._apply(fn, recurse)
-        seams.torch_module_apply(self.teacher, fn)
+        if self.stored is None:  # with stored targets the teacher stays where it is (not on the GPU)
+            seams.torch_module_apply(self.teacher, fn)
         return self
+
+    def use_stored_targets(self, spec: TargetSpec, geometry: Dict) -> None:
+        """Train on stored targets of ``spec`` (the batches bring them) instead of running the teacher.
+        ``geometry``: the teacher's CNN (:func:`~espnet_distill.distill.targets.frame_geometry`)."""
+        self.stored = spec
+        self.stored_geometry = geometry
+
+    def codeword_source(self) -> str:
+        """What the KL's teacher distribution comes from: the teacher's head, or a codebook (by content)."""
+        if self.codebook_layer is None:
+            return "head"
+        digest = hashlib.sha256(self.teacher_codebook.detach().cpu().float().numpy().tobytes()).hexdigest()
+        return f"codebook {digest[:16]} layer {self.codebook_layer}"
+
+    def num_codewords(self) -> int:
+        if self.codebook_layer is not None:
+            return int(self.teacher_codebook.shape[0])
+        return int(self.teacher.label_embeddings.shape[0])
 
     def teacher_codeword_logits(self, output: TeacherOutput) -> torch.Tensor:
         if self.codebook_layer is not None:
@@ -178,8 +210,19 @@ class DistillModel(AbsESPnetModel):
     def forward(
         self, speech: torch.Tensor, speech_lengths: torch.Tensor, **kwargs
     ) -> Tuple[torch.Tensor, Dict[str, torch.Tensor], torch.Tensor]:
+        """``kwargs``: the stored targets of the batch (``teacher_hidden`` ..., with their lengths) when
+        :meth:`use_stored_targets` was called."""
+        stored: Optional[StoredBatch] = None
+        if self.stored is not None:
+            stored = stored_batch(kwargs, self.stored, self.stored_geometry["conv"], speech_lengths)
         if self.training:
-            speech, speech_lengths = crop_batch(speech, speech_lengths, self.crop_samples, self.crop_to_shortest)
+            stride = self.stored_geometry["stride"] if stored is not None else 1
+            speech, speech_lengths, starts = crop_batch(
+                speech, speech_lengths, self.crop_samples, self.crop_to_shortest, stride=stride
+            )
+            if stored is not None and starts is not None:
+                frames = conv_frames(speech_lengths, self.stored_geometry["conv"])
+                stored = stored.crop(torch.div(starts, stride, rounding_mode="floor"), frames)
         if self.training and (self.frontend_steps > 0 or self.pruning is not None):
             self.num_updates += 1
         if self.training and self.frontend_steps > 0:
@@ -188,10 +231,16 @@ class DistillModel(AbsESPnetModel):
                 if module is not None:
                     module.requires_grad_(not in_stage_a)
             if in_stage_a:
-                return self.frontend_forward(speech, speech_lengths)
-        teacher_out = self.teacher(speech, speech_lengths)
+                return self.frontend_forward(speech, speech_lengths, stored)
+        if stored is not None:
+            teacher_out = TeacherOutput(stored.hidden_states(), stored.lengths, stored.logits)
+        else:
+            teacher_out = self.teacher(speech, speech_lengths)
         states, lengths = self.student_states(speech, speech_lengths)
-        num_frames = min(states[0].shape[1], teacher_out.hidden_states[0].shape[1])
+        num_frames = min(
+            states[0].shape[1],
+            int(teacher_out.lengths.max()) if stored is not None else teacher_out.hidden_states[0].shape[1],
+        )
         lengths = torch.minimum(lengths, teacher_out.lengths).clamp(max=num_frames)
         valid = ~padding_mask(lengths, num_frames)
 
@@ -209,8 +258,17 @@ class DistillModel(AbsESPnetModel):
         stats["regression"] = regression.detach()
         if self.codeword_head is not None:
             student_logits = self.codeword_head(self.encoder.final_output(states)[:, :num_frames])
-            teacher_logits = self.teacher_codeword_logits(teacher_out)[:, :num_frames]
-            kl = codeword_kl(student_logits, teacher_logits, valid, self.temperature)
+            if stored is not None and stored.index is not None:  # the stored top k
+                kl = codeword_kl_topk(
+                    student_logits,
+                    stored.logits[:, :num_frames],
+                    stored.index[:, :num_frames],
+                    valid,
+                    self.temperature,
+                )
+            else:  # every codeword's logit, computed or stored
+                teacher_logits = stored.logits if stored is not None else self.teacher_codeword_logits(teacher_out)
+                kl = codeword_kl(student_logits, teacher_logits[:, :num_frames], valid, self.temperature)
             stats["discriminative"] = kl.detach()
             loss = loss + self.discriminative_weight * kl
         if self.pruning is not None:
@@ -224,10 +282,13 @@ class DistillModel(AbsESPnetModel):
         return loss, stats, weight
 
     def frontend_forward(
-        self, speech: torch.Tensor, speech_lengths: torch.Tensor
+        self, speech: torch.Tensor, speech_lengths: torch.Tensor, stored: Optional[StoredBatch] = None
     ) -> Tuple[torch.Tensor, Dict[str, torch.Tensor], torch.Tensor]:
         """Stage A of front-end distillation: L1 to the teacher's projected CNN features."""
-        target, target_lengths = self.teacher.projected_features(speech, speech_lengths)
+        if stored is not None:
+            target, target_lengths = stored.projected, stored.lengths
+        else:
+            target, target_lengths = self.teacher.projected_features(speech, speech_lengths)
         feats, lengths = self.frontend(speech, speech_lengths)
         num_frames = min(feats.shape[1], target.shape[1])
         lengths = torch.minimum(lengths, target_lengths).clamp(max=num_frames)

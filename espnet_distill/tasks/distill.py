@@ -12,6 +12,9 @@ n best checkpoints.  Components are chosen by name:
 - ``head: multitask | layer_to_layer`` (+ ``head_conf``)
 - ``teacher: fairseq | huggingface | torchaudio | espnet`` (+ ``teacher_conf: {path: ...}``)
 - ``model_conf``: loss weights, temperature, crops, pruning (``prune_conf``; see :class:`DistillModel`).
+- ``teacher_targets: <dump root>``: train on the teacher's stored targets
+  (``python -m espnet_distill.bin.dump_teacher_targets``) instead of running it:
+  ``<dump root>/<data dir name>`` for the training and the validation data each.
 """
 
 import argparse
@@ -30,6 +33,7 @@ from espnet2.utils.types import str_or_none
 from espnet_distill import components
 from espnet_distill.asr.build import student_structure
 from espnet_distill.data.collate import PadCollate
+from espnet_distill.distill import targets
 from espnet_distill.distill.export import load_student_weights
 from espnet_distill.distill.model import DistillModel
 from espnet_distill.frontend.conv import teacher_frontend_defaults
@@ -121,6 +125,13 @@ class DistillTask(SafeTask):
             "pruned student distilled again without gates",
         )
         group.add_argument(
+            "--teacher_targets",
+            type=str_or_none,
+            default=None,
+            help="the root of the teacher's stored targets (dump_teacher_targets): <root>/<data dir name> for "
+            "the training and validation data; the teacher then does not run while training",
+        )
+        group.add_argument(
             "--fbank_stats",
             type=str_or_none,
             default=None,
@@ -153,6 +164,21 @@ class DistillTask(SafeTask):
             {"params": pruning.reg_parameters(), "lr": pruning.reg_lr, "weight_decay": 0.0},
         ]
         return [optim_class(groups, **args.optim_conf)]
+
+    @classmethod
+    def main_worker(cls, args: argparse.Namespace) -> None:
+        if getattr(args, "teacher_targets", None):
+            names = stored_target_names(args)
+            for entries in (args.train_data_path_and_name_and_type, args.valid_data_path_and_name_and_type):
+                dump_dir, _ = targets.add_data_entries(entries, args.teacher_targets, names)
+                logger.info("stored teacher targets: %s", dump_dir)
+        super().main_worker(args)
+
+    @classmethod
+    def build_model_from_file(cls, config_file=None, model_file=None, device: str = "cpu"):
+        """A trained model without its training's stored targets (they may be gone): the teacher runs."""
+        with targets.no_stored_targets():
+            return super().build_model_from_file(config_file, model_file, device)
 
     @classmethod
     def build_collate_fn(cls, args: argparse.Namespace, train: bool) -> Callable:
@@ -222,4 +248,41 @@ class DistillTask(SafeTask):
         args.model_conf = model_conf
         if model_conf.get("frontend_steps"):
             args.unused_parameters = True  # stage A: the encoder and heads get no gradients under DDP
-        return DistillModel(frontend, encoder, heads, teacher, **model_conf)
+        model = DistillModel(frontend, encoder, heads, teacher, **model_conf)
+        if getattr(args, "teacher_targets", None) and not targets.stored_targets_off():
+            attach_stored_targets(model, args)
+        return model
+
+
+def _speech_path(entries) -> Optional[str]:
+    return next((path for path, name, _ in entries or [] if name == "speech"), None)
+
+
+def stored_target_names(args: argparse.Namespace) -> List[str]:
+    """The names stored in the dump of the training data."""
+    speech = _speech_path(args.train_data_path_and_name_and_type)
+    if speech is None:
+        raise targets.TargetsError("teacher_targets: the training data has no speech entry")
+    return targets.read_manifest(targets.dump_dir_for(args.teacher_targets, speech))["names"]
+
+
+def attach_stored_targets(model: DistillModel, args: argparse.Namespace) -> None:
+    """Check that the dumps of the training and validation data are of this teacher and hold what this
+    student needs, and make the model read them instead of running the teacher."""
+    spec = geometry = None
+    sets = [
+        _speech_path(getattr(args, name, None))
+        for name in ("train_data_path_and_name_and_type", "valid_data_path_and_name_and_type")
+    ]
+    for speech in filter(None, sets):
+        dump_dir = targets.dump_dir_for(args.teacher_targets, speech)
+        manifest = targets.read_manifest(dump_dir)
+        targets.check_teacher(manifest, dump_dir, model.teacher)
+        targets.check_spec_covers(manifest, dump_dir, model)
+        if spec is not None and targets.spec_of_manifest(manifest) != spec:
+            raise targets.TargetsError(f"{dump_dir}: other targets than those of the training data; dump both alike")
+        spec, geometry = targets.spec_of_manifest(manifest), manifest["geometry"]
+    if spec is None:
+        raise targets.TargetsError("teacher_targets: no data to match the stored targets to")
+    model.use_stored_targets(spec, geometry)
+    logger.info("training on stored teacher targets (%s): the teacher does not run", args.teacher_targets)

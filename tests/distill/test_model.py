@@ -8,7 +8,7 @@ from espnet_distill.tasks.distill import DistillTask
 from tests.conftest import tiny_batch
 
 
-def build(tiny_teacher_path, head="multitask", **model_conf):
+def build(tiny_teacher_path, head="multitask", init_from_teacher=("frontend",), **model_conf):
     parser = DistillTask.get_parser()
     args = parser.parse_args(
         [
@@ -26,8 +26,7 @@ def build(tiny_teacher_path, head="multitask", **model_conf):
             "dropout=0.0",
             "--head",
             head,
-            "--init_from_teacher",
-            "frontend",
+            *(["--init_from_teacher", *init_from_teacher] if init_from_teacher else []),
             "--output_dir",
             "unused",
         ]
@@ -94,10 +93,12 @@ def test_training_crops_are_the_same_for_teacher_and_student(tiny_teacher_path, 
     from espnet_distill.distill.model import crop_batch
 
     waves, lengths = tiny_batch(tiny_corpus, 3)
-    cropped, new_lengths = crop_batch(
+    cropped, new_lengths, starts = crop_batch(
         waves, lengths, max_samples=20000, to_shortest=True, generator=torch.Generator().manual_seed(0)
     )
     assert new_lengths.tolist() == [20000] * 3 and cropped.shape == (3, 20000)
+    for i in range(3):
+        torch.testing.assert_close(cropped[i], waves[i, int(starts[i]) : int(starts[i]) + 20000])
     for i in range(3):  # each crop is a contiguous piece of its utterance
         wave = waves[i, : int(lengths[i])].numpy()
         start = int(

@@ -68,6 +68,9 @@ teacher_dir=exp/teacher    # where teacher.yaml (what later stages load) is writ
 distill_configs="conf/distill/deep_thin_reg_kl.yaml"  # space-separated configs, or "all": conf/distill/*.yaml
 distill_frontends=""       # front-ends each config is distilled with (e.g. "wav_cnn fbank"); empty: each config's own
 distill_args=""            # extra options of espnet_distill.bin.distill_train (e.g. "--max_epoch 4")
+teacher_targets=false      # true: stage 5 runs the teacher once and distills every student from its stored targets
+teacher_targets_config=conf/teacher_targets.yaml  # precision, codeword top-k and shards of the stored targets
+teacher_targets_dir=dump/teacher_targets  # where they are stored: <dir>/<ssl set>, <dir>/<valid set>
 ngpu=0                     # GPUs per training job (0: CPU)
 train_jobs=1               # training jobs of stages 5 and 7 run at once
 seed=""                    # a repeat: distillation and fine-tuning with this seed, exp dirs suffixed _seed<N>
@@ -136,6 +139,10 @@ Options:
                          config C with front-end F gives the student C when F is C's own front-end, else C_F
                          (default: \"${distill_frontends}\": each config with its own front-end)
   --distill_args <s>     extra options of distill_train (default: \"${distill_args}\")
+  --teacher_targets <b>  stage 5 stores the teacher's targets once and distills every student from them
+                         (default: ${teacher_targets})
+  --teacher_targets_config <y>  dtype, topk, shard_utts of the stored targets (default: ${teacher_targets_config})
+  --teacher_targets_dir <d>     where they are stored (default: ${teacher_targets_dir})
   --ngpu <n>             GPUs per training job (default: ${ngpu})
   --train_jobs <n>       training jobs run at once in stages 5 and 7 (default: ${train_jobs})
   --seed <n>             repeat stages 5-8 with this seed into exp dirs suffixed _seed<n> (default: the configs' seed)
@@ -346,9 +353,39 @@ distill_one() {  # <config> <front-end> <exp dir> [<option> ...]: --frontend aft
     --train_shape_file "${distill_stats_dir}/${ssl_set}/speech_shape" \
     --valid_data_path_and_name_and_type "data/${valid_set}/wav.scp,speech,sound" \
     --valid_shape_file "${distill_stats_dir}/${valid_set}/speech_shape" \
-    --fbank_stats "data/${cmvn_set}/feats_stats.npz" \
+    --fbank_stats "data/${cmvn_set}/feats_stats.npz" "${targets_opts[@]}" \
     --ngpu "${ngpu}" --resume true --output_dir "${dir}" "$@" ${seed_args} ${distill_args} || return 1
   python -m espnet_distill.recipe.check_student --data_dir "data/${valid_set}" "${dir}" && step_done "${dir}"
+}
+
+targets_opts=()
+targets_inputs=()
+if ${teacher_targets}; then
+  targets_opts=(--teacher_targets "${teacher_targets_dir}")
+  targets_inputs=(--input "targets_train=${teacher_targets_dir}/${ssl_set}/manifest.json"
+                  --input "targets_valid=${teacher_targets_dir}/${valid_set}/manifest.json")
+fi
+
+dump_teacher_targets() {  # stage 5 with --teacher_targets true: the teacher's targets of what every student needs
+  local student name conf frontend configs=() stamp
+  for student in "${distilled[@]}"; do
+    read -r name conf frontend _ <<<"${student}"
+    configs+=(--distill_config "${conf}:${frontend}")
+  done
+  stamp=(--clear true "${teacher_inputs[@]}" --input "targets_config=${teacher_targets_config}"
+         --input "ssl_wav=data/${ssl_set}/wav.scp" --input "valid_wav=data/${valid_set}/wav.scp"
+         --arg "students=${configs[*]}" --output "${teacher_targets_dir}/${ssl_set}/manifest.json"
+         --output "${teacher_targets_dir}/${valid_set}/manifest.json")
+  for conf in $(printf '%s\n' "${distilled[@]}" | awk '{print $2}' | sort -u); do stamp+=(--input "config_$(basename "${conf}" .yaml)=${conf}"); done
+  needs_run "Stage 5: the teacher's stored targets" "${teacher_targets_dir}" "${stamp[@]}" || return 0
+  log "Stage 5: storing the teacher's targets of ${ssl_set} and ${valid_set} (log: ${teacher_targets_dir}/dump.log)"
+  mkdir -p "${teacher_targets_dir}"
+  python -m espnet_distill.bin.dump_teacher_targets --config "${teacher_targets_config}" \
+    --teacher_yaml "${teacher_dir}/teacher.yaml" "${configs[@]}" --fbank_stats "data/${cmvn_set}/feats_stats.npz" \
+    --data_dir "data/${ssl_set}" --data_dir "data/${valid_set}" --output_dir "${teacher_targets_dir}" \
+    >"${teacher_targets_dir}/dump.log" 2>&1 \
+    || { log "Error: storing the teacher's targets failed (see ${teacher_targets_dir}/dump.log)"; exit 1; }
+  step_done "${teacher_targets_dir}"
 }
 
 finetune_config_of() {  # <train set>: its config from --finetune_configs, else --finetune_config
@@ -458,6 +495,9 @@ if [ "${stage}" -le 5 ] && [ "${stop_stage}" -ge 5 ]; then
   stage_start=${SECONDS}
   speech_shape_of "${ssl_set}"
   speech_shape_of "${valid_set}"
+  if ${teacher_targets}; then
+    dump_teacher_targets
+  fi
   # In waves: a student whose start (its --init_student) is distilled in this run waits for it.
   pending=("${distilled[@]}")
   while [ "${#pending[@]}" -gt 0 ]; do
@@ -471,7 +511,7 @@ if [ "${stage}" -le 5 ] && [ "${stop_stage}" -ge 5 ]; then
         continue
       fi
       dir=exp/distill_${name}${exp_suffix}
-      stamp=(--clear true --input "config=${conf}" "${teacher_inputs[@]}" --input "train_wav=data/${ssl_set}/wav.scp"
+      stamp=(--clear true --input "config=${conf}" "${teacher_inputs[@]}" "${targets_inputs[@]}" --input "train_wav=data/${ssl_set}/wav.scp"
              --input "valid_wav=data/${valid_set}/wav.scp" --arg "distill_args=${distill_args}" --arg "seed=${seed}"
              --output "${dir}/student.pth")
       # A front-end other than the config's own (the student <config>_<front-end>) is an argument of the step.
