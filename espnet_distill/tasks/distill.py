@@ -194,7 +194,7 @@ class DistillTask(SafeTask):
 
     @classmethod
     def optional_data_names(cls, train: bool = True, inference: bool = False) -> Tuple[str, ...]:
-        return ()
+        return targets.NAMES  # stored teacher targets (teacher_targets)
 
     @classmethod
     def build_model(cls, args: argparse.Namespace) -> DistillModel:

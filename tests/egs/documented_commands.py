@@ -280,6 +280,29 @@ PLANS: Dict[Tuple[str, str], Plan] = {
         MINI,
         "python -m espnet_distill.bin.pack_model --lm exp/lm_char exp/asr_deep_thin_reg_kl_train packed/with_lm.zip",
     ): Plan("mini"),
+    # docs/teacher_targets.md
+    (MINI, "./run.sh --stage 5 --stop_stage 5 --seed 4 --teacher_targets true"): Plan("mini", append=MINI_TINY),
+    (
+        MINI,
+        "python -m espnet_distill.bin.dump_teacher_targets --teacher_yaml exp/teacher/teacher.yaml "
+        "--distill_config conf/distill/deep_thin_reg_kl.yaml --distill_config conf/distill/shallow_wide_reg.yaml:fbank "
+        "--fbank_stats data/train/feats_stats.npz --data_dir data/ssl --data_dir data/dev "
+        "--output_dir dump/targets_example --dtype float16 --topk 8",
+    ): Plan("mini"),
+    (
+        MINI,
+        "python -m espnet_distill.benchmark.stored_targets --distill_config conf/distill/deep_thin_reg_kl.yaml "
+        "--frontend fbank --teacher_yaml exp/teacher/teacher.yaml --fbank_stats data/train/feats_stats.npz "
+        "--data_dir data/ssl --threads 1",
+    ): Plan("mini", append="--utts 2 --repeats 1"),
+    (
+        ".",
+        "python -m espnet_distill.benchmark.stored_targets --distill_config "
+        "egs/librispeech/asr1/conf/distill/deep_thin_reg_kl.yaml --teacher untrained --utts 12 --seconds 15.625 "
+        "--threads 2 --repeats 2",
+    ): Plan(
+        "covered", why="tests/bin/test_stored_targets_benchmark.py::test_the_paper_scale_command_runs_at_a_tiny_size"
+    ),
     # The LibriSpeech recipe (the tests' miniature LibriSpeech tree).
     ("egs/librispeech/asr1", "./run.sh --stop_stage 2"): Plan(
         "covered", why="tests/egs/test_librispeech_recipe.py::recipe"

@@ -269,3 +269,90 @@ def test_two_process_cpu_ddp_ends_with_identical_weights(tiny_corpus, shapes, ti
     assert check["world_size"] == 2 and check["identical"] is True
     assert check["checksums"][0] == check["checksums"][1]
     assert (exp / "student.pth").is_file() and optimizer_steps(exp) == 4
+
+
+def dump_cmd(teacher, root, data, *configs, extra=()):
+    return [
+        sys.executable,
+        "-m",
+        "espnet_distill.bin.dump_teacher_targets",
+        "--teacher",
+        "torchaudio",
+        "--teacher_conf",
+        f"{{path: {teacher}}}",
+        *[arg for config in configs for arg in ("--distill_config", str(config))],
+        "--data_dir",
+        str(data / "train"),
+        "--data_dir",
+        str(data / "dev"),
+        "--output_dir",
+        str(root),
+        *extra,
+    ]
+
+
+def test_distilling_from_stored_targets(tiny_corpus, shapes, tiny_teacher_path, tmp_path):
+    """One dump serves two students (their layers' union, the KL's top k); training reads it through ESPnet's
+    data loader and the trainer; targets of another teacher are refused by name before training."""
+    kl = REPO_ROOT / "egs/mini_synth/asr1/conf/distill/shallow_wide_reg_kl.yaml"
+    deep = REPO_ROOT / "egs/mini_synth/asr1/conf/distill/deep_thin_reg.yaml"
+    root = tmp_path / "targets"
+    run_ok(
+        dump_cmd(tiny_teacher_path, root, tiny_corpus["data"], kl, deep, extra=("--topk", "5", "--shard_utts", "16"))
+    )
+    manifest = json.loads((root / "train" / "manifest.json").read_text())
+    assert manifest["names"] == ["teacher_hidden", "teacher_topk_logprob", "teacher_topk_index"]
+    utterances = len((tiny_corpus["data"] / "train" / "wav.scp").read_text().splitlines())
+    assert manifest["targets"]["dtype"] == "float16" and manifest["shards"] == -(-utterances // 16) > 1
+    assert (root / "dev" / "manifest.json").is_file()
+    training = [*data_args(tiny_corpus, shapes), *TINY_TRAINING, "--max_epoch", "1", "--num_iters_per_epoch", "3"]
+    for config in (kl, deep):
+        exp = tmp_path / config.stem
+        result = run_ok(distill_cmd(config, tiny_teacher_path, exp, *training, "--teacher_targets", str(root)))
+        assert "training on stored teacher targets" in result.stderr
+        assert optimizer_steps(exp) == 3
+        valid = json.loads((exp / "distill_summary.json").read_text())["final"]["valid"]
+        assert np.isfinite(valid["loss"]) and ("discriminative" in valid) == (config == kl)
+        assert yaml.safe_load((exp / "config.yaml").read_text())["teacher_targets"] == str(root)
+    other = tmp_path / "other_teacher.pt"
+    checkpoint = torch.load(tiny_teacher_path, weights_only=True)
+    first = next(iter(checkpoint["model"]))
+    checkpoint["model"][first] = checkpoint["model"][first] + 0.01
+    torch.save(checkpoint, other)
+    refused = subprocess.run(
+        distill_cmd(deep, other, tmp_path / "refused", *training, "--teacher_targets", str(root)),
+        capture_output=True,
+        text=True,
+    )
+    assert refused.returncode == 1 and "are of another teacher" in refused.stderr
+    assert not (tmp_path / "refused" / "checkpoint.pth").exists()
+
+
+def test_one_dump_serves_every_student_of_the_mini_study(tiny_corpus, tiny_teacher_path, tmp_path):
+    """The study's students (local/run_study.sh --teacher_targets true): every config of conf/distill with each
+    front-end (a pruned student with its own, its start included), one dump; each builds against it."""
+    conf_dir = REPO_ROOT / "egs/mini_synth/asr1/conf/distill"
+    students = []
+    for config in sorted(conf_dir.glob("*.yaml")):
+        data = yaml.safe_load(config.read_text())
+        pruned = (data.get("model_conf") or {}).get("prune_conf") or data.get("init_student")
+        students += [f"{config}"] if pruned else [f"{config}:wav_cnn", f"{config}:fbank"]
+    np.savez(tmp_path / "feats_stats.npz", count=10, sum=np.zeros(80), sum_square=np.full(80, 10.0))
+    root = tmp_path / "targets"
+    extra = ["--fbank_stats", str(tmp_path / "feats_stats.npz"), "--topk", "8"]
+    dump = dump_cmd(tiny_teacher_path, root, tiny_corpus["data"], extra=extra)
+    for student in students:
+        dump += ["--distill_config", student]
+    run_ok(dump)
+    manifest = json.loads((root / "train" / "manifest.json").read_text())
+    assert manifest["targets"]["projected"] and manifest["targets"]["codewords"]["k"] == 8
+    for student in students:
+        config, _, frontend = student.partition(":")
+        argv = ["--config", config, "--teacher", "torchaudio", "--teacher_conf", f"path={tiny_teacher_path}"]
+        argv += ["--fbank_stats", str(tmp_path / "feats_stats.npz"), "--output_dir", "unused", "--init_student", "none"]
+        argv += ["--teacher_targets", str(root), *data_args(tiny_corpus, tmp_path)]
+        if frontend:
+            argv += ["--frontend", frontend]
+        args = DistillTask.get_parser().parse_args(argv)
+        model = DistillTask.build_model(args)
+        assert model.stored is not None and set(model.heads.teacher_layers) <= set(manifest["targets"]["layers"])

@@ -71,6 +71,7 @@ distill_args=""            # extra options of espnet_distill.bin.distill_train (
 teacher_targets=false      # true: stage 5 runs the teacher once and distills every student from its stored targets
 teacher_targets_config=conf/teacher_targets.yaml  # precision, codeword top-k and shards of the stored targets
 teacher_targets_dir=dump/teacher_targets  # where they are stored: <dir>/<ssl set>, <dir>/<valid set>
+teacher_targets_students=""  # "<config>[:<front-end>] ..." the dump serves (default: this run's students)
 ngpu=0                     # GPUs per training job (0: CPU)
 train_jobs=1               # training jobs of stages 5 and 7 run at once
 seed=""                    # a repeat: distillation and fine-tuning with this seed, exp dirs suffixed _seed<N>
@@ -143,6 +144,8 @@ Options:
                          (default: ${teacher_targets})
   --teacher_targets_config <y>  dtype, topk, shard_utts of the stored targets (default: ${teacher_targets_config})
   --teacher_targets_dir <d>     where they are stored (default: ${teacher_targets_dir})
+  --teacher_targets_students <s>  \"<config>[:<front-end>] ...\": the students the one dump serves, e.g. a
+                         study's runs (default: this run's students)
   --ngpu <n>             GPUs per training job (default: ${ngpu})
   --train_jobs <n>       training jobs run at once in stages 5 and 7 (default: ${train_jobs})
   --seed <n>             repeat stages 5-8 with this seed into exp dirs suffixed _seed<n> (default: the configs' seed)
@@ -367,23 +370,30 @@ if ${teacher_targets}; then
 fi
 
 dump_teacher_targets() {  # stage 5 with --teacher_targets true: the teacher's targets of what every student needs
-  local student name conf frontend configs=() stamp
-  for student in "${distilled[@]}"; do
-    read -r name conf frontend _ <<<"${student}"
-    configs+=(--distill_config "${conf}:${frontend}")
-  done
+  local student name conf frontend configs=() stamp device_opts=()
+  [ "${ngpu}" -gt 0 ] && device_opts=(--device cuda)
+  if [ -n "${teacher_targets_students}" ]; then
+    for student in ${teacher_targets_students}; do configs+=(--distill_config "${student}"); done
+  else
+    for student in "${distilled[@]}"; do
+      read -r name conf frontend _ <<<"${student}"
+      configs+=(--distill_config "${conf}:${frontend}")
+    done
+  fi
   stamp=(--clear true "${teacher_inputs[@]}" --input "targets_config=${teacher_targets_config}"
          --input "ssl_wav=data/${ssl_set}/wav.scp" --input "valid_wav=data/${valid_set}/wav.scp"
          --arg "students=${configs[*]}" --output "${teacher_targets_dir}/${ssl_set}/manifest.json"
          --output "${teacher_targets_dir}/${valid_set}/manifest.json")
-  for conf in $(printf '%s\n' "${distilled[@]}" | awk '{print $2}' | sort -u); do stamp+=(--input "config_$(basename "${conf}" .yaml)=${conf}"); done
+  for conf in $(printf '%s\n' "${configs[@]}" | grep -v '^--' | sed 's/:[a-z_]*$//' | sort -u); do
+    stamp+=(--input "config_$(basename "${conf}" .yaml)=${conf}")
+  done
   needs_run "Stage 5: the teacher's stored targets" "${teacher_targets_dir}" "${stamp[@]}" || return 0
   log "Stage 5: storing the teacher's targets of ${ssl_set} and ${valid_set} (log: ${teacher_targets_dir}/dump.log)"
   mkdir -p "${teacher_targets_dir}"
   python -m espnet_distill.bin.dump_teacher_targets --config "${teacher_targets_config}" \
     --teacher_yaml "${teacher_dir}/teacher.yaml" "${configs[@]}" --fbank_stats "data/${cmvn_set}/feats_stats.npz" \
     --data_dir "data/${ssl_set}" --data_dir "data/${valid_set}" --output_dir "${teacher_targets_dir}" \
-    >"${teacher_targets_dir}/dump.log" 2>&1 \
+    "${device_opts[@]}" >"${teacher_targets_dir}/dump.log" 2>&1 \
     || { log "Error: storing the teacher's targets failed (see ${teacher_targets_dir}/dump.log)"; exit 1; }
   step_done "${teacher_targets_dir}"
 }

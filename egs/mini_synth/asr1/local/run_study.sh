@@ -56,6 +56,7 @@ superb_low_tasks="pr"
 superb_low_configs="deep_thin_reg_kl deep_thin_reg"
 superb_low_upstreams="fbank distilled"
 lm=true
+teacher_targets=false
 run_args=""
 help_message="Usage: $0 [options]
 Options:
@@ -76,6 +77,8 @@ Options:
   --superb_low_configs <\"name ...\"> their students, with and without the KL loss (default: \"${superb_low_configs}\")
   --superb_low_upstreams <\"u ...\"> their upstreams (default: \"${superb_low_upstreams}\")
   --lm <true|false>            the LM and the default run's models decoded without and with it (default: ${lm})
+  --teacher_targets <true|false>  run the teacher once: one dump of stored targets serves every student
+                               of the study, each distilled from it (docs/teacher_targets.md) (default: ${teacher_targets})
   --run_args <\"options\">       options for every run.sh call, e.g. \"--nj 2\" (default: \"${run_args}\")"
 . utils/parse_options.sh
 if [ $# -ne 0 ]; then
@@ -94,6 +97,24 @@ for name in ${grid}; do grid_configs+="conf/distill/${name}.yaml "; done
 
 study_opts=(--local_data_opts "--size ${size}" --finetune_configs "train_10pct=conf/finetune/ctc_low.yaml"
             --finetune_sets "train train_10pct")
+if [ "${teacher_targets}" = true ]; then
+  # One dump for every student of the study: each run.sh call names all of them, so its stamp is the same.
+  all_students=""
+  for conf in ${grid_configs}; do
+    for frontend in ${grid_frontends}; do all_students+="${conf}:${frontend} "; done
+  done
+  for conf in ${repeat}; do all_students+="${conf} "; done
+  for conf in ${repeat_fbank}; do all_students+="${conf}:fbank "; done
+  for conf in ${prune}; do
+    start_conf=$(python -m espnet_distill.recipe.query --default "" "${conf}" init_student)
+    [ -z "${start_conf}" ] || all_students+="conf/distill/${start_conf#exp/distill_}.yaml "
+    all_students+="${conf} "
+  done
+  study_opts+=(--teacher_targets true --teacher_targets_students "${all_students}")
+elif [ "${teacher_targets}" != false ]; then
+  echo "$0: option --teacher_targets takes true or false, not '${teacher_targets}'" >&2
+  exit 2
+fi
 start=${SECONDS}
 grid_opts=(--distill_configs "${grid_configs}" --distill_frontends "${grid_frontends}")
 log "The grid: ${grid_configs}with the front-ends ${grid_frontends}, the teacher and the structures from scratch"
