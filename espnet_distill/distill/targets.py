@@ -450,7 +450,38 @@ def read_manifest(out_dir: PathLike) -> Dict:
         or not manifest.get("complete")
     ):
         raise TargetsError(f"{path}: not a complete targets manifest of format version {FORMAT_VERSION}")
+    problem = _manifest_problem(manifest)
+    if problem:
+        raise TargetsError(f"{path}: not a targets manifest: {problem}")
     return manifest
+
+
+def _manifest_problem(manifest: Dict) -> Optional[str]:
+    """What is wrong with a manifest's fields, or None."""
+    try:
+        spec = TargetSpec(**manifest["targets"])
+        if not spec.layers or not all(isinstance(layer, int) and layer >= 0 for layer in spec.layers):
+            return f"targets.layers {spec.layers!r} must be teacher layers"
+        if spec.dtype not in DTYPES:
+            return f"targets.dtype {spec.dtype!r} must be one of {DTYPES}"
+        if spec.codewords is not None and not (
+            isinstance(spec.codewords.get("num"), int) and isinstance(spec.codewords.get("k"), int)
+        ):
+            return "targets.codewords needs integer num and k"
+        if manifest["names"] != spec.names():
+            return f"names {manifest['names']!r} are not those of its targets ({spec.names()})"
+        geometry = manifest["geometry"]
+        conv = geometry["conv"]
+        if not conv or not all(len(c) == 2 and all(isinstance(v, int) and v > 0 for v in c) for c in conv):
+            return f"geometry.conv {conv!r} must be (kernel, stride) pairs"
+        if not isinstance(geometry["stride"], int) or geometry["stride"] < 1:
+            return f"geometry.stride {geometry['stride']!r} must be a positive integer"
+        for key in ("weights_sha256", "format", "conf"):
+            manifest["teacher"][key]
+        manifest["audio"]["wav_scp_sha256"]
+    except (KeyError, TypeError, AttributeError) as e:
+        return f"a missing or malformed field ({type(e).__name__}: {e})"
+    return None
 
 
 def spec_of_manifest(manifest: Dict) -> TargetSpec:
@@ -468,7 +499,7 @@ class TargetsReader(Mapping):
         try:
             for number, line in enumerate(self.scp.read_text(encoding="utf-8").splitlines(), 1):
                 fields = line.split()
-                if len(fields) != 4:
+                if len(fields) != 4 or not fields[1].isdigit() or not (fields[2] + fields[3]).isdigit():
                     raise TargetsError(f"{self.scp}:{number}: expected '<utt> <shard> <first> <frames>', got {line!r}")
                 self.index[fields[0]] = (fields[1], int(fields[2]), int(fields[3]))
         except OSError as e:

@@ -50,9 +50,11 @@ def codeword_kl_topk(
     log_q = F.log_softmax(student_logits.float() / temperature, dim=-1)
     index = teacher_index.long().clamp(min=0)
     log_q_top = log_q.gather(-1, index)
-    log_q_rest = torch.logsumexp(log_q.scatter(-1, index, float("-inf")), dim=-1)
     log_p = teacher_log_probs.float()
     p = log_p.exp()
-    rest = (1.0 - p.sum(-1)).clamp(min=0.0)
-    kl = (p * (log_p - log_q_top)).sum(-1) + torch.xlogy(rest, rest) - rest * log_q_rest
+    kl = (p * (log_p - log_q_top)).sum(-1)
+    if index.shape[-1] < log_q.shape[-1]:  # "any other": the teacher's residual mass against the student's
+        log_q_rest = torch.logsumexp(log_q.scatter(-1, index, float("-inf")), dim=-1)
+        rest = (1.0 - p.sum(-1)).clamp(min=0.0)
+        kl = kl + torch.xlogy(rest, rest) - rest * log_q_rest
     return _frame_mean(kl, valid)

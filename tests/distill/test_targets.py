@@ -258,9 +258,19 @@ def test_an_unfinished_or_damaged_dump_is_refused_by_name(dumps, tmp_path):
     out, _ = dumps["float16"]
     copy = tmp_path / "f16"
     shutil.copytree(out, copy)
+    manifest = json.loads((copy / "manifest.json").read_text())
     (copy / "manifest.json").write_text("{not json")
     with pytest.raises(targets.TargetsError, match="manifest.json: not a targets manifest"):
         targets.read_manifest(copy)
+    for key, value in [("geometry", {"conv": "x", "stride": 320}), ("names", ["teacher_hidden"]), ("teacher", {})]:
+        (copy / "manifest.json").write_text(json.dumps({**manifest, key: value}))
+        with pytest.raises(targets.TargetsError, match="manifest.json: not a targets manifest: "):
+            targets.read_manifest(copy)
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    scp = (copy / "teacher_logits.scp").read_text().splitlines()
+    (copy / "teacher_logits.scp").write_text("\n".join([scp[0].replace(" 00000 ", " ../../x "), *scp[1:]]))
+    with pytest.raises(targets.TargetsError, match=r"teacher_logits.scp:1: expected"):
+        targets.TargetsReader(copy / "teacher_logits.scp")
     shard = next((copy / "shards").iterdir())
     (shard / "teacher_hidden.npy").write_bytes(
         b"\x93NUMPY"

@@ -3,7 +3,7 @@
 import torch
 import torch.nn.functional as F
 
-from espnet_distill.losses import codeword_kl, regression_terms
+from espnet_distill.losses import codeword_kl, codeword_kl_topk, regression_terms
 
 
 def test_regression_terms_match_the_definition_and_ignore_padding():
@@ -32,3 +32,52 @@ def test_codeword_kl_matches_torch_kl_div():
     reference = F.kl_div(F.log_softmax(s, -1), F.log_softmax(t, -1), log_target=True, reduction="batchmean")
     torch.testing.assert_close(ours, reference)
     assert float(codeword_kl(teacher, teacher, valid)) < 1e-6
+
+
+def topk_inputs(teacher, tau, k):
+    log_p = F.log_softmax(teacher / tau, dim=-1)
+    return log_p.topk(k, dim=-1)
+
+
+def test_codeword_kl_topk_is_the_kl_of_the_merged_distributions():
+    """k + 1 outcomes (the teacher's top k, and the rest): the KL of the merged distributions, computed
+    directly; equal to the full KL with every codeword kept; a lower bound of it otherwise."""
+    gen = torch.Generator().manual_seed(2)
+    student, teacher = torch.randn(2, 5, 12, generator=gen), 3 * torch.randn(2, 5, 12, generator=gen)
+    valid = torch.tensor([[True] * 5, [True] * 3 + [False] * 2])
+    tau, k = 1.5, 4
+    values, index = topk_inputs(teacher, tau, k)
+    index[1, 3:] = -1  # padding as the collate leaves it
+    ours = codeword_kl_topk(student, values, index, valid, tau)
+    expected = []
+    p, q = F.softmax(teacher / tau, -1), F.softmax(student / tau, -1)
+    for b, t in valid.nonzero().tolist():
+        ids = index[b, t]
+        p_merged = torch.cat([p[b, t, ids], 1 - p[b, t, ids].sum(-1, keepdim=True)])
+        q_merged = torch.cat([q[b, t, ids], 1 - q[b, t, ids].sum(-1, keepdim=True)])
+        expected.append((p_merged * (p_merged / q_merged).log()).sum())
+    torch.testing.assert_close(ours, torch.stack(expected).mean(), rtol=1e-5, atol=1e-6)
+    full = codeword_kl(student, teacher, valid, temperature=tau)
+    assert 0 < float(ours) < float(full)
+    values, index = topk_inputs(teacher, tau, 12)
+    torch.testing.assert_close(codeword_kl_topk(student, values, index, valid, tau), full, rtol=1e-5, atol=1e-6)
+
+
+def test_codeword_kl_topk_trains_the_student_towards_the_teacher():
+    gen = torch.Generator().manual_seed(3)
+    teacher = 8 * torch.randn(1, 20, 30, generator=gen)  # peaky, as HuBERT's cosine logits over 0.1
+    values, index = topk_inputs(teacher, 1.0, 5)
+    student = torch.zeros(1, 20, 30, requires_grad=True)
+    optimizer = torch.optim.Adam([student], lr=0.1)
+    valid = torch.ones(1, 20, dtype=torch.bool)
+    first = None
+    for _ in range(100):
+        loss = codeword_kl_topk(student, values, index, valid)
+        first = first if first is not None else float(loss.detach())
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    assert float(loss) < 0.05 * first
+    assert float(codeword_kl(student, teacher, valid)) < 0.1 * float(
+        codeword_kl(torch.zeros_like(student), teacher, valid)
+    )
