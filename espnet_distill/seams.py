@@ -10,7 +10,8 @@ runs: :func:`espnet_distill.utils.checkpoint.espnet_loads_safe` and
 ``espnet_saves_atomic`` plug in the safe loader and the atomic save) and the
 two import hooks that
 ``import espnet_distill`` installs (:func:`install_component_registration`,
-:func:`install_import_print_quieting`).
+:func:`install_import_print_quieting`), and :func:`register_espnet_data_type` adds one data type
+(stored teacher targets) to ESPnet's data sets.
 
 Checks:
 
@@ -349,6 +350,22 @@ def register_components(asr_module: Optional[Any] = None) -> None:
             for name, cls in classes.items():
                 _add_choice(getattr(asr_module, choices_name), name, cls)
         _registered = True
+
+
+def register_espnet_data_type(name: str, reader: Callable[[str], Any], help_text: str) -> None:
+    """Add a data type to ESPnet's data sets (``<path>,<data name>,<name>`` in ``*_data_path_and_name_and_type``):
+    ``reader(path)`` is a mapping from utterance id to array.  Idempotent; a name ESPnet already gives another
+    reader is a :class:`RegistrationError`.  ESPnet matches a type by ``re.match(<registered name>, <type>)``
+    in order, so the name must not start with an earlier one (none of ESPnet's types prefixes another's here)."""
+    dataset = importlib.import_module("espnet2.train.dataset")  # imported when a task needs the type
+
+    present = dataset.DATA_TYPES.get(name)
+    if present is not None and present["func"] is not reader:
+        raise RegistrationError(f"ESPnet's data types already have {name!r}; cannot register {reader!r} under it")
+    shadowing = [key for key in dataset.DATA_TYPES if key != name and name.startswith(key)]
+    if shadowing:
+        raise RegistrationError(f"ESPnet's data type {shadowing[0]!r} would match {name!r} first")
+    dataset.DATA_TYPES[name] = dict(func=reader, kwargs=[], help=help_text)
 
 
 def register_components_after_import(module: types.ModuleType, execute: Callable[[], None]) -> None:

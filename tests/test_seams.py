@@ -309,3 +309,26 @@ def test_nothing_in_the_package_loads_a_checkpoint_but_the_safe_loader():
     assert found == {"espnet_distill/utils/checkpoint.py": ["torch.load("]}
     source = (REPO_ROOT / "espnet_distill/utils/checkpoint.py").read_text(encoding="utf-8")
     assert re.search(r"def load_checkpoint\((?:(?!\ndef ).)*torch\.load\(", source, re.S), "not in load_checkpoint"
+
+
+def test_register_espnet_data_type_adds_one_reader_and_refuses_clashes(tmp_path):
+    from espnet2.train.dataset import DATA_TYPES, ESPnetDataset
+
+    from espnet_distill.distill.targets import TargetsReader
+
+    assert DATA_TYPES["teacher_targets"]["func"] is TargetsReader  # registered by the import
+    seams.register_espnet_data_type("teacher_targets", TargetsReader, "again")  # idempotent
+    with pytest.raises(seams.RegistrationError, match="already have 'teacher_targets'"):
+        seams.register_espnet_data_type("teacher_targets", dict, "another reader")
+    with pytest.raises(seams.RegistrationError, match="data type 'sound' would match 'sound_targets' first"):
+        seams.register_espnet_data_type("sound_targets", dict, "shadowed")
+    assert "sound_targets" not in DATA_TYPES
+    # ESPnet's data set builds the registered reader for the type
+    (tmp_path / "shards" / "00000").mkdir(parents=True)
+    np.save(tmp_path / "shards" / "00000" / "teacher_hidden.npy", np.arange(12, dtype=np.float16).reshape(6, 1, 2))
+    (tmp_path / "teacher_hidden.scp").write_text("a 00000 0 2\nb 00000 2 4\n")
+    data = ESPnetDataset([(str(tmp_path / "teacher_hidden.scp"), "teacher_hidden", "teacher_targets")])
+    assert isinstance(data.loader_dict["teacher_hidden"], TargetsReader)
+    utt, arrays = data["b"]
+    assert utt == "b" and arrays["teacher_hidden"].dtype == np.float32  # ESPnet's float conversion
+    assert arrays["teacher_hidden"].reshape(-1).tolist() == list(range(4, 12))

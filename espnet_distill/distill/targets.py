@@ -42,8 +42,8 @@ from typing import Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Uni
 
 import numpy as np
 import torch
-from espnet2.train import dataset as espnet_dataset
 
+from espnet_distill import seams
 from espnet_distill.data.audio import read_audio
 from espnet_distill.data.kaldi_dir import read_wav_scp
 from espnet_distill.frontend.conv import extractor_layers
@@ -537,9 +537,8 @@ class TargetsReader(Mapping):
 
 def register_data_type() -> None:
     """``teacher_targets``: a data type of ESPnet's data sets (``<dump>/<name>.scp,<name>,teacher_targets``)."""
-    espnet_dataset.DATA_TYPES.setdefault(
-        "teacher_targets",
-        dict(func=TargetsReader, kwargs=[], help="stored teacher targets (espnet_distill.distill.targets)"),
+    seams.register_espnet_data_type(
+        "teacher_targets", TargetsReader, "stored teacher targets (espnet_distill.distill.targets)"
     )
 
 
