@@ -13,10 +13,10 @@ Examples:
         --distill_config egs/mini_synth/asr1/conf/distill/deep_thin_reg_kl.yaml --frontend fbank \\
         --teacher torchaudio --teacher_conf "{path: egs/mini_synth/asr1/pretrained/hubert_mini.pt}" \\
         --fbank_stats egs/mini_synth/asr1/data/train/feats_stats.npz --data_dir egs/mini_synth/asr1/data/ssl
-    # paper scale: HuBERT Base (random weights), the LibriSpeech recipe's batch of 12 crops of 250k samples
+    # paper scale: HuBERT Base (random weights), 4 crops of 250k samples (the recipe's 12 need over 24 GB on a CPU)
     python -m espnet_distill.benchmark.stored_targets \\
         --distill_config egs/librispeech/asr1/conf/distill/deep_thin_reg_kl.yaml --teacher untrained \\
-        --utts 12 --seconds 15.625
+        --utts 4 --seconds 15.625
 """
 
 import argparse

@@ -329,29 +329,23 @@ def dump_targets(
             continue
         shard_utt_ids = utts[shard * shard_utts : (shard + 1) * shard_utts]
         audio = {utt: read_audio(utt, entries[utt])[0] for utt in shard_utt_ids}
-        stored: Dict[str, Dict[str, np.ndarray]] = {n: {} for n in spec.names()}
+        samples = {utt: len(a) for utt, a in audio.items()}
+        writer = _ShardWriter(shard_root, name, shard_utt_ids, samples, spec, geometry["conv"])
         residual = ResidualMass(spec.codewords["temperature"], spec.codewords["k"]) if topk else None
-        for batch in _utterance_batches({u: len(a) for u, a in audio.items()}, batch_samples):
-            lengths = torch.tensor([len(audio[u]) for u in batch])
+        for batch in _utterance_batches(samples, batch_samples):
+            lengths = torch.tensor([samples[u] for u in batch])
             waves = torch.zeros(len(batch), int(lengths.max()))
             for i, utt in enumerate(batch):
-                waves[i, : lengths[i]] = torch.from_numpy(audio[utt])
+                waves[i, : lengths[i]] = torch.from_numpy(audio.pop(utt))
             with torch.no_grad():
                 arrays, frames = teacher_arrays(model, waves.to(device), lengths.to(device), spec)
             if residual is not None:
                 valid = torch.arange(arrays["_full_logits"].shape[1], device=device)[None] < frames[:, None]
                 residual.add(arrays["_full_logits"], valid)
             for i, utt in enumerate(batch):
-                n = int(frames[i])
-                if n < 1:
-                    raise TargetsError(
-                        f"utterance {utt!r} ({int(lengths[i])} samples) is shorter than one teacher frame"
-                    )
-                for key in spec.names():
-                    stored[key][utt] = _to_storage(key, arrays[key][i, :n], spec, utt)
+                writer.put(utt, int(frames[i]), {key: arrays[key][i] for key in spec.names()})
             result.audio_seconds += float(lengths.sum()) / 16000
-        stats = {"residual": residual.state()} if residual is not None else {}
-        _write_shard(shard_root, name, shard_utt_ids, stored, {u: len(a) for u, a in audio.items()}, stats)
+        writer.finish({"residual": residual.state()} if residual is not None else {})
         result.shards_done += 1
         logger.info("%s: shard %d of %d written", out_dir, shard + 1, num_shards)
     manifest = _finish(out_dir, record, spec, num_shards, utts)
@@ -369,31 +363,59 @@ def dump_targets(
     return result
 
 
-def _write_shard(
-    shard_root: Path,
-    name: str,
-    utts: Sequence[str],
-    stored: Dict[str, Dict[str, np.ndarray]],
-    samples: Dict[str, int],
-    stats: Dict,
-) -> None:
-    tmp = shard_root / f"{name}.tmp{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    for key, per_utt in stored.items():
-        np.save(tmp / f"{key}.npy", np.concatenate([per_utt[u] for u in utts], axis=0), allow_pickle=False)
-    first = 0
-    with open(tmp / "index.tsv", "w", encoding="utf-8") as f:
-        for utt in utts:
-            frames = per_utt_frames(stored, utt)
-            f.write(f"{utt}\t{first}\t{frames}\t{samples[utt]}\n")
-            first += frames
-    (tmp / "stats.json").write_text(json.dumps(stats), encoding="utf-8")
-    os.replace(tmp, shard_root / name)
+class _ShardWriter:
+    """One shard, written into memory-mapped ``.npy`` files of a temporary dir (the teacher's outputs never
+    gather in memory), then renamed into place by :meth:`finish`."""
 
+    def __init__(
+        self, root: Path, name: str, utts: Sequence[str], samples: Dict[str, int], spec: TargetSpec, conv
+    ) -> None:
+        self.root, self.name, self.utts, self.samples, self.spec = root, name, list(utts), samples, spec
+        frames = conv_frames(torch.tensor([samples[u] for u in utts]), conv).tolist()
+        for utt, n in zip(utts, frames):
+            if n < 1:
+                raise TargetsError(f"utterance {utt!r} ({samples[utt]} samples) is shorter than one teacher frame")
+        self.frames = dict(zip(utts, frames))
+        self.first = dict(zip(utts, np.cumsum([0, *frames[:-1]]).tolist()))
+        self.tmp = root / f"{name}.tmp{os.getpid()}"
+        shutil.rmtree(self.tmp, ignore_errors=True)
+        self.tmp.mkdir()
+        self.arrays: Dict[str, np.ndarray] = {}
+        self.written = set()
+        self.total = sum(frames)
 
-def per_utt_frames(stored: Dict[str, Dict[str, np.ndarray]], utt: str) -> int:
-    return int(stored["teacher_hidden"][utt].shape[0])
+    def _array(self, key: str, row: torch.Tensor) -> np.ndarray:
+        if key not in self.arrays:
+            dtype = _index_dtype(self.spec.codewords["num"]) if key == "teacher_topk_index" else self.spec.dtype
+            self.arrays[key] = np.lib.format.open_memmap(
+                self.tmp / f"{key}.npy", mode="w+", dtype=dtype, shape=(self.total, *row.shape[1:])
+            )
+        return self.arrays[key]
+
+    def put(self, utt: str, frames: int, arrays: Dict[str, torch.Tensor]) -> None:
+        """One utterance's rows (``frames`` valid ones at the start of each array)."""
+        if frames != self.frames[utt]:
+            raise TargetsError(
+                f"utterance {utt!r}: the teacher gave {frames} frames for {self.samples[utt]} samples, "
+                f"its CNN's formula {self.frames[utt]}"
+            )
+        first = self.first[utt]
+        for key, array in arrays.items():
+            self._array(key, array)[first : first + frames] = _to_storage(key, array[:frames], self.spec, utt)
+        self.written.add(utt)
+
+    def finish(self, stats: Dict) -> None:
+        missing = [u for u in self.utts if u not in self.written]
+        if missing:
+            raise TargetsError(f"shard {self.name}: no targets of {missing[:3]}")
+        for array in self.arrays.values():
+            array.flush()
+        self.arrays.clear()
+        with open(self.tmp / "index.tsv", "w", encoding="utf-8") as f:
+            for utt in self.utts:
+                f.write(f"{utt}\t{self.first[utt]}\t{self.frames[utt]}\t{self.samples[utt]}\n")
+        (self.tmp / "stats.json").write_text(json.dumps(stats), encoding="utf-8")
+        os.replace(self.tmp, self.root / self.name)
 
 
 def _finish(out_dir: Path, record: Dict, spec: TargetSpec, num_shards: int, utts: Sequence[str]) -> Dict:

@@ -184,23 +184,25 @@ def test_a_killed_dump_resumes_without_redoing_finished_shards(
 ):
     data = tiny_corpus["data"] / "train"
     whole = dump(kl_model, tiny_teacher_path, data, tmp_path / "whole", dtype="float16", shard_utts=4, topk=3)
-    real_write = targets._write_shard
-    calls = []
+    real_put = targets._ShardWriter.put
+    shards = []
 
-    def dies_in_the_second_shard(*args, **kwargs):
-        calls.append(args[1])
-        if len(calls) == 2:
-            (args[0] / f"{args[1]}.tmp99").mkdir()  # what a killed writer leaves
+    def dies_in_the_second_shard(writer, *args, **kwargs):
+        if writer.name not in shards:
+            shards.append(writer.name)
+        if len(shards) == 2 and len(writer.written) == 2:  # killed mid-shard: its temporary dir stays
             raise KeyboardInterrupt
-        return real_write(*args, **kwargs)
+        return real_put(writer, *args, **kwargs)
 
-    monkeypatch.setattr(targets, "_write_shard", dies_in_the_second_shard)
+    monkeypatch.setattr(targets._ShardWriter, "put", dies_in_the_second_shard)
     with pytest.raises(KeyboardInterrupt):
         dump(kl_model, tiny_teacher_path, data, tmp_path / "killed", dtype="float16", shard_utts=4, topk=3)
     assert not (tmp_path / "killed" / "manifest.json").exists()
+    assert [p.name for p in (tmp_path / "killed" / "shards").iterdir() if ".tmp" not in p.name] == ["00000"]
+    assert list((tmp_path / "killed" / "shards").glob("00001.tmp*"))
     with pytest.raises(targets.TargetsError, match="did not finish"):
         targets.read_manifest(tmp_path / "killed")
-    monkeypatch.setattr(targets, "_write_shard", real_write)
+    monkeypatch.setattr(targets._ShardWriter, "put", real_put)
     resumed = dump(kl_model, tiny_teacher_path, data, tmp_path / "killed", dtype="float16", shard_utts=4, topk=3)
     assert resumed.shards_skipped == 1 and resumed.shards_done == whole.shards_done - 1
     assert not list((tmp_path / "killed" / "shards").glob("*.tmp*"))

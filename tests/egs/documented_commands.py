@@ -298,7 +298,7 @@ PLANS: Dict[Tuple[str, str], Plan] = {
     (
         ".",
         "python -m espnet_distill.benchmark.stored_targets --distill_config "
-        "egs/librispeech/asr1/conf/distill/deep_thin_reg_kl.yaml --teacher untrained --utts 12 --seconds 15.625 "
+        "egs/librispeech/asr1/conf/distill/deep_thin_reg_kl.yaml --teacher untrained --utts 4 --seconds 15.625 "
         "--threads 2 --repeats 2",
     ): Plan(
         "covered", why="tests/bin/test_stored_targets_benchmark.py::test_the_paper_scale_command_runs_at_a_tiny_size"
