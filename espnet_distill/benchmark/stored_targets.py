@@ -32,9 +32,9 @@ import soundfile
 import torch
 
 from espnet_distill.benchmark.inputs import SAMPLE_RATE, read_utterances
-from espnet_distill.bin.dump_teacher_targets import build_models
 from espnet_distill.data.collate import PadCollate
 from espnet_distill.distill import targets
+from espnet_distill.tasks.distill import build_student_models
 from espnet_distill.utils.cli import run
 from espnet_distill.utils.machine import machine_description, machine_line
 
@@ -136,7 +136,7 @@ def storage_table(manifest: Dict, spec: targets.TargetSpec, hidden_size: int) ->
     ]
 
 
-def main(argv: Optional[List[str]] = None) -> None:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--distill_config", required=True, help="the student's distillation YAML")
     parser.add_argument("--frontend", choices=["wav_cnn", "fbank"], help="override the config's front-end")
@@ -152,18 +152,70 @@ def main(argv: Optional[List[str]] = None) -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--json", type=Path, help="also write the figures here")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def time_steps(model, speech, lengths, spec, dump_dir: Path, geometry: Dict, utts: List[str], repeats: int) -> Dict:
+    """Median seconds of a training step with the teacher on the fly and from the stored targets (read from disk
+    each time), interleaved after one warm-up each."""
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-5)
+
+    def step(stored: bool) -> float:
+        start = time.perf_counter()
+        kwargs = read_stored(dump_dir, spec.names(), utts) if stored else {}
+        if stored:
+            model.use_stored_targets(spec, geometry)
+        model.train()
+        loss, _, _ = model(speech, lengths, **kwargs)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        model.stored = None
+        if not torch.isfinite(loss):
+            raise RuntimeError(f"a non-finite loss ({'stored' if stored else 'on the fly'})")
+        return time.perf_counter() - start
+
+    step(False), step(True)  # warm-up
+    times: Dict[str, List[float]] = {"on the fly": [], "stored": []}
+    for _ in range(repeats):
+        times["on the fly"].append(step(False))
+        times["stored"].append(step(True))
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+def report(figures: Dict, title: str) -> List[str]:
+    medians, edges = figures["step_seconds"], figures["crop_edges"]
+    lines = [title, figures["machine"], "| step | seconds |", "|---|---|"]
+    lines += [f"| {name} | {value:.3f} |" for name, value in medians.items()]
+    lines.append(
+        f"stored targets: {figures['speedup']:.2f}x faster a step; the dump: "
+        f"{figures['dump_seconds_per_audio_second']:.3f} s per second of audio"
+    )
+    lines += ["| stored | GB per hour | TB for 960 h |", "|---|---|---|"]
+    lines += [f"| {row['what']} | {row['gb_per_hour']:.3f} | {row['tb_960h']:.3f} |" for row in figures["storage"]]
+    if edges:
+        lines.append(
+            f"crops of {edges['crop_seconds']:.2f} s: stored targets (the teacher saw the whole utterance) against "
+            "the teacher run on the crop"
+        )
+        lines += ["| layer | cosine | relative L1 |", "|---|---|---|"]
+        lines += [
+            f"| {layer} | {row['cosine']:.4f} | {row['relative_l1']:.4f} |" for layer, row in edges["layers"].items()
+        ]
+        lines.append(
+            "the student's loss on these crops: " + ", ".join(f"{k} {v:.4f}" for k, v in edges["loss"].items())
+        )
+    return lines
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    args = build_parser().parse_args(argv)
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     entry = args.distill_config + (f":{args.frontend}" if args.frontend else "")
-    build_args = argparse.Namespace(
-        distill_config=[entry],
-        teacher_yaml=args.teacher_yaml,
-        teacher=args.teacher,
-        teacher_conf=args.teacher_conf,
-        fbank_stats=args.fbank_stats,
+    [(model, task_args)] = build_student_models(
+        [entry], args.teacher_yaml, args.teacher, args.teacher_conf, args.fbank_stats
     )
-    [(model, task_args)] = build_models(build_args)
     spec = targets.spec_of_models([model], dtype=args.dtype, topk=args.topk)
     model.frontend_steps = 0
     if args.data_dir is not None:
@@ -175,38 +227,16 @@ def main(argv: Optional[List[str]] = None) -> None:
     for i, w in enumerate(waves):
         speech[i, : w.shape[-1]] = w.reshape(-1)
     audio_seconds = float(lengths.sum()) / SAMPLE_RATE
-
+    utts = [f"utt{i:03d}" for i in range(len(waves))]
     with tempfile.TemporaryDirectory() as tmp:
-        data = write_data_dir(waves, Path(tmp))
+        data, dump_dir = write_data_dir(waves, Path(tmp)), Path(tmp) / "dump"
         result = targets.dump_targets(
-            model, task_args.teacher, task_args.teacher_conf, spec, data / "wav.scp", Path(tmp) / "dump"
+            model, task_args.teacher, task_args.teacher_conf, spec, data / "wav.scp", dump_dir
         )
-        utts = [f"utt{i:03d}" for i in range(len(waves))]
-        optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-5)
-
-        def step(stored: bool) -> float:
-            start = time.perf_counter()
-            kwargs = read_stored(Path(tmp) / "dump", spec.names(), utts) if stored else {}
-            if stored:
-                model.use_stored_targets(spec, result.manifest["geometry"])
-            model.train()
-            loss, _, _ = model(speech, lengths, **kwargs)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            model.stored = None
-            if not torch.isfinite(loss):
-                raise RuntimeError(f"a non-finite loss ({'stored' if stored else 'on the fly'})")
-            return time.perf_counter() - start
-
-        stored_batch = read_stored(Path(tmp) / "dump", spec.names(), utts)
-        edges = crop_difference(model, speech, lengths, stored_batch, spec, result.manifest["geometry"])
-        step(False), step(True)  # warm-up
-        times: Dict[str, List[float]] = {"on the fly": [], "stored": []}
-        for _ in range(args.repeats):
-            times["on the fly"].append(step(False))
-            times["stored"].append(step(True))
-    medians = {k: statistics.median(v) for k, v in times.items()}
+        geometry = result.manifest["geometry"]
+        stored = read_stored(dump_dir, spec.names(), utts)
+        edges = crop_difference(model, speech, lengths, stored, spec, geometry)
+        medians = time_steps(model, speech, lengths, spec, dump_dir, geometry, utts, args.repeats)
     figures = {
         "machine": machine_line(machine_description()),
         "threads": args.threads,
@@ -219,29 +249,11 @@ def main(argv: Optional[List[str]] = None) -> None:
         "crop_edges": edges,
     }
     teacher = args.teacher_yaml or f"{args.teacher} {args.teacher_conf}"
-    print(
-        f"{args.distill_config} ({args.frontend or 'its own front-end'}), teacher {teacher}, batch of {len(waves)} ({audio_seconds:.1f} s), {args.threads} thread(s), median of {args.repeats}"
+    title = (
+        f"{args.distill_config} ({args.frontend or 'its own front-end'}), teacher {teacher}, batch of {len(waves)} "
+        f"({audio_seconds:.1f} s), {args.threads} thread(s), median of {args.repeats}"
     )
-    print(figures["machine"])
-    print("| step | seconds |\n|---|---|")
-    for name, value in medians.items():
-        print(f"| {name} | {value:.3f} |")
-    print(
-        f"stored targets: {figures['speedup']:.2f}x faster a step; the dump: "
-        f"{figures['dump_seconds_per_audio_second']:.3f} s per second of audio"
-    )
-    print("| stored | GB per hour | TB for 960 h |\n|---|---|---|")
-    for row in figures["storage"]:
-        print(f"| {row['what']} | {row['gb_per_hour']:.3f} | {row['tb_960h']:.3f} |")
-    if edges:
-        print(
-            f"crops of {edges['crop_seconds']:.2f} s: stored targets (the teacher saw the whole utterance) against "
-            "the teacher run on the crop"
-        )
-        print("| layer | cosine | relative L1 |\n|---|---|---|")
-        for layer, row in edges["layers"].items():
-            print(f"| {layer} | {row['cosine']:.4f} | {row['relative_l1']:.4f} |")
-        print("the student's loss on these crops: " + ", ".join(f"{k} {v:.4f}" for k, v in edges["loss"].items()))
+    print("\n".join(report(figures, title)))
     if args.json is not None:
         args.json.write_text(json.dumps(figures, indent=2))
 

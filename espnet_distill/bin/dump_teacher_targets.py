@@ -23,11 +23,10 @@ from typing import List, Optional
 import torch
 import yaml
 
-from espnet_distill.bin.distill_train import teacher_yaml_args
 from espnet_distill.data.audio import AudioError
 from espnet_distill.data.kaldi_dir import DataDirError
 from espnet_distill.distill import targets
-from espnet_distill.tasks.distill import DistillTask
+from espnet_distill.tasks.distill import build_student_models
 from espnet_distill.utils.checkpoint import CheckpointError
 from espnet_distill.utils.cli import run
 from espnet_distill.utils.config import ConfigError, parse_with_config
@@ -36,45 +35,7 @@ from espnet_distill.utils.log import setup_logging
 logger = logging.getLogger(__name__)
 
 
-def split_config(entry: str) -> tuple:
-    """``<config>[:<front-end>]``: the config and the front-end that overrides its own (or None)."""
-    config, sep, frontend = entry.rpartition(":")
-    if sep and frontend in ("wav_cnn", "fbank"):
-        return config, frontend
-    return entry, None
-
-
-def build_models(args: argparse.Namespace) -> list:
-    """The distillation model of each ``--distill_config`` (student and teacher, as distill_train builds it)."""
-    teacher_args = (
-        teacher_yaml_args(["--teacher_yaml", str(args.teacher_yaml)])
-        if args.teacher_yaml is not None
-        else ["--teacher", args.teacher, "--teacher_conf", args.teacher_conf or "{}"]
-    )
-    extra = ["--fbank_stats", str(args.fbank_stats)] if args.fbank_stats is not None else []
-    models = []
-    for entry in args.distill_config:
-        config, frontend = split_config(entry)
-        # a student that starts from another (init_student) is sized like its start, not yet distilled
-        task_args = DistillTask.get_parser().parse_args(
-            [
-                "--config",
-                config,
-                *teacher_args,
-                *extra,
-                *(["--frontend", frontend] if frontend else []),
-                "--init_student",
-                "none",
-                "--output_dir",
-                "unused",
-            ]
-        )
-        with targets.no_stored_targets():
-            models.append((DistillTask.build_model(task_args), task_args))
-    return models
-
-
-def main(argv: Optional[List[str]] = None) -> None:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument(
         "--distill_config",
@@ -95,6 +56,45 @@ def main(argv: Optional[List[str]] = None) -> None:
     parser.add_argument("--shard_utts", type=int, default=256, help="utterances per shard")
     parser.add_argument("--batch_seconds", type=float, default=16.0, help="padded audio per teacher batch")
     parser.add_argument("--device", default="cpu", help="where the teacher runs (cpu, cuda)")
+    return parser
+
+
+def dump_all(args: argparse.Namespace) -> None:
+    """Build the students, work out what they need, and dump it for every data dir."""
+    models = build_student_models(
+        args.distill_config, args.teacher_yaml, args.teacher, args.teacher_conf, args.fbank_stats
+    )
+    spec = targets.spec_of_models([m for m, _ in models], dtype=args.dtype, topk=args.topk)
+    model, task_args = next(((m, a) for m, a in models if m.codeword_head is not None), models[0])
+    del models
+    logger.info("storing %s", json.dumps({**vars(spec), "names": spec.names()}))
+    for data_dir in args.data_dir:
+        out = args.output_dir / data_dir.name
+        result = targets.dump_targets(
+            model,
+            task_args.teacher,
+            task_args.teacher_conf,
+            spec,
+            data_dir / "wav.scp",
+            out,
+            shard_utts=args.shard_utts,
+            batch_seconds=args.batch_seconds,
+            device=args.device,
+        )
+        manifest = result.manifest
+        logger.info(
+            "%s: %.2f h of audio, %d shards (%d kept from an earlier run) in %.1f s; %s",
+            out,
+            manifest["audio_hours"],
+            manifest["shards"],
+            result.shards_skipped,
+            result.seconds,
+            ", ".join(f"{k} {v / 2**20:.1f} MiB" for k, v in manifest["bytes"].items()),
+        )
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    parser = build_parser()
     args = parse_with_config(parser, argv)
     setup_logging()
     if (args.teacher_yaml is None) == (args.teacher is None):
@@ -102,34 +102,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     if args.shard_utts < 1 or args.batch_seconds <= 0:
         parser.error("--shard_utts and --batch_seconds must be positive")
     try:
-        models = build_models(args)
-        spec = targets.spec_of_models([m for m, _ in models], dtype=args.dtype, topk=args.topk)
-        model, task_args = next(((m, a) for m, a in models if m.codeword_head is not None), models[0])
-        del models
-        logger.info("storing %s", json.dumps({**vars(spec), "names": spec.names()}))
-        for data_dir in args.data_dir:
-            out = args.output_dir / data_dir.name
-            result = targets.dump_targets(
-                model,
-                task_args.teacher,
-                task_args.teacher_conf,
-                spec,
-                data_dir / "wav.scp",
-                out,
-                shard_utts=args.shard_utts,
-                batch_seconds=args.batch_seconds,
-                device=args.device,
-            )
-            manifest = result.manifest
-            logger.info(
-                "%s: %.2f h of audio, %d shards (%d kept from an earlier run) in %.1f s; %s",
-                out,
-                manifest["audio_hours"],
-                manifest["shards"],
-                result.shards_skipped,
-                result.seconds,
-                ", ".join(f"{k} {v / 2**20:.1f} MiB" for k, v in manifest["bytes"].items()),
-            )
+        dump_all(args)
     except (CheckpointError, AudioError, DataDirError, ConfigError, targets.TargetsError) as e:
         logger.error("%s", e)
         raise SystemExit(1) from None

@@ -207,22 +207,52 @@ class DistillModel(AbsESPnetModel):
         feats, feat_lengths = self.frontend(speech, speech_lengths)
         return self.encoder.hidden_states(feats, feat_lengths)
 
+    def training_inputs(
+        self, speech: torch.Tensor, speech_lengths: torch.Tensor, batch: Dict[str, torch.Tensor]
+    ) -> Tuple[torch.Tensor, torch.Tensor, Optional[StoredBatch]]:
+        """The batch's stored targets (None: the teacher runs), then in training the crops of both: crops start
+        at multiples of the teacher's frame stride when the targets are stored, and take their frames."""
+        stored: Optional[StoredBatch] = None
+        if self.stored is not None:
+            stored = stored_batch(batch, self.stored, self.stored_geometry["conv"], speech_lengths)
+        if not self.training:
+            return speech, speech_lengths, stored
+        stride = self.stored_geometry["stride"] if stored is not None else 1
+        speech, speech_lengths, starts = crop_batch(
+            speech, speech_lengths, self.crop_samples, self.crop_to_shortest, stride=stride
+        )
+        if stored is not None and starts is not None:
+            frames = conv_frames(speech_lengths, self.stored_geometry["conv"])
+            stored = stored.crop(torch.div(starts, stride, rounding_mode="floor"), frames)
+        return speech, speech_lengths, stored
+
+    def discriminative_loss(
+        self,
+        states: List[torch.Tensor],
+        teacher_out: TeacherOutput,
+        stored: Optional[StoredBatch],
+        num_frames: int,
+        valid: torch.Tensor,
+    ) -> torch.Tensor:
+        """The codeword KL: against the teacher's logits (computed or stored), or its stored top k."""
+        student_logits = self.codeword_head(self.encoder.final_output(states)[:, :num_frames])
+        if stored is not None and stored.index is not None:
+            return codeword_kl_topk(
+                student_logits,
+                stored.logits[:, :num_frames],
+                stored.index[:, :num_frames],
+                valid,
+                self.temperature,
+            )
+        teacher_logits = stored.logits if stored is not None else self.teacher_codeword_logits(teacher_out)
+        return codeword_kl(student_logits, teacher_logits[:, :num_frames], valid, self.temperature)
+
     def forward(
         self, speech: torch.Tensor, speech_lengths: torch.Tensor, **kwargs
     ) -> Tuple[torch.Tensor, Dict[str, torch.Tensor], torch.Tensor]:
         """``kwargs``: the stored targets of the batch (``teacher_hidden`` ..., with their lengths) when
         :meth:`use_stored_targets` was called."""
-        stored: Optional[StoredBatch] = None
-        if self.stored is not None:
-            stored = stored_batch(kwargs, self.stored, self.stored_geometry["conv"], speech_lengths)
-        if self.training:
-            stride = self.stored_geometry["stride"] if stored is not None else 1
-            speech, speech_lengths, starts = crop_batch(
-                speech, speech_lengths, self.crop_samples, self.crop_to_shortest, stride=stride
-            )
-            if stored is not None and starts is not None:
-                frames = conv_frames(speech_lengths, self.stored_geometry["conv"])
-                stored = stored.crop(torch.div(starts, stride, rounding_mode="floor"), frames)
+        speech, speech_lengths, stored = self.training_inputs(speech, speech_lengths, kwargs)
         if self.training and (self.frontend_steps > 0 or self.pruning is not None):
             self.num_updates += 1
         if self.training and self.frontend_steps > 0:
@@ -257,18 +287,7 @@ class DistillModel(AbsESPnetModel):
         loss = self.regression_weight * regression
         stats["regression"] = regression.detach()
         if self.codeword_head is not None:
-            student_logits = self.codeword_head(self.encoder.final_output(states)[:, :num_frames])
-            if stored is not None and stored.index is not None:  # the stored top k
-                kl = codeword_kl_topk(
-                    student_logits,
-                    stored.logits[:, :num_frames],
-                    stored.index[:, :num_frames],
-                    valid,
-                    self.temperature,
-                )
-            else:  # every codeword's logit, computed or stored
-                teacher_logits = stored.logits if stored is not None else self.teacher_codeword_logits(teacher_out)
-                kl = codeword_kl(student_logits, teacher_logits[:, :num_frames], valid, self.temperature)
+            kl = self.discriminative_loss(states, teacher_out, stored, num_frames, valid)
             stats["discriminative"] = kl.detach()
             loss = loss + self.discriminative_weight * kl
         if self.pruning is not None:

@@ -273,6 +273,54 @@ def _same_spec(a: Dict, b: Dict) -> bool:
     return key(a) == key(b)
 
 
+def _open_dump_dir(out_dir: Path, record: Dict) -> Path:
+    """The dump dir of ``record`` (its ``spec.json``), ready to (re)write shards; another dump's is refused."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    spec_path = out_dir / "spec.json"
+    if spec_path.is_file():
+        earlier = json.loads(spec_path.read_text())
+        if not _same_spec(earlier, record):
+            raise TargetsError(
+                f"{out_dir} holds targets of another teacher, layer set or audio ({spec_path}); "
+                "remove the dir or dump elsewhere"
+            )
+        logger.info("%s: resuming the dump (%s)", out_dir, spec_path)
+    else:
+        with atomic_write(spec_path) as f:
+            json.dump(record, f, indent=2)
+    (out_dir / "manifest.json").unlink(missing_ok=True)
+    shard_root = out_dir / "shards"
+    shard_root.mkdir(exist_ok=True)
+    for stale in shard_root.glob("*.tmp*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    return shard_root
+
+
+def _dump_shard(
+    model, spec: TargetSpec, writer: "_ShardWriter", audio: Dict[str, np.ndarray], batch_samples: int, device: str
+) -> float:
+    """Run the teacher over one shard's audio (by length, in batches) into ``writer``; the seconds of audio."""
+    samples = {utt: len(a) for utt, a in audio.items()}
+    topk = spec.codewords is not None and not spec.dense_codewords
+    residual = ResidualMass(spec.codewords["temperature"], spec.codewords["k"]) if topk else None
+    seconds = 0.0
+    for batch in _utterance_batches(samples, batch_samples):
+        lengths = torch.tensor([samples[u] for u in batch])
+        waves = torch.zeros(len(batch), int(lengths.max()))
+        for i, utt in enumerate(batch):
+            waves[i, : lengths[i]] = torch.from_numpy(audio.pop(utt))
+        with torch.no_grad():
+            arrays, frames = teacher_arrays(model, waves.to(device), lengths.to(device), spec)
+        if residual is not None:
+            valid = torch.arange(arrays["_full_logits"].shape[1], device=device)[None] < frames[:, None]
+            residual.add(arrays["_full_logits"], valid)
+        for i, utt in enumerate(batch):
+            writer.put(utt, int(frames[i]), {key: arrays[key][i] for key in spec.names()})
+        seconds += float(lengths.sum()) / 16000
+    writer.finish({"residual": residual.state()} if residual is not None else {})
+    return seconds
+
+
 def dump_targets(
     model,
     teacher_format: str,
@@ -293,63 +341,29 @@ def dump_targets(
     start = time.perf_counter()
     entries = read_wav_scp(wav_scp)
     utts = list(entries)
-    teacher = teacher_identity(model.teacher, teacher_format, teacher_conf)
     geometry = frame_geometry(model.teacher)
+    teacher = teacher_identity(model.teacher, teacher_format, teacher_conf)
     record = _spec_record(spec, teacher, geometry, wav_scp, len(utts), shard_utts)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    spec_path = out_dir / "spec.json"
-    if spec_path.is_file():
-        earlier = json.loads(spec_path.read_text())
-        if not _same_spec(earlier, record):
-            raise TargetsError(
-                f"{out_dir} holds targets of another teacher, layer set or audio ({spec_path}); "
-                "remove the dir or dump elsewhere"
-            )
-        logger.info("%s: resuming the dump (%s)", out_dir, spec_path)
-    else:
-        with atomic_write(spec_path) as f:
-            json.dump(record, f, indent=2)
-    (out_dir / "manifest.json").unlink(missing_ok=True)
-    shard_root = out_dir / "shards"
-    shard_root.mkdir(exist_ok=True)
-    for stale in shard_root.glob("*.tmp*"):
-        shutil.rmtree(stale, ignore_errors=True)
-
+    shard_root = _open_dump_dir(out_dir, record)
     model.eval()
-    teacher_module = model.teacher.to(device)
-    topk = spec.codewords is not None and not spec.dense_codewords
+    model.teacher.to(device)
     result = DumpResult(manifest={})
-    batch_samples = int(batch_seconds * 16000)
     num_shards = (len(utts) + shard_utts - 1) // shard_utts
     for shard in range(num_shards):
         name = f"{shard:05d}"
-        final = shard_root / name
-        if (final / "index.tsv").is_file():
+        if (shard_root / name / "index.tsv").is_file():
             result.shards_skipped += 1
             continue
         shard_utt_ids = utts[shard * shard_utts : (shard + 1) * shard_utts]
         audio = {utt: read_audio(utt, entries[utt])[0] for utt in shard_utt_ids}
-        samples = {utt: len(a) for utt, a in audio.items()}
-        writer = _ShardWriter(shard_root, name, shard_utt_ids, samples, spec, geometry["conv"])
-        residual = ResidualMass(spec.codewords["temperature"], spec.codewords["k"]) if topk else None
-        for batch in _utterance_batches(samples, batch_samples):
-            lengths = torch.tensor([samples[u] for u in batch])
-            waves = torch.zeros(len(batch), int(lengths.max()))
-            for i, utt in enumerate(batch):
-                waves[i, : lengths[i]] = torch.from_numpy(audio.pop(utt))
-            with torch.no_grad():
-                arrays, frames = teacher_arrays(model, waves.to(device), lengths.to(device), spec)
-            if residual is not None:
-                valid = torch.arange(arrays["_full_logits"].shape[1], device=device)[None] < frames[:, None]
-                residual.add(arrays["_full_logits"], valid)
-            for i, utt in enumerate(batch):
-                writer.put(utt, int(frames[i]), {key: arrays[key][i] for key in spec.names()})
-            result.audio_seconds += float(lengths.sum()) / 16000
-        writer.finish({"residual": residual.state()} if residual is not None else {})
+        writer = _ShardWriter(
+            shard_root, name, shard_utt_ids, {u: len(a) for u, a in audio.items()}, spec, geometry["conv"]
+        )
+        result.audio_seconds += _dump_shard(model, spec, writer, audio, int(batch_seconds * 16000), device)
         result.shards_done += 1
         logger.info("%s: shard %d of %d written", out_dir, shard + 1, num_shards)
     manifest = _finish(out_dir, record, spec, num_shards, utts)
-    if topk:
+    if spec.codewords is not None and not spec.dense_codewords:
         states = [
             json.loads((shard_root / f"{i:05d}" / "stats.json").read_text())["residual"] for i in range(num_shards)
         ]
@@ -357,7 +371,7 @@ def dump_targets(
     manifest["dump_seconds"] = time.perf_counter() - start
     with atomic_write(out_dir / "manifest.json") as f:
         json.dump(manifest, f, indent=2)
-    teacher_module.cpu()
+    model.teacher.cpu()
     result.manifest = manifest
     result.seconds = manifest["dump_seconds"]
     return result

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Callable, List, Optional, Tuple
 
 import torch
+import yaml
 from espnet2.tasks.abs_task import optim_classes
 from espnet2.train.class_choices import ClassChoices
 from espnet2.utils.get_default_kwargs import get_default_kwargs
@@ -36,6 +37,7 @@ from espnet_distill.data.collate import PadCollate
 from espnet_distill.distill import targets
 from espnet_distill.distill.export import load_student_weights
 from espnet_distill.distill.model import DistillModel
+from espnet_distill.files.teacher_spec import read_spec
 from espnet_distill.frontend.conv import teacher_frontend_defaults
 from espnet_distill.student.heads import AbsPredictionHeads, LayerToLayerHeads, MultiTaskHeads
 from espnet_distill.student.presets import TeacherShape, preset_encoder_conf, resolve_encoder_conf
@@ -286,3 +288,37 @@ def attach_stored_targets(model: DistillModel, args: argparse.Namespace) -> None
         raise targets.TargetsError("teacher_targets: no data to match the stored targets to")
     model.use_stored_targets(spec, geometry)
     logger.info("training on stored teacher targets (%s): the teacher does not run", args.teacher_targets)
+
+
+def split_config(entry: str) -> Tuple[str, Optional[str]]:
+    """``<config>[:<front-end>]``: the config and the front-end that overrides its own (or None)."""
+    config, sep, frontend = entry.rpartition(":")
+    if sep and frontend in ("wav_cnn", "fbank"):
+        return config, frontend
+    return entry, None
+
+
+def build_student_models(
+    entries: List[str],
+    teacher_yaml: Optional[Path] = None,
+    teacher: Optional[str] = None,
+    teacher_conf: Optional[str] = None,
+    fbank_stats: Optional[Path] = None,
+) -> List[Tuple[DistillModel, argparse.Namespace]]:
+    """The distillation model (student and teacher, as ``distill_train`` builds it) and its arguments for each
+    ``<config>[:<front-end>]``; the teacher from ``teacher_yaml`` (the teacher stage's), else ``teacher`` and
+    ``teacher_conf`` (YAML).  A student that starts from another (``init_student``) is built like its start,
+    which need not exist yet; stored targets are not read."""
+    if teacher_yaml is not None:
+        spec = read_spec(teacher_yaml)  # a ConfigError names the file and the key
+        teacher, teacher_conf = spec["teacher"], yaml.safe_dump(spec["teacher_conf"], default_flow_style=True)
+    teacher_args = ["--teacher", str(teacher), "--teacher_conf", (teacher_conf or "{}").strip()]
+    extra = ["--fbank_stats", str(fbank_stats)] if fbank_stats is not None else []
+    models = []
+    for entry in entries:
+        config, frontend = split_config(entry)
+        argv = ["--config", config, *teacher_args, *extra, "--init_student", "none", "--output_dir", "unused"]
+        task_args = DistillTask.get_parser().parse_args(argv + (["--frontend", frontend] if frontend else []))
+        with targets.no_stored_targets():
+            models.append((DistillTask.build_model(task_args), task_args))
+    return models

@@ -49,10 +49,21 @@ def kl_model(tiny_teacher_path):
 
 
 @pytest.fixture(scope="module")
-def dumps(kl_model, tiny_teacher_path, tiny_corpus, tmp_path_factory):
-    """The tiny train set dumped in float32 one utterance a batch, float16, and float16 with the top 4 codewords."""
+def train8(tiny_corpus, tmp_path_factory):
+    """A data dir of the first 8 utterances of the tiny train set (what a dump reads: wav.scp)."""
+    data = tmp_path_factory.mktemp("train8") / "train"
+    data.mkdir()
+    lines = (tiny_corpus["data"] / "train" / "wav.scp").read_text().splitlines()[:8]
+    (data / "wav.scp").write_text("\n".join(lines) + "\n")
+    return data
+
+
+@pytest.fixture(scope="module")
+def dumps(kl_model, tiny_teacher_path, train8, tmp_path_factory):
+    """8 tiny train utterances dumped in float32 one utterance a batch, float16, and float16 with the top 4
+    codewords."""
     root = tmp_path_factory.mktemp("targets")
-    data = tiny_corpus["data"] / "train"
+    data = train8
     out = {
         "float32": dump(kl_model, tiny_teacher_path, data, root / "f32", batch_seconds=1e-6, shard_utts=5),
         "float16": dump(kl_model, tiny_teacher_path, data, root / "f16", dtype="float16"),
@@ -180,9 +191,9 @@ def test_targets_of_other_audio_are_refused_in_the_batch(dumps, kl_model, tiny_c
 
 
 def test_a_killed_dump_resumes_without_redoing_finished_shards(
-    kl_model, tiny_teacher_path, tiny_corpus, tmp_path, monkeypatch
+    kl_model, tiny_teacher_path, train8, tmp_path, monkeypatch
 ):
-    data = tiny_corpus["data"] / "train"
+    data = train8
     whole = dump(kl_model, tiny_teacher_path, data, tmp_path / "whole", dtype="float16", shard_utts=4, topk=3)
     real_put = targets._ShardWriter.put
     shards = []
@@ -214,12 +225,12 @@ def test_a_killed_dump_resumes_without_redoing_finished_shards(
         assert (tmp_path / "killed" / f"{name}.scp").read_text() == (tmp_path / "whole" / f"{name}.scp").read_text()
 
 
-def test_a_dump_dir_of_another_teacher_or_spec_is_refused(dumps, kl_model, tiny_teacher_path, tiny_corpus, tmp_path):
+def test_a_dump_dir_of_another_teacher_or_spec_is_refused(dumps, kl_model, tiny_teacher_path, train8, tmp_path):
     out, _ = dumps["float16"]
     copy = tmp_path / "f16"
     shutil.copytree(out, copy)
     with pytest.raises(targets.TargetsError, match="another teacher, layer set or audio"):
-        dump(kl_model, tiny_teacher_path, tiny_corpus["data"] / "train", copy, dtype="float32")
+        dump(kl_model, tiny_teacher_path, train8, copy, dtype="float32")
 
 
 def test_the_manifest_refuses_another_teacher_other_audio_and_missing_layers(
