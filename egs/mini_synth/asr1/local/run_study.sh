@@ -110,6 +110,8 @@ if [ "${teacher_targets}" = true ]; then
     [ -z "${start_conf}" ] || all_students+="conf/distill/${start_conf#exp/distill_}.yaml "
     all_students+="${conf} "
   done
+  # shellcheck disable=SC2086  # one student a word
+  all_students=$(printf '%s\n' ${all_students} | awk '!seen[$0]++' | tr '\n' ' ')
   study_opts+=(--teacher_targets true --teacher_targets_students "${all_students}")
 elif [ "${teacher_targets}" != false ]; then
   echo "$0: option --teacher_targets takes true or false, not '${teacher_targets}'" >&2
