@@ -27,12 +27,10 @@ import time
 from pathlib import Path
 from typing import Dict, List, Optional
 
-import numpy as np
 import soundfile
 import torch
 
 from espnet_distill.benchmark.inputs import SAMPLE_RATE, read_utterances
-from espnet_distill.data.collate import PadCollate
 from espnet_distill.distill import targets
 from espnet_distill.tasks.distill import build_student_models
 from espnet_distill.utils.cli import run
@@ -51,19 +49,6 @@ def write_data_dir(waves: List[torch.Tensor], root: Path) -> Path:
         lines.append(f"utt{i:03d} {path}\n")
     (data / "wav.scp").write_text("".join(lines))
     return data
-
-
-def read_stored(dump_dir: Path, names: List[str], utts: List[str]) -> Dict[str, torch.Tensor]:
-    """The batch's stored targets as ESPnet's data set and collate give them (floats as float32)."""
-    readers = {name: targets.TargetsReader(dump_dir / f"{name}.scp") for name in names}
-    items = []
-    for utt in utts:
-        arrays = {}
-        for name, reader in readers.items():
-            array = reader[utt]
-            arrays[name] = array.astype(np.float32) if array.dtype.kind == "f" else array.astype(np.int64)
-        items.append((utt, arrays))
-    return PadCollate()(items)[1]
 
 
 def crop_difference(model, speech: torch.Tensor, lengths: torch.Tensor, stored: Dict, spec, geometry: Dict) -> Dict:
@@ -162,7 +147,7 @@ def time_steps(model, speech, lengths, spec, dump_dir: Path, geometry: Dict, utt
 
     def step(stored: bool) -> float:
         start = time.perf_counter()
-        kwargs = read_stored(dump_dir, spec.names(), utts) if stored else {}
+        kwargs = targets.collate_stored(dump_dir, utts, spec.names()) if stored else {}
         if stored:
             model.use_stored_targets(spec, geometry)
         model.train()
@@ -234,7 +219,7 @@ def main(argv: Optional[List[str]] = None) -> None:
             model, task_args.teacher, task_args.teacher_conf, spec, data / "wav.scp", dump_dir
         )
         geometry = result.manifest["geometry"]
-        stored = read_stored(dump_dir, spec.names(), utts)
+        stored = targets.collate_stored(dump_dir, utts, spec.names())
         edges = crop_difference(model, speech, lengths, stored, spec, geometry)
         medians = time_steps(model, speech, lengths, spec, dump_dir, geometry, utts, args.repeats)
     figures = {

@@ -36,7 +36,7 @@ import logging
 import os
 import shutil
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
@@ -45,6 +45,7 @@ import torch
 
 from espnet_distill import seams
 from espnet_distill.data.audio import read_audio
+from espnet_distill.data.collate import PadCollate
 from espnet_distill.data.kaldi_dir import read_wav_scp
 from espnet_distill.frontend.conv import extractor_layers
 from espnet_distill.utils.fileio import atomic_write, sha256_file
@@ -246,7 +247,6 @@ class DumpResult:
     shards_skipped: int = 0
     seconds: float = 0.0
     audio_seconds: float = 0.0
-    extra: Dict = field(default_factory=dict)
 
 
 def _spec_record(
@@ -571,6 +571,23 @@ class TargetsReader(Mapping):
         return {**self.__dict__, "_shards": {}}
 
 
+def collate_stored(dump_dir: PathLike, utts: Sequence[str], names: Optional[Sequence[str]] = None) -> Dict:
+    """The stored targets of ``utts`` as ESPnet's data set and collate give them to the model: floats as
+    float32, ints as int64, padded, with ``<name>_lengths``; ``names`` default to the dump's."""
+    dump_dir = Path(dump_dir)
+    if names is None:
+        names = read_manifest(dump_dir)["names"]
+    readers = {name: TargetsReader(dump_dir / f"{name}.scp") for name in names}
+    items = []
+    for utt in utts:
+        arrays = {}
+        for name, reader in readers.items():
+            array = reader[utt]
+            arrays[name] = array.astype(np.float32) if array.dtype.kind == "f" else array.astype(np.int64)
+        items.append((utt, arrays))
+    return PadCollate()(items)[1]
+
+
 def register_data_type() -> None:
     """``teacher_targets``: a data type of ESPnet's data sets (``<dump>/<name>.scp,<name>,teacher_targets``)."""
     seams.register_espnet_data_type(
@@ -600,13 +617,9 @@ def stored_targets_off() -> bool:
     return _OFF[0] > 0
 
 
-def data_dir_of(wav_scp: PathLike) -> str:
-    return Path(wav_scp).parent.name
-
-
 def dump_dir_for(root: PathLike, wav_scp: PathLike) -> Path:
     """Where the targets of a data set's ``wav.scp`` are under a dump root: ``<root>/<data dir name>``."""
-    return Path(root) / data_dir_of(wav_scp)
+    return Path(root) / Path(wav_scp).parent.name
 
 
 def check_audio(manifest: Dict, dump_dir: Path, wav_scp: PathLike) -> None:

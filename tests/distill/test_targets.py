@@ -3,11 +3,9 @@
 import json
 import shutil
 
-import numpy as np
 import pytest
 import torch
 
-from espnet_distill.data.collate import PadCollate
 from espnet_distill.distill import targets
 from tests.conftest import tiny_batch
 from tests.distill.test_model import build
@@ -18,21 +16,6 @@ def dump(model, teacher_path, data_dir, out, dtype="float32", topk=0, **kwargs):
     return targets.dump_targets(
         model, "torchaudio", {"path": str(teacher_path)}, spec, data_dir / "wav.scp", out, **kwargs
     )
-
-
-def stored_inputs(out, utts):
-    """What ESPnet's data set and collate give the model for ``utts``: floats as float32, ints as int64."""
-    manifest = targets.read_manifest(out)
-    readers = {name: targets.TargetsReader(out / f"{name}.scp") for name in manifest["names"]}
-    items = []
-    for utt in utts:
-        arrays = {}
-        for name, reader in readers.items():
-            array = reader[utt]
-            arrays[name] = array.astype(np.float32) if array.dtype.kind == "f" else array.astype(np.int64)
-        items.append((utt, arrays))
-    _, batch = PadCollate()(items)
-    return batch
 
 
 def utt_ids(tiny_corpus, count, data_set="train"):
@@ -95,7 +78,7 @@ def test_stored_float32_losses_equal_the_teacher_on_the_fly(dumps, kl_model, tin
     out, _ = dumps["float32"]
     waves, lengths = tiny_batch(tiny_corpus, 4)
     utts = utt_ids(tiny_corpus, 4)
-    stored = stored_inputs(out, utts)
+    stored = targets.collate_stored(out, utts)
     for i in range(4):  # the dump ran the teacher one utterance at a time: the same numbers exactly
         one = {
             k: v[i : i + 1, : int(stored["teacher_hidden_lengths"][i])] if v.ndim > 1 else v[i : i + 1]
@@ -130,7 +113,7 @@ def test_stored_float16_and_top_k_losses_are_within_tolerance(dumps, kl_model, t
     out, _ = dumps[kind]
     manifest = targets.read_manifest(out)
     waves, lengths = tiny_batch(tiny_corpus, 4)
-    stored = stored_inputs(out, utt_ids(tiny_corpus, 4))
+    stored = targets.collate_stored(out, utt_ids(tiny_corpus, 4))
     with torch.no_grad():
         fly = kl_model(waves, lengths)[1]
         kl_model.use_stored_targets(targets.spec_of_manifest(manifest), manifest["geometry"])
@@ -146,7 +129,7 @@ def test_stored_float16_and_top_k_losses_are_within_tolerance(dumps, kl_model, t
 def test_stored_crops_take_the_frames_of_the_crop(dumps, kl_model, tiny_corpus):
     out, _ = dumps["float32"]
     manifest = targets.read_manifest(out)
-    stored = stored_inputs(out, utt_ids(tiny_corpus, 3))
+    stored = targets.collate_stored(out, utt_ids(tiny_corpus, 3))
     _, lengths = tiny_batch(tiny_corpus, 3)
     batch = targets.stored_batch(stored, targets.spec_of_manifest(manifest), manifest["geometry"]["conv"], lengths)
     first = torch.tensor([0, 3, 7])
@@ -162,7 +145,7 @@ def test_training_on_stored_targets_crops_at_the_frame_stride(dumps, kl_model, t
     out, _ = dumps["float32"]
     manifest = targets.read_manifest(out)
     waves, lengths = tiny_batch(tiny_corpus, 3)
-    stored = stored_inputs(out, utt_ids(tiny_corpus, 3))
+    stored = targets.collate_stored(out, utt_ids(tiny_corpus, 3))
     kl_model.use_stored_targets(targets.spec_of_manifest(manifest), manifest["geometry"])
     kl_model.train()
     try:
@@ -181,7 +164,7 @@ def test_targets_of_other_audio_are_refused_in_the_batch(dumps, kl_model, tiny_c
     out, _ = dumps["float32"]
     manifest = targets.read_manifest(out)
     waves, lengths = tiny_batch(tiny_corpus, 2)
-    stored = stored_inputs(out, list(reversed(utt_ids(tiny_corpus, 2))))  # another utterance's targets
+    stored = targets.collate_stored(out, list(reversed(utt_ids(tiny_corpus, 2))))  # another utterance's targets
     kl_model.use_stored_targets(targets.spec_of_manifest(manifest), manifest["geometry"])
     try:
         with pytest.raises(targets.TargetsError, match="stored teacher frames"):
